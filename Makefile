@@ -1,0 +1,101 @@
+# Makefile: build congruent, test it, and run it on the example policy.
+#
+#   make               build ./congruent
+#   make run           install build dependencies, build, plan policies/ here
+#   make check         install test dependencies, build, run every test
+#   make SANITIZE=1 check   the same with ASan + UBSan
+#   make bench         speed and memory figures
+#   make install       PREFIX=/usr/local DESTDIR=
+
+PROG    := congruent
+VERSION := 0.1.0
+CC      := gcc
+PKGS    := libgit2 yaml-0.1 openssl libcap
+B       := build
+
+WARN := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	-Wpointer-arith -Wcast-qual -Wsign-compare
+OPT  := -O2
+ifdef SANITIZE
+OPT  := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+endif
+ifdef WERROR
+WARN += -Werror
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS  = -std=c11 -g $(OPT) $(WARN) -D_GNU_SOURCE \
+	-DCG_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = -g $(OPT) $(LDFLAGS)
+
+# Objects depend on a flags file rewritten only when the flags change, so
+# switching between `make` and `make SANITIZE=1` never links stale objects.
+FLAGS_NOW := $(ALL_CFLAGS) $(ALL_LDFLAGS) $(PKG_LIBS)
+ifneq ($(FLAGS_NOW),$(file <$(B)/flags))
+$(shell mkdir -p $(B))
+$(file >$(B)/flags,$(FLAGS_NOW))
+endif
+
+SRC      := $(wildcard agent/*.c) $(wildcard modules/*.c)
+OBJ      := $(SRC:%.c=$(B)/%.o)
+LIB_OBJ  := $(filter-out $(B)/agent/main.o,$(OBJ))
+UNIT_SRC := $(wildcard tests/unit/test-*.c)
+UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
+INTEG    := $(wildcard tests/integration/t[0-9]*.sh)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+HELPER_BIN := $(HELPER_SRC:%.c=$(B)/%)
+
+all: $(PROG)
+
+$(PROG): $(OBJ) $(B)/flags
+	$(CC) $(ALL_LDFLAGS) -o $@ $(OBJ) $(PKG_LIBS)
+
+$(B)/%.o: %.c $(B)/flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/tests/unit/%: tests/unit/%.c $(LIB_OBJ) $(B)/flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -MMD -MP -o $@ $< $(LIB_OBJ) $(PKG_LIBS)
+
+$(B)/tests/helpers/%: tests/helpers/%.c $(LIB_OBJ) $(B)/flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(LIB_OBJ) $(PKG_LIBS)
+
+tests: $(PROG) $(UNIT_BIN) $(HELPER_BIN)
+
+# Set-up is part of the two README commands: each installs what it needs.
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+run: deps
+	@$(MAKE) --no-print-directory $(PROG)
+	@rc=0; ./$(PROG) plan --policy policies/ || rc=$$?; \
+	case $$rc in \
+	0) echo "make run: plan exit 0: this host is congruent with policies/";; \
+	2) echo "make run: plan exit 2: the changes above would make this host congruent (nothing was changed)";; \
+	*) echo "make run: plan failed (exit $$rc)"; exit $$rc;; \
+	esac
+
+# PROVE_FLAGS=-v for verbose output; T='tests/integration/t2*' for a subset.
+PROVE_FLAGS ?= -j2
+T ?= $(UNIT_BIN) $(INTEG)
+check: deps-test
+	@$(MAKE) --no-print-directory tests
+	prove $(PROVE_FLAGS) --exec '' $(T)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(PROG) $(HELPER_BIN)
+	@tests/bench/run.sh
+
+clean:
+	rm -rf $(B) $(PROG)
+
+.PHONY: all tests deps deps-test run check bench clean
+
+-include $(OBJ:.o=.d) $(UNIT_BIN:=.d) $(HELPER_BIN:=.d)

@@ -1,0 +1,326 @@
+/* util.c: memory, buffers, strings, time. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cg/util.h"
+
+static void oom(size_t n)
+{
+	fprintf(stderr, "congruent: out of memory (allocating %zu bytes)\n", n);
+	abort();
+}
+
+void *cg_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		oom(n);
+	return p;
+}
+
+void *cg_xcalloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+
+	if (!p)
+		oom(nmemb * size);
+	return p;
+}
+
+void *cg_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (!q)
+		oom(n);
+	return q;
+}
+
+char *cg_xstrdup(const char *s)
+{
+	return cg_xstrndup(s, strlen(s));
+}
+
+char *cg_xstrndup(const char *s, size_t n)
+{
+	char *p = cg_xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *cg_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom(strlen(fmt));
+	return s;
+}
+
+void cg_grow(void *pp, size_t *cap, size_t need, size_t size)
+{
+	void **p = pp;
+	size_t n = *cap;
+
+	if (need <= n)
+		return;
+	n = n ? n : 8;
+	while (n < need)
+		n *= 2;
+	*p = cg_xrealloc(*p, n * size);
+	*cap = n;
+}
+
+void cg_buf_add(struct cg_buf *b, const void *data, size_t len)
+{
+	cg_grow(&b->data, &b->cap, b->len + len + 1, 1);
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+}
+
+void cg_buf_addstr(struct cg_buf *b, const char *s)
+{
+	cg_buf_add(b, s, strlen(s));
+}
+
+void cg_buf_addch(struct cg_buf *b, char c)
+{
+	cg_buf_add(b, &c, 1);
+}
+
+void cg_buf_addf(struct cg_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	cg_grow(&b->data, &b->cap, b->len + (size_t)n + 1, 1);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+char *cg_buf_detach(struct cg_buf *b, size_t *len_out)
+{
+	char *p = b->data;
+
+	if (!p)
+		p = cg_xstrdup("");
+	if (len_out)
+		*len_out = b->len;
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+void cg_buf_reset(struct cg_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void cg_buf_release(struct cg_buf *b)
+{
+	if (!b)
+		return;
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+int cg_read_fd(int fd, struct cg_buf *b, size_t max, struct cg_error *err)
+{
+	for (;;) {
+		ssize_t n;
+
+		cg_grow(&b->data, &b->cap, b->len + 65536 + 1, 1);
+		n = read(fd, b->data + b->len, 65536);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return cg_error_sys(err, CG_ERR, "read failed");
+		}
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+		if (b->len > max)
+			return cg_error_set(err, CG_ERR,
+					    "larger than the limit of %zu bytes",
+					    max);
+	}
+	if (b->data)
+		b->data[b->len] = '\0';
+	return 0;
+}
+
+int cg_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+bool cg_str_starts(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool cg_str_ends(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+static size_t min3(size_t a, size_t b, size_t c)
+{
+	size_t m = a < b ? a : b;
+
+	return m < c ? m : c;
+}
+
+size_t cg_edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, d;
+	size_t *prev2, *prev, *cur, *tmp;
+
+	/* Keys and ids are short; anything long is not a typo of them. */
+	if (la > 256 || lb > 256)
+		return (size_t)-1;
+	prev2 = cg_xcalloc(lb + 1, sizeof(size_t));
+	prev = cg_xcalloc(lb + 1, sizeof(size_t));
+	cur = cg_xcalloc(lb + 1, sizeof(size_t));
+	for (j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+
+			cur[j] = min3(prev[j] + 1, cur[j - 1] + 1,
+				      prev[j - 1] + cost);
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < cur[j])
+				cur[j] = prev2[j - 2] + 1;
+		}
+		tmp = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = tmp;
+	}
+	d = prev[lb];
+	free(prev2);
+	free(prev);
+	free(cur);
+	return d;
+}
+
+const char *cg_suggest_n(const char *word, const char *const *cands, size_t n)
+{
+	size_t best = (size_t)-1, limit, i;
+	const char *pick = NULL;
+
+	limit = strlen(word) / 3;
+	if (limit < 2)
+		limit = 2;
+	for (i = 0; i < n; i++) {
+		size_t d = cg_edit_distance(word, cands[i]);
+
+		if (d < best) {
+			best = d;
+			pick = cands[i];
+		}
+	}
+	return best <= limit ? pick : NULL;
+}
+
+const char *cg_suggest(const char *word, const char *const *cands)
+{
+	size_t n = 0;
+
+	while (cands[n])
+		n++;
+	return cg_suggest_n(word, cands, n);
+}
+
+uint64_t cg_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void cg_time_iso(char out[32], int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+bool cg_is_text(const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = p[i];
+		size_t k, n;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0 && c >= 0xc2)
+			n = 1;
+		else if ((c & 0xf0) == 0xe0)
+			n = 2;
+		else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
+			n = 3;
+		else
+			return false;
+		if (i + n >= len)
+			return false;
+		for (k = 1; k <= n; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+		i += n + 1;
+	}
+	return true;
+}

@@ -1,0 +1,41 @@
+#!/bin/sh
+# deps.sh: install what building (build) or testing (test) congruent needs.
+#
+# Checks with dpkg-query first, so that when everything is present it costs
+# a few milliseconds and needs no network; only missing packages are fetched.
+set -eu
+
+build_pkgs="gcc make pkg-config libgit2-dev libyaml-dev libssl-dev libcap-dev"
+# perl: prove; git: test repositories; iptables, iproute2: network namespaces;
+# strace: the read-only plan test; util-linux: unshare, flock.
+test_pkgs="$build_pkgs perl git iptables iproute2 strace util-linux procps"
+
+case "${1:-build}" in
+build) want=$build_pkgs ;;
+test) want=$test_pkgs ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=
+for p in $want; do
+	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	case "$st" in
+	ii*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing packages:$missing" >&2
+	echo "deps.sh: run as root, or: sudo apt-get install$missing" >&2
+	exit 1
+fi
+echo "deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+# An apt cache older than a day may name versions the mirror no longer has.
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
+	apt-get update -qq
+fi
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
