@@ -1,0 +1,197 @@
+/* agent.h: what the parts of the agent share; modules never include it. */
+#ifndef CG_AGENT_H
+#define CG_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cg/error.h"
+#include "cg/fs.h"
+#include "cg/module.h"
+#include "cg/resource.h"
+#include "cg/util.h"
+
+/* --- kv.c: small string maps ---------------------------------------- */
+
+/* An ordered list of key/value strings (vars, facts). */
+struct cg_kvs {
+	char **keys; /* owned */
+	char **vals; /* owned */
+	size_t n, cap;
+};
+
+/* Set key to value (copies), replacing an existing value. */
+void cg_kvs_set(struct cg_kvs *kv, const char *key, const char *value);
+const char *cg_kvs_get(const struct cg_kvs *kv, const char *key);
+void cg_kvs_release(struct cg_kvs *kv);
+
+/* A hash index from string to size_t, for ids. Keys are borrowed. */
+struct cg_index {
+	const char **keys;
+	size_t *vals;
+	size_t cap, n;
+};
+
+/* Insert key; if present, leave it and return false with *old set. */
+bool cg_index_put(struct cg_index *ix, const char *key, size_t val,
+		  size_t *old);
+bool cg_index_get(const struct cg_index *ix, const char *key, size_t *out);
+void cg_index_release(struct cg_index *ix);
+
+/* --- diag.c: the errors of a whole policy, all reported at once ------ */
+
+struct cg_diag {
+	struct cg_error *errs; /* owned */
+	size_t n, cap;
+	struct cg_error *warns; /* owned */
+	size_t nwarn, capwarn;
+};
+
+#define CG_DIAG_MAX 100 /* more than this many are counted, not kept */
+
+void cg_diag_add(struct cg_diag *d, const struct cg_error *err);
+void cg_diag_warn(struct cg_diag *d, const struct cg_error *err);
+void cg_diag_release(struct cg_diag *d);
+
+/* --- facts.c -------------------------------------------------------- */
+
+struct cg_facts {
+	struct cg_kvs kv;
+	struct cg_root *root; /* borrowed */
+	bool fqdn_done;       /* fqdn and domain are looked up on first use */
+};
+
+/* The names of all facts, NULL-terminated, in display order. */
+extern const char *const cg_fact_names[];
+
+int cg_facts_gather(struct cg_facts *f, struct cg_root *root,
+		    const char *hostname, struct cg_error *err);
+/* The value of a fact, or NULL for a name that is not a fact. */
+const char *cg_facts_get(struct cg_facts *f, const char *name);
+void cg_facts_release(struct cg_facts *f);
+
+/* --- policy.c: site.yaml and roles to resources --------------------- */
+
+struct cg_policy {
+	char *dir;            /* owned: as given, for messages */
+	int fd;               /* owned: O_PATH of the tree */
+	char *commit;         /* owned: the git commit, or NULL */
+	char **roles;         /* owned: this host's roles, in order */
+	size_t nroles;
+	char *class_where;    /* owned: "site.yaml:3", the class that matched */
+	struct cg_kvs vars;   /* this host's vars */
+	struct cg_resource *res; /* owned: in declaration order */
+	size_t n, cap;
+	size_t *order;        /* owned: indexes of res in apply order */
+	struct cg_index ids;  /* id -> index in res */
+	const char **names;   /* owned array: vars then facts, for hints */
+};
+
+/*
+ * Load the policy tree at dir for the host the facts describe (its
+ * hostname fact picks the class): roles, vars, resources, in apply order.
+ * All problems found are added to diag; returns CG_ERR if there was any.
+ */
+int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
+		   struct cg_diag *diag);
+
+/*
+ * Validate the whole tree for any host: every class, every role file,
+ * every resource, the requires: graph, templates. For `congruent check`.
+ */
+int cg_policy_check(const char *dir, struct cg_diag *diag);
+
+void cg_policy_release(struct cg_policy *p);
+
+/* --- order.c -------------------------------------------------------- */
+
+/*
+ * Sort res into one total order: declaration order, moved only where
+ * requires: says so (a stable topological sort). A cycle is reported in
+ * full to diag. *order_out holds n indexes.
+ */
+int cg_order(struct cg_resource *res, size_t n, size_t **order_out,
+	     struct cg_diag *diag);
+
+/* --- engine.c ------------------------------------------------------- */
+
+struct cg_counts {
+	size_t ok, drifted, repaired, failed, skipped;
+};
+
+/*
+ * Observe every resource (one batch per module), diff, and unless dry_run
+ * apply and verify, in p->order. Outcomes are left in each resource.
+ */
+void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
+		   struct cg_counts *counts);
+
+/* The exit status DESIGN.md gives for these outcomes. */
+int cg_exit_status(const struct cg_counts *c, bool refused);
+
+/* --- output.c: what plan and run print, and reports ----------------- */
+
+struct cg_run_info {
+	const char *command;  /* "plan" or "run" */
+	const char *host;
+	const char *policy;   /* dir or URL */
+	const char *commit;   /* or NULL */
+	int64_t started;      /* seconds since the epoch */
+	uint64_t duration_ns;
+	int exit_status;
+	bool verbose;
+	bool color;
+};
+
+void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
+		    const struct cg_counts *c, FILE *out);
+/* details: include display-only diffs (never in reports). */
+void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
+		    const struct cg_counts *c, bool details, bool pretty,
+		    struct cg_buf *out);
+/* Print an error the way every command does: where: resource: msg + hint. */
+void cg_print_error(FILE *out, const struct cg_error *err, bool color);
+
+/* --- lock.c --------------------------------------------------------- */
+
+/*
+ * Take STATE/lock with flock(2), writing our pid into it. CG_ELOCKED when
+ * another process holds it (err names the pid). The lock goes with the
+ * process, so one that died leaves nothing stale behind.
+ */
+int cg_lock_take(const char *state_dir, int *fd_out, struct cg_error *err);
+void cg_lock_release(int fd);
+
+/* --- config.c: /etc/congruent/agent.yaml ---------------------------- */
+
+#define CG_DEFAULT_CONFIG "/etc/congruent/agent.yaml"
+#define CG_DEFAULT_STATE_DIR "/var/lib/congruent"
+
+struct cg_config {
+	char *path;            /* owned: the file read, or NULL */
+	char *source_url;      /* owned */
+	char *source_branch;   /* owned; default "main" */
+	bool require_signed;
+	char *allowed_signers; /* owned */
+	char *ca_file;         /* owned */
+	unsigned timeout;      /* seconds; default 60 */
+	char *state_dir;       /* owned; default CG_DEFAULT_STATE_DIR */
+	char *reports_url;     /* owned */
+	char *reports_prefix;  /* owned; default "hosts/" */
+};
+
+/*
+ * Read the agent config at path. When path is the default and does not
+ * exist, the defaults are used (a --policy run needs no config).
+ */
+int cg_config_load(struct cg_config *c, const char *path, bool explicit_path,
+		   struct cg_error *err);
+void cg_config_release(struct cg_config *c);
+
+/* --- restore.c ------------------------------------------------------ */
+
+int cg_cmd_restore_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,141 @@
+/* config.c: the agent's own configuration, /etc/congruent/agent.yaml. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cg/node.h"
+
+static const char *const top_keys[] = { "source", "state_dir", "reports",
+					NULL };
+static const char *const source_keys[] = {
+	"url", "branch", "require_signed", "allowed_signers", "ca_file",
+	"timeout", NULL,
+};
+static const char *const reports_keys[] = { "url", "branch_prefix", NULL };
+
+static int get_str(const struct cg_node *map, const char *key, char **out,
+		   struct cg_error *err)
+{
+	const struct cg_node *n = cg_map_get(map, key);
+	const char *s;
+
+	if (!n)
+		return 0;
+	if (cg_node_string(n, key, &s, err) < 0)
+		return CG_ERR;
+	free(*out);
+	*out = cg_xstrdup(s);
+	return 0;
+}
+
+static int parse(struct cg_config *c, const struct cg_node *root,
+		 struct cg_error *err)
+{
+	const struct cg_node *src, *rep, *n;
+	unsigned long t;
+
+	if (!root)
+		return 0;
+	if (root->kind != CG_NODE_MAP) {
+		cg_error_set(err, CG_ERR, "the agent config must be a map");
+		cg_error_where(err, "%s:%u", root->doc->name, root->line);
+		return CG_ERR;
+	}
+	if (cg_map_check_keys(root, top_keys, "the agent config", err) < 0 ||
+	    get_str(root, "state_dir", &c->state_dir, err) < 0)
+		return CG_ERR;
+	src = cg_map_get(root, "source");
+	if (src) {
+		if (src->kind != CG_NODE_MAP) {
+			cg_error_set(err, CG_ERR, "'source' must be a map");
+			cg_error_where(err, "%s:%u", src->doc->name, src->line);
+			return CG_ERR;
+		}
+		if (cg_map_check_keys(src, source_keys, "source", err) < 0 ||
+		    get_str(src, "url", &c->source_url, err) < 0 ||
+		    get_str(src, "branch", &c->source_branch, err) < 0 ||
+		    get_str(src, "allowed_signers", &c->allowed_signers, err) <
+			    0 ||
+		    get_str(src, "ca_file", &c->ca_file, err) < 0)
+			return CG_ERR;
+		n = cg_map_get(src, "require_signed");
+		if (n && cg_node_bool(n, "require_signed", &c->require_signed,
+				      err) < 0)
+			return CG_ERR;
+		n = cg_map_get(src, "timeout");
+		if (n) {
+			if (cg_node_uint(n, "timeout", 86400, &t, err) < 0)
+				return CG_ERR;
+			c->timeout = (unsigned)t;
+		}
+		if (c->require_signed && !c->allowed_signers) {
+			cg_error_set(err, CG_ERR, "require_signed needs "
+						  "allowed_signers");
+			cg_error_where(err, "%s:%u", src->doc->name, src->line);
+			cg_error_hint(err, "add allowed_signers: "
+					   "/etc/congruent/allowed_signers");
+			return CG_ERR;
+		}
+	}
+	rep = cg_map_get(root, "reports");
+	if (rep) {
+		if (rep->kind != CG_NODE_MAP) {
+			cg_error_set(err, CG_ERR, "'reports' must be a map");
+			cg_error_where(err, "%s:%u", rep->doc->name, rep->line);
+			return CG_ERR;
+		}
+		if (cg_map_check_keys(rep, reports_keys, "reports", err) < 0 ||
+		    get_str(rep, "url", &c->reports_url, err) < 0 ||
+		    get_str(rep, "branch_prefix", &c->reports_prefix, err) < 0)
+			return CG_ERR;
+	}
+	return 0;
+}
+
+int cg_config_load(struct cg_config *c, const char *path, bool explicit_path,
+		   struct cg_error *err)
+{
+	struct cg_doc *doc = NULL;
+	int fd, rc;
+
+	memset(c, 0, sizeof(*c));
+	c->source_branch = cg_xstrdup("main");
+	c->timeout = 60;
+	c->state_dir = cg_xstrdup(CG_DEFAULT_STATE_DIR);
+	c->reports_prefix = cg_xstrdup("hosts/");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT && !explicit_path)
+			return 0;
+		rc = cg_error_sys(err, CG_ERR, "cannot read agent config %s",
+				  path);
+		cg_error_hint(err, "pass -c FILE, or --policy DIR to run "
+				   "without one");
+		return rc;
+	}
+	c->path = cg_xstrdup(path);
+	rc = cg_doc_load_fd(&doc, fd, path, err);
+	close(fd);
+	if (rc == 0)
+		rc = parse(c, doc->root, err);
+	cg_doc_free(doc);
+	return rc;
+}
+
+void cg_config_release(struct cg_config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->source_url);
+	free(c->source_branch);
+	free(c->allowed_signers);
+	free(c->ca_file);
+	free(c->state_dir);
+	free(c->reports_url);
+	free(c->reports_prefix);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,335 @@
+/* engine.c: observe in batches, diff, apply in order, verify. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+/* Per module: its resources in order, and when it was last observed. */
+struct batch {
+	const struct cg_module *mod;
+	struct cg_resource **res;
+	size_t n, cap;
+	unsigned long observed_at; /* the engine's change counter then */
+};
+
+struct engine {
+	struct cg_policy *p;
+	struct cg_ctx *ctx;
+	struct batch *batches;
+	size_t nbatches;
+	unsigned long changes; /* resources repaired so far */
+};
+
+static struct batch *batch_of(struct engine *e, const struct cg_module *m)
+{
+	size_t i;
+
+	for (i = 0; i < e->nbatches; i++)
+		if (e->batches[i].mod == m)
+			return &e->batches[i];
+	return NULL;
+}
+
+static void fail_all(struct cg_resource **res, size_t n,
+		     const struct cg_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (res[i]->status != CG_STATUS_FAILED)
+			cg_resource_fail(res[i], err);
+}
+
+static void observe(struct engine *e, const struct cg_module *m,
+		    struct cg_resource **res, size_t n)
+{
+	struct cg_error err;
+
+	cg_error_clear(&err);
+	if (m->observe(e->ctx, res, n, &err) < 0)
+		fail_all(res, n, &err);
+}
+
+/* A requirement that failed or was skipped makes r skipped. */
+static bool skip_if_blocked(struct engine *e, struct cg_resource *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->ndeps; i++) {
+		const struct cg_resource *d = &e->p->res[r->deps[i]];
+		struct cg_error err;
+
+		if (d->status != CG_STATUS_FAILED &&
+		    d->status != CG_STATUS_SKIPPED)
+			continue;
+		cg_error_clear(&err);
+		snprintf(err.msg, sizeof(err.msg),
+			 "skipped: it requires %s, which %s", d->id,
+			 d->status == CG_STATUS_FAILED ? "failed"
+						       : "was skipped");
+		snprintf(err.where, sizeof(err.where), "%s", r->where);
+		snprintf(err.resource, sizeof(err.resource), "%s", r->id);
+		cg_change_release(&r->change);
+		if (!r->err)
+			r->err = cg_xmalloc(sizeof(*r->err));
+		*r->err = err;
+		r->status = CG_STATUS_SKIPPED;
+		return true;
+	}
+	return false;
+}
+
+/* Fill r->change; false if r failed. */
+static bool diff(struct engine *e, struct cg_resource *r)
+{
+	struct cg_error err;
+
+	cg_change_release(&r->change);
+	cg_error_clear(&err);
+	if (r->mod->diff(e->ctx, r, &err) < 0) {
+		cg_error_where(&err, "%s", r->where);
+		cg_resource_fail(r, &err);
+		return false;
+	}
+	return true;
+}
+
+static bool deps_done(const struct engine *e, const struct cg_resource *r,
+		      struct cg_resource **batch, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < r->ndeps; i++) {
+		const struct cg_resource *d = &e->p->res[r->deps[i]];
+		bool in_batch = false;
+
+		for (j = 0; j < n; j++)
+			if (batch[j] == d)
+				in_batch = true;
+		if (in_batch)
+			continue;
+		if (d->status != CG_STATUS_OK && d->status != CG_STATUS_REPAIRED)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The resources to apply together with first: just it, or for a batching
+ * module every later pending resource of the module that needs a change
+ * and whose requirements are met.
+ */
+static size_t gather(struct engine *e, struct cg_resource *first,
+		     struct cg_resource ***out)
+{
+	struct batch *b = batch_of(e, first->mod);
+	struct cg_resource **v = cg_xmalloc((b->n + 1) * sizeof(*v));
+	size_t n = 0, i;
+	bool seen_first = false;
+
+	v[n++] = first;
+	if (!(first->mod->flags & CG_MODULE_BATCH)) {
+		*out = v;
+		return n;
+	}
+	for (i = 0; i < b->n; i++) {
+		struct cg_resource *r = b->res[i];
+
+		if (r == first) {
+			seen_first = true;
+			continue;
+		}
+		if (!seen_first || r->status != CG_STATUS_PENDING)
+			continue;
+		if (skip_if_blocked(e, r) || !deps_done(e, r, v, n))
+			continue;
+		if (!diff(e, r))
+			continue;
+		if (r->change.action == CG_ACTION_NONE) {
+			r->status = CG_STATUS_OK;
+			continue;
+		}
+		v[n++] = r;
+	}
+	*out = v;
+	return n;
+}
+
+static void apply_batch(struct engine *e, struct cg_resource **v, size_t n)
+{
+	const struct cg_module *m = v[0]->mod;
+	struct batch *b = batch_of(e, m);
+	struct cg_change *saved;
+	struct cg_error err;
+	uint64_t t0 = cg_now_ns(), dt;
+	size_t i, k = 0;
+
+	/*
+	 * Something changed since this module looked: look again, so that
+	 * the change applied (and backed up) is made against what is there
+	 * now, not what was there at the start.
+	 */
+	if (b->observed_at != e->changes) {
+		observe(e, m, v, n);
+		b->observed_at = e->changes;
+		for (i = 0; i < n; i++) {
+			if (v[i]->status == CG_STATUS_FAILED || !diff(e, v[i]))
+				continue;
+			if (v[i]->change.action == CG_ACTION_NONE)
+				v[i]->status = CG_STATUS_OK;
+			else
+				v[k++] = v[i];
+		}
+		n = k;
+		if (!n)
+			return;
+	}
+	cg_error_clear(&err);
+	if (m->apply(e->ctx, v, n, &err) < 0)
+		fail_all(v, n, &err);
+
+	/* Verify: look once more; what still differs did not work. */
+	observe(e, m, v, n);
+	saved = cg_xmalloc(n * sizeof(*saved));
+	for (i = 0; i < n; i++) {
+		struct cg_resource *r = v[i];
+
+		saved[i] = r->change;
+		memset(&r->change, 0, sizeof(r->change));
+		if (r->status == CG_STATUS_FAILED) {
+			cg_change_release(&r->change);
+			r->change = saved[i];
+			continue;
+		}
+		cg_error_clear(&err);
+		if (m->diff(e->ctx, r, &err) < 0) {
+			cg_resource_fail(r, &err);
+		} else if (r->change.action != CG_ACTION_NONE) {
+			struct cg_buf what = { 0 };
+			size_t j;
+
+			for (j = 0; j < r->change.n; j++)
+				cg_buf_addf(&what, "%s%s", j ? ", " : "",
+					    r->change.items[j].field);
+			cg_resource_failf(r, "something else may be managing "
+					     "it too",
+					  "still differs after the change (%s)",
+					  what.data ? what.data : "?");
+			cg_buf_release(&what);
+		} else {
+			r->status = CG_STATUS_REPAIRED;
+			e->changes++;
+		}
+		cg_change_release(&r->change);
+		r->change = saved[i];
+	}
+	free(saved);
+	b->observed_at = e->changes;
+	dt = (cg_now_ns() - t0) / n;
+	for (i = 0; i < n; i++)
+		v[i]->ns += dt;
+}
+
+static bool changed_cb(const struct cg_ctx *ctx, const char *id)
+{
+	const struct engine *e = ctx->agent;
+	size_t idx;
+
+	return cg_index_get(&e->p->ids, id, &idx) &&
+	       e->p->res[idx].status == CG_STATUS_REPAIRED;
+}
+
+void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
+		   struct cg_counts *counts)
+{
+	struct engine e;
+	size_t i, k;
+
+	memset(&e, 0, sizeof(e));
+	e.p = p;
+	e.ctx = ctx;
+	ctx->changed = changed_cb;
+	ctx->agent = &e;
+	for (k = 0; cg_modules[k]; k++)
+		;
+	e.batches = cg_xcalloc(k + 1, sizeof(*e.batches));
+	for (i = 0; i < p->n; i++) {
+		struct cg_resource *r = &p->res[p->order[i]];
+		struct batch *b = batch_of(&e, r->mod);
+
+		if (!b) {
+			b = &e.batches[e.nbatches++];
+			b->mod = r->mod;
+		}
+		cg_grow(&b->res, &b->cap, b->n + 1, sizeof(*b->res));
+		b->res[b->n++] = r;
+	}
+	/* One observation per module, before anything changes. */
+	for (i = 0; i < e.nbatches; i++)
+		observe(&e, e.batches[i].mod, e.batches[i].res, e.batches[i].n);
+
+	for (i = 0; i < p->n; i++) {
+		struct cg_resource *r = &p->res[p->order[i]];
+		struct cg_resource **v;
+		uint64_t t0 = cg_now_ns();
+		size_t n;
+
+		if (r->status != CG_STATUS_PENDING)
+			continue;
+		if (skip_if_blocked(&e, r) || !diff(&e, r))
+			continue;
+		if (r->change.action == CG_ACTION_NONE) {
+			r->status = CG_STATUS_OK;
+			r->ns += cg_now_ns() - t0;
+			continue;
+		}
+		if (dry_run) {
+			r->status = CG_STATUS_DRIFTED;
+			r->ns += cg_now_ns() - t0;
+			continue;
+		}
+		n = gather(&e, r, &v);
+		apply_batch(&e, v, n);
+		free(v);
+	}
+
+	memset(counts, 0, sizeof(*counts));
+	for (i = 0; i < p->n; i++) {
+		switch (p->res[i].status) {
+		case CG_STATUS_OK:
+			counts->ok++;
+			break;
+		case CG_STATUS_DRIFTED:
+			counts->drifted++;
+			break;
+		case CG_STATUS_REPAIRED:
+			counts->repaired++;
+			break;
+		case CG_STATUS_FAILED:
+			counts->failed++;
+			break;
+		case CG_STATUS_SKIPPED:
+			counts->skipped++;
+			break;
+		default:
+			break;
+		}
+	}
+	for (i = 0; i < e.nbatches; i++)
+		free(e.batches[i].res);
+	free(e.batches);
+	ctx->agent = NULL;
+	ctx->changed = NULL;
+}
+
+int cg_exit_status(const struct cg_counts *c, bool refused)
+{
+	int st = 0;
+
+	if (c->drifted || c->repaired)
+		st |= 2;
+	if (c->failed || c->skipped || refused)
+		st |= 4;
+	return st;
+}

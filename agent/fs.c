@@ -1,0 +1,847 @@
+/* fs.c: resolving paths inside a root without escapes, and durable writes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "cg/fs.h"
+#include "cg/util.h"
+
+#define MAX_LINKS 40
+
+int cg_root_open(struct cg_root *root, const char *path, struct cg_error *err)
+{
+	struct stat st, slash;
+
+	memset(root, 0, sizeof(*root));
+	root->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root->fd < 0)
+		return cg_error_sys(err, CG_ERR, "cannot open root %s", path);
+	if (fstat(root->fd, &st) < 0) {
+		cg_error_sys(err, CG_ERR, "cannot stat root %s", path);
+		close(root->fd);
+		root->fd = -1;
+		return CG_ERR;
+	}
+	root->dev = st.st_dev;
+	root->ino = st.st_ino;
+	root->host = stat("/", &slash) == 0 && slash.st_dev == st.st_dev &&
+		     slash.st_ino == st.st_ino;
+	root->path = cg_xstrdup(path);
+	return 0;
+}
+
+struct idmap {
+	char kind; /* 'u' or 'g' */
+	char *name;
+	unsigned id;
+};
+
+struct cg_idcache {
+	struct idmap *map;
+	size_t n, cap;
+	bool loaded_passwd, loaded_group; /* files of a --root read */
+};
+
+void cg_root_release(struct cg_root *root)
+{
+	size_t i;
+
+	if (!root)
+		return;
+	if (root->fd >= 0)
+		close(root->fd);
+	free(root->path);
+	if (root->ids) {
+		for (i = 0; i < root->ids->n; i++)
+			free(root->ids->map[i].name);
+		free(root->ids->map);
+		free(root->ids);
+	}
+	memset(root, 0, sizeof(*root));
+	root->fd = -1;
+}
+
+bool cg_path_is_clean(const char *path, const char **why)
+{
+	const char *p, *q;
+
+	if (path[0] != '/') {
+		*why = "it must be an absolute path";
+		return false;
+	}
+	if (strlen(path) >= PATH_MAX) {
+		*why = "it is too long";
+		return false;
+	}
+	if (strcmp(path, "/") == 0) {
+		*why = "it must not be / itself";
+		return false;
+	}
+	for (p = path + 1;; p = q + 1) {
+		size_t len;
+
+		q = strchr(p, '/');
+		len = q ? (size_t)(q - p) : strlen(p);
+		if (len == 0) {
+			*why = q ? "it contains \"//\"" : "it ends in \"/\"";
+			return false;
+		}
+		if ((len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.')) {
+			*why = "it contains a \".\" or \"..\" component";
+			return false;
+		}
+		if (!q)
+			break;
+	}
+	return true;
+}
+
+static bool at_root(const struct cg_root *root, int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_dev == root->dev &&
+	       st.st_ino == root->ino;
+}
+
+static void shown_push(char *shown, size_t size, const char *comp)
+{
+	size_t len = strlen(shown);
+
+	snprintf(shown + len, size - len, "/%s", comp);
+}
+
+static void shown_pop(char *shown)
+{
+	char *slash = strrchr(shown, '/');
+
+	if (slash)
+		*slash = '\0';
+}
+
+int cg_root_open_parent(struct cg_root *root, const char *path, unsigned flags,
+			int *dirfd_out, const char **base_out,
+			unsigned *created_out, struct cg_error *err)
+{
+	const char *base = strrchr(path, '/');
+	char *rest, shown[PATH_MAX];
+	unsigned links = 0, created = 0;
+	size_t pos = 0;
+	int cur, rc = CG_ERR, fd;
+
+	if (!base || path[0] != '/')
+		return cg_error_set(err, CG_ERR,
+				    "%s is not an absolute path", path);
+	base++;
+	rest = cg_xstrndup(path + 1, (size_t)(base - path - 1));
+	shown[0] = '\0';
+	cur = openat(root->fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0) {
+		cg_error_sys(err, CG_ERR, "cannot open root %s", root->path);
+		goto out_free_rest;
+	}
+	while (rest[pos]) {
+		char *comp = rest + pos, *slash = strchr(comp, '/');
+		struct stat st;
+		int next;
+
+		if (slash) {
+			*slash = '\0';
+			pos = (size_t)(slash - rest) + 1;
+		} else {
+			pos += strlen(comp);
+		}
+		if (!comp[0] || strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			if (at_root(root, cur))
+				continue;
+			next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (next < 0) {
+				cg_error_sys(err, CG_ERR, "cannot open %s/..",
+					     shown);
+				goto out_close;
+			}
+			close(cur);
+			cur = next;
+			shown_pop(shown);
+			continue;
+		}
+		if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT || !(flags & CG_WALK_MKDIR)) {
+				int saved = errno;
+
+				shown_push(shown, sizeof(shown), comp);
+				errno = saved;
+				if (saved == ENOENT) {
+					rc = cg_error_set(err, CG_ENOTFOUND,
+							  "directory %s does "
+							  "not exist",
+							  shown);
+					goto out_close;
+				}
+				cg_error_sys(err, CG_ERR, "cannot stat %s",
+					     shown);
+				goto out_close;
+			}
+			if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST) {
+				shown_push(shown, sizeof(shown), comp);
+				cg_error_sys(err, CG_ERR, "cannot create %s",
+					     shown);
+				goto out_close;
+			}
+			created++;
+			if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				shown_push(shown, sizeof(shown), comp);
+				cg_error_sys(err, CG_ERR, "cannot stat %s",
+					     shown);
+				goto out_close;
+			}
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t n;
+			char *nrest;
+
+			shown_push(shown, sizeof(shown), comp);
+			if (++links > MAX_LINKS) {
+				cg_error_set(err, CG_ERR,
+					     "too many symbolic links at %s",
+					     shown);
+				goto out_close;
+			}
+			if (st.st_uid != 0 && st.st_uid != geteuid()) {
+				cg_error_set(err, CG_ERR,
+					     "refusing to follow symlink %s: it "
+					     "belongs to uid %u, who could have "
+					     "planted it",
+					     shown, (unsigned)st.st_uid);
+				cg_error_hint(err,
+					      "replace %s by a real directory "
+					      "or a link owned by root",
+					      shown);
+				goto out_close;
+			}
+			n = readlinkat(cur, comp, target, sizeof(target) - 1);
+			if (n < 0) {
+				cg_error_sys(err, CG_ERR, "cannot read link %s",
+					     shown);
+				goto out_close;
+			}
+			target[n] = '\0';
+			shown_pop(shown);
+			nrest = cg_xasprintf("%s/%s", target, rest + pos);
+			free(rest);
+			rest = nrest;
+			pos = 0;
+			if (target[0] == '/') {
+				/* Absolute targets mean the root's "/". */
+				close(cur);
+				cur = openat(root->fd, ".",
+					     O_PATH | O_DIRECTORY | O_CLOEXEC);
+				if (cur < 0) {
+					cg_error_sys(err, CG_ERR,
+						     "cannot open root %s",
+						     root->path);
+					goto out_free_rest;
+				}
+				shown[0] = '\0';
+			}
+			continue;
+		}
+		shown_push(shown, sizeof(shown), comp);
+		if (!S_ISDIR(st.st_mode)) {
+			cg_error_set(err, CG_ERR, "%s is not a directory", shown);
+			goto out_close;
+		}
+		/*
+		 * O_NOFOLLOW: if comp was swapped for a link since the
+		 * fstatat, this fails instead of following it.
+		 */
+		next = openat(cur, comp,
+			      O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			cg_error_sys(err, CG_ERR, "cannot open %s", shown);
+			goto out_close;
+		}
+		close(cur);
+		cur = next;
+	}
+	fd = openat(cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		cg_error_sys(err, CG_ERR, "cannot open directory %s",
+			     shown[0] ? shown : "/");
+		goto out_close;
+	}
+	*dirfd_out = fd;
+	*base_out = base;
+	if (created_out)
+		*created_out = created;
+	rc = 0;
+out_close:
+	if (cur >= 0)
+		close(cur);
+out_free_rest:
+	free(rest);
+	return rc;
+}
+
+static int open_beneath_walk(int dirfd, const char *relpath, int flags,
+			     struct cg_error *err)
+{
+	/*
+	 * Without openat2 (kernels before 5.6): walk component by component
+	 * and follow no symlink at all, which is stricter but never unsafe.
+	 */
+	char *copy = cg_xstrdup(relpath), *comp, *save = NULL;
+	int cur = dup(dirfd), next, fd = -1;
+
+	for (comp = strtok_r(copy, "/", &save); comp;
+	     comp = strtok_r(NULL, "/", &save)) {
+		bool last = !save || strspn(save, "/") == strlen(save);
+
+		if (strcmp(comp, "..") == 0) {
+			errno = EXDEV;
+			goto out;
+		}
+		if (last) {
+			fd = openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC);
+			goto out;
+		}
+		next = openat(cur, comp,
+			      O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			goto out;
+		close(cur);
+		cur = next;
+	}
+out:
+	if (cur >= 0) {
+		int saved = errno;
+
+		close(cur);
+		errno = saved;
+	}
+	free(copy);
+	(void)err;
+	return fd;
+}
+
+int cg_open_beneath(int dirfd, const char *relpath, int flags, int *fd_out,
+		    struct cg_error *err)
+{
+	struct open_how how;
+	long fd;
+
+	if (relpath[0] == '/' || relpath[0] == '\0')
+		return cg_error_set(err, CG_ERR,
+				    "'%s' must be a path relative to the "
+				    "policy tree",
+				    relpath);
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY);
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	fd = syscall(SYS_openat2, dirfd, relpath, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = open_beneath_walk(dirfd, relpath, flags, err);
+	if (fd < 0) {
+		if (errno == EXDEV)
+			return cg_error_set(err, CG_ERR,
+					    "'%s' leads outside the policy tree "
+					    "(through '..' or a symlink)",
+					    relpath);
+		if (errno == ENOENT)
+			return cg_error_set(err, CG_ENOTFOUND,
+					    "'%s' does not exist in the policy "
+					    "tree",
+					    relpath);
+		return cg_error_sys(err, CG_ERR, "cannot open '%s'", relpath);
+	}
+	*fd_out = (int)fd;
+	return 0;
+}
+
+void cg_fs_tmpname(char *tmp, size_t size, const char *name)
+{
+	unsigned char rnd[4];
+	size_t i;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		uint64_t t = cg_now_ns() ^ (uint64_t)getpid();
+
+		for (i = 0; i < sizeof(rnd); i++)
+			rnd[i] = (unsigned char)(t >> (8 * i));
+	}
+	/* Keep it under NAME_MAX whatever the length of name. */
+	snprintf(tmp, size, ".%.200s.cg-%02x%02x%02x%02x", name, rnd[0], rnd[1],
+		 rnd[2], rnd[3]);
+}
+
+static int copy_xattrs(int from, int to, struct cg_error *err)
+{
+	char *names = NULL, *value = NULL, *p;
+	ssize_t len, vlen;
+	int rc = 0;
+
+	len = flistxattr(from, NULL, 0);
+	if (len <= 0)
+		return 0; /* none, or not supported here */
+	names = cg_xmalloc((size_t)len);
+	len = flistxattr(from, names, (size_t)len);
+	if (len < 0)
+		goto out;
+	for (p = names; p < names + len; p += strlen(p) + 1) {
+		vlen = fgetxattr(from, p, NULL, 0);
+		if (vlen < 0)
+			continue;
+		value = cg_xrealloc(value, (size_t)vlen + 1);
+		vlen = fgetxattr(from, p, value, (size_t)vlen);
+		if (vlen < 0)
+			continue;
+		if (fsetxattr(to, p, value, (size_t)vlen, 0) < 0 &&
+		    errno != ENOTSUP && errno != EOPNOTSUPP) {
+			rc = cg_error_sys(err, CG_ERR,
+					  "cannot copy extended attribute %s",
+					  p);
+			break;
+		}
+	}
+out:
+	free(value);
+	free(names);
+	return rc;
+}
+
+static int write_content(int fd, const struct cg_content *c,
+			 struct cg_error *err)
+{
+	char buf[65536];
+	off_t off = 0;
+
+	if (c->fd < 0) {
+		if (cg_write_all(fd, c->data, c->len) < 0)
+			return cg_error_sys(err, CG_ERR, "write failed");
+		return 0;
+	}
+	for (;;) {
+		ssize_t n = pread(c->fd, buf, sizeof(buf), off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return cg_error_sys(err, CG_ERR, "cannot read source");
+		}
+		if (n == 0)
+			return 0;
+		if (cg_write_all(fd, buf, (size_t)n) < 0)
+			return cg_error_sys(err, CG_ERR, "write failed");
+		off += n;
+	}
+}
+
+static int set_meta(int fd, mode_t mode, uid_t uid, gid_t gid, int old_fd,
+		    struct cg_error *err)
+{
+	/* chown first: it clears setuid/setgid bits that chmod then sets. */
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0)
+		return cg_error_sys(err, CG_ERR, "cannot set owner %d:%d",
+				    (int)uid, (int)gid);
+	if (old_fd >= 0 && copy_xattrs(old_fd, fd, err) < 0)
+		return CG_ERR;
+	if (fchmod(fd, mode) < 0)
+		return cg_error_sys(err, CG_ERR, "cannot set mode %04o",
+				    (unsigned)mode);
+	return 0;
+}
+
+static int write_in_place(int dirfd, const char *name,
+			  const struct cg_content *c, mode_t mode, uid_t uid,
+			  gid_t gid, struct cg_error *err)
+{
+	int fd, rc = CG_ERR;
+
+	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return cg_error_sys(err, CG_ERR,
+				    "cannot open %s to write it in place", name);
+	if (ftruncate(fd, 0) < 0) {
+		cg_error_sys(err, CG_ERR, "cannot truncate %s", name);
+		goto out;
+	}
+	if (write_content(fd, c, err) < 0 ||
+	    set_meta(fd, mode, uid, gid, -1, err) < 0)
+		goto out;
+	if (fsync(fd) < 0) {
+		cg_error_sys(err, CG_ERR, "fsync of %s failed", name);
+		goto out;
+	}
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+int cg_fs_replace(int dirfd, const char *name, const struct cg_content *c,
+		  mode_t mode, uid_t uid, gid_t gid, int old_fd,
+		  unsigned *how_out, struct cg_error *err)
+{
+	char tmp[256];
+	int fd, rc = CG_ERR;
+
+	if (how_out)
+		*how_out = 0;
+	cg_fs_tmpname(tmp, sizeof(tmp), name);
+	fd = openat(dirfd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cg_error_sys(err, CG_ERR,
+				    "cannot create a temporary file next to %s",
+				    name);
+	if (write_content(fd, c, err) < 0 ||
+	    set_meta(fd, mode, uid, gid, old_fd, err) < 0)
+		goto out_unlink;
+	if (fsync(fd) < 0) {
+		/*
+		 * Never retry: after a failed fsync the page cache may claim
+		 * the data is clean while the disk never got it.
+		 */
+		cg_error_sys(err, CG_ERR,
+			     "fsync failed; %s was left unchanged", name);
+		cg_error_hint(err, "check the disk and the kernel log");
+		goto out_unlink;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		cg_error_sys(err, CG_ERR, "writing %s failed", name);
+		goto out_unlink;
+	}
+	fd = -1;
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		if (errno != EBUSY) {
+			cg_error_sys(err, CG_ERR, "cannot rename into %s", name);
+			goto out_unlink;
+		}
+		/* A bind-mounted file cannot be renamed over. */
+		unlinkat(dirfd, tmp, 0);
+		if (write_in_place(dirfd, name, c, mode, uid, gid, err) < 0)
+			return CG_ERR;
+		if (how_out)
+			*how_out |= CG_REPLACE_IN_PLACE;
+		return cg_fs_sync_dir(dirfd, name, err);
+	}
+	return cg_fs_sync_dir(dirfd, name, err);
+
+out_unlink:
+	if (fd >= 0)
+		close(fd);
+	unlinkat(dirfd, tmp, 0);
+	return rc;
+}
+
+int cg_fs_sync_dir(int dirfd, const char *what, struct cg_error *err)
+{
+	if (fsync(dirfd) < 0 && errno != EINVAL)
+		return cg_error_sys(err, CG_ERR,
+				    "fsync of the directory of %s failed", what);
+	return 0;
+}
+
+static struct cg_idcache *ids_of(struct cg_root *root)
+{
+	if (!root->ids)
+		root->ids = cg_xcalloc(1, sizeof(*root->ids));
+	return root->ids;
+}
+
+static void id_add(struct cg_idcache *c, char kind, const char *name,
+		   unsigned id)
+{
+	cg_grow(&c->map, &c->cap, c->n + 1, sizeof(*c->map));
+	c->map[c->n].kind = kind;
+	c->map[c->n].name = cg_xstrdup(name);
+	c->map[c->n].id = id;
+	c->n++;
+}
+
+static const struct idmap *id_by_name(const struct cg_idcache *c, char kind,
+				      const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->map[i].kind == kind && strcmp(c->map[i].name, name) == 0)
+			return &c->map[i];
+	return NULL;
+}
+
+static const struct idmap *id_by_number(const struct cg_idcache *c, char kind,
+					unsigned id)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->map[i].kind == kind && c->map[i].id == id)
+			return &c->map[i];
+	return NULL;
+}
+
+/* Read ROOT/etc/passwd or ROOT/etc/group: "name:x:id:..." lines. */
+static void load_id_file(struct cg_root *root, char kind)
+{
+	const char *path = kind == 'u' ? "/etc/passwd" : "/etc/group";
+	struct cg_buf b = { 0 };
+	const char *base;
+	char *line, *save = NULL;
+	int dirfd, fd;
+
+	if (cg_root_open_parent(root, path, 0, &dirfd, &base, NULL, NULL) < 0)
+		return;
+	fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	close(dirfd);
+	if (fd < 0)
+		return;
+	if (cg_read_fd(fd, &b, 64u << 20, NULL) < 0 || !b.data) {
+		close(fd);
+		cg_buf_release(&b);
+		return;
+	}
+	close(fd);
+	for (line = strtok_r(b.data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *f1 = strchr(line, ':'), *f2, *end;
+		unsigned long id;
+
+		if (!f1 || line[0] == '#' || line[0] == '+' || line[0] == '-')
+			continue;
+		f2 = strchr(f1 + 1, ':');
+		if (!f2)
+			continue;
+		*f1 = '\0';
+		id = strtoul(f2 + 1, &end, 10);
+		if (end == f2 + 1 || *end != ':' || id > UINT_MAX)
+			continue;
+		if (!id_by_name(root->ids, kind, line))
+			id_add(root->ids, kind, line, (unsigned)id);
+	}
+	cg_buf_release(&b);
+}
+
+static bool parse_number(const char *s, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s[0] || s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v >= UINT_MAX)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+static int lookup_id(struct cg_root *root, char kind, const char *name,
+		     unsigned *out, struct cg_error *err)
+{
+	struct cg_idcache *c = ids_of(root);
+	const struct idmap *m;
+
+	if (parse_number(name, out))
+		return 0;
+	m = id_by_name(c, kind, name);
+	if (m) {
+		*out = m->id;
+		return 0;
+	}
+	if (root->host) {
+		char buf[16384];
+
+		if (kind == 'u') {
+			struct passwd pw, *res = NULL;
+
+			if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 &&
+			    res) {
+				id_add(c, 'u', name, (unsigned)pw.pw_uid);
+				*out = (unsigned)pw.pw_uid;
+				return 0;
+			}
+		} else {
+			struct group gr, *res = NULL;
+
+			if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) == 0 &&
+			    res) {
+				id_add(c, 'g', name, (unsigned)gr.gr_gid);
+				*out = (unsigned)gr.gr_gid;
+				return 0;
+			}
+		}
+	} else {
+		bool *loaded = kind == 'u' ? &c->loaded_passwd : &c->loaded_group;
+
+		if (!*loaded) {
+			*loaded = true;
+			load_id_file(root, kind);
+			m = id_by_name(c, kind, name);
+			if (m) {
+				*out = m->id;
+				return 0;
+			}
+		}
+	}
+	cg_error_set(err, CG_ENOTFOUND, "no %s named '%s' in %s%s",
+		     kind == 'u' ? "user" : "group", name,
+		     root->host ? "" : root->path,
+		     kind == 'u' ? "/etc/passwd" : "/etc/group");
+	cg_error_hint(err, "create the %s first (declare it earlier), or give "
+			   "a number",
+		      kind == 'u' ? "user" : "group");
+	return CG_ENOTFOUND;
+}
+
+int cg_root_uid(struct cg_root *root, const char *name, uid_t *out,
+		struct cg_error *err)
+{
+	unsigned id;
+	int rc = lookup_id(root, 'u', name, &id, err);
+
+	if (rc == 0)
+		*out = (uid_t)id;
+	return rc;
+}
+
+int cg_root_gid(struct cg_root *root, const char *name, gid_t *out,
+		struct cg_error *err)
+{
+	unsigned id;
+	int rc = lookup_id(root, 'g', name, &id, err);
+
+	if (rc == 0)
+		*out = (gid_t)id;
+	return rc;
+}
+
+static void id_name(struct cg_root *root, char kind, unsigned id, char *buf,
+		    size_t size)
+{
+	struct cg_idcache *c = ids_of(root);
+	const struct idmap *m = id_by_number(c, kind, id);
+
+	if (!m && root->host) {
+		char tmp[16384];
+
+		if (kind == 'u') {
+			struct passwd pw, *res = NULL;
+
+			if (getpwuid_r((uid_t)id, &pw, tmp, sizeof(tmp), &res) ==
+				    0 &&
+			    res) {
+				id_add(c, 'u', pw.pw_name, id);
+				m = &c->map[c->n - 1];
+			}
+		} else {
+			struct group gr, *res = NULL;
+
+			if (getgrgid_r((gid_t)id, &gr, tmp, sizeof(tmp), &res) ==
+				    0 &&
+			    res) {
+				id_add(c, 'g', gr.gr_name, id);
+				m = &c->map[c->n - 1];
+			}
+		}
+	} else if (!m) {
+		bool *loaded = kind == 'u' ? &c->loaded_passwd : &c->loaded_group;
+
+		if (!*loaded) {
+			*loaded = true;
+			load_id_file(root, kind);
+			m = id_by_number(c, kind, id);
+		}
+	}
+	if (m)
+		snprintf(buf, size, "%s", m->name);
+	else
+		snprintf(buf, size, "%u", id);
+}
+
+void cg_root_user_name(struct cg_root *root, uid_t uid, char *buf, size_t size)
+{
+	id_name(root, 'u', (unsigned)uid, buf, size);
+}
+
+void cg_root_group_name(struct cg_root *root, gid_t gid, char *buf,
+			size_t size)
+{
+	id_name(root, 'g', (unsigned)gid, buf, size);
+}
+
+int cg_mkdir_p(const char *dir, mode_t mode, struct cg_error *err)
+{
+	char *copy = cg_xstrdup(dir), *p;
+	struct stat st;
+	int rc = 0;
+
+	for (p = copy + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		{
+			char saved = *p;
+
+			*p = '\0';
+			/* Only the last directory is private; those on the
+			 * way get the usual 0755. */
+			if (mkdir(copy, saved ? 0755 : mode) < 0 &&
+			    errno != EEXIST) {
+				rc = cg_error_sys(err, CG_ERR,
+						  "cannot create directory %s",
+						  copy);
+				break;
+			}
+			*p = saved;
+		}
+		if (!*p)
+			break;
+	}
+	if (rc == 0 && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+		rc = cg_error_set(err, CG_ERR, "%s is not a directory", dir);
+	free(copy);
+	return rc;
+}
+
+int cg_write_file_atomic(const char *path, const void *data, size_t len,
+			 mode_t mode, struct cg_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	struct cg_content c = { .data = data, .len = len, .fd = -1 };
+	char *dir;
+	int dirfd, rc;
+
+	dir = slash ? cg_xstrndup(path, (size_t)(slash - path)) : cg_xstrdup(".");
+	if (slash && slash == path) {
+		free(dir);
+		dir = cg_xstrdup("/");
+	}
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot open directory %s", dir);
+		free(dir);
+		return rc;
+	}
+	rc = cg_fs_replace(dirfd, slash ? slash + 1 : path, &c, mode,
+			   (uid_t)-1, (gid_t)-1, -1, NULL, err);
+	close(dirfd);
+	free(dir);
+	return rc;
+}

@@ -1,0 +1,222 @@
+/* json.c: writing JSON text with correct escaping. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "cg/json.h"
+
+void cg_json_init(struct cg_json *j, struct cg_buf *out, bool pretty)
+{
+	memset(j, 0, sizeof(*j));
+	j->out = out;
+	j->pretty = pretty;
+	j->first[0] = true;
+}
+
+static void newline(struct cg_json *j)
+{
+	int i;
+
+	if (!j->pretty)
+		return;
+	cg_buf_addch(j->out, '\n');
+	for (i = 0; i < j->depth; i++)
+		cg_buf_addstr(j->out, "  ");
+}
+
+/* Before any value or key: a comma and indentation as needed. */
+static void sep(struct cg_json *j)
+{
+	if (j->after_key) {
+		j->after_key = false;
+		return;
+	}
+	if (!j->first[j->depth])
+		cg_buf_addch(j->out, ',');
+	j->first[j->depth] = false;
+	if (j->depth > 0)
+		newline(j);
+}
+
+static void open_level(struct cg_json *j, char c)
+{
+	sep(j);
+	cg_buf_addch(j->out, c);
+	if (j->depth + 1 < CG_JSON_MAX_DEPTH)
+		j->depth++;
+	j->first[j->depth] = true;
+}
+
+static void close_level(struct cg_json *j, char c)
+{
+	bool empty = j->first[j->depth];
+
+	if (j->depth > 0)
+		j->depth--;
+	if (!empty)
+		newline(j);
+	cg_buf_addch(j->out, c);
+}
+
+void cg_json_obj_begin(struct cg_json *j)
+{
+	open_level(j, '{');
+}
+
+void cg_json_obj_end(struct cg_json *j)
+{
+	close_level(j, '}');
+}
+
+void cg_json_arr_begin(struct cg_json *j)
+{
+	open_level(j, '[');
+}
+
+void cg_json_arr_end(struct cg_json *j)
+{
+	close_level(j, ']');
+}
+
+/* Length of a valid UTF-8 sequence at p, or 0. */
+static size_t utf8_len(const unsigned char *p, size_t left)
+{
+	size_t n, k;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0) {
+		n = 2;
+		cp = p[0] & 0x1f;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		n = 3;
+		cp = p[0] & 0x0f;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n > left)
+		return 0;
+	for (k = 1; k < n; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[k] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static void write_string(struct cg_buf *out, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	cg_buf_addch(out, '"');
+	while (i < len) {
+		unsigned char c = p[i];
+		size_t n;
+
+		switch (c) {
+		case '"':
+			cg_buf_addstr(out, "\\\"");
+			i++;
+			continue;
+		case '\\':
+			cg_buf_addstr(out, "\\\\");
+			i++;
+			continue;
+		case '\n':
+			cg_buf_addstr(out, "\\n");
+			i++;
+			continue;
+		case '\t':
+			cg_buf_addstr(out, "\\t");
+			i++;
+			continue;
+		case '\r':
+			cg_buf_addstr(out, "\\r");
+			i++;
+			continue;
+		default:
+			break;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			cg_buf_addf(out, "\\u%04x", c);
+			i++;
+			continue;
+		}
+		n = utf8_len(p + i, len - i);
+		if (n == 0) {
+			cg_buf_addstr(out, "\xef\xbf\xbd");
+			i++;
+			continue;
+		}
+		cg_buf_add(out, p + i, n);
+		i += n;
+	}
+	cg_buf_addch(out, '"');
+}
+
+void cg_json_key(struct cg_json *j, const char *key)
+{
+	sep(j);
+	write_string(j->out, key, strlen(key));
+	cg_buf_addstr(j->out, j->pretty ? ": " : ":");
+	j->after_key = true;
+}
+
+void cg_json_strn(struct cg_json *j, const char *s, size_t len)
+{
+	sep(j);
+	write_string(j->out, s, len);
+}
+
+void cg_json_str(struct cg_json *j, const char *s)
+{
+	if (!s) {
+		cg_json_null(j);
+		return;
+	}
+	cg_json_strn(j, s, strlen(s));
+}
+
+void cg_json_int(struct cg_json *j, int64_t v)
+{
+	sep(j);
+	cg_buf_addf(j->out, "%" PRId64, v);
+}
+
+void cg_json_bool(struct cg_json *j, bool v)
+{
+	sep(j);
+	cg_buf_addstr(j->out, v ? "true" : "false");
+}
+
+void cg_json_null(struct cg_json *j)
+{
+	sep(j);
+	cg_buf_addstr(j->out, "null");
+}
+
+void cg_json_kstr(struct cg_json *j, const char *key, const char *s)
+{
+	cg_json_key(j, key);
+	cg_json_str(j, s);
+}
+
+void cg_json_kint(struct cg_json *j, const char *key, int64_t v)
+{
+	cg_json_key(j, key);
+	cg_json_int(j, v);
+}
+
+void cg_json_kbool(struct cg_json *j, const char *key, bool v)
+{
+	cg_json_key(j, key);
+	cg_json_bool(j, v);
+}

@@ -1,0 +1,63 @@
+/* lock.c: one run at a time, with flock(2) on STATE/lock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+int cg_lock_take(const char *state_dir, int *fd_out, struct cg_error *err)
+{
+	char *path = cg_xasprintf("%s/lock", state_dir);
+	char buf[128], when[32];
+	int fd, rc = CG_ERR;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		cg_error_sys(err, CG_ERR, "cannot open %s", path);
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n;
+
+		if (errno != EWOULDBLOCK) {
+			cg_error_sys(err, CG_ERR, "cannot lock %s", path);
+			close(fd);
+			goto out;
+		}
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		cg_error_set(err, CG_ELOCKED,
+			     "another congruent run holds %s (%s)", path,
+			     buf[0] ? buf : "pid unknown");
+		cg_error_hint(err, "wait for it to finish; the lock is freed "
+				   "when that process ends");
+		close(fd);
+		rc = CG_ELOCKED;
+		goto out;
+	}
+	/*
+	 * flock locks go with the process: a run that died released it, so
+	 * there is never a stale lock to break, only an old pid to replace.
+	 */
+	cg_time_iso(when, (int64_t)time(NULL));
+	snprintf(buf, sizeof(buf), "pid %d since %s\n", (int)getpid(), when);
+	if (ftruncate(fd, 0) == 0)
+		(void)!pwrite(fd, buf, strlen(buf), 0);
+	*fd_out = fd;
+	rc = 0;
+out:
+	free(path);
+	return rc;
+}
+
+void cg_lock_release(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}

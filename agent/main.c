@@ -1,0 +1,535 @@
+/* main.c: the command line: a table of commands, each a function. */
+#include <errno.h>
+#include <getopt.h>
+#include <git2.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "agent.h"
+#include "cg/json.h"
+#include "cg/store.h"
+
+struct opts {
+	const char *config;
+	bool config_given;
+	const char *policy;
+	const char *root;
+	const char *netns;
+	const char *hostname;
+	const char *state_dir;
+	unsigned long splay;
+	bool no_pull, no_report, json, verbose;
+};
+
+enum {
+	OPT_POLICY = 256,
+	OPT_ROOT,
+	OPT_NETNS,
+	OPT_SPLAY,
+	OPT_HOSTNAME,
+	OPT_STATE_DIR,
+	OPT_NO_PULL,
+	OPT_NO_REPORT,
+	OPT_FORMAT,
+};
+
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "policy", required_argument, NULL, OPT_POLICY },
+	{ "root", required_argument, NULL, OPT_ROOT },
+	{ "netns", required_argument, NULL, OPT_NETNS },
+	{ "splay", required_argument, NULL, OPT_SPLAY },
+	{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "no-pull", no_argument, NULL, OPT_NO_PULL },
+	{ "no-report", no_argument, NULL, OPT_NO_REPORT },
+	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static bool use_color(FILE *f)
+{
+	const char *term = getenv("TERM");
+
+	return isatty(fileno(f)) && !getenv("NO_COLOR") &&
+	       !(term && strcmp(term, "dumb") == 0);
+}
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "congruent %s: ", cmd);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'congruent help'.\n");
+	return 1;
+}
+
+/* Parse the options of run, plan, facts and check; -1 on a usage error. */
+static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o)
+{
+	char *end;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->config = CG_DEFAULT_CONFIG;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+c:vh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			o->config_given = true;
+			break;
+		case OPT_POLICY:
+			o->policy = optarg;
+			break;
+		case OPT_ROOT:
+			o->root = optarg;
+			break;
+		case OPT_NETNS:
+			o->netns = optarg;
+			break;
+		case OPT_SPLAY:
+			errno = 0;
+			o->splay = strtoul(optarg, &end, 10);
+			if (errno || *end || o->splay > 86400)
+				return usage_error(cmd,
+						   "--splay takes seconds "
+						   "(0 to 86400), not '%s'",
+						   optarg),
+				       -1;
+			break;
+		case OPT_HOSTNAME:
+			o->hostname = optarg;
+			break;
+		case OPT_STATE_DIR:
+			o->state_dir = optarg;
+			break;
+		case OPT_NO_PULL:
+			o->no_pull = true;
+			break;
+		case OPT_NO_REPORT:
+			o->no_report = true;
+			break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "json") == 0)
+				o->json = true;
+			else if (strcmp(optarg, "text") != 0)
+				return usage_error(cmd,
+						   "--format is text or json, "
+						   "not '%s'",
+						   optarg),
+				       -1;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			return usage_error(cmd, "%s", "usage:"), -1;
+		default:
+			return usage_error(cmd, "unknown option '%s'",
+					   argv[optind - 1]),
+			       -1;
+		}
+	}
+	return optind;
+}
+
+static void print_diag(const struct cg_diag *d, bool color)
+{
+	size_t i;
+
+	for (i = 0; i < d->nwarn && i < CG_DIAG_MAX; i++) {
+		fprintf(stderr, "congruent: warning: %s%s%s\n",
+			d->warns[i].where, d->warns[i].where[0] ? ": " : "",
+			d->warns[i].msg);
+	}
+	for (i = 0; i < d->n && i < CG_DIAG_MAX; i++)
+		cg_print_error(stderr, &d->errs[i], color);
+	if (d->n > CG_DIAG_MAX)
+		fprintf(stderr, "congruent: ... and %zu more errors\n",
+			d->n - CG_DIAG_MAX);
+}
+
+/* STATE: --state-dir, else the config's, inside --root if given. */
+static char *state_dir_for(const struct opts *o, const struct cg_config *c)
+{
+	if (o->state_dir)
+		return cg_xstrdup(o->state_dir);
+	if (o->root)
+		return cg_xasprintf("%s%s", o->root, c->state_dir);
+	return cg_xstrdup(c->state_dir);
+}
+
+struct lookup_ctx {
+	struct cg_policy *p;
+	struct cg_facts *facts;
+};
+
+/* Template variables: the host's vars first, then facts. */
+static const char *ctx_lookup(const struct cg_ctx *ctx, const char *name)
+{
+	const struct lookup_ctx *lc = ctx->lookup_data;
+	const char *v = cg_kvs_get(&lc->p->vars, name);
+
+	return v ? v : cg_facts_get(lc->facts, name);
+}
+
+static const char *const *ctx_names(const struct cg_ctx *ctx)
+{
+	const struct lookup_ctx *lc = ctx->lookup_data;
+
+	return lc->p->names;
+}
+
+static void splay(unsigned long seconds)
+{
+	unsigned int r = 0;
+	struct timespec ts;
+
+	if (!seconds)
+		return;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (unsigned int)getpid();
+	ts.tv_sec = (time_t)(r % seconds);
+	ts.tv_nsec = 0;
+	nanosleep(&ts, NULL);
+}
+
+static int write_report(const char *state_dir, const struct cg_buf *json,
+			struct cg_error *err)
+{
+	char *dir = cg_xasprintf("%s/reports", state_dir);
+	char *path = cg_xasprintf("%s/last-run.json", dir);
+	int rc;
+
+	rc = cg_mkdir_p(dir, 0700, err);
+	if (rc == 0)
+		rc = cg_write_file_atomic(path, json->data, json->len, 0600,
+					  err);
+	free(path);
+	free(dir);
+	return rc;
+}
+
+static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
+{
+	struct opts o;
+	struct cg_config conf;
+	struct cg_root root;
+	struct cg_facts facts;
+	struct cg_policy p;
+	struct cg_diag diag = { 0 };
+	struct cg_store *store = NULL;
+	struct cg_counts counts;
+	struct cg_run_info info;
+	struct cg_error err;
+	struct lookup_ctx lc;
+	struct cg_ctx ctx;
+	bool color = use_color(stdout), ecolor = use_color(stderr);
+	char *state = NULL;
+	int lockfd = -1, status = 1, i;
+	uint64_t t0;
+
+	i = parse_opts(cmd, argc, argv, &o);
+	if (i < 0)
+		return 1;
+	if (i < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[i]);
+	memset(&p, 0, sizeof(p));
+	p.fd = -1;
+	memset(&facts, 0, sizeof(facts));
+	memset(&root, 0, sizeof(root));
+	root.fd = -1;
+	cg_error_clear(&err);
+	if (cg_config_load(&conf, o.config, o.config_given, &err) < 0) {
+		cg_print_error(stderr, &err, ecolor);
+		goto out;
+	}
+	if (!o.policy) {
+		if (conf.source_url)
+			cg_error_set(&err, CG_ERR,
+				     "git sources (source.url in %s) are not "
+				     "supported by this build yet",
+				     conf.path);
+		else
+			cg_error_set(&err, CG_ERR, "no policy to enforce");
+		cg_error_hint(&err, "pass --policy DIR (a tree with site.yaml)");
+		cg_print_error(stderr, &err, ecolor);
+		goto out;
+	}
+	splay(o.splay);
+	t0 = cg_now_ns();
+	if (cg_root_open(&root, o.root ? o.root : "/", &err) < 0) {
+		cg_print_error(stderr, &err, ecolor);
+		goto out;
+	}
+	if (cg_facts_gather(&facts, &root, o.hostname, &err) < 0) {
+		cg_print_error(stderr, &err, ecolor);
+		goto out;
+	}
+	state = state_dir_for(&o, &conf);
+	if (!dry_run) {
+		if (cg_mkdir_p(state, 0700, &err) < 0 ||
+		    cg_lock_take(state, &lockfd, &err) < 0) {
+			cg_print_error(stderr, &err, ecolor);
+			goto out;
+		}
+	}
+	if (cg_policy_load(&p, o.policy, &facts, &diag) < 0) {
+		print_diag(&diag, ecolor);
+		fprintf(stderr, "congruent: nothing was %s: fix the policy "
+				"(congruent check %s)\n",
+			dry_run ? "planned" : "changed", o.policy);
+		goto out;
+	}
+	if (!dry_run) {
+		char *dir = cg_xasprintf("%s/backups", state);
+
+		cg_store_open(&store, dir, &err);
+		free(dir);
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	lc.p = &p;
+	lc.facts = &facts;
+	ctx.root = &root;
+	ctx.policy_fd = p.fd;
+	ctx.store = store;
+	ctx.state_dir = state;
+	ctx.netns = o.netns;
+	ctx.lookup = ctx_lookup;
+	ctx.names = ctx_names;
+	ctx.lookup_data = &lc;
+	cg_engine_run(&p, &ctx, dry_run, &counts);
+	status = cg_exit_status(&counts, false);
+
+	memset(&info, 0, sizeof(info));
+	info.command = cmd;
+	info.host = cg_facts_get(&facts, "hostname");
+	info.policy = o.policy;
+	info.commit = p.commit;
+	info.started = (int64_t)time(NULL) - (int64_t)((cg_now_ns() - t0) / 1000000000u);
+	info.duration_ns = cg_now_ns() - t0;
+	info.exit_status = status;
+	info.verbose = o.verbose;
+	info.color = color;
+	if (o.json) {
+		struct cg_buf b = { 0 };
+
+		cg_output_json(&p, &info, &counts, true, true, &b);
+		fwrite(b.data, 1, b.len, stdout);
+		cg_buf_release(&b);
+	} else {
+		cg_output_text(&p, &info, &counts, stdout);
+	}
+	if (!dry_run) {
+		struct cg_buf b = { 0 };
+
+		cg_output_json(&p, &info, &counts, false, true, &b);
+		if (write_report(state, &b, &err) < 0) {
+			cg_error_prefix(&err, "cannot write the local report");
+			cg_print_error(stderr, &err, ecolor);
+			status |= 4;
+		}
+		cg_buf_release(&b);
+	}
+out:
+	fflush(stdout);
+	cg_store_free(store);
+	cg_policy_release(&p);
+	cg_facts_release(&facts);
+	cg_root_release(&root);
+	cg_config_release(&conf);
+	cg_diag_release(&diag);
+	cg_lock_release(lockfd);
+	free(state);
+	return status;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	return run_or_plan("run", argc, argv, false);
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+	return run_or_plan("plan", argc, argv, true);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	struct cg_diag diag = { 0 };
+	struct opts o;
+	const char *dir;
+	int i, rc;
+
+	i = parse_opts("check", argc, argv, &o);
+	if (i < 0)
+		return 1;
+	if (argc - i > 1)
+		return usage_error("check", "one policy directory, not '%s'",
+				   argv[i + 1]);
+	dir = i < argc ? argv[i] : o.policy ? o.policy : ".";
+	rc = cg_policy_check(dir, &diag);
+	print_diag(&diag, use_color(stderr));
+	if (rc == 0)
+		printf("%s: ok\n", dir);
+	else
+		fprintf(stderr, "congruent: %s: %zu error%s\n", dir, diag.n,
+			diag.n == 1 ? "" : "s");
+	cg_diag_release(&diag);
+	return rc == 0 ? 0 : 1;
+}
+
+static int cmd_facts(int argc, char **argv)
+{
+	struct cg_facts facts;
+	struct cg_root root;
+	struct cg_error err;
+	struct opts o;
+	size_t i;
+	int n;
+
+	n = parse_opts("facts", argc, argv, &o);
+	if (n < 0)
+		return 1;
+	if (n < argc)
+		return usage_error("facts", "unexpected argument '%s'", argv[n]);
+	if (cg_root_open(&root, o.root ? o.root : "/", &err) < 0 ||
+	    cg_facts_gather(&facts, &root, o.hostname, &err) < 0) {
+		cg_print_error(stderr, &err, use_color(stderr));
+		cg_root_release(&root);
+		return 1;
+	}
+	if (o.json) {
+		struct cg_buf b = { 0 };
+		struct cg_json j;
+
+		cg_json_init(&j, &b, true);
+		cg_json_obj_begin(&j);
+		for (i = 0; cg_fact_names[i]; i++)
+			cg_json_kstr(&j, cg_fact_names[i],
+				     cg_facts_get(&facts, cg_fact_names[i]));
+		cg_json_obj_end(&j);
+		cg_buf_addch(&b, '\n');
+		fwrite(b.data, 1, b.len, stdout);
+		cg_buf_release(&b);
+	} else {
+		for (i = 0; cg_fact_names[i]; i++)
+			printf("%-12s %s\n", cg_fact_names[i],
+			       cg_facts_get(&facts, cg_fact_names[i]));
+	}
+	cg_facts_release(&facts);
+	cg_root_release(&root);
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	int major, minor, rev;
+
+	(void)argc;
+	(void)argv;
+	git_libgit2_version(&major, &minor, &rev);
+	printf("congruent %s (libgit2 %d.%d.%d, libyaml %s, %s)\n", CG_VERSION,
+	       major, minor, rev, yaml_get_version_string(),
+	       OpenSSL_version(OPENSSL_VERSION));
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+} commands[] = {
+	{ "run", cmd_run,
+	  "run    [-c FILE] [--policy DIR] [--root DIR] [--netns NAME]\n"
+	  "       [--splay SECONDS] [--hostname NAME] [--state-dir DIR]\n"
+	  "       [--no-pull] [--no-report] [--format text|json] [-v]\n"
+	  "       enforce the policy" },
+	{ "plan", cmd_plan,
+	  "plan   (the options of run)\n"
+	  "       show what run would change; changes nothing" },
+	{ "check", cmd_check,
+	  "check  [DIR]\n"
+	  "       validate a policy tree; needs no root" },
+	{ "facts", cmd_facts,
+	  "facts  [--root DIR] [--hostname NAME] [--format text|json]\n"
+	  "       print the facts templates and classes can use" },
+	{ "restore", cg_cmd_restore_main,
+	  "restore [--root DIR] [--state-dir DIR] [--list] [PATH [BACKUP]]\n"
+	  "       put back a file congruent overwrote (newest by default),\n"
+	  "       or list what is kept" },
+	{ "version", cmd_version, "version\n       print the version" },
+	{ "help", cmd_help, "help\n       this text" },
+};
+
+static int cmd_help(int argc, char **argv)
+{
+	size_t i;
+
+	(void)argc;
+	(void)argv;
+	printf("usage: congruent COMMAND [OPTIONS]\n\ncommands:\n");
+	for (i = 0; i < CG_ARRAY_SIZE(commands); i++) {
+		const char *u = commands[i].usage;
+
+		printf("  ");
+		for (; *u; u++) {
+			putchar(*u);
+			if (*u == '\n')
+				printf("  ");
+		}
+		printf("\n");
+	}
+	printf("\nexit status: 0 nothing to change, 2 changes applied (run) or "
+	       "drift found (plan),\n4 some resources failed, 6 both, 1 "
+	       "nothing was enforced.\n");
+	printf("plan may load kernel modules when it checks firewall rules "
+	       "in a scratch\nnetwork namespace. See congruent(8).\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *name;
+	size_t i;
+
+	/* Files and directories we create get exactly the modes we ask. */
+	umask(022);
+	if (argc < 2) {
+		cmd_help(0, NULL);
+		return 1;
+	}
+	name = argv[1];
+	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+		name = "help";
+	if (strcmp(name, "--version") == 0)
+		name = "version";
+	for (i = 0; i < CG_ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "congruent: unknown command '%s'\n", name);
+	{
+		const char *names[CG_ARRAY_SIZE(commands) + 1];
+		const char *best;
+
+		for (i = 0; i < CG_ARRAY_SIZE(commands); i++)
+			names[i] = commands[i].name;
+		names[i] = NULL;
+		best = cg_suggest(name, names);
+		if (best)
+			fprintf(stderr, "  hint: did you mean '%s'?\n", best);
+	}
+	return 1;
+}

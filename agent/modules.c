@@ -1,0 +1,25 @@
+/* modules.c: the one table of resource types. */
+#include <string.h>
+
+#include "cg/module.h"
+
+extern const struct cg_module cg_module_file;
+extern const struct cg_module cg_module_directory;
+extern const struct cg_module cg_module_symlink;
+
+const struct cg_module *const cg_modules[] = {
+	&cg_module_file,
+	&cg_module_directory,
+	&cg_module_symlink,
+	NULL,
+};
+
+const struct cg_module *cg_module_find(const char *type)
+{
+	size_t i;
+
+	for (i = 0; cg_modules[i]; i++)
+		if (strcmp(cg_modules[i]->type, type) == 0)
+			return cg_modules[i];
+	return NULL;
+}

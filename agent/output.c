@@ -1,0 +1,300 @@
+/* output.c: plan and run results as text for people and JSON for programs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+#include "cg/json.h"
+
+#define RED "\033[31m"
+#define GREEN "\033[32m"
+#define YELLOW "\033[33m"
+#define CYAN "\033[36m"
+#define BOLD "\033[1m"
+#define RESET "\033[0m"
+
+static const char *col(bool color, const char *code)
+{
+	return color ? code : "";
+}
+
+void cg_print_error(FILE *out, const struct cg_error *err, bool color)
+{
+	fprintf(out, "%scongruent: ", col(color, RED));
+	if (err->where[0])
+		fprintf(out, "%s: ", err->where);
+	if (err->resource[0])
+		fprintf(out, "%s: ", err->resource);
+	fprintf(out, "%s%s\n", err->msg, col(color, RESET));
+	if (err->hint[0])
+		fprintf(out, "  hint: %s\n", err->hint);
+}
+
+/* The one-character mark of a resource's outcome, as in the order list. */
+static char mark(const struct cg_resource *r)
+{
+	switch (r->status) {
+	case CG_STATUS_FAILED:
+		return '!';
+	case CG_STATUS_SKIPPED:
+		return '?';
+	case CG_STATUS_OK:
+	case CG_STATUS_PENDING:
+		return '=';
+	default:
+		break;
+	}
+	switch (r->change.action) {
+	case CG_ACTION_CREATE:
+		return '+';
+	case CG_ACTION_DELETE:
+		return '-';
+	default:
+		return '~';
+	}
+}
+
+static const char *mark_color(char m)
+{
+	switch (m) {
+	case '+':
+		return GREEN;
+	case '-':
+	case '!':
+		return RED;
+	case '~':
+	case '?':
+		return YELLOW;
+	default:
+		return "";
+	}
+}
+
+/* Hashes are long; twelve digits tell them apart on a screen. */
+static void short_value(char *buf, size_t size, const char *v)
+{
+	if (cg_str_starts(v, "sha256:") && strlen(v) > 7 + 12)
+		snprintf(buf, size, "sha256:%.12s", v + 7);
+	else
+		snprintf(buf, size, "%s", v);
+}
+
+static void print_detail(FILE *out, const char *detail, bool color)
+{
+	const char *line = detail;
+
+	while (*line) {
+		const char *nl = strchr(line, '\n');
+		int len = nl ? (int)(nl - line) : (int)strlen(line);
+		const char *c = "";
+
+		if (color) {
+			if (cg_str_starts(line, "+++") ||
+			    cg_str_starts(line, "---"))
+				c = BOLD;
+			else if (line[0] == '+')
+				c = GREEN;
+			else if (line[0] == '-')
+				c = RED;
+			else if (line[0] == '@')
+				c = CYAN;
+		}
+		fprintf(out, "      %s%.*s%s\n", c, len, line,
+			*c ? RESET : "");
+		line += len + (nl ? 1 : 0);
+	}
+}
+
+static void print_change(FILE *out, const struct cg_resource *r, bool color)
+{
+	size_t i;
+
+	if (r->change.note)
+		fprintf(out, "    (%s)\n", r->change.note);
+	for (i = 0; i < r->change.n; i++) {
+		const struct cg_change_item *it = &r->change.items[i];
+		char from[4096], to[4096];
+
+		if (it->from)
+			short_value(from, sizeof(from), it->from);
+		if (it->to)
+			short_value(to, sizeof(to), it->to);
+		if (it->from && it->to)
+			fprintf(out, "    %s %s -> %s\n", it->field, from, to);
+		else if (it->to)
+			fprintf(out, "    %s %s\n", it->field, to);
+		else if (it->from)
+			fprintf(out, "    %s %s (removed)\n", it->field, from);
+		else
+			fprintf(out, "    %s\n", it->field);
+		if (it->detail)
+			print_detail(out, it->detail, color);
+	}
+}
+
+static void print_problem(FILE *out, const struct cg_resource *r, bool color)
+{
+	if (!r->err)
+		return;
+	fprintf(out, "    %s%s%s\n", col(color, RED), r->err->msg,
+		col(color, RESET));
+	if (r->err->hint[0])
+		fprintf(out, "    hint: %s\n", r->err->hint);
+}
+
+static void print_roles(FILE *out, const struct cg_policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nroles; i++)
+		fprintf(out, "%s%s", i ? ", " : "", p->roles[i]);
+	if (!p->nroles)
+		fprintf(out, "(none)");
+}
+
+void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
+		    const struct cg_counts *c, FILE *out)
+{
+	bool plan = strcmp(info->command, "plan") == 0;
+	bool quiet = !plan && !info->verbose && !c->repaired && !c->failed &&
+		     !c->skipped;
+	size_t i;
+
+	if (quiet)
+		return;
+	fprintf(out, "%s%s for %s%s (roles: ", col(info->color, BOLD),
+		plan ? "Plan" : "Run", info->host, col(info->color, RESET));
+	print_roles(out, p);
+	fprintf(out, ") from %s", info->policy);
+	if (info->commit)
+		fprintf(out, " at %.12s", info->commit);
+	fprintf(out, "\n");
+
+	if (plan || info->verbose) {
+		fprintf(out, "\norder (%zu resources):\n", p->n);
+		for (i = 0; i < p->n; i++) {
+			const struct cg_resource *r = &p->res[p->order[i]];
+			char m = mark(r);
+
+			fprintf(out, "  %4zu %s%c%s %s\n", i + 1,
+				col(info->color, mark_color(m)), m,
+				col(info->color, RESET), r->id);
+		}
+	}
+	for (i = 0; i < p->n; i++) {
+		const struct cg_resource *r = &p->res[p->order[i]];
+		char m = mark(r);
+
+		if (m == '=')
+			continue;
+		fprintf(out, "\n%s%c %s%s  (%s)\n",
+			col(info->color, mark_color(m)), m, r->id,
+			col(info->color, RESET), r->where);
+		if (r->status == CG_STATUS_FAILED ||
+		    r->status == CG_STATUS_SKIPPED)
+			print_problem(out, r, info->color);
+		else
+			print_change(out, r, info->color);
+	}
+	fprintf(out, "\n%s: ", plan ? "plan" : "run");
+	if (plan)
+		fprintf(out, "%zu to change, ", c->drifted);
+	else
+		fprintf(out, "%zu repaired, ", c->repaired);
+	fprintf(out, "%zu ok, %zu failed, %zu skipped (%.3f s)\n", c->ok,
+		c->failed, c->skipped, (double)info->duration_ns / 1e9);
+}
+
+static void json_change(struct cg_json *j, const struct cg_resource *r,
+			bool details)
+{
+	size_t i;
+
+	cg_json_key(j, "changes");
+	cg_json_arr_begin(j);
+	for (i = 0; i < r->change.n; i++) {
+		const struct cg_change_item *it = &r->change.items[i];
+
+		cg_json_obj_begin(j);
+		cg_json_kstr(j, "field", it->field);
+		cg_json_kstr(j, "from", it->from);
+		cg_json_kstr(j, "to", it->to);
+		if (details && it->detail)
+			cg_json_kstr(j, "diff", it->detail);
+		cg_json_obj_end(j);
+	}
+	cg_json_arr_end(j);
+	if (r->change.note)
+		cg_json_kstr(j, "note", r->change.note);
+}
+
+void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
+		    const struct cg_counts *c, bool details, bool pretty,
+		    struct cg_buf *out)
+{
+	struct cg_json j;
+	char when[32];
+	size_t i, k;
+
+	cg_json_init(&j, out, pretty);
+	cg_json_obj_begin(&j);
+	cg_json_kstr(&j, "command", info->command);
+	cg_json_kstr(&j, "agent_version", CG_VERSION);
+	cg_json_kstr(&j, "host", info->host);
+	cg_time_iso(when, info->started);
+	cg_json_kstr(&j, "time", when);
+	cg_json_kint(&j, "duration_ms", (int64_t)(info->duration_ns / 1000000));
+	cg_json_kint(&j, "exit_status", info->exit_status);
+	cg_json_kstr(&j, "policy", info->policy);
+	cg_json_kstr(&j, "commit", info->commit);
+	cg_json_key(&j, "roles");
+	cg_json_arr_begin(&j);
+	for (i = 0; i < p->nroles; i++)
+		cg_json_str(&j, p->roles[i]);
+	cg_json_arr_end(&j);
+	cg_json_key(&j, "summary");
+	cg_json_obj_begin(&j);
+	cg_json_kint(&j, "ok", (int64_t)c->ok);
+	cg_json_kint(&j, "drifted", (int64_t)c->drifted);
+	cg_json_kint(&j, "repaired", (int64_t)c->repaired);
+	cg_json_kint(&j, "failed", (int64_t)c->failed);
+	cg_json_kint(&j, "skipped", (int64_t)c->skipped);
+	cg_json_obj_end(&j);
+	cg_json_key(&j, "resources");
+	cg_json_arr_begin(&j);
+	for (i = 0; i < p->n; i++) {
+		const struct cg_resource *r = &p->res[p->order[i]];
+
+		cg_json_obj_begin(&j);
+		cg_json_kint(&j, "order", (int64_t)i + 1);
+		cg_json_kstr(&j, "id", r->id);
+		cg_json_kstr(&j, "type", r->mod->type);
+		cg_json_kstr(&j, "where", r->where);
+		cg_json_kstr(&j, "status", cg_status_name(r->status));
+		if (r->status == CG_STATUS_DRIFTED ||
+		    r->status == CG_STATUS_REPAIRED) {
+			cg_json_kstr(&j, "action",
+				     cg_action_name(r->change.action));
+			json_change(&j, r, details);
+		}
+		if (r->err) {
+			cg_json_key(&j, "error");
+			cg_json_obj_begin(&j);
+			cg_json_kstr(&j, "message", r->err->msg);
+			if (r->err->hint[0])
+				cg_json_kstr(&j, "hint", r->err->hint);
+			cg_json_obj_end(&j);
+		}
+		if (r->nrequires) {
+			cg_json_key(&j, "requires");
+			cg_json_arr_begin(&j);
+			for (k = 0; k < r->nrequires; k++)
+				cg_json_str(&j, r->requires[k]);
+			cg_json_arr_end(&j);
+		}
+		cg_json_kint(&j, "duration_us", (int64_t)(r->ns / 1000));
+		cg_json_obj_end(&j);
+	}
+	cg_json_arr_end(&j);
+	cg_json_obj_end(&j);
+	cg_buf_addch(out, '\n');
+}

@@ -1,0 +1,884 @@
+/* policy.c: loading site.yaml and roles/ into resources, with every error. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cg/hash.h"
+#include "cg/node.h"
+
+static const char *const site_keys[] = { "classes", "vars", NULL };
+static const char *const class_keys[] = { "match", "facts", "roles", "vars",
+					  NULL };
+static const char *const role_keys[] = { "resources", "description", NULL };
+/* Keys every resource takes, whatever its type. */
+static const char *const common_keys[] = { "requires", NULL };
+
+struct loader {
+	struct cg_policy *p;
+	struct cg_diag *diag;
+	struct cg_parse_ctx pc;
+	struct cg_facts *facts; /* NULL when checking */
+	struct cg_kvs allvars;  /* checking: every var of any class */
+	struct cg_index paths;  /* path -> index: one resource per path */
+};
+
+static void vadd_err(struct loader *l, const char *where, const char *resource,
+		     const char *hint, const char *fmt, va_list ap)
+{
+	struct cg_error e;
+
+	cg_error_clear(&e);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	if (where)
+		snprintf(e.where, sizeof(e.where), "%s", where);
+	if (resource)
+		cg_error_resource(&e, resource);
+	if (hint)
+		cg_error_hint(&e, "%s", hint);
+	cg_diag_add(l->diag, &e);
+}
+
+/* An error at a node of the YAML (at may be NULL). */
+static void add_err(struct loader *l, const struct cg_node *at,
+		    const char *resource, const char *hint, const char *fmt,
+		    ...) __attribute__((format(printf, 5, 6)));
+
+static void add_err(struct loader *l, const struct cg_node *at,
+		    const char *resource, const char *hint, const char *fmt,
+		    ...)
+{
+	char where[256];
+	va_list ap;
+
+	if (at)
+		cg_node_where(at, where, sizeof(where));
+	va_start(ap, fmt);
+	vadd_err(l, at ? where : NULL, resource, hint, fmt, ap);
+	va_end(ap);
+}
+
+/* An error at a place given as "file:line". */
+static void add_err_where(struct loader *l, const char *where,
+			  const char *resource, const char *hint,
+			  const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void add_err_where(struct loader *l, const char *where,
+			  const char *resource, const char *hint,
+			  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vadd_err(l, where, resource, hint, fmt, ap);
+	va_end(ap);
+}
+
+static bool is_fact_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; cg_fact_names[i]; i++)
+		if (strcmp(cg_fact_names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Errors from below lack the file when they had no node: add it. */
+static void add_cg_err(struct loader *l, struct cg_error *e, const char *file,
+		       const char *resource)
+{
+	if (file)
+		cg_error_where(e, "%s", file);
+	if (resource)
+		cg_error_resource(e, resource);
+	cg_diag_add(l->diag, e);
+}
+
+static int open_doc(struct loader *l, const char *rel, struct cg_doc **out,
+		    bool quiet_missing)
+{
+	struct cg_error e;
+	int fd, rc;
+
+	cg_error_clear(&e);
+	rc = cg_open_beneath(l->p->fd, rel, O_RDONLY | O_NONBLOCK, &fd, &e);
+	if (rc == CG_ENOTFOUND && quiet_missing)
+		return rc;
+	if (rc < 0) {
+		if (rc == CG_ENOTFOUND)
+			cg_error_set(&e, rc, "%s: no such file in the policy "
+					     "tree %s",
+				     rel, l->p->dir);
+		add_cg_err(l, &e, rel, NULL);
+		return rc;
+	}
+	rc = cg_doc_load_fd(out, fd, rel, &e);
+	close(fd);
+	if (rc < 0)
+		add_cg_err(l, &e, rel, NULL);
+	return rc;
+}
+
+static bool valid_name(const char *s, bool dots)
+{
+	const char *p;
+
+	if (!s[0] || s[0] == '.' || s[0] == '-')
+		return false;
+	for (p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+		      (dots && *p == '.')))
+			return false;
+	return true;
+}
+
+static int check_keys(struct loader *l, const struct cg_node *map,
+		      const char *const *allowed, const char *what,
+		      const char *resource)
+{
+	struct cg_error e;
+
+	cg_error_clear(&e);
+	if (cg_map_check_keys(map, allowed, what, &e) < 0) {
+		add_cg_err(l, &e, NULL, resource);
+		return CG_ERR;
+	}
+	return 0;
+}
+
+static int want_map(struct loader *l, const struct cg_node *n,
+		    const char *what, const char *example)
+{
+	if (n && n->kind == CG_NODE_MAP)
+		return 0;
+	if (n)
+		add_err(l, n, NULL, example, "%s must be a map, not %s", what,
+			cg_node_kind_name(n));
+	return CG_ERR;
+}
+
+static void parse_vars(struct loader *l, const struct cg_node *n,
+		       struct cg_kvs *into)
+{
+	size_t i;
+
+	if (want_map(l, n, "vars", "write vars: as name: value lines") < 0)
+		return;
+	for (i = 0; i < n->len; i++) {
+		const struct cg_node *k = n->items[2 * i], *v = n->items[2 * i + 1];
+
+		if (!valid_name(k->str, true)) {
+			add_err(l, k, NULL,
+				"use letters, digits, '_', '-' and '.'",
+				"invalid variable name '%s'", k->str);
+			continue;
+		}
+		if (v->kind != CG_NODE_SCALAR) {
+			add_err(l, v, NULL,
+				"templates substitute strings; quote the value",
+				"variable '%s' must be a string, not %s", k->str,
+				cg_node_kind_name(v));
+			continue;
+		}
+		cg_kvs_set(into, k->str, v->str);
+	}
+}
+
+/* Does the class at n apply to this host? */
+static bool class_matches(struct loader *l, const struct cg_node *cls)
+{
+	const struct cg_node *m = cg_map_get(cls, "match");
+	const struct cg_node *facts = cg_map_get(cls, "facts");
+	size_t i;
+
+	if (m && m->kind == CG_NODE_SCALAR) {
+		/* A pattern with a dot is matched against the full name. */
+		const char *name = cg_facts_get(l->facts,
+						strchr(m->str, '.') ? "fqdn"
+								    : "hostname");
+
+		if (fnmatch(m->str, name, 0) != 0)
+			return false;
+	}
+	if (facts && facts->kind == CG_NODE_MAP) {
+		for (i = 0; i < facts->len; i++) {
+			const struct cg_node *k = facts->items[2 * i];
+			const struct cg_node *v = facts->items[2 * i + 1];
+			const char *have = cg_facts_get(l->facts, k->str);
+
+			if (!have || v->kind != CG_NODE_SCALAR ||
+			    fnmatch(v->str, have, 0) != 0)
+				return false;
+		}
+	}
+	return true;
+}
+
+static void add_role(char ***roles, size_t *n, const char *name)
+{
+	size_t i, cap;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp((*roles)[i], name) == 0)
+			return;
+	cap = *n;
+	cg_grow(roles, &cap, *n + 1, sizeof(**roles));
+	(*roles)[(*n)++] = cg_xstrdup(name);
+}
+
+/* Validate one class; add its roles to roles (checking: all classes). */
+static int parse_class(struct loader *l, const struct cg_node *cls,
+		       char ***roles, size_t *nroles, struct cg_kvs *vars)
+{
+	const struct cg_node *m, *facts, *r, *v;
+	const char **names = NULL;
+	size_t i, n = 0;
+	struct cg_error e;
+	int rc = 0;
+
+	if (cls->kind != CG_NODE_MAP) {
+		add_err(l, cls, NULL, "write each class as: - match: \"web-*\"",
+			"a class must be a map, not %s", cg_node_kind_name(cls));
+		return CG_ERR;
+	}
+	if (check_keys(l, cls, class_keys, "a class", NULL) < 0)
+		rc = CG_ERR;
+	m = cg_map_get(cls, "match");
+	facts = cg_map_get(cls, "facts");
+	r = cg_map_get(cls, "roles");
+	v = cg_map_get(cls, "vars");
+	if (m && m->kind != CG_NODE_SCALAR) {
+		add_err(l, m, NULL, NULL, "'match' must be a hostname glob");
+		rc = CG_ERR;
+	}
+	if (!m && !facts) {
+		add_err(l, cls, NULL, "add match: \"*\" to match every host",
+			"a class needs 'match' or 'facts'");
+		rc = CG_ERR;
+	}
+	if (facts && want_map(l, facts, "facts", "facts: { os_id: debian }") == 0) {
+		for (i = 0; i < facts->len; i++) {
+			const struct cg_node *k = facts->items[2 * i];
+			const char *best;
+			char hint[128] = "";
+
+			if (facts->items[2 * i + 1]->kind != CG_NODE_SCALAR) {
+				add_err(l, facts->items[2 * i + 1], NULL, NULL,
+					"fact patterns must be strings");
+				rc = CG_ERR;
+			}
+			if (is_fact_name(k->str))
+				continue;
+			best = cg_suggest(k->str, cg_fact_names);
+			if (best)
+				snprintf(hint, sizeof(hint),
+					 "did you mean '%s'?", best);
+			add_err(l, k, NULL, best ? hint : "congruent facts lists them",
+				"unknown fact '%s'", k->str);
+			rc = CG_ERR;
+		}
+	} else if (facts) {
+		rc = CG_ERR;
+	}
+	if (!r) {
+		add_err(l, cls, NULL, "add roles: [base]", "a class needs 'roles'");
+		return CG_ERR;
+	}
+	cg_error_clear(&e);
+	if (cg_node_strlist(r, "roles", &names, &n, &e) < 0) {
+		add_cg_err(l, &e, NULL, NULL);
+		return CG_ERR;
+	}
+	for (i = 0; i < n; i++) {
+		if (!valid_name(names[i], false)) {
+			add_err(l, r, NULL, "a role is a file roles/NAME.yaml",
+				"invalid role name '%s'", names[i]);
+			rc = CG_ERR;
+			continue;
+		}
+		add_role(roles, nroles, names[i]);
+	}
+	free(names);
+	if (v)
+		parse_vars(l, v, vars);
+	return rc;
+}
+
+static bool known_name(const struct cg_parse_ctx *pc, const char *name)
+{
+	const struct loader *l = pc->agent;
+
+	return cg_kvs_get(&l->allvars, name) || is_fact_name(name);
+}
+
+static void hash_cb(void *cookie, const void *data, size_t len)
+{
+	cg_sha256_update(cookie, data, len);
+}
+
+/* The type key of a resource item, and its module. */
+static const struct cg_node *find_type(struct loader *l,
+				       const struct cg_node *item,
+				       const struct cg_module **mod_out)
+{
+	const struct cg_node *key = NULL;
+	const char *types[32];
+	size_t i, ntypes = 0;
+
+	*mod_out = NULL;
+	for (i = 0; i < item->len; i++) {
+		const struct cg_module *m = cg_module_find(item->items[2 * i]->str);
+
+		if (!m)
+			continue;
+		if (*mod_out) {
+			add_err(l, item->items[2 * i], NULL,
+				"split it into two resources",
+				"one resource with two types, '%s' and '%s'",
+				(*mod_out)->type, m->type);
+			return NULL;
+		}
+		*mod_out = m;
+		key = item->items[2 * i];
+	}
+	if (key)
+		return key;
+	for (i = 0; cg_modules[i] && ntypes < CG_ARRAY_SIZE(types) - 1; i++)
+		types[ntypes++] = cg_modules[i]->type;
+	types[ntypes] = NULL;
+	{
+		const char *first = item->len ? item->items[0]->str : "";
+		const char *best = cg_suggest(first, types);
+		char hint[256];
+		size_t len = 0;
+
+		if (best) {
+			snprintf(hint, sizeof(hint), "did you mean '%s'?", best);
+		} else {
+			len = (size_t)snprintf(hint, sizeof(hint),
+					       "a resource starts with its type:");
+			for (i = 0; types[i] && len < sizeof(hint); i++)
+				len += (size_t)snprintf(hint + len,
+							sizeof(hint) - len,
+							" %s", types[i]);
+		}
+		add_err(l, item, NULL, hint,
+			best ? "unknown resource type '%s'"
+			     : "resource has no type (first key: '%s')",
+			first);
+	}
+	return NULL;
+}
+
+static int parse_requires(struct loader *l, struct cg_resource *r,
+			  const struct cg_node *n)
+{
+	const char **v = NULL;
+	struct cg_error e;
+	size_t i, count = 0;
+	int rc = 0;
+
+	cg_error_clear(&e);
+	if (cg_node_strlist(n, "requires", &v, &count, &e) < 0) {
+		add_cg_err(l, &e, NULL, r->id);
+		return CG_ERR;
+	}
+	r->requires = cg_xcalloc(count ? count : 1, sizeof(*r->requires));
+	for (i = 0; i < count; i++) {
+		const char *colon = strchr(v[i], ':');
+		char type[64];
+
+		if (!colon || (size_t)(colon - v[i]) >= sizeof(type) ||
+		    !colon[1]) {
+			add_err(l, n, r->id, "write it as TYPE:NAME, like "
+					     "file:/etc/motd",
+				"requires '%s' is not a resource id", v[i]);
+			rc = CG_ERR;
+			continue;
+		}
+		memcpy(type, v[i], (size_t)(colon - v[i]));
+		type[colon - v[i]] = '\0';
+		if (!cg_module_find(type)) {
+			add_err(l, n, r->id, NULL,
+				"requires '%s': unknown resource type '%s'",
+				v[i], type);
+			rc = CG_ERR;
+			continue;
+		}
+		r->requires[r->nrequires++] = cg_xstrdup(v[i]);
+	}
+	free(v);
+	return rc;
+}
+
+static bool is_path_type(const struct cg_module *m)
+{
+	return strcmp(m->type, "file") == 0 ||
+	       strcmp(m->type, "directory") == 0 ||
+	       strcmp(m->type, "symlink") == 0;
+}
+
+/* Parse one resource item and add it to the policy. */
+static void parse_resource(struct loader *l, const struct cg_node *item,
+			   const char *file)
+{
+	struct cg_policy *p = l->p;
+	const struct cg_module *mod;
+	const struct cg_node *tkey, *req;
+	const char *allowed[64];
+	struct cg_resource r;
+	struct cg_error e;
+	struct cg_sha256 h;
+	size_t i, n = 0, old;
+	char what[80];
+
+	if (item->kind != CG_NODE_MAP) {
+		add_err(l, item, NULL, "write it as: - file: /etc/motd",
+			"a resource must be a map, not %s",
+			cg_node_kind_name(item));
+		return;
+	}
+	tkey = find_type(l, item, &mod);
+	if (!tkey)
+		return;
+	allowed[n++] = mod->type;
+	for (i = 0; common_keys[i]; i++)
+		allowed[n++] = common_keys[i];
+	for (i = 0; mod->keys && mod->keys[i] && n < CG_ARRAY_SIZE(allowed) - 1;
+	     i++)
+		allowed[n++] = mod->keys[i];
+	allowed[n] = NULL;
+
+	memset(&r, 0, sizeof(r));
+	r.mod = mod;
+	r.decl = p->n;
+	r.where = cg_xasprintf("%s:%u", file, item->line);
+	cg_error_clear(&e);
+	if (mod->parse(&r, item, cg_map_get(item, mod->type), &l->pc, &e) < 0) {
+		add_cg_err(l, &e, r.where, r.id);
+		goto out_release;
+	}
+	snprintf(what, sizeof(what), "a %s resource", mod->type);
+	if (check_keys(l, item, allowed, what, r.id) < 0)
+		goto out_release;
+	req = cg_map_get(item, "requires");
+	if (req && parse_requires(l, &r, req) < 0)
+		goto out_release;
+
+	cg_sha256_init(&h);
+	cg_node_serialize(item, hash_cb, &h);
+	cg_sha256_final(&h, r.attrs);
+
+	if (cg_index_get(&p->ids, r.id, &old)) {
+		if (memcmp(p->res[old].attrs, r.attrs, sizeof(r.attrs)) != 0) {
+			char hint[300];
+
+			snprintf(hint, sizeof(hint),
+				 "the other declaration is at %s; declare it "
+				 "once, or make both identical",
+				 p->res[old].where);
+			add_err(l, item, r.id, hint,
+				"%s is declared twice with different attributes",
+				r.id);
+		}
+		/* Identical twice (two roles sharing it) is fine: keep one. */
+		goto out_release;
+	}
+	if (is_path_type(mod) && cg_index_get(&l->paths, r.name, &old)) {
+		char hint[300];
+
+		snprintf(hint, sizeof(hint), "%s (at %s) manages the same path",
+			 p->res[old].id, p->res[old].where);
+		add_err(l, item, r.id, hint,
+			"%s is managed twice, as two different types", r.name);
+		goto out_release;
+	}
+	cg_grow(&p->res, &p->cap, p->n + 1, sizeof(*p->res));
+	p->res[p->n] = r;
+	cg_index_put(&p->ids, p->res[p->n].id, p->n, NULL);
+	if (is_path_type(mod))
+		cg_index_put(&l->paths, p->res[p->n].name, p->n, NULL);
+	p->n++;
+	return;
+
+out_release:
+	cg_resource_release(&r);
+}
+
+static void load_role(struct loader *l, const char *role,
+		      const struct cg_node *named_at)
+{
+	char *rel = cg_xasprintf("roles/%s.yaml", role);
+	const struct cg_node *list;
+	struct cg_doc *doc = NULL;
+	size_t i;
+	int rc;
+
+	rc = open_doc(l, rel, &doc, named_at != NULL);
+	if (rc == CG_ENOTFOUND && named_at) {
+		char hint[256];
+
+		snprintf(hint, sizeof(hint), "create %s in %s, or fix the name",
+			 rel, l->p->dir);
+		add_err(l, named_at, NULL, hint, "role '%s' not found (%s)",
+			role, rel);
+	}
+	if (rc < 0)
+		goto out;
+	if (!doc->root) {
+		/* An empty role is allowed: a placeholder for later. */
+		goto out;
+	}
+	if (want_map(l, doc->root, rel, "a role file has resources: [...]") < 0 ||
+	    check_keys(l, doc->root, role_keys, "a role file", NULL) < 0)
+		goto out;
+	list = cg_map_get(doc->root, "resources");
+	if (!list || (list->kind == CG_NODE_SCALAR && list->plain &&
+		      list->len == 0))
+		goto out;
+	if (list->kind != CG_NODE_SEQ) {
+		add_err(l, list, NULL, "write each resource as '- TYPE: NAME'",
+			"resources must be a list, not %s",
+			cg_node_kind_name(list));
+		goto out;
+	}
+	for (i = 0; i < list->len; i++)
+		parse_resource(l, list->items[i], rel);
+out:
+	cg_doc_free(doc);
+	free(rel);
+}
+
+static const char **id_list(const struct cg_policy *p)
+{
+	const char **v = cg_xcalloc(p->n + 1, sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		v[i] = p->res[i].id;
+	return v;
+}
+
+/* requires: ids to indexes. */
+static void resolve_requires(struct loader *l)
+{
+	struct cg_policy *p = l->p;
+	const char **ids = NULL;
+	size_t i, j, idx;
+
+	for (i = 0; i < p->n; i++) {
+		struct cg_resource *r = &p->res[i];
+
+		r->deps = cg_xcalloc(r->nrequires ? r->nrequires : 1,
+				     sizeof(*r->deps));
+		for (j = 0; j < r->nrequires; j++) {
+			char hint[300];
+			const char *best;
+
+			if (cg_index_get(&p->ids, r->requires[j], &idx)) {
+				if (idx == i) {
+					add_err_where(l, r->where, r->id, NULL,
+						      "%s requires itself",
+						      r->id);
+					continue;
+				}
+				r->deps[r->ndeps++] = idx;
+				continue;
+			}
+			if (!ids)
+				ids = id_list(p);
+			best = cg_suggest_n(r->requires[j], ids, p->n);
+			if (best)
+				snprintf(hint, sizeof(hint),
+					 "did you mean '%s'?", best);
+			else if (l->facts)
+				snprintf(hint, sizeof(hint),
+					 "declare it in one of this host's "
+					 "roles, or remove it from requires:");
+			else
+				snprintf(hint, sizeof(hint),
+					 "declare it, or remove it from "
+					 "requires:");
+			add_err_where(l, r->where, r->id, hint,
+				      "requires '%s', which is not declared%s",
+				      r->requires[j],
+				      l->facts ? " for this host" : "");
+		}
+	}
+	free(ids);
+}
+
+static int open_tree(struct loader *l, const char *dir)
+{
+	struct cg_error e;
+
+	l->p->dir = cg_xstrdup(dir);
+	l->p->fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (l->p->fd < 0) {
+		cg_error_sys(&e, CG_ERR, "cannot open policy tree %s", dir);
+		cg_error_hint(&e, "pass --policy DIR with a site.yaml in it");
+		cg_diag_add(l->diag, &e);
+		return CG_ERR;
+	}
+	l->pc.policy_fd = l->p->fd;
+	l->pc.policy_dir = l->p->dir;
+	l->pc.known_name = known_name;
+	l->pc.agent = l;
+	return 0;
+}
+
+static void loader_release(struct loader *l)
+{
+	cg_kvs_release(&l->allvars);
+	cg_index_release(&l->paths);
+}
+
+static void finish(struct loader *l)
+{
+	struct cg_policy *p = l->p;
+	size_t i, n = 0;
+
+	resolve_requires(l);
+	if (l->diag->n == 0)
+		cg_order(p->res, p->n, &p->order, l->diag);
+	p->names = cg_xcalloc(p->vars.n + 16, sizeof(*p->names));
+	for (i = 0; i < p->vars.n; i++)
+		p->names[n++] = p->vars.keys[i];
+	for (i = 0; cg_fact_names[i]; i++)
+		p->names[n++] = cg_fact_names[i];
+}
+
+int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
+		   struct cg_diag *diag)
+{
+	struct loader l;
+	struct cg_doc *site = NULL;
+	const struct cg_node *classes, *vars, *matched = NULL;
+	size_t i;
+
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	memset(&l, 0, sizeof(l));
+	l.p = p;
+	l.diag = diag;
+	l.facts = facts;
+	if (open_tree(&l, dir) < 0 || open_doc(&l, "site.yaml", &site, false) < 0)
+		goto out;
+	if (want_map(&l, site->root, "site.yaml",
+		     "site.yaml has classes: and vars:") < 0) {
+		if (!site->root)
+			add_err(&l, NULL, NULL, "see policies/site.yaml",
+				"site.yaml is empty");
+		goto out;
+	}
+	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
+	vars = cg_map_get(site->root, "vars");
+	if (vars)
+		parse_vars(&l, vars, &p->vars);
+	classes = cg_map_get(site->root, "classes");
+	if (!classes || classes->kind != CG_NODE_SEQ) {
+		add_err(&l, classes ? classes : site->root, NULL,
+			"classes: is a list of - match: GLOB / roles: [...]",
+			"site.yaml needs a list of classes");
+		goto out;
+	}
+	for (i = 0; i < classes->len; i++) {
+		const struct cg_node *cls = classes->items[i];
+
+		if (cls->kind != CG_NODE_MAP || !class_matches(&l, cls))
+			continue;
+		parse_class(&l, cls, &p->roles, &p->nroles, &p->vars);
+		p->class_where = cg_xasprintf("site.yaml:%u", cls->line);
+		matched = cls;
+		break;
+	}
+	if (!p->class_where) {
+		char hint[256];
+
+		snprintf(hint, sizeof(hint),
+			 "add a class for it, or a catch-all class with "
+			 "match: \"*\" at the end");
+		add_err(&l, classes, NULL, hint,
+			"no class in site.yaml matches host '%s'",
+			cg_facts_get(facts, "hostname"));
+		goto out;
+	}
+	if (diag->n)
+		goto out;
+	for (i = 0; i < p->nroles; i++)
+		load_role(&l, p->roles[i], cg_map_get(matched, "roles"));
+	finish(&l);
+out:
+	cg_doc_free(site);
+	loader_release(&l);
+	return diag->n ? CG_ERR : 0;
+}
+
+/* All roles/NAME.yaml in the tree, to check even unused ones. */
+static void list_role_files(struct loader *l, char ***roles, size_t *n)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (cg_open_beneath(l->p->fd, "roles", O_RDONLY | O_DIRECTORY, &fd,
+			    NULL) < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char *name;
+
+		if (len <= 5 || strcmp(de->d_name + len - 5, ".yaml") != 0)
+			continue;
+		name = cg_xstrndup(de->d_name, len - 5);
+		if (valid_name(name, false))
+			add_role(roles, n, name);
+		free(name);
+	}
+	closedir(d);
+}
+
+int cg_policy_check(const char *dir, struct cg_diag *diag)
+{
+	struct cg_policy p;
+	struct loader l;
+	struct cg_doc *site = NULL;
+	const struct cg_node *classes, *vars;
+	char **roles = NULL;
+	size_t nroles = 0, nused, i;
+
+	memset(&p, 0, sizeof(p));
+	p.fd = -1;
+	memset(&l, 0, sizeof(l));
+	l.p = &p;
+	l.diag = diag;
+	l.pc.checking = true;
+	if (open_tree(&l, dir) < 0 || open_doc(&l, "site.yaml", &site, false) < 0)
+		goto out;
+	if (want_map(&l, site->root, "site.yaml",
+		     "site.yaml has classes: and vars:") < 0) {
+		if (!site->root)
+			add_err(&l, NULL, NULL, "see policies/site.yaml",
+				"site.yaml is empty");
+		goto out;
+	}
+	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
+	vars = cg_map_get(site->root, "vars");
+	if (vars)
+		parse_vars(&l, vars, &l.allvars);
+	classes = cg_map_get(site->root, "classes");
+	if (!classes || classes->kind != CG_NODE_SEQ) {
+		add_err(&l, classes ? classes : site->root, NULL,
+			"classes: is a list of - match: GLOB / roles: [...]",
+			"site.yaml needs a list of classes");
+		goto out;
+	}
+	for (i = 0; i < classes->len; i++) {
+		size_t before = nroles, j;
+
+		parse_class(&l, classes->items[i], &roles, &nroles,
+			    &l.allvars);
+		/* A role a class names must exist. */
+		for (j = before; j < nroles; j++) {
+			char *rel = cg_xasprintf("roles/%s.yaml", roles[j]);
+			int fd;
+
+			if (cg_open_beneath(p.fd, rel, O_RDONLY | O_NONBLOCK, &fd,
+					    NULL) == 0) {
+				close(fd);
+			} else {
+				char hint[256];
+				const char *best = NULL;
+				char **all = NULL;
+				size_t nall = 0;
+
+				list_role_files(&l, &all, &nall);
+				best = cg_suggest_n(roles[j],
+						    (const char *const *)all,
+						    nall);
+				if (best)
+					snprintf(hint, sizeof(hint),
+						 "did you mean '%s'?", best);
+				else
+					snprintf(hint, sizeof(hint),
+						 "create %s", rel);
+				add_err(&l, cg_map_get(classes->items[i],
+						       "roles"),
+					NULL, hint, "role '%s' not found (%s)",
+					roles[j], rel);
+				for (size_t k = 0; k < nall; k++)
+					free(all[k]);
+				free(all);
+				free(roles[j]);
+				memmove(&roles[j], &roles[j + 1],
+					(nroles - j - 1) * sizeof(*roles));
+				nroles--;
+				j--;
+			}
+			free(rel);
+		}
+	}
+	nused = nroles;
+	list_role_files(&l, &roles, &nroles);
+	for (i = 0; i < nroles; i++) {
+		load_role(&l, roles[i], NULL);
+		if (i >= nused) {
+			struct cg_error e;
+
+			cg_error_clear(&e);
+			snprintf(e.where, sizeof(e.where), "roles/%s.yaml",
+				 roles[i]);
+			snprintf(e.msg, sizeof(e.msg),
+				 "role '%s' is not used by any class", roles[i]);
+			cg_diag_warn(diag, &e);
+		}
+	}
+	finish(&l);
+out:
+	for (i = 0; i < nroles; i++)
+		free(roles[i]);
+	free(roles);
+	cg_doc_free(site);
+	loader_release(&l);
+	cg_policy_release(&p);
+	return diag->n ? CG_ERR : 0;
+}
+
+void cg_policy_release(struct cg_policy *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->n; i++)
+		cg_resource_release(&p->res[i]);
+	free(p->res);
+	for (i = 0; i < p->nroles; i++)
+		free(p->roles[i]);
+	free(p->roles);
+	free(p->order);
+	free(p->names);
+	free(p->dir);
+	free(p->commit);
+	free(p->class_where);
+	if (p->fd >= 0)
+		close(p->fd);
+	cg_kvs_release(&p->vars);
+	cg_index_release(&p->ids);
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+}

@@ -1,0 +1,135 @@
+/* resource.c: resources, their changes and outcomes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg/module.h"
+#include "cg/resource.h"
+#include "cg/util.h"
+
+struct cg_change_item *cg_change_add(struct cg_change *c, const char *field,
+				     const char *from, const char *to)
+{
+	struct cg_change_item *it;
+
+	cg_grow(&c->items, &c->cap, c->n + 1, sizeof(*c->items));
+	it = &c->items[c->n++];
+	it->field = field;
+	it->from = from ? cg_xstrdup(from) : NULL;
+	it->to = to ? cg_xstrdup(to) : NULL;
+	it->detail = NULL;
+	return it;
+}
+
+void cg_change_note(struct cg_change *c, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	free(c->note);
+	c->note = s;
+}
+
+void cg_change_release(struct cg_change *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->n; i++) {
+		free(c->items[i].from);
+		free(c->items[i].to);
+		free(c->items[i].detail);
+	}
+	free(c->items);
+	free(c->note);
+	memset(c, 0, sizeof(*c));
+}
+
+void cg_resource_set_id(struct cg_resource *r, const char *type,
+			const char *name)
+{
+	free(r->id);
+	r->id = cg_xasprintf("%s:%s", type, name);
+	r->name = r->id + strlen(type) + 1;
+}
+
+int cg_resource_fail(struct cg_resource *r, const struct cg_error *err)
+{
+	if (!r->err)
+		r->err = cg_xmalloc(sizeof(*r->err));
+	*r->err = *err;
+	cg_error_resource(r->err, r->id);
+	r->status = CG_STATUS_FAILED;
+	return CG_ERR;
+}
+
+int cg_resource_failf(struct cg_resource *r, const char *hint,
+		      const char *fmt, ...)
+{
+	struct cg_error e;
+	va_list ap;
+
+	cg_error_clear(&e);
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	if (hint)
+		snprintf(e.hint, sizeof(e.hint), "%s", hint);
+	return cg_resource_fail(r, &e);
+}
+
+bool cg_resource_is_failed(const struct cg_resource *r)
+{
+	return r->status == CG_STATUS_FAILED;
+}
+
+void cg_resource_release(struct cg_resource *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	if (r->mod && r->mod->release)
+		r->mod->release(r);
+	for (i = 0; i < r->nrequires; i++)
+		free(r->requires[i]);
+	free(r->requires);
+	free(r->deps);
+	free(r->id);
+	free(r->where);
+	free(r->err);
+	cg_change_release(&r->change);
+	memset(r, 0, sizeof(*r));
+}
+
+const char *cg_status_name(enum cg_status s)
+{
+	static const char *const names[] = {
+		[CG_STATUS_PENDING] = "pending",
+		[CG_STATUS_OK] = "ok",
+		[CG_STATUS_DRIFTED] = "drifted",
+		[CG_STATUS_REPAIRED] = "repaired",
+		[CG_STATUS_FAILED] = "failed",
+		[CG_STATUS_SKIPPED] = "skipped",
+	};
+
+	return names[s];
+}
+
+const char *cg_action_name(enum cg_action a)
+{
+	static const char *const names[] = {
+		[CG_ACTION_NONE] = "none",
+		[CG_ACTION_CREATE] = "create",
+		[CG_ACTION_UPDATE] = "update",
+		[CG_ACTION_DELETE] = "delete",
+	};
+
+	return names[a];
+}

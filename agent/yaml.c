@@ -1,0 +1,643 @@
+/* yaml.c: libyaml events to a bounded node tree, and typed access to it. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "cg/node.h"
+#include "cg/util.h"
+
+/*
+ * All nodes and strings of a document live in one arena, freed at once: a
+ * parsed policy is read-only, and freeing node by node would cost more than
+ * the parse.
+ */
+struct chunk {
+	struct chunk *next;
+	size_t size;
+	size_t used;
+	char data[];
+};
+
+#define CHUNK_SIZE 65536
+
+static void *arena_alloc(struct cg_doc *doc, size_t n)
+{
+	struct chunk *c = doc->arena;
+	void *p;
+
+	n = (n + 7) & ~(size_t)7;
+	if (!c || c->size - c->used < n) {
+		size_t size = n > CHUNK_SIZE / 4 ? n : CHUNK_SIZE;
+
+		c = cg_xmalloc(sizeof(*c) + size);
+		c->size = size;
+		c->used = 0;
+		if (size == n && doc->arena) {
+			/* A big one-off: keep the current chunk in front. */
+			struct chunk *head = doc->arena;
+
+			c->next = head->next;
+			head->next = c;
+		} else {
+			c->next = doc->arena;
+			doc->arena = c;
+		}
+	}
+	p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+static char *arena_strndup(struct cg_doc *doc, const char *s, size_t n)
+{
+	char *p = arena_alloc(doc, n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+struct frame {
+	struct cg_node *node;
+	struct cg_node **items; /* owned while open */
+	size_t n, cap;
+	size_t weight_at_open;
+	char *anchor; /* owned */
+};
+
+struct anchor {
+	char *name; /* owned */
+	struct cg_node *node;
+	size_t weight;
+};
+
+struct loader {
+	struct cg_doc *doc;
+	struct frame stack[CG_YAML_MAX_DEPTH + 1];
+	size_t depth;
+	struct anchor *anchors;
+	size_t nanchors, anchors_cap;
+	size_t weight;
+	struct cg_error *err;
+};
+
+static int fail_at(struct loader *l, unsigned line, unsigned col,
+		   const char *fmt, const char *arg)
+{
+	cg_error_set(l->err, CG_ERR, fmt, arg);
+	cg_error_where(l->err, "%s:%u:%u", l->doc->name, line, col);
+	return CG_ERR;
+}
+
+static struct cg_node *new_node(struct loader *l, enum cg_node_kind kind,
+				yaml_mark_t mark)
+{
+	struct cg_node *n = arena_alloc(l->doc, sizeof(*n));
+
+	memset(n, 0, sizeof(*n));
+	n->kind = kind;
+	n->line = (unsigned)mark.line + 1;
+	n->col = (unsigned)mark.column + 1;
+	n->doc = l->doc;
+	return n;
+}
+
+static int add_weight(struct loader *l, size_t w, yaml_mark_t mark)
+{
+	l->weight += w;
+	if (l->weight > CG_YAML_MAX_WEIGHT)
+		return fail_at(l, (unsigned)mark.line + 1,
+			       (unsigned)mark.column + 1,
+			       "document too large: more than %s nodes once "
+			       "aliases are expanded",
+			       "1000000");
+	return 0;
+}
+
+static void add_anchor(struct loader *l, char *name, struct cg_node *n,
+		       size_t weight)
+{
+	cg_grow(&l->anchors, &l->anchors_cap, l->nanchors + 1,
+		sizeof(*l->anchors));
+	l->anchors[l->nanchors].name = name;
+	l->anchors[l->nanchors].node = n;
+	l->anchors[l->nanchors].weight = weight;
+	l->nanchors++;
+}
+
+static const struct anchor *find_anchor(const struct loader *l,
+					const char *name)
+{
+	size_t i;
+
+	/* The last definition of a name wins, as YAML says. */
+	for (i = l->nanchors; i > 0; i--)
+		if (strcmp(l->anchors[i - 1].name, name) == 0)
+			return &l->anchors[i - 1];
+	return NULL;
+}
+
+static int add_child(struct loader *l, struct cg_node *n)
+{
+	struct frame *f;
+
+	if (l->depth == 0) {
+		l->doc->root = n;
+		return 0;
+	}
+	f = &l->stack[l->depth - 1];
+	cg_grow(&f->items, &f->cap, f->n + 1, sizeof(*f->items));
+	f->items[f->n++] = n;
+	return 0;
+}
+
+static int keycmp(const void *a, const void *b)
+{
+	const struct cg_node *const *x = a, *const *y = b;
+
+	return strcmp((*x)->str, (*y)->str);
+}
+
+static int check_map(struct loader *l, struct cg_node *map)
+{
+	struct cg_node **keys;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < map->len; i++) {
+		struct cg_node *k = map->items[2 * i];
+
+		if (k->kind != CG_NODE_SCALAR)
+			return fail_at(l, k->line, k->col,
+				       "map keys must be plain strings, not %s",
+				       cg_node_kind_name(k));
+	}
+	if (map->len < 2)
+		return 0;
+	keys = cg_xmalloc(map->len * sizeof(*keys));
+	for (i = 0; i < map->len; i++)
+		keys[i] = map->items[2 * i];
+	qsort(keys, map->len, sizeof(*keys), keycmp);
+	for (i = 1; i < map->len; i++) {
+		if (strcmp(keys[i - 1]->str, keys[i]->str) == 0) {
+			const struct cg_node *second =
+				keys[i]->line > keys[i - 1]->line ? keys[i]
+								  : keys[i - 1];
+			const struct cg_node *first =
+				second == keys[i] ? keys[i - 1] : keys[i];
+			char buf[64];
+
+			snprintf(buf, sizeof(buf), "%u", first->line);
+			rc = fail_at(l, second->line, second->col,
+				     "key '%s' appears twice in this map",
+				     second->str);
+			cg_error_hint(l->err,
+				      "remove one of them (the other is on "
+				      "line %s)",
+				      buf);
+			break;
+		}
+	}
+	free(keys);
+	return rc;
+}
+
+static int open_container(struct loader *l, enum cg_node_kind kind,
+			  yaml_mark_t mark, const yaml_char_t *anchor)
+{
+	struct frame *f;
+	struct cg_node *n;
+
+	if (l->depth >= CG_YAML_MAX_DEPTH)
+		return fail_at(l, (unsigned)mark.line + 1,
+			       (unsigned)mark.column + 1,
+			       "nesting deeper than %s levels", "64");
+	if (add_weight(l, 1, mark) < 0)
+		return CG_ERR;
+	n = new_node(l, kind, mark);
+	f = &l->stack[l->depth++];
+	memset(f, 0, sizeof(*f));
+	f->node = n;
+	f->weight_at_open = l->weight - 1;
+	f->anchor = anchor ? cg_xstrdup((const char *)anchor) : NULL;
+	return 0;
+}
+
+static int close_container(struct loader *l)
+{
+	struct frame *f = &l->stack[l->depth - 1];
+	struct cg_node *n = f->node;
+	size_t bytes = f->n * sizeof(*n->items);
+	int rc = 0;
+
+	n->items = arena_alloc(l->doc, bytes ? bytes : 1);
+	if (bytes)
+		memcpy(n->items, f->items, bytes);
+	n->len = n->kind == CG_NODE_MAP ? f->n / 2 : f->n;
+	free(f->items);
+	f->items = NULL;
+	if (n->kind == CG_NODE_MAP)
+		rc = check_map(l, n);
+	if (f->anchor) {
+		add_anchor(l, f->anchor, n, l->weight - f->weight_at_open);
+		f->anchor = NULL;
+	}
+	l->depth--;
+	if (rc < 0)
+		return rc;
+	return add_child(l, n);
+}
+
+static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
+{
+	struct cg_node *n;
+	const struct anchor *a;
+
+	switch (ev->type) {
+	case YAML_DOCUMENT_START_EVENT:
+		if (++*docs > 1)
+			return fail_at(l, (unsigned)ev->start_mark.line + 1,
+				       (unsigned)ev->start_mark.column + 1,
+				       "%s",
+				       "more than one YAML document in the "
+				       "file; congruent reads one per file");
+		return 0;
+	case YAML_SCALAR_EVENT:
+		if (add_weight(l, 1, ev->start_mark) < 0)
+			return CG_ERR;
+		n = new_node(l, CG_NODE_SCALAR, ev->start_mark);
+		n->str = arena_strndup(l->doc,
+				       (const char *)ev->data.scalar.value,
+				       ev->data.scalar.length);
+		n->len = ev->data.scalar.length;
+		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		if (ev->data.scalar.anchor)
+			add_anchor(l,
+				   cg_xstrdup((const char *)
+						      ev->data.scalar.anchor),
+				   n, 1);
+		return add_child(l, n);
+	case YAML_SEQUENCE_START_EVENT:
+		return open_container(l, CG_NODE_SEQ, ev->start_mark,
+				      ev->data.sequence_start.anchor);
+	case YAML_MAPPING_START_EVENT:
+		return open_container(l, CG_NODE_MAP, ev->start_mark,
+				      ev->data.mapping_start.anchor);
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		return close_container(l);
+	case YAML_ALIAS_EVENT:
+		a = find_anchor(l, (const char *)ev->data.alias.anchor);
+		if (!a)
+			return fail_at(l, (unsigned)ev->start_mark.line + 1,
+				       (unsigned)ev->start_mark.column + 1,
+				       "alias *%s names no complete anchor "
+				       "before it",
+				       (const char *)ev->data.alias.anchor);
+		if (add_weight(l, a->weight, ev->start_mark) < 0)
+			return CG_ERR;
+		return add_child(l, a->node);
+	default:
+		return 0;
+	}
+}
+
+int cg_doc_load_buf(struct cg_doc **out, const char *buf, size_t len,
+		    const char *name, struct cg_error *err)
+{
+	struct loader l;
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int docs = 0, rc = 0;
+	bool done = false;
+	size_t i;
+
+	memset(&l, 0, sizeof(l));
+	l.err = err;
+	l.doc = cg_xcalloc(1, sizeof(*l.doc));
+	l.doc->name = cg_xstrdup(name);
+	if (len > CG_YAML_MAX_BYTES) {
+		cg_error_set(err, CG_ERR,
+			     "file is larger than the limit of %u MiB",
+			     CG_YAML_MAX_BYTES >> 20);
+		cg_error_where(err, "%s", name);
+		rc = CG_ERR;
+		goto out_free_doc;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		rc = cg_error_set(err, CG_ERR, "cannot initialise libyaml");
+		goto out_free_doc;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (!done) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			char ctx[256] = "";
+
+			if (parser.context)
+				snprintf(ctx, sizeof(ctx),
+					 " (%s, line %lu)", parser.context,
+					 (unsigned long)parser.context_mark.line +
+						 1);
+			cg_error_set(err, CG_ERR, "YAML syntax error: %s%s",
+				     parser.problem ? parser.problem
+						    : "unknown problem",
+				     ctx);
+			cg_error_where(err, "%s:%lu:%lu", name,
+				       (unsigned long)parser.problem_mark.line + 1,
+				       (unsigned long)parser.problem_mark.column +
+					       1);
+			cg_error_hint(err, "fix the YAML at that line; "
+					   "indentation and unquoted ': ' are "
+					   "the usual suspects");
+			rc = CG_ERR;
+			break;
+		}
+		done = ev.type == YAML_STREAM_END_EVENT;
+		rc = on_event(&l, &ev, &docs);
+		yaml_event_delete(&ev);
+		if (rc < 0)
+			break;
+	}
+	yaml_parser_delete(&parser);
+	while (l.depth > 0) {
+		free(l.stack[l.depth - 1].items);
+		free(l.stack[l.depth - 1].anchor);
+		l.depth--;
+	}
+	for (i = 0; i < l.nanchors; i++)
+		free(l.anchors[i].name);
+	free(l.anchors);
+	if (rc < 0)
+		goto out_free_doc;
+	*out = l.doc;
+	return 0;
+
+out_free_doc:
+	cg_doc_free(l.doc);
+	return rc;
+}
+
+int cg_doc_load_fd(struct cg_doc **out, int fd, const char *name,
+		   struct cg_error *err)
+{
+	struct cg_buf b = { 0 };
+	struct stat st;
+	int rc;
+
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uintmax_t)st.st_size > CG_YAML_MAX_BYTES) {
+		cg_error_set(err, CG_ERR,
+			     "file is larger than the limit of %u MiB",
+			     CG_YAML_MAX_BYTES >> 20);
+		cg_error_where(err, "%s", name);
+		return CG_ERR;
+	}
+	rc = cg_read_fd(fd, &b, CG_YAML_MAX_BYTES, err);
+	if (rc < 0) {
+		cg_error_where(err, "%s", name);
+		goto out;
+	}
+	rc = cg_doc_load_buf(out, b.data ? b.data : "", b.len, name, err);
+out:
+	cg_buf_release(&b);
+	return rc;
+}
+
+void cg_doc_free(struct cg_doc *doc)
+{
+	struct chunk *c, *next;
+
+	if (!doc)
+		return;
+	for (c = doc->arena; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(doc->name);
+	free(doc);
+}
+
+const struct cg_node *cg_map_get(const struct cg_node *map, const char *key)
+{
+	size_t i;
+
+	if (!map || map->kind != CG_NODE_MAP)
+		return NULL;
+	for (i = 0; i < map->len; i++)
+		if (strcmp(map->items[2 * i]->str, key) == 0)
+			return map->items[2 * i + 1];
+	return NULL;
+}
+
+void cg_node_where(const struct cg_node *n, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s:%u", n->doc->name, n->line);
+}
+
+const char *cg_node_kind_name(const struct cg_node *n)
+{
+	switch (n->kind) {
+	case CG_NODE_SCALAR:
+		return "a string";
+	case CG_NODE_SEQ:
+		return "a list";
+	default:
+		return "a map";
+	}
+}
+
+static int type_error(const struct cg_node *n, const char *key,
+		      const char *want, struct cg_error *err)
+{
+	cg_error_set(err, CG_ERR, "'%s' must be %s, not %s", key, want,
+		     n->kind == CG_NODE_SCALAR && n->plain && n->len == 0
+			     ? "empty"
+			     : cg_node_kind_name(n));
+	cg_error_where(err, "%s:%u", n->doc->name, n->line);
+	return CG_ERR;
+}
+
+static bool is_null(const struct cg_node *n)
+{
+	return n->kind == CG_NODE_SCALAR && n->plain &&
+	       (n->len == 0 || strcmp(n->str, "~") == 0 ||
+		strcmp(n->str, "null") == 0);
+}
+
+int cg_node_string(const struct cg_node *n, const char *key, const char **out,
+		   struct cg_error *err)
+{
+	if (n->kind != CG_NODE_SCALAR || is_null(n))
+		return type_error(n, key, "a string", err);
+	*out = n->str;
+	return 0;
+}
+
+int cg_node_bool(const struct cg_node *n, const char *key, bool *out,
+		 struct cg_error *err)
+{
+	static const char *const yes[] = { "true", "yes", "on", "True", "Yes",
+					   "On", "TRUE", "YES", "ON" };
+	static const char *const no[] = { "false", "no", "off", "False", "No",
+					  "Off", "FALSE", "NO", "OFF" };
+	size_t i;
+
+	if (n->kind == CG_NODE_SCALAR && n->plain) {
+		for (i = 0; i < CG_ARRAY_SIZE(yes); i++) {
+			if (strcmp(n->str, yes[i]) == 0) {
+				*out = true;
+				return 0;
+			}
+			if (strcmp(n->str, no[i]) == 0) {
+				*out = false;
+				return 0;
+			}
+		}
+	}
+	type_error(n, key, "true or false", err);
+	if (err && n->kind == CG_NODE_SCALAR)
+		snprintf(err->msg, sizeof(err->msg),
+			 "'%s' must be true or false, not \"%s\"", key, n->str);
+	return CG_ERR;
+}
+
+int cg_node_uint(const struct cg_node *n, const char *key, unsigned long max,
+		 unsigned long *out, struct cg_error *err)
+{
+	unsigned long v;
+	char *end;
+
+	if (n->kind != CG_NODE_SCALAR || is_null(n) || n->str[0] == '-' ||
+	    n->str[0] == '+')
+		goto bad;
+	errno = 0;
+	v = strtoul(n->str, &end, 10);
+	if (errno || *end || end == n->str || v > max)
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	type_error(n, key, "a whole number", err);
+	if (err)
+		snprintf(err->msg, sizeof(err->msg),
+			 "'%s' must be a whole number from 0 to %lu", key, max);
+	return CG_ERR;
+}
+
+int cg_node_strlist(const struct cg_node *n, const char *key,
+		    const char ***out, size_t *n_out, struct cg_error *err)
+{
+	const char **v;
+	size_t i;
+
+	if (n->kind == CG_NODE_SCALAR && !is_null(n)) {
+		v = cg_xcalloc(2, sizeof(*v));
+		v[0] = n->str;
+		*out = v;
+		*n_out = 1;
+		return 0;
+	}
+	if (n->kind != CG_NODE_SEQ)
+		return type_error(n, key, "a list of strings", err);
+	v = cg_xcalloc(n->len + 1, sizeof(*v));
+	for (i = 0; i < n->len; i++) {
+		const struct cg_node *it = n->items[i];
+
+		if (it->kind != CG_NODE_SCALAR || is_null(it)) {
+			free(v);
+			type_error(it, key, "a list of strings", err);
+			if (err)
+				snprintf(err->msg, sizeof(err->msg),
+					 "item %zu of '%s' must be a string, "
+					 "not %s",
+					 i + 1, key, cg_node_kind_name(it));
+			return CG_ERR;
+		}
+		v[i] = it->str;
+	}
+	*out = v;
+	*n_out = n->len;
+	return 0;
+}
+
+int cg_map_check_keys(const struct cg_node *map, const char *const *allowed,
+		      const char *what, struct cg_error *err)
+{
+	size_t i, j;
+
+	for (i = 0; i < map->len; i++) {
+		const struct cg_node *k = map->items[2 * i];
+		const char *best;
+		bool ok = false;
+
+		for (j = 0; allowed[j]; j++)
+			if (strcmp(k->str, allowed[j]) == 0)
+				ok = true;
+		if (ok)
+			continue;
+		cg_error_set(err, CG_ERR, "unknown key '%s' in %s", k->str,
+			     what);
+		cg_error_where(err, "%s:%u", k->doc->name, k->line);
+		best = cg_suggest(k->str, allowed);
+		if (best) {
+			cg_error_hint(err, "did you mean '%s'?", best);
+		} else if (err) {
+			size_t len = 0;
+
+			len += (size_t)snprintf(err->hint, sizeof(err->hint),
+						"valid keys:");
+			for (j = 0; allowed[j] && len < sizeof(err->hint); j++)
+				len += (size_t)snprintf(err->hint + len,
+							sizeof(err->hint) - len,
+							" %s", allowed[j]);
+		}
+		return CG_ERR;
+	}
+	return 0;
+}
+
+static void ser_str(const char *s, size_t len,
+		    void (*fn)(void *, const void *, size_t), void *cookie)
+{
+	uint64_t n = len;
+
+	fn(cookie, &n, sizeof(n));
+	fn(cookie, s, len);
+}
+
+void cg_node_serialize(const struct cg_node *n,
+		       void (*fn)(void *cookie, const void *data, size_t len),
+		       void *cookie)
+{
+	struct cg_node **keys;
+	uint64_t count = n->len;
+	size_t i;
+	char tag;
+
+	tag = n->kind == CG_NODE_SCALAR ? 's' : n->kind == CG_NODE_SEQ ? 'l' : 'm';
+	fn(cookie, &tag, 1);
+	if (n->kind == CG_NODE_SCALAR) {
+		ser_str(n->str, n->len, fn, cookie);
+		return;
+	}
+	fn(cookie, &count, sizeof(count));
+	if (n->kind == CG_NODE_SEQ) {
+		for (i = 0; i < n->len; i++)
+			cg_node_serialize(n->items[i], fn, cookie);
+		return;
+	}
+	/* Key order carries no meaning in a map. */
+	keys = cg_xmalloc((n->len ? n->len : 1) * sizeof(*keys));
+	for (i = 0; i < n->len; i++)
+		keys[i] = n->items[2 * i];
+	qsort(keys, n->len, sizeof(*keys), keycmp);
+	for (i = 0; i < n->len; i++) {
+		ser_str(keys[i]->str, keys[i]->len, fn, cookie);
+		cg_node_serialize(cg_map_get(n, keys[i]->str), fn, cookie);
+	}
+	free(keys);
+}

@@ -1,0 +1,114 @@
+/* fs.h: safe paths under a root, atomic durable writes, user and group ids. */
+#ifndef CG_FS_H
+#define CG_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cg/error.h"
+
+struct cg_idcache;
+
+/*
+ * The tree resources live in: "/" for the host, or --root DIR. Every path
+ * of a resource is resolved inside it, never by string prefix.
+ */
+struct cg_root {
+	int fd;     /* owned: O_PATH directory */
+	char *path; /* owned: as given, for messages */
+	dev_t dev;
+	ino_t ino;
+	bool host;  /* path is "/": ids come from NSS, not ROOT/etc/passwd */
+	struct cg_idcache *ids; /* owned: users and groups looked up */
+};
+
+int cg_root_open(struct cg_root *root, const char *path, struct cg_error *err);
+/* Accepts NULL; leaves root zeroed (fd -1). */
+void cg_root_release(struct cg_root *root);
+
+/*
+ * Is path absolute and plain: no "." or ".." parts, no "//", no trailing
+ * "/", not "/" itself, not too long? *why says what is wrong.
+ */
+bool cg_path_is_clean(const char *path, const char **why);
+
+enum {
+	CG_WALK_MKDIR = 1u << 0, /* create missing directories (0755) */
+};
+
+/*
+ * Open the directory that holds path inside root. Directories on the way
+ * are followed when they are symlinks only if the link belongs to root
+ * (uid 0) or to us: a link an unprivileged user planted is never followed.
+ * ".." and absolute link targets never leave root. The last component is
+ * not looked at: callers lstat it (fstatat AT_SYMLINK_NOFOLLOW) and never
+ * follow it. *dirfd_out is O_RDONLY|O_DIRECTORY (fsync-able); *base_out
+ * points into path. CG_ENOTFOUND when a directory on the way is missing;
+ * *created_out (may be NULL) counts directories made with CG_WALK_MKDIR.
+ */
+int cg_root_open_parent(struct cg_root *root, const char *path, unsigned flags,
+			int *dirfd_out, const char **base_out,
+			unsigned *created_out, struct cg_error *err);
+
+/*
+ * Open relpath under dirfd (the policy tree) so that nothing, not even a
+ * symlink inside the tree, leads out of it (openat2 RESOLVE_BENEATH).
+ */
+int cg_open_beneath(int dirfd, const char *relpath, int flags, int *fd_out,
+		    struct cg_error *err);
+
+/* Bytes to write: data/len, or when fd >= 0 the whole file fd from 0. */
+struct cg_content {
+	const char *data;
+	size_t len;
+	int fd;
+};
+
+enum {
+	CG_REPLACE_IN_PLACE = 1u << 0, /* rename was impossible (EBUSY) */
+};
+
+/*
+ * Replace name in dirfd with content, atomically and durably: a temporary
+ * file in the same directory, fchown/fchmod, the xattrs of the file being
+ * replaced (SELinux labels) unless old_fd is -1, fsync, rename, fsync of
+ * the directory. A failing fsync stops the change (the old file stays).
+ * uid/gid (uid_t)-1 keep the process's; mode is applied as given. When the
+ * target is a bind mount (rename fails with EBUSY) the content is written
+ * in place instead and *how_out says so.
+ */
+int cg_fs_replace(int dirfd, const char *name, const struct cg_content *c,
+		  mode_t mode, uid_t uid, gid_t gid, int old_fd,
+		  unsigned *how_out, struct cg_error *err);
+
+/* fsync a directory fd; a failure is an error (never retried). */
+int cg_fs_sync_dir(int dirfd, const char *what, struct cg_error *err);
+
+/*
+ * Create a uniquely named temporary entry in dirfd: fills tmp (size >= 64)
+ * with ".NAME.cg-XXXXXXXX" (name shortened if needed).
+ */
+void cg_fs_tmpname(char *tmp, size_t size, const char *name);
+
+/*
+ * Users and groups by name or number, looked up in root's /etc/passwd and
+ * /etc/group (or NSS for the host), cached per root.
+ */
+int cg_root_uid(struct cg_root *root, const char *name, uid_t *out,
+		struct cg_error *err);
+int cg_root_gid(struct cg_root *root, const char *name, gid_t *out,
+		struct cg_error *err);
+/* The name of uid/gid in root, or its number, into buf. */
+void cg_root_user_name(struct cg_root *root, uid_t uid, char *buf, size_t size);
+void cg_root_group_name(struct cg_root *root, gid_t gid, char *buf,
+			size_t size);
+
+/* Create dir (with mode) and missing parents (0755); a real path. */
+int cg_mkdir_p(const char *dir, mode_t mode, struct cg_error *err);
+
+/* Write a whole small file atomically and durably at a real path. */
+int cg_write_file_atomic(const char *path, const void *data, size_t len,
+			 mode_t mode, struct cg_error *err);
+
+#endif

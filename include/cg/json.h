@@ -1,0 +1,42 @@
+/* json.h: a streaming JSON writer for reports and --format json. */
+#ifndef CG_JSON_H
+#define CG_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cg/util.h"
+
+#define CG_JSON_MAX_DEPTH 32
+
+struct cg_json {
+	struct cg_buf *out; /* borrowed */
+	bool pretty;
+	int depth;
+	bool first[CG_JSON_MAX_DEPTH]; /* nothing written yet at this level */
+	bool after_key;
+};
+
+void cg_json_init(struct cg_json *j, struct cg_buf *out, bool pretty);
+void cg_json_obj_begin(struct cg_json *j);
+void cg_json_obj_end(struct cg_json *j);
+void cg_json_arr_begin(struct cg_json *j);
+void cg_json_arr_end(struct cg_json *j);
+void cg_json_key(struct cg_json *j, const char *key);
+/*
+ * Strings are written as valid UTF-8: a byte that is not part of valid
+ * UTF-8 (paths may hold any bytes) becomes U+FFFD.
+ */
+void cg_json_str(struct cg_json *j, const char *s);
+void cg_json_strn(struct cg_json *j, const char *s, size_t len);
+void cg_json_int(struct cg_json *j, int64_t v);
+void cg_json_bool(struct cg_json *j, bool v);
+void cg_json_null(struct cg_json *j);
+
+/* key + value in one call; a NULL string writes null. */
+void cg_json_kstr(struct cg_json *j, const char *key, const char *s);
+void cg_json_kint(struct cg_json *j, const char *key, int64_t v);
+void cg_json_kbool(struct cg_json *j, const char *key, bool v);
+
+#endif

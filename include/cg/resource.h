@@ -1,0 +1,104 @@
+/* resource.h: a managed resource, what differs about it, and its outcome. */
+#ifndef CG_RESOURCE_H
+#define CG_RESOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cg/error.h"
+
+struct cg_module;
+
+/* The outcome words of a run, as reports and `plan` use them. */
+enum cg_status {
+	CG_STATUS_PENDING,  /* not evaluated (yet) */
+	CG_STATUS_OK,       /* matched the policy: kept */
+	CG_STATUS_DRIFTED,  /* differs from the policy (plan) */
+	CG_STATUS_REPAIRED, /* differed, and was changed (run) */
+	CG_STATUS_FAILED,   /* could not be observed, changed or verified */
+	CG_STATUS_SKIPPED,  /* something it requires failed or was skipped */
+};
+
+enum cg_action {
+	CG_ACTION_NONE,
+	CG_ACTION_CREATE,
+	CG_ACTION_UPDATE,
+	CG_ACTION_DELETE,
+};
+
+/* One thing that differs: "mode 0600 -> 0644". */
+struct cg_change_item {
+	const char *field; /* borrowed, static: "content", "mode", "rule" */
+	char *from;        /* owned; NULL when there is nothing (absent) */
+	char *to;          /* owned; NULL when there will be nothing */
+	/*
+	 * owned, optional: lines for people (a unified diff). Shown by
+	 * `plan`, never written into reports, which carry from/to only (for
+	 * file content those are hashes).
+	 */
+	char *detail;
+};
+
+struct cg_change {
+	enum cg_action action;
+	struct cg_change_item *items; /* owned */
+	size_t n;
+	size_t cap;
+	char *note; /* owned, optional: one line of context */
+};
+
+/* Append an item; from and to are copied (either may be NULL). */
+struct cg_change_item *cg_change_add(struct cg_change *c, const char *field,
+				     const char *from, const char *to);
+/* Set c->note (replacing any) from a format. */
+void cg_change_note(struct cg_change *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void cg_change_release(struct cg_change *c);
+
+struct cg_resource {
+	const struct cg_module *mod; /* borrowed */
+	char *id;                    /* owned: "file:/etc/motd" */
+	const char *name;            /* borrowed: id after "TYPE:" */
+	char *where;                 /* owned: "roles/base.yaml:3" */
+	size_t decl;                 /* declaration index: order tie-break */
+	unsigned char attrs[32];     /* hash of the declared attributes */
+
+	char **requires;             /* owned: ids named by requires: */
+	size_t nrequires;
+	size_t *deps;                /* owned: indexes of requires in order */
+	size_t ndeps;
+
+	void *desired;               /* owned by mod (mod->release) */
+	void *observed;              /* owned by mod (mod->release) */
+
+	struct cg_change change;     /* what differs, from mod->diff */
+	enum cg_status status;
+	struct cg_error *err;        /* owned: why it failed or was skipped */
+	uint64_t ns;                 /* time spent on it (observe excluded) */
+};
+
+/* Set id to "type:name" and name to point into it. */
+void cg_resource_set_id(struct cg_resource *r, const char *type,
+			const char *name);
+
+/*
+ * Mark r failed with a copy of err (whose resource field is filled with
+ * r's id). Returns CG_ERR.
+ */
+int cg_resource_fail(struct cg_resource *r, const struct cg_error *err);
+
+/* Mark r failed with a message (and an optional hint, may be NULL). */
+int cg_resource_failf(struct cg_resource *r, const char *hint,
+		      const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+bool cg_resource_is_failed(const struct cg_resource *r);
+
+/* Free everything r owns (via its module for desired/observed). */
+void cg_resource_release(struct cg_resource *r);
+
+const char *cg_status_name(enum cg_status s);
+const char *cg_action_name(enum cg_action a);
+
+#endif

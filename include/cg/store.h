@@ -1,0 +1,53 @@
+/* store.h: the content-addressed store of everything congruent overwrote. */
+#ifndef CG_STORE_H
+#define CG_STORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cg/error.h"
+#include "cg/hash.h"
+
+struct cg_store;
+
+/* One kept version of a path. */
+struct cg_backup {
+	int64_t time;  /* when it was kept, seconds since the epoch */
+	char type;     /* 'f' regular file, 'l' symlink (content: target) */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	char hash[CG_SHA256_HEX]; /* SHA-256 of the content */
+	char *path;    /* owned: absolute path inside the root */
+};
+
+/*
+ * Open the store in dir (STATE/backups). Nothing is created until the
+ * first cg_store_keep().
+ */
+int cg_store_open(struct cg_store **out, const char *dir, struct cg_error *err);
+void cg_store_free(struct cg_store *s);
+
+/*
+ * Keep what is at name in dirfd (a regular file's content, or a symlink's
+ * target) as a version of path, durably, before the caller changes it. The
+ * object is named by its SHA-256, written once however often it is kept.
+ * hash_out (may be NULL) receives the hex digest.
+ */
+int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
+		  const char *path, char *hash_out, struct cg_error *err);
+
+/*
+ * The versions kept for path (all paths when NULL), newest first. Free
+ * with cg_backups_free().
+ */
+int cg_store_list(struct cg_store *s, const char *path,
+		  struct cg_backup **out, size_t *n_out, struct cg_error *err);
+void cg_backups_free(struct cg_backup *v, size_t n);
+
+/* Open the object with this hash for reading. */
+int cg_store_open_object(struct cg_store *s, const char *hash, int *fd_out,
+			 struct cg_error *err);
+
+#endif

@@ -1,0 +1,243 @@
+/* directory.c: the directory resource: existence, mode and owner. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cg/fs.h"
+#include "cg/module.h"
+#include "cg/store.h"
+#include "cg/util.h"
+#include "fsmeta.h"
+
+struct seen {
+	bool exists;       /* something is at the path */
+	bool parent_missing;
+	struct stat st;
+	struct fsmeta_ids ids;
+	bool ids_ok;
+};
+
+static const char *const directory_keys[] = {
+	"mode", "owner", "group", "state", NULL,
+};
+
+static int directory_parse(struct cg_resource *r, const struct cg_node *item,
+			   const struct cg_node *value,
+			   const struct cg_parse_ctx *pc, struct cg_error *err)
+{
+	struct fsmeta *m;
+	const char *path, *why;
+
+	(void)pc;
+	if (cg_node_string(value, "directory", &path, err) < 0)
+		return CG_ERR;
+	if (!cg_path_is_clean(path, &why)) {
+		cg_error_set(err, CG_ERR, "invalid directory path \"%s\": %s",
+			     path, why);
+		cg_error_where(err, "%s:%u", value->doc->name, value->line);
+		return CG_ERR;
+	}
+	cg_resource_set_id(r, "directory", path);
+	m = cg_xcalloc(1, sizeof(*m));
+	r->desired = m;
+	return fsmeta_parse(m, item, true, err);
+}
+
+static void directory_release(struct cg_resource *r)
+{
+	if (r->desired)
+		fsmeta_release(r->desired);
+	free(r->desired);
+	free(r->observed);
+	r->desired = r->observed = NULL;
+}
+
+static int directory_observe(struct cg_ctx *ctx, struct cg_resource **res,
+			     size_t n, struct cg_error *err)
+{
+	size_t i;
+
+	(void)err;
+	for (i = 0; i < n; i++) {
+		struct cg_resource *r = res[i];
+		const struct fsmeta *m = r->desired;
+		struct seen *s;
+		struct cg_error e;
+		const char *base;
+		int dirfd, rc;
+
+		free(r->observed);
+		s = cg_xcalloc(1, sizeof(*s));
+		r->observed = s;
+		s->ids_ok = fsmeta_resolve(m, ctx->root, &s->ids, NULL) == 0;
+		cg_error_clear(&e);
+		rc = cg_root_open_parent(ctx->root, r->name, 0, &dirfd, &base,
+					 NULL, &e);
+		if (rc == CG_ENOTFOUND) {
+			s->parent_missing = true;
+			continue;
+		}
+		if (rc < 0) {
+			cg_resource_fail(r, &e);
+			continue;
+		}
+		if (fstatat(dirfd, base, &s->st, AT_SYMLINK_NOFOLLOW) == 0)
+			s->exists = true;
+		else if (errno != ENOENT) {
+			cg_error_sys(&e, CG_ERR, "cannot stat %s", r->name);
+			cg_resource_fail(r, &e);
+		}
+		close(dirfd);
+	}
+	return 0;
+}
+
+static int directory_diff(struct cg_ctx *ctx, struct cg_resource *r,
+			  struct cg_error *err)
+{
+	const struct fsmeta *m = r->desired;
+	const struct seen *s = r->observed;
+	struct cg_change *c = &r->change;
+
+	if (m->absent) {
+		if (!s->exists)
+			return 0;
+		if (!S_ISDIR(s->st.st_mode)) {
+			cg_error_set(err, CG_ERR,
+				     "%s is not a directory; refusing to "
+				     "remove it",
+				     r->name);
+			cg_error_hint(err, "manage it as a file: or symlink: "
+					   "with state: absent");
+			return CG_ERR;
+		}
+		c->action = CG_ACTION_DELETE;
+		cg_change_add(c, "type", "directory", NULL);
+		return 0;
+	}
+	if (!s->exists || S_ISLNK(s->st.st_mode)) {
+		c->action = s->exists ? CG_ACTION_UPDATE : CG_ACTION_CREATE;
+		if (s->exists)
+			cg_change_add(c, "type", "symlink", "directory");
+		if (s->parent_missing)
+			cg_change_note(c, "missing parent directories will "
+					  "be created, mode 0755");
+		fsmeta_diff_new(m, 0755, c);
+		return 0;
+	}
+	if (!S_ISDIR(s->st.st_mode)) {
+		cg_error_set(err, CG_ERR,
+			     "%s is not a directory where the policy wants one",
+			     r->name);
+		cg_error_hint(err, "move it away by hand; congruent does not "
+				   "delete files to make room");
+		return CG_ERR;
+	}
+	fsmeta_diff(m, s->ids_ok ? &s->ids : NULL, &s->st, ctx->root, c);
+	if (c->n)
+		c->action = CG_ACTION_UPDATE;
+	return 0;
+}
+
+static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
+		     struct cg_error *err)
+{
+	const struct fsmeta *m = r->desired;
+	struct fsmeta_ids ids;
+	const char *base;
+	struct stat st, st2;
+	int dirfd, fd, rc;
+
+	if (m->absent) {
+		rc = cg_root_open_parent(ctx->root, r->name, 0, &dirfd, &base,
+					 NULL, err);
+		if (rc < 0)
+			return rc == CG_ENOTFOUND ? 0 : rc;
+		if (unlinkat(dirfd, base, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+			rc = cg_error_sys(err, CG_ERR, "cannot remove %s",
+					  r->name);
+			if (errno == ENOTEMPTY || errno == EEXIST)
+				cg_error_hint(err, "it is not empty: remove "
+						   "what is in it first (file: "
+						   "... state: absent)");
+		} else {
+			rc = cg_fs_sync_dir(dirfd, r->name, err);
+		}
+		close(dirfd);
+		return rc;
+	}
+	rc = fsmeta_resolve(m, ctx->root, &ids, err);
+	if (rc < 0)
+		return rc;
+	rc = cg_root_open_parent(ctx->root, r->name, CG_WALK_MKDIR, &dirfd,
+				 &base, NULL, err);
+	if (rc < 0)
+		return rc;
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode)) {
+		/* A symlink where a directory belongs: keep it, then replace. */
+		rc = cg_store_keep(ctx->store, dirfd, base, r->name, NULL, err);
+		if (rc == 0 && unlinkat(dirfd, base, 0) < 0)
+			rc = cg_error_sys(err, CG_ERR, "cannot remove symlink %s",
+					  r->name);
+		if (rc < 0)
+			goto out;
+	}
+	if (mkdirat(dirfd, base, m->has_mode ? m->mode & 0777 : 0755) < 0 &&
+	    errno != EEXIST) {
+		rc = cg_error_sys(err, CG_ERR, "cannot create %s", r->name);
+		goto out;
+	}
+	fd = openat(dirfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot open directory %s",
+				  r->name);
+		goto out;
+	}
+	if (fstat(fd, &st2) < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot stat %s", r->name);
+	} else {
+		/* mkdir's mode went through the umask: this sets it exactly. */
+		rc = fsmeta_apply_fd(m, &ids, fd, &st2, err);
+		if (rc == 0 && fsync(fd) < 0)
+			rc = cg_error_sys(err, CG_ERR, "fsync of %s failed",
+					  r->name);
+	}
+	close(fd);
+	if (rc == 0)
+		rc = cg_fs_sync_dir(dirfd, r->name, err);
+out:
+	close(dirfd);
+	return rc;
+}
+
+static int directory_apply(struct cg_ctx *ctx, struct cg_resource **res,
+			   size_t n, struct cg_error *err)
+{
+	size_t i;
+
+	(void)err;
+	for (i = 0; i < n; i++) {
+		struct cg_error e;
+
+		cg_error_clear(&e);
+		if (apply_one(ctx, res[i], &e) < 0)
+			cg_resource_fail(res[i], &e);
+	}
+	return 0;
+}
+
+const struct cg_module cg_module_directory = {
+	.type = "directory",
+	.keys = directory_keys,
+	.parse = directory_parse,
+	.observe = directory_observe,
+	.diff = directory_diff,
+	.apply = directory_apply,
+	.release = directory_release,
+	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID },
+	.ncaps = 4,
+};

@@ -1,0 +1,787 @@
+/* file.c: the file resource: content, mode and owner of a regular file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cg/diff.h"
+#include "cg/fs.h"
+#include "cg/hash.h"
+#include "cg/module.h"
+#include "cg/store.h"
+#include "cg/template.h"
+#include "cg/util.h"
+#include "fsmeta.h"
+
+/* Bigger files are compared by hash and never shown as a diff. */
+#define DIFF_MAX (1u << 20)
+#define TEMPLATE_MAX (16u << 20)
+
+enum src {
+	SRC_NONE,     /* manage existence and metadata only */
+	SRC_CONTENT,  /* content: inline */
+	SRC_SOURCE,   /* source: a file of the policy tree */
+	SRC_TEMPLATE, /* template: a file of the policy tree, rendered */
+};
+
+struct want {
+	enum src src;
+	char *content; /* owned: SRC_CONTENT */
+	size_t content_len;
+	char *path;    /* owned: SRC_SOURCE, SRC_TEMPLATE */
+	bool show_diff;
+	struct fsmeta meta;
+};
+
+enum kind {
+	SEEN_ABSENT,
+	SEEN_FILE,
+	SEEN_LINK,
+	SEEN_DIR,
+	SEEN_OTHER,
+};
+
+struct seen {
+	enum kind kind;
+	bool parent_missing;
+	struct stat st;
+	struct fsmeta_ids ids;
+	bool ids_ok;
+	bool content_differs;
+	char have_hash[CG_SHA256_HEX]; /* of the file as it is */
+	char want_hash[CG_SHA256_HEX]; /* of the content wanted */
+	char *old_text; /* owned: for the diff, when small text */
+	size_t old_len;
+	char *new_text; /* owned: for the diff, when small text */
+	size_t new_len;
+};
+
+static const char *const file_keys[] = {
+	"content", "source", "template", "mode",      "owner",
+	"group",   "state",  "show_diff", NULL,
+};
+
+static int bad_path(const struct cg_node *n, const char *what,
+		    const char *why, struct cg_error *err)
+{
+	cg_error_set(err, CG_ERR, "invalid %s \"%s\": %s", what, n->str, why);
+	cg_error_where(err, "%s:%u", n->doc->name, n->line);
+	return CG_ERR;
+}
+
+struct check_vars {
+	const struct cg_parse_ctx *pc;
+};
+
+static const char *check_lookup(void *cookie, const char *name)
+{
+	const struct check_vars *cv = cookie;
+
+	return cv->pc->known_name(cv->pc, name) ? "" : NULL;
+}
+
+/* Check a source/template path: inside the tree, a regular file. */
+static int check_policy_file(const struct cg_node *n, bool is_template,
+			     const struct cg_parse_ctx *pc, struct cg_error *err)
+{
+	struct stat st;
+	int fd, rc;
+
+	rc = cg_open_beneath(pc->policy_fd, n->str, O_RDONLY | O_NONBLOCK, &fd,
+			     err);
+	if (rc < 0) {
+		cg_error_where(err, "%s:%u", n->doc->name, n->line);
+		if (rc == CG_ENOTFOUND)
+			cg_error_hint(err, "add the file to the policy "
+					   "repository, or fix the path "
+					   "(relative to %s)",
+				      pc->policy_dir);
+		else
+			cg_error_hint(err, "sources and templates must be "
+					   "files inside the policy tree");
+		return CG_ERR;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		cg_error_set(err, CG_ERR, "'%s' is not a regular file", n->str);
+		cg_error_where(err, "%s:%u", n->doc->name, n->line);
+		return CG_ERR;
+	}
+	rc = 0;
+	if (is_template && pc->checking) {
+		struct cg_buf text = { 0 }, out = { 0 };
+		struct check_vars cv = { pc };
+		struct cg_template_vars tv = { check_lookup, NULL, &cv };
+
+		rc = cg_read_fd(fd, &text, TEMPLATE_MAX, err);
+		if (rc == 0)
+			rc = cg_template_render(text.data ? text.data : "",
+						text.len, n->str, &tv, &out,
+						err);
+		else
+			cg_error_where(err, "%s", n->str);
+		cg_buf_release(&text);
+		cg_buf_release(&out);
+	}
+	close(fd);
+	return rc;
+}
+
+static int file_parse(struct cg_resource *r, const struct cg_node *item,
+		      const struct cg_node *value, const struct cg_parse_ctx *pc,
+		      struct cg_error *err)
+{
+	static const char *const srckeys[] = { "content", "source", "template" };
+	const struct cg_node *src = NULL, *n;
+	struct want *w;
+	const char *why, *path;
+	size_t i;
+
+	if (cg_node_string(value, "file", &path, err) < 0)
+		return CG_ERR;
+	if (!cg_path_is_clean(path, &why))
+		return bad_path(value, "file path", why, err);
+	cg_resource_set_id(r, "file", path);
+	w = cg_xcalloc(1, sizeof(*w));
+	r->desired = w;
+	w->show_diff = true;
+	if (fsmeta_parse(&w->meta, item, true, err) < 0)
+		return CG_ERR;
+	for (i = 0; i < CG_ARRAY_SIZE(srckeys); i++) {
+		n = cg_map_get(item, srckeys[i]);
+		if (!n)
+			continue;
+		if (src) {
+			cg_error_set(err, CG_ERR,
+				     "a file takes one of content, source and "
+				     "template, not two");
+			cg_error_where(err, "%s:%u", n->doc->name, n->line);
+			return CG_ERR;
+		}
+		src = n;
+		w->src = (enum src)(SRC_CONTENT + i);
+	}
+	if (src && w->meta.absent) {
+		cg_error_set(err, CG_ERR, "'state: absent' takes no content");
+		cg_error_where(err, "%s:%u", src->doc->name, src->line);
+		return CG_ERR;
+	}
+	if (w->src == SRC_CONTENT) {
+		if (src->kind != CG_NODE_SCALAR)
+			return cg_node_string(src, "content", &path, err);
+		w->content = cg_xstrndup(src->str, src->len);
+		w->content_len = src->len;
+	} else if (src) {
+		const char *key = srckeys[w->src - SRC_CONTENT];
+		const char *rel;
+
+		if (cg_node_string(src, key, &rel, err) < 0)
+			return CG_ERR;
+		if (rel[0] == '/')
+			return bad_path(src, key,
+					"it must be relative to the policy "
+					"tree (like files/motd)",
+					err);
+		if (check_policy_file(src, w->src == SRC_TEMPLATE, pc, err) < 0)
+			return CG_ERR;
+		w->path = cg_xstrdup(rel);
+	}
+	n = cg_map_get(item, "show_diff");
+	if (n && cg_node_bool(n, "show_diff", &w->show_diff, err) < 0)
+		return CG_ERR;
+	return 0;
+}
+
+static void file_release(struct cg_resource *r)
+{
+	struct want *w = r->desired;
+	struct seen *s = r->observed;
+
+	if (w) {
+		free(w->content);
+		free(w->path);
+		fsmeta_release(&w->meta);
+		free(w);
+	}
+	if (s) {
+		free(s->old_text);
+		free(s->new_text);
+		free(s);
+	}
+	r->desired = r->observed = NULL;
+}
+
+struct tvars {
+	const struct cg_ctx *ctx;
+};
+
+static const char *tv_lookup(void *cookie, const char *name)
+{
+	const struct tvars *t = cookie;
+
+	return t->ctx->lookup(t->ctx, name);
+}
+
+static const char *const *tv_names(void *cookie)
+{
+	const struct tvars *t = cookie;
+
+	return t->ctx->names ? t->ctx->names(t->ctx) : NULL;
+}
+
+/*
+ * The wanted content, as memory (inline or rendered, held in hold) or as
+ * an fd of a source file (*fd_out, to close).
+ */
+static int want_content(struct cg_ctx *ctx, const struct want *w,
+			struct cg_content *c, struct cg_buf *hold, int *fd_out,
+			struct cg_error *err)
+{
+	int fd, rc;
+
+	*fd_out = -1;
+	c->fd = -1;
+	c->data = "";
+	c->len = 0;
+	if (w->src == SRC_CONTENT) {
+		c->data = w->content;
+		c->len = w->content_len;
+		return 0;
+	}
+	if (w->src == SRC_NONE)
+		return 0;
+	rc = cg_open_beneath(ctx->policy_fd, w->path, O_RDONLY | O_NONBLOCK,
+			     &fd, err);
+	if (rc < 0)
+		return rc;
+	if (w->src == SRC_SOURCE) {
+		*fd_out = fd;
+		c->fd = fd;
+		return 0;
+	} else {
+		struct cg_buf text = { 0 };
+		struct tvars t = { ctx };
+		struct cg_template_vars tv = { tv_lookup, tv_names, &t };
+
+		rc = cg_read_fd(fd, &text, TEMPLATE_MAX, err);
+		close(fd);
+		if (rc == 0)
+			rc = cg_template_render(text.data ? text.data : "",
+						text.len, w->path, &tv, hold,
+						err);
+		cg_buf_release(&text);
+		if (rc < 0)
+			return rc;
+		c->data = hold->data ? hold->data : "";
+		c->len = hold->len;
+		return 0;
+	}
+}
+
+/* Read fd fully if it is at most max bytes; NULL otherwise. */
+static char *slurp(int fd, size_t max, size_t *len_out)
+{
+	struct cg_buf b = { 0 };
+
+	if (cg_read_fd(fd, &b, max, NULL) < 0) {
+		cg_buf_release(&b);
+		return NULL;
+	}
+	return cg_buf_detach(&b, len_out);
+}
+
+/* Compare the file (fd, st) with the wanted content, filling s. */
+static int compare_content(struct seen *s, const struct want *w, int fd,
+			   const struct cg_content *c, struct cg_error *err)
+{
+	unsigned char d[CG_SHA256_LEN];
+	char *want_mem = NULL, *have_mem = NULL;
+	size_t want_len = c->len, have_len = 0;
+	bool keep;
+	int rc = CG_ERR;
+
+	if (c->fd >= 0) {
+		struct stat sst;
+
+		if (fstat(c->fd, &sst) < 0)
+			return cg_error_sys(err, CG_ERR, "cannot stat source");
+		want_len = (size_t)sst.st_size;
+		if (want_len <= DIFF_MAX)
+			want_mem = slurp(c->fd, DIFF_MAX, &want_len);
+		if (want_mem) {
+			cg_sha256_buf(want_mem, want_len, d);
+		} else if (cg_sha256_fd(c->fd, d, err) < 0) {
+			return CG_ERR;
+		}
+	} else {
+		cg_sha256_buf(c->data, c->len, d);
+	}
+	cg_hex(d, sizeof(d), s->want_hash);
+	if ((uint64_t)s->st.st_size == (uint64_t)want_len &&
+	    want_len <= DIFF_MAX) {
+		have_mem = slurp(fd, DIFF_MAX, &have_len);
+		if (have_mem) {
+			const char *wm = want_mem ? want_mem : c->data;
+
+			s->content_differs =
+				have_len != want_len ||
+				memcmp(have_mem, wm, want_len) != 0;
+			if (!s->content_differs) {
+				memcpy(s->have_hash, s->want_hash,
+				       sizeof(s->have_hash));
+				rc = 0;
+				goto out;
+			}
+		}
+	}
+	if (!have_mem && (uint64_t)s->st.st_size <= DIFF_MAX)
+		have_mem = slurp(fd, DIFF_MAX, &have_len);
+	if (have_mem) {
+		cg_sha256_buf(have_mem, have_len, d);
+	} else if (cg_sha256_fd(fd, d, err) < 0) {
+		goto out;
+	}
+	cg_hex(d, sizeof(d), s->have_hash);
+	s->content_differs = strcmp(s->have_hash, s->want_hash) != 0;
+	keep = s->content_differs && w->show_diff && have_mem &&
+	       (want_mem || c->fd < 0) && cg_is_text(have_mem, have_len);
+	if (keep) {
+		const char *wm = want_mem ? want_mem : c->data;
+
+		if (cg_is_text(wm, want_len)) {
+			s->old_text = have_mem;
+			s->old_len = have_len;
+			have_mem = NULL;
+			s->new_text = cg_xstrndup(wm, want_len);
+			s->new_len = want_len;
+		}
+	}
+	rc = 0;
+out:
+	free(want_mem);
+	free(have_mem);
+	return rc;
+}
+
+/* The wanted content as text for a diff against nothing, if small. */
+static void keep_new_text(struct seen *s, const struct want *w,
+			  const struct cg_content *c)
+{
+	unsigned char d[CG_SHA256_LEN];
+	char *mem = NULL;
+	size_t len = c->len;
+
+	if (c->fd >= 0) {
+		mem = slurp(c->fd, DIFF_MAX, &len);
+		if (!mem) {
+			if (cg_sha256_fd(c->fd, d, NULL) == 0)
+				cg_hex(d, sizeof(d), s->want_hash);
+			return;
+		}
+	}
+	cg_sha256_buf(mem ? mem : c->data, len, d);
+	cg_hex(d, sizeof(d), s->want_hash);
+	if (w->show_diff && len <= DIFF_MAX &&
+	    cg_is_text(mem ? mem : c->data, len)) {
+		s->new_text = mem ? mem : cg_xstrndup(c->data, len);
+		s->new_len = len;
+		mem = NULL;
+	}
+	free(mem);
+}
+
+static int observe_one(struct cg_ctx *ctx, struct cg_resource *r,
+		       struct cg_error *err)
+{
+	struct want *w = r->desired;
+	struct seen *s;
+	const char *base;
+	int dirfd, fd = -1, srcfd = -1, rc;
+	struct cg_content c;
+	struct cg_buf hold = { 0 };
+
+	if (r->observed) {
+		struct seen *old = r->observed;
+
+		free(old->old_text);
+		free(old->new_text);
+		free(old);
+	}
+	s = cg_xcalloc(1, sizeof(*s));
+	r->observed = s;
+	s->ids_ok = fsmeta_resolve(&w->meta, ctx->root, &s->ids, NULL) == 0;
+
+	rc = cg_root_open_parent(ctx->root, r->name, 0, &dirfd, &base, NULL,
+				 err);
+	if (rc == CG_ENOTFOUND) {
+		s->kind = SEEN_ABSENT;
+		s->parent_missing = true;
+		dirfd = -1;
+	} else if (rc < 0) {
+		return rc;
+	} else if (fstatat(dirfd, base, &s->st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT) {
+			rc = cg_error_sys(err, CG_ERR, "cannot stat %s", r->name);
+			goto out;
+		}
+		s->kind = SEEN_ABSENT;
+	} else if (S_ISREG(s->st.st_mode)) {
+		s->kind = SEEN_FILE;
+	} else if (S_ISLNK(s->st.st_mode)) {
+		s->kind = SEEN_LINK;
+	} else if (S_ISDIR(s->st.st_mode)) {
+		s->kind = SEEN_DIR;
+	} else {
+		s->kind = SEEN_OTHER;
+	}
+	rc = 0;
+	if (w->meta.absent || w->src == SRC_NONE)
+		goto out;
+	rc = want_content(ctx, w, &c, &hold, &srcfd, err);
+	if (rc < 0)
+		goto out;
+	if (s->kind != SEEN_FILE) {
+		keep_new_text(s, w, &c);
+		goto out;
+	}
+	/* O_NONBLOCK: a FIFO swapped in since the fstatat must not hang us. */
+	fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot open %s", r->name);
+		goto out;
+	}
+	rc = compare_content(s, w, fd, &c, err);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (srcfd >= 0)
+		close(srcfd);
+	if (dirfd >= 0)
+		close(dirfd);
+	cg_buf_release(&hold);
+	return rc;
+}
+
+static int file_observe(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
+			struct cg_error *err)
+{
+	size_t i;
+
+	(void)err;
+	for (i = 0; i < n; i++) {
+		struct cg_error e;
+
+		cg_error_clear(&e);
+		if (observe_one(ctx, res[i], &e) < 0)
+			cg_resource_fail(res[i], &e);
+	}
+	return 0;
+}
+
+static const char *kind_name(enum kind k)
+{
+	switch (k) {
+	case SEEN_LINK:
+		return "a symlink";
+	case SEEN_DIR:
+		return "a directory";
+	case SEEN_OTHER:
+		return "a special file";
+	default:
+		return "a file";
+	}
+}
+
+static void add_content_item(struct cg_change *c, const struct seen *s,
+			     const char *from_hash, const char *path)
+{
+	struct cg_change_item *it;
+	char a[CG_SHA256_HEX + 8], b[CG_SHA256_HEX + 8];
+
+	snprintf(b, sizeof(b), "sha256:%s", s->want_hash);
+	if (from_hash)
+		snprintf(a, sizeof(a), "sha256:%s", from_hash);
+	it = cg_change_add(c, "content", from_hash ? a : NULL,
+			   s->want_hash[0] ? b : NULL);
+	if (s->new_text) {
+		struct cg_buf d = { 0 };
+		char *la = cg_xasprintf("%s", from_hash ? path : "/dev/null");
+		char *lb = cg_xasprintf("%s (policy)", path);
+
+		cg_diff_unified(s->old_text ? s->old_text : "",
+				s->old_text ? s->old_len : 0, s->new_text,
+				s->new_len, la, lb, 3, &d);
+		if (d.len)
+			it->detail = cg_buf_detach(&d, NULL);
+		cg_buf_release(&d);
+		free(la);
+		free(lb);
+	}
+}
+
+static int file_diff(struct cg_ctx *ctx, struct cg_resource *r,
+		     struct cg_error *err)
+{
+	const struct want *w = r->desired;
+	struct seen *s = r->observed;
+	struct cg_change *c = &r->change;
+
+	if (w->meta.absent) {
+		if (s->kind == SEEN_ABSENT)
+			return 0;
+		if (s->kind == SEEN_DIR || s->kind == SEEN_OTHER) {
+			cg_error_set(err, CG_ERR,
+				     "%s is %s, not a file; refusing to remove "
+				     "it",
+				     r->name, kind_name(s->kind));
+			cg_error_hint(err, "remove it by hand, or manage it "
+					   "with the matching resource type");
+			return CG_ERR;
+		}
+		c->action = CG_ACTION_DELETE;
+		cg_change_add(c, "type", s->kind == SEEN_LINK ? "symlink" : "file",
+			      NULL);
+		return 0;
+	}
+	switch (s->kind) {
+	case SEEN_DIR:
+	case SEEN_OTHER:
+		cg_error_set(err, CG_ERR,
+			     "%s is %s where the policy wants a file", r->name,
+			     kind_name(s->kind));
+		cg_error_hint(err, "move it away by hand; congruent does not "
+				   "delete directories or devices to make room");
+		return CG_ERR;
+	case SEEN_ABSENT:
+	case SEEN_LINK:
+		c->action = s->kind == SEEN_ABSENT ? CG_ACTION_CREATE
+						   : CG_ACTION_UPDATE;
+		if (s->kind == SEEN_LINK)
+			cg_change_add(c, "type", "symlink", "file");
+		if (s->parent_missing)
+			cg_change_note(c, "its directory does not exist yet");
+		if (w->src != SRC_NONE)
+			add_content_item(c, s, NULL, r->name);
+		fsmeta_diff_new(&w->meta, 0644, c);
+		return 0;
+	default:
+		break;
+	}
+	if (w->src != SRC_NONE && s->content_differs)
+		add_content_item(c, s, s->have_hash, r->name);
+	fsmeta_diff(&w->meta, s->ids_ok ? &s->ids : NULL, &s->st, ctx->root, c);
+	if (c->n) {
+		c->action = CG_ACTION_UPDATE;
+		if (s->st.st_nlink > 1)
+			cg_change_note(c, "has %lu hard links; a new file will "
+					  "replace this name only",
+				       (unsigned long)s->st.st_nlink);
+	}
+	/* Texts served the diff; do not keep them for the whole run. */
+	free(s->old_text);
+	free(s->new_text);
+	s->old_text = s->new_text = NULL;
+	return 0;
+}
+
+/* Resolve owner/group now: a package earlier in this run may add them. */
+static int resolve_ids(struct cg_ctx *ctx, const struct want *w,
+		       struct fsmeta_ids *ids, struct cg_error *err)
+{
+	int rc = fsmeta_resolve(&w->meta, ctx->root, ids, err);
+
+	if (rc < 0)
+		cg_error_prefix(err, "cannot set owner/group");
+	return rc;
+}
+
+static int write_file(struct cg_ctx *ctx, struct cg_resource *r, int dirfd,
+		      const char *base, const struct stat *old,
+		      struct cg_error *err)
+{
+	const struct want *w = r->desired;
+	struct fsmeta_ids ids;
+	struct cg_content c;
+	struct cg_buf hold = { 0 };
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	unsigned how = 0;
+	int srcfd = -1, oldfd = -1, rc;
+
+	rc = resolve_ids(ctx, w, &ids, err);
+	if (rc < 0)
+		return rc;
+	if (w->src == SRC_NONE && old) {
+		/* Metadata only, but the name is a hard link or a symlink:
+		 * copy the content into a file of its own. */
+		oldfd = openat(dirfd, base,
+			       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (oldfd < 0 && S_ISREG(old->st_mode))
+			return cg_error_sys(err, CG_ERR, "cannot open %s",
+					    r->name);
+		c.data = "";
+		c.len = 0;
+		c.fd = oldfd;
+	} else {
+		rc = want_content(ctx, w, &c, &hold, &srcfd, err);
+		if (rc < 0)
+			return rc;
+	}
+	mode = w->meta.has_mode ? w->meta.mode
+	       : old && S_ISREG(old->st_mode) ? old->st_mode & 07777
+					      : 0644;
+	uid = ids.has_uid ? ids.uid
+	      : old && S_ISREG(old->st_mode) ? old->st_uid
+					     : (uid_t)-1;
+	gid = ids.has_gid ? ids.gid
+	      : old && S_ISREG(old->st_mode) ? old->st_gid
+					     : (gid_t)-1;
+	if (oldfd < 0 && old && S_ISREG(old->st_mode))
+		oldfd = openat(dirfd, base,
+			       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	rc = cg_fs_replace(dirfd, base, &c, mode, uid, gid, oldfd, &how, err);
+	if (rc == 0 && (how & CG_REPLACE_IN_PLACE))
+		cg_change_note(&r->change,
+			       "written in place: the file is a mount point");
+	if (srcfd >= 0)
+		close(srcfd);
+	if (oldfd >= 0)
+		close(oldfd);
+	cg_buf_release(&hold);
+	return rc;
+}
+
+static bool has_item(const struct cg_change *c, const char *field)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->items[i].field, field) == 0)
+			return true;
+	return false;
+}
+
+static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
+		     struct cg_error *err)
+{
+	const struct want *w = r->desired;
+	const char *base;
+	struct stat st;
+	int dirfd, fd, rc;
+
+	rc = cg_root_open_parent(ctx->root, r->name, 0, &dirfd, &base, NULL,
+				 err);
+	if (rc < 0) {
+		if (rc == CG_ENOTFOUND && !w->meta.absent)
+			cg_error_hint(err, "declare the directory (directory: "
+					   "...) before this file, or list it "
+					   "in requires:");
+		return rc == CG_ENOTFOUND && w->meta.absent ? 0 : rc;
+	}
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT) {
+			rc = cg_error_sys(err, CG_ERR, "cannot stat %s", r->name);
+			goto out;
+		}
+		rc = w->meta.absent ? 0
+				    : write_file(ctx, r, dirfd, base, NULL, err);
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode) || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
+		rc = cg_error_set(err, CG_ERR,
+				  "%s is no longer a file or symlink; not "
+				  "touching it",
+				  r->name);
+		goto out;
+	}
+	/* Keep what is there before it goes. */
+	if (w->meta.absent || S_ISLNK(st.st_mode) ||
+	    has_item(&r->change, "content") || st.st_nlink > 1) {
+		rc = cg_store_keep(ctx->store, dirfd, base, r->name, NULL, err);
+		if (rc < 0) {
+			cg_error_prefix(err, "not changing %s: backup failed",
+					r->name);
+			goto out;
+		}
+	}
+	if (w->meta.absent) {
+		if (unlinkat(dirfd, base, 0) < 0)
+			rc = cg_error_sys(err, CG_ERR, "cannot remove %s",
+					  r->name);
+		else
+			rc = cg_fs_sync_dir(dirfd, r->name, err);
+		goto out;
+	}
+	/*
+	 * A symlink is replaced, never written through. A hard-linked file
+	 * gets a new inode, so the other names (which may be anything, like
+	 * /etc/shadow linked into a user's directory) are left alone.
+	 */
+	if (S_ISLNK(st.st_mode) || has_item(&r->change, "content") ||
+	    st.st_nlink > 1) {
+		rc = write_file(ctx, r, dirfd, base, S_ISLNK(st.st_mode) ? NULL : &st,
+				err);
+		goto out;
+	}
+	fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot open %s", r->name);
+		goto out;
+	}
+	{
+		struct fsmeta_ids ids;
+		struct stat st2;
+
+		if (fstat(fd, &st2) < 0 || st2.st_ino != st.st_ino ||
+		    st2.st_dev != st.st_dev || !S_ISREG(st2.st_mode)) {
+			rc = cg_error_set(err, CG_ERR,
+					  "%s changed while being updated; "
+					  "not touching it",
+					  r->name);
+		} else {
+			rc = resolve_ids(ctx, w, &ids, err);
+			if (rc == 0)
+				rc = fsmeta_apply_fd(&w->meta, &ids, fd, &st2,
+						     err);
+			if (rc == 0 && fsync(fd) < 0)
+				rc = cg_error_sys(err, CG_ERR,
+						  "fsync of %s failed", r->name);
+		}
+		close(fd);
+	}
+out:
+	close(dirfd);
+	return rc;
+}
+
+static int file_apply(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
+		      struct cg_error *err)
+{
+	size_t i;
+
+	(void)err;
+	for (i = 0; i < n; i++) {
+		struct cg_error e;
+
+		cg_error_clear(&e);
+		if (apply_one(ctx, res[i], &e) < 0)
+			cg_resource_fail(res[i], &e);
+	}
+	return 0;
+}
+
+const struct cg_module cg_module_file = {
+	.type = "file",
+	.keys = file_keys,
+	.parse = file_parse,
+	.observe = file_observe,
+	.diff = file_diff,
+	.apply = file_apply,
+	.release = file_release,
+	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID },
+	.ncaps = 4,
+};

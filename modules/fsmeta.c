@@ -1,0 +1,197 @@
+/* fsmeta.c: mode, owner and group of files, directories and symlinks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cg/util.h"
+#include "fsmeta.h"
+
+void fsmeta_mode_str(mode_t mode, char buf[8])
+{
+	snprintf(buf, 8, "%04o", (unsigned)(mode & 07777));
+}
+
+static int parse_mode(const struct cg_node *n, mode_t *out,
+		      struct cg_error *err)
+{
+	const char *s;
+	size_t len, i;
+	unsigned v = 0;
+
+	if (cg_node_string(n, "mode", &s, err) < 0)
+		return CG_ERR;
+	len = strlen(s);
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '7')
+			break;
+		v = v * 8 + (unsigned)(s[i] - '0');
+	}
+	if (i != len || len < 3 || len > 4 || v > 07777) {
+		cg_error_set(err, CG_ERR,
+			     "'mode' must be 3 or 4 octal digits like \"0644\", "
+			     "not \"%s\"",
+			     s);
+		cg_error_where(err, "%s:%u", n->doc->name, n->line);
+		cg_error_hint(err, "write it quoted, e.g. mode: \"0640\"");
+		return CG_ERR;
+	}
+	*out = (mode_t)v;
+	return 0;
+}
+
+static int parse_id(const struct cg_node *item, const char *key,
+		    const char **out, struct cg_error *err)
+{
+	const struct cg_node *n = cg_map_get(item, key);
+	const char *s;
+
+	*out = NULL;
+	if (!n)
+		return 0;
+	if (cg_node_string(n, key, &s, err) < 0)
+		return CG_ERR;
+	if (!s[0] || strchr(s, ':') || strchr(s, '\n')) {
+		cg_error_set(err, CG_ERR, "'%s' must be a %s name or number, "
+					  "not \"%s\"",
+			     key, strcmp(key, "owner") == 0 ? "user" : "group",
+			     s);
+		cg_error_where(err, "%s:%u", n->doc->name, n->line);
+		return CG_ERR;
+	}
+	*out = s;
+	return 0;
+}
+
+int fsmeta_parse(struct fsmeta *m, const struct cg_node *item, bool allow_mode,
+		 struct cg_error *err)
+{
+	const struct cg_node *n;
+	const char *s;
+
+	memset(m, 0, sizeof(*m));
+	n = cg_map_get(item, "mode");
+	if (n && allow_mode) {
+		if (parse_mode(n, &m->mode, err) < 0)
+			return CG_ERR;
+		m->has_mode = true;
+	}
+	if (parse_id(item, "owner", &m->owner, err) < 0 ||
+	    parse_id(item, "group", &m->group, err) < 0)
+		return CG_ERR;
+	if (m->owner)
+		m->owner = m->owner_s = cg_xstrdup(m->owner);
+	if (m->group)
+		m->group = m->group_s = cg_xstrdup(m->group);
+	n = cg_map_get(item, "state");
+	if (n) {
+		if (cg_node_string(n, "state", &s, err) < 0)
+			return CG_ERR;
+		if (strcmp(s, "absent") == 0) {
+			m->absent = true;
+		} else if (strcmp(s, "present") != 0) {
+			cg_error_set(err, CG_ERR,
+				     "'state' must be present or absent, not "
+				     "\"%s\"",
+				     s);
+			cg_error_where(err, "%s:%u", n->doc->name, n->line);
+			return CG_ERR;
+		}
+	}
+	return 0;
+}
+
+void fsmeta_release(struct fsmeta *m)
+{
+	free(m->owner_s);
+	free(m->group_s);
+	memset(m, 0, sizeof(*m));
+}
+
+int fsmeta_resolve(const struct fsmeta *m, struct cg_root *root,
+		   struct fsmeta_ids *ids, struct cg_error *err)
+{
+	memset(ids, 0, sizeof(*ids));
+	if (m->owner) {
+		if (cg_root_uid(root, m->owner, &ids->uid, err) < 0)
+			return CG_ERR;
+		ids->has_uid = true;
+	}
+	if (m->group) {
+		if (cg_root_gid(root, m->group, &ids->gid, err) < 0)
+			return CG_ERR;
+		ids->has_gid = true;
+	}
+	return 0;
+}
+
+bool fsmeta_differs(const struct fsmeta *m, const struct fsmeta_ids *ids,
+		    const struct stat *st)
+{
+	if (m->has_mode && (st->st_mode & 07777) != m->mode)
+		return true;
+	if (m->owner && (!ids || !ids->has_uid || ids->uid != st->st_uid))
+		return true;
+	if (m->group && (!ids || !ids->has_gid || ids->gid != st->st_gid))
+		return true;
+	return false;
+}
+
+void fsmeta_diff(const struct fsmeta *m, const struct fsmeta_ids *ids,
+		 const struct stat *st, struct cg_root *root,
+		 struct cg_change *c)
+{
+	char a[64], b[64];
+
+	if (m->has_mode && (st->st_mode & 07777) != m->mode) {
+		fsmeta_mode_str(st->st_mode, a);
+		fsmeta_mode_str(m->mode, b);
+		cg_change_add(c, "mode", a, b);
+	}
+	if (m->owner && (!ids || !ids->has_uid || ids->uid != st->st_uid)) {
+		cg_root_user_name(root, st->st_uid, a, sizeof(a));
+		cg_change_add(c, "owner", a, m->owner);
+	}
+	if (m->group && (!ids || !ids->has_gid || ids->gid != st->st_gid)) {
+		cg_root_group_name(root, st->st_gid, a, sizeof(a));
+		cg_change_add(c, "group", a, m->group);
+	}
+	(void)b;
+}
+
+void fsmeta_diff_new(const struct fsmeta *m, mode_t default_mode,
+		     struct cg_change *c)
+{
+	char b[8];
+
+	fsmeta_mode_str(m->has_mode ? m->mode : default_mode, b);
+	cg_change_add(c, "mode", NULL, b);
+	if (m->owner)
+		cg_change_add(c, "owner", NULL, m->owner);
+	if (m->group)
+		cg_change_add(c, "group", NULL, m->group);
+}
+
+int fsmeta_apply_fd(const struct fsmeta *m, const struct fsmeta_ids *ids,
+		    int fd, const struct stat *st, struct cg_error *err)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+
+	if (ids->has_uid && ids->uid != st->st_uid)
+		uid = ids->uid;
+	if (ids->has_gid && ids->gid != st->st_gid)
+		gid = ids->gid;
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0)
+		return cg_error_sys(err, CG_ERR, "cannot change owner");
+	/*
+	 * chown may have cleared setuid/setgid bits, so set the mode after
+	 * it, and whenever the owner changed.
+	 */
+	if (m->has_mode &&
+	    ((st->st_mode & 07777) != m->mode || uid != (uid_t)-1 ||
+	     gid != (gid_t)-1) &&
+	    fchmod(fd, m->mode) < 0)
+		return cg_error_sys(err, CG_ERR, "cannot change mode");
+	return 0;
+}
