@@ -1,0 +1,161 @@
+# lib.sh: the integration tests' library, in the spirit of git's test-lib.sh.
+#
+# A test script sources it, then calls test_expect_success 'what' 'commands'
+# for each case and test_done at the end. Output is TAP, for prove. Each
+# script gets its own trash directory ($TRASH, the working directory),
+# removed at exit unless CG_TEST_KEEP=1.
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+CONGRUENT=${CONGRUENT:-$TOP/congruent}
+TEST_NAME=$(basename "$0" .sh)
+FIXTURES=$TOP/tests/fixtures
+export NO_COLOR=1 LC_ALL=C TZ=UTC
+# Sanitizer builds: make a sanitizer report fail the command it came from.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=99}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+test_count=0
+test_failures=0
+test_cleanups=
+
+TRASH=$(mktemp -d "${TMPDIR:-/tmp}/cg-$TEST_NAME.XXXXXX") || exit 1
+cd "$TRASH" || exit 1
+
+test_cleanup_add() {
+	test_cleanups="$1
+$test_cleanups"
+}
+
+test_exit_handler() {
+	rc=$?
+	cd /
+	if [ -n "$test_cleanups" ]; then
+		eval "$test_cleanups" >/dev/null 2>&1
+	fi
+	if [ "${CG_TEST_KEEP:-0}" = 1 ]; then
+		echo "# kept $TRASH" >&2
+	else
+		rm -rf "$TRASH"
+	fi
+	exit $rc
+}
+trap test_exit_handler EXIT
+trap 'exit 130' INT TERM
+
+say() {
+	printf '# %s\n' "$*"
+}
+
+# Run congruent; a sanitizer report anywhere in its stderr fails the call
+# with 99, whatever the test expected.
+cg() {
+	_cg_err="$TRASH/.cg-stderr.$$"
+	"$CONGRUENT" "$@" 2>"$_cg_err"
+	_cg_rc=$?
+	cat "$_cg_err" >&2
+	if grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' \
+		-e 'runtime error:' "$_cg_err"; then
+		rm -f "$_cg_err"
+		return 99
+	fi
+	rm -f "$_cg_err"
+	return $_cg_rc
+}
+
+test_expect_success() {
+	test_count=$((test_count + 1))
+	_desc=$1
+	_out="$TRASH/.test-output"
+	( set -e; eval "$2" ) >"$_out" 2>&1 </dev/null
+	_rc=$?
+	if [ $_rc -eq 0 ]; then
+		echo "ok $test_count - $_desc"
+		[ "${CG_TEST_VERBOSE:-0}" = 1 ] && sed 's/^/# /' "$_out"
+	else
+		test_failures=$((test_failures + 1))
+		echo "not ok $test_count - $_desc"
+		printf '%s\n' "$2" | sed 's/^/#	/'
+		sed 's/^/# > /' "$_out" | tail -n 40
+	fi
+	return 0
+}
+
+test_skip() {
+	test_count=$((test_count + 1))
+	echo "ok $test_count # skip $1 ($2)"
+}
+
+# Run a command that must exit with the given code.
+test_expect_code() {
+	_want=$1
+	shift
+	"$@"
+	_got=$?
+	if [ "$_got" -ne "$_want" ]; then
+		echo "error: want exit $_want, got $_got: $*" >&2
+		return 1
+	fi
+	return 0
+}
+
+# grep for a fixed string, showing the file on failure.
+test_grep() {
+	if ! grep -F -e "$1" "$2" >/dev/null; then
+		echo "error: '$1' not found in $2:" >&2
+		sed 's/^/| /' "$2" >&2
+		return 1
+	fi
+}
+
+test_grep_not() {
+	if grep -F -e "$1" "$2" >/dev/null; then
+		echo "error: '$1' unexpectedly found in $2:" >&2
+		sed 's/^/| /' "$2" >&2
+		return 1
+	fi
+}
+
+test_cmp() {
+	if ! cmp -s "$1" "$2"; then
+		diff -u "$1" "$2" >&2
+		return 1
+	fi
+}
+
+# A throwaway root with the few files that name users and groups.
+test_make_root() {
+	mkdir -p "$1/etc"
+	printf 'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\nnobody:x:65534:65534::/:/bin/false\n' >"$1/etc/passwd"
+	printf 'root:x:0:\ndaemon:x:1:\nadm:x:4:\nnogroup:x:65534:\n' >"$1/etc/group"
+}
+
+# List a root as "type mode owner:group path [target|sha256]" lines,
+# leaving out congruent's own state directory.
+test_list_root() {
+	(cd "$1" && find . -path ./var/lib/congruent -prune -o -print0 |
+		sort -z | while IFS= read -r -d '' p; do
+			if [ -L "$p" ]; then
+				printf 'l %s %s\n' "$p" "$(readlink "$p")"
+			elif [ -d "$p" ]; then
+				printf 'd %s %s\n' "$(stat -c '%a %U:%G' "$p")" "$p"
+			else
+				printf 'f %s %s %s\n' "$(stat -c '%a %U:%G' "$p")" "$p" \
+					"$(sha256sum <"$p" | cut -c1-16)"
+			fi
+		done)
+}
+
+# Is this root, with the tools a test needs? (skip_all otherwise)
+test_require_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "1..0 # SKIP needs root"
+		trap - EXIT
+		rm -rf "$TRASH"
+		exit 0
+	fi
+}
+
+test_done() {
+	echo "1..$test_count"
+	[ $test_failures -eq 0 ]
+}
