@@ -27,6 +27,7 @@ struct loader {
 	struct cg_facts *facts; /* NULL when checking */
 	struct cg_kvs allvars;  /* checking: every var of any class */
 	struct cg_index paths;  /* path -> index: one resource per path */
+	const char **names;     /* checking: allvars and facts, for hints */
 };
 
 static void vadd_err(struct loader *l, const char *where, const char *resource,
@@ -113,10 +114,12 @@ static int open_doc(struct loader *l, const char *rel, struct cg_doc **out,
 	if (rc == CG_ENOTFOUND && quiet_missing)
 		return rc;
 	if (rc < 0) {
-		if (rc == CG_ENOTFOUND)
-			cg_error_set(&e, rc, "%s: no such file in the policy "
-					     "tree %s",
-				     rel, l->p->dir);
+		if (rc == CG_ENOTFOUND) {
+			cg_error_set(&e, rc, "no such file in the policy tree %s",
+				     l->p->dir);
+			cg_error_hint(&e, "a policy tree has site.yaml and "
+					  "roles/NAME.yaml files at its top");
+		}
 		add_cg_err(l, &e, rel, NULL);
 		return rc;
 	}
@@ -318,6 +321,20 @@ static bool known_name(const struct cg_parse_ctx *pc, const char *name)
 	const struct loader *l = pc->agent;
 
 	return cg_kvs_get(&l->allvars, name) || is_fact_name(name);
+}
+
+static const char *const *all_names(const struct cg_parse_ctx *pc)
+{
+	struct loader *l = pc->agent;
+	size_t i, n = 0;
+
+	free(l->names);
+	l->names = cg_xcalloc(l->allvars.n + 32, sizeof(*l->names));
+	for (i = 0; i < l->allvars.n; i++)
+		l->names[n++] = l->allvars.keys[i];
+	for (i = 0; cg_fact_names[i]; i++)
+		l->names[n++] = cg_fact_names[i];
+	return l->names;
 }
 
 static void hash_cb(void *cookie, const void *data, size_t len)
@@ -632,6 +649,7 @@ static int open_tree(struct loader *l, const char *dir)
 	l->pc.policy_fd = l->p->fd;
 	l->pc.policy_dir = l->p->dir;
 	l->pc.known_name = known_name;
+	l->pc.names = all_names;
 	l->pc.agent = l;
 	return 0;
 }
@@ -640,6 +658,7 @@ static void loader_release(struct loader *l)
 {
 	cg_kvs_release(&l->allvars);
 	cg_index_release(&l->paths);
+	free(l->names);
 }
 
 static void finish(struct loader *l)

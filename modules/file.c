@@ -83,6 +83,13 @@ static const char *check_lookup(void *cookie, const char *name)
 	return cv->pc->known_name(cv->pc, name) ? "" : NULL;
 }
 
+static const char *const *check_names(void *cookie)
+{
+	const struct check_vars *cv = cookie;
+
+	return cv->pc->names ? cv->pc->names(cv->pc) : NULL;
+}
+
 /* Check a source/template path: inside the tree, a regular file. */
 static int check_policy_file(const struct cg_node *n, bool is_template,
 			     const struct cg_parse_ctx *pc, struct cg_error *err)
@@ -114,7 +121,8 @@ static int check_policy_file(const struct cg_node *n, bool is_template,
 	if (is_template && pc->checking) {
 		struct cg_buf text = { 0 }, out = { 0 };
 		struct check_vars cv = { pc };
-		struct cg_template_vars tv = { check_lookup, NULL, &cv };
+		struct cg_template_vars tv = { check_lookup, check_names,
+						 &cv };
 
 		rc = cg_read_fd(fd, &text, TEMPLATE_MAX, err);
 		if (rc == 0)

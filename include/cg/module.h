@@ -24,6 +24,8 @@ struct cg_parse_ctx {
 	bool checking;
 	/* Is name a var of the policy or a fact? (for checking templates) */
 	bool (*known_name)(const struct cg_parse_ctx *pc, const char *name);
+	/* All such names, NULL-terminated, for "did you mean" hints. */
+	const char *const *(*names)(const struct cg_parse_ctx *pc);
 	void *agent; /* private to the agent */
 };
 

@@ -50,8 +50,8 @@ say() {
 # with 99, whatever the test expected.
 cg() {
 	_cg_err="$TRASH/.cg-stderr.$$"
-	"$CONGRUENT" "$@" 2>"$_cg_err"
-	_cg_rc=$?
+	# "&& ||" so that a test body's set -e does not end it here.
+	"$CONGRUENT" "$@" 2>"$_cg_err" && _cg_rc=0 || _cg_rc=$?
 	cat "$_cg_err" >&2
 	if grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' \
 		-e 'runtime error:' "$_cg_err"; then
@@ -89,8 +89,7 @@ test_skip() {
 test_expect_code() {
 	_want=$1
 	shift
-	"$@"
-	_got=$?
+	"$@" && _got=0 || _got=$?
 	if [ "$_got" -ne "$_want" ]; then
 		echo "error: want exit $_want, got $_got: $*" >&2
 		return 1

@@ -1,0 +1,93 @@
+#!/bin/bash
+# t1000-check: `congruent check` rejects bad policies with file:line, the
+# resource, and a hint. Cases are data: tests/fixtures/check/NAME/ holds
+# policy/ and either expect (lines that must appear in stderr; exit 1) or
+# expect-ok (the policy passes; an expect file then lists warnings).
+. "$(dirname "$0")/../lib/lib.sh"
+
+for dir in "$FIXTURES"/check/*/; do
+	name=$(basename "$dir")
+	if [ -f "$dir/expect-ok" ]; then
+		test_expect_success "check accepts $name" "
+			cg check '$dir/policy' >out 2>err &&
+			test_grep ': ok' out &&
+			if [ -f '$dir/expect' ]; then
+				while IFS= read -r line; do
+					test_grep \"\$line\" err || exit 1
+				done <'$dir/expect'
+			fi
+		"
+	else
+		test_expect_success "check rejects $name" "
+			test_expect_code 1 cg check '$dir/policy' 2>err &&
+			while IFS= read -r line; do
+				test_grep \"\$line\" err || exit 1
+			done <'$dir/expect'
+		"
+	fi
+done
+
+test_expect_success 'the example policy passes check' '
+	cg check "$TOP/policies" >out &&
+	test_grep "ok" out
+'
+
+test_expect_success 'check needs no root privileges' '
+	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+		cp -r "$TOP/policies" pub && chmod -R a+rX pub "$TRASH" &&
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$CONGRUENT" check pub >out
+	else
+		cg check "$TOP/policies" >out
+	fi &&
+	test_grep "ok" out
+'
+
+mkpol() {
+	mkdir -p "$1/roles" &&
+	printf 'classes:\n  - match: "*"\n    roles: [base]\n' >"$1/site.yaml"
+}
+
+test_expect_success 'an alias bomb is refused quickly, not expanded' '
+	mkpol bomb &&
+	{
+		echo "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"
+		for i in 1 2 3 4 5 6 7 8 9; do
+			p=$((i - 1))
+			echo "a$i: &a$i [*a$p, *a$p, *a$p, *a$p, *a$p, *a$p, *a$p, *a$p, *a$p, *a$p]"
+		done
+		echo "resources: *a9"
+	} >bomb/roles/base.yaml &&
+	test_expect_code 1 timeout 10 "$CONGRUENT" check bomb 2>err &&
+	test_grep "document too large" err
+'
+
+test_expect_success 'a huge document is refused, not loaded' '
+	mkpol huge &&
+	{
+		echo "resources:"
+		yes "  - file: /tmp/some-long-name-to-fill-the-file-up-quickly" | head -n 400000
+	} >huge/roles/base.yaml &&
+	test "$(stat -c %s huge/roles/base.yaml)" -gt 16777216 &&
+	test_expect_code 1 timeout 20 "$CONGRUENT" check huge 2>err &&
+	test_grep "larger than the limit" err
+'
+
+test_expect_success 'deep nesting is refused' '
+	mkpol deep &&
+	{
+		printf "resources: "
+		for i in $(seq 200); do printf "["; done
+		for i in $(seq 200); do printf "]"; done
+		echo
+	} >deep/roles/base.yaml &&
+	test_expect_code 1 timeout 10 "$CONGRUENT" check deep 2>err &&
+	test_grep "nesting deeper than" err
+'
+
+test_expect_success 'an unreadable policy tree is a clear error' '
+	test_expect_code 1 cg check does-not-exist 2>err &&
+	test_grep "cannot open policy tree does-not-exist" err
+'
+
+test_done
