@@ -123,7 +123,7 @@ static void print_change(FILE *out, const struct cg_resource *r, bool color)
 		else if (it->to)
 			fprintf(out, "    %s %s\n", it->field, to);
 		else if (it->from)
-			fprintf(out, "    %s %s (removed)\n", it->field, from);
+			fprintf(out, "    %s %s -> (absent)\n", it->field, from);
 		else
 			fprintf(out, "    %s\n", it->field);
 		if (it->detail)
@@ -170,7 +170,8 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 	fprintf(out, "\n");
 
 	if (plan || info->verbose) {
-		fprintf(out, "\norder (%zu resources):\n", p->n);
+		fprintf(out, "\norder (%zu resource%s):\n", p->n,
+			p->n == 1 ? "" : "s");
 		for (i = 0; i < p->n; i++) {
 			const struct cg_resource *r = &p->res[p->order[i]];
 			char m = mark(r);

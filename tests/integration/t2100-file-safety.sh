@@ -1,0 +1,257 @@
+#!/bin/bash
+# t2100-file-safety: symlink and hard-link tricks, things in the way,
+# failures that stay local, backups and restore.
+. "$(dirname "$0")/../lib/lib.sh"
+
+test_require_root
+
+mkpol() {
+	rm -rf pol && mkdir -p pol/roles &&
+	printf 'classes:\n  - match: "*"\n    roles: [base]\n' >pol/site.yaml &&
+	cat >pol/roles/base.yaml
+}
+
+fresh_root() {
+	rm -rf root && test_make_root root
+}
+
+test_expect_success 'a symlink planted where a file belongs is replaced, not written through' '
+	fresh_root && mkdir -p root/home/alice outside &&
+	echo "precious" >outside/target &&
+	ln -s "$TRASH/outside/target" root/home/alice/notes &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /home/alice/notes
+	    content: "managed\n"
+	Y
+	test_expect_code 2 cg run --policy pol --root root >out &&
+	test_grep "type symlink -> file" out &&
+	test ! -L root/home/alice/notes &&
+	test "$(cat root/home/alice/notes)" = managed &&
+	test "$(cat outside/target)" = precious
+'
+
+test_expect_success 'the planted symlink was kept as a backup and can be restored' '
+	cg restore --root root --list /home/alice/notes >list &&
+	test_grep "symlink" list &&
+	cg restore --root root /home/alice/notes >out &&
+	test -L root/home/alice/notes &&
+	test "$(readlink root/home/alice/notes)" = "$TRASH/outside/target"
+'
+
+test_expect_success 'a hard link to another file is broken, the other file untouched' '
+	fresh_root && mkdir -p root/home/alice &&
+	printf "secret\n" >root/etc/shadow && chmod 0640 root/etc/shadow &&
+	ln root/etc/shadow root/home/alice/linked &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /home/alice/linked
+	    mode: "0666"
+	Y
+	test_expect_code 2 cg plan --policy pol --root root >out &&
+	test_grep "hard links" out &&
+	test_expect_code 2 cg run --policy pol --root root >out &&
+	test "$(stat -c %a root/etc/shadow)" = 640 &&
+	test "$(stat -c %h root/etc/shadow)" = 1 &&
+	test "$(stat -c %a root/home/alice/linked)" = 666 &&
+	test "$(cat root/home/alice/linked)" = secret &&
+	test "$(cat root/etc/shadow)" = secret
+'
+
+test_expect_success 'content through a hard link: the other name keeps its content' '
+	fresh_root &&
+	echo original >root/etc/a && ln root/etc/a root/etc/b &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /etc/b
+	    content: "new\n"
+	Y
+	test_expect_code 2 cg run --policy pol --root root >/dev/null &&
+	test "$(cat root/etc/a)" = original &&
+	test "$(cat root/etc/b)" = new
+'
+
+test_expect_success 'a symlinked directory owned by another user is not followed' '
+	fresh_root && mkdir -p root/home/alice root/etc/ssh &&
+	echo "root key" >root/etc/ssh/authorized_keys &&
+	ln -s /etc/ssh root/home/alice/.ssh &&
+	chown -h 1000:1000 root/home/alice/.ssh &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /home/alice/.ssh/authorized_keys
+	    content: "alice key\n"
+	  - file: /etc/independent
+	    content: "still done\n"
+	Y
+	test_expect_code 6 cg run --policy pol --root root >out 2>err &&
+	test_grep "refusing to follow symlink /home/alice/.ssh" out &&
+	test "$(cat root/etc/ssh/authorized_keys)" = "root key" &&
+	test "$(cat root/etc/independent)" = "still done"
+'
+
+test_expect_success 'a symlinked directory owned by root is followed, inside the root' '
+	fresh_root && mkdir -p root/usr/lib root/real &&
+	ln -s /real root/lib &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /lib/thing.conf
+	    content: "x\n"
+	Y
+	test_expect_code 2 cg run --policy pol --root root >/dev/null &&
+	test "$(cat root/real/thing.conf)" = x &&
+	test ! -e /real/thing.conf
+'
+
+test_expect_success 'links with .. never leave the root' '
+	fresh_root && mkdir -p root/a &&
+	ln -s ../../../../../../../etc root/a/up &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /a/up/congruent-escape-test
+	    content: "x\n"
+	Y
+	test_expect_code 2 cg run --policy pol --root root >/dev/null &&
+	test -f root/etc/congruent-escape-test &&
+	test ! -e /etc/congruent-escape-test
+'
+
+test_expect_success 'a FIFO where a file belongs fails that resource, without hanging' '
+	fresh_root && mkfifo root/etc/pipe &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /etc/pipe
+	    content: "x\n"
+	Y
+	test_expect_code 4 timeout 10 "$CONGRUENT" run --policy pol --root root >out &&
+	test_grep "a special file where the policy wants a file" out &&
+	test -p root/etc/pipe
+'
+
+test_expect_success 'a directory in the way fails; what requires it is skipped; the rest goes on' '
+	fresh_root && mkdir -p root/etc/app.conf &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /etc/app.conf
+	    content: "x\n"
+	  - symlink: /etc/app-current
+	    target: /etc/app.conf
+	    requires: [file:/etc/app.conf]
+	  - file: /etc/other
+	    content: "y\n"
+	Y
+	test_expect_code 6 cg run --policy pol --root root >out &&
+	test_grep "! file:/etc/app.conf" out &&
+	test_grep "a directory where the policy wants a file" out &&
+	test_grep "? symlink:/etc/app-current" out &&
+	test_grep "skipped: it requires file:/etc/app.conf, which failed" out &&
+	test ! -e root/etc/app-current &&
+	test "$(cat root/etc/other)" = y &&
+	jq -e "[.resources[] | .status] == [\"failed\", \"skipped\", \"repaired\"]" \
+		root/var/lib/congruent/reports/last-run.json
+'
+
+test_expect_success 'every overwrite and delete is kept; restore picks by number or hash' '
+	fresh_root &&
+	echo v1 >root/etc/motd &&
+	for v in v2 v3; do
+		mkpol <<-Y || exit 1
+		resources:
+		  - file: /etc/motd
+		    content: "$v\n"
+		Y
+		test_expect_code 2 cg run --policy pol --root root >/dev/null || exit 1
+	done &&
+	test "$(cat root/etc/motd)" = v3 &&
+	cg restore --root root --list /etc/motd >list &&
+	test "$(wc -l <list)" = 2 &&
+	cg restore --root root /etc/motd 2 >/dev/null &&
+	test "$(cat root/etc/motd)" = v1 &&
+	hash=$(printf "v2\n" | sha256sum | cut -c1-10) &&
+	cg restore --root root /etc/motd "$hash" >/dev/null &&
+	test "$(cat root/etc/motd)" = v2 &&
+	test -f root/var/lib/congruent/backups/objects/$(printf "v1\n" | sha256sum | cut -c1-2)/$(printf "v1\n" | sha256sum | cut -c3-64)
+'
+
+test_expect_success 'restore keeps owner and mode of the backup' '
+	fresh_root &&
+	echo old >root/etc/x && chmod 0600 root/etc/x && chown 1:4 root/etc/x &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /etc/x
+	    content: "new\n"
+	    mode: "0644"
+	    owner: root
+	    group: root
+	Y
+	test_expect_code 2 cg run --policy pol --root root >/dev/null &&
+	test "$(stat -c "%a %u:%g" root/etc/x)" = "644 0:0" &&
+	cg restore --root root /etc/x >/dev/null &&
+	test "$(stat -c "%a %u:%g" root/etc/x)" = "600 1:4" &&
+	test "$(cat root/etc/x)" = old
+'
+
+test_expect_success 'restore of an unknown path or backup is a clear error' '
+	test_expect_code 1 cg restore --root root /etc/nothing 2>err &&
+	test_grep "no backups are kept" err &&
+	test_expect_code 1 cg restore --root root /etc/x 99 2>err &&
+	test_grep "no backup number 99" err
+'
+
+test_expect_success 'deleting a file keeps it first' '
+	fresh_root && echo gone >root/etc/old &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /etc/old
+	    state: absent
+	Y
+	test_expect_code 2 cg run --policy pol --root root >/dev/null &&
+	test ! -e root/etc/old &&
+	cg restore --root root /etc/old >/dev/null &&
+	test "$(cat root/etc/old)" = gone
+'
+
+test_expect_success 'a bind-mounted file is written in place' '
+	fresh_root && echo host >hostfile && echo inner >root/etc/resolv.conf &&
+	mount --bind hostfile root/etc/resolv.conf &&
+	test_cleanup_add "umount \"$TRASH/root/etc/resolv.conf\"" &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /etc/resolv.conf
+	    content: "nameserver 192.0.2.1\n"
+	Y
+	test_expect_code 2 cg run --policy pol --root root >out;
+	rc=$?; umount root/etc/resolv.conf; test $rc = 0 &&
+	test_grep "written in place" out &&
+	test "$(cat hostfile)" = "nameserver 192.0.2.1"
+'
+
+test_expect_success 'no temporary files are left behind' '
+	test -z "$(find root -name ".*.cg-*")"
+'
+
+test_expect_success 'mode and owner are set on existing files without rewriting them' '
+	fresh_root && echo same >root/etc/keep && chmod 0600 root/etc/keep &&
+	ino=$(stat -c %i root/etc/keep) &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /etc/keep
+	    content: "same\n"
+	    mode: "0644"
+	    group: adm
+	Y
+	test_expect_code 2 cg run --policy pol --root root >/dev/null &&
+	test "$(stat -c "%i %a %G" root/etc/keep)" = "$ino 644 adm"
+'
+
+test_expect_success 'an unknown owner fails that resource with a hint' '
+	fresh_root &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /etc/f
+	    owner: nosuchuser
+	Y
+	test_expect_code 4 cg run --policy pol --root root >out &&
+	test_grep "no user named '\''nosuchuser'\''" out
+'
+
+test_done
