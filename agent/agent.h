@@ -150,7 +150,7 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 /* details: include display-only diffs (never in reports). */
 void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *c, bool details, bool pretty,
-		    struct cg_buf *out);
+		    FILE *out);
 /* Print an error the way every command does: where: resource: msg + hint. */
 void cg_print_error(FILE *out, const struct cg_error *err, bool color);
 

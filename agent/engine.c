@@ -10,11 +10,13 @@ struct batch {
 	const struct cg_module *mod;
 	struct cg_resource **res;
 	size_t n, cap;
+	size_t next;               /* res[next..] not observed yet */
 	unsigned long observed_at; /* the engine's change counter then */
 };
 
 struct engine {
 	struct cg_policy *p;
+	bool *observed;        /* per resource (index in p->res) */
 	struct cg_ctx *ctx;
 	struct batch *batches;
 	size_t nbatches;
@@ -49,6 +51,32 @@ static void observe(struct engine *e, const struct cg_module *m,
 	cg_error_clear(&err);
 	if (m->observe(e->ctx, res, n, &err) < 0)
 		fail_all(res, n, &err);
+}
+
+/* Observe r's module's next window (r first in it) if r is not observed. */
+static void observe_upto(struct engine *e, struct cg_resource *r)
+{
+	struct batch *b;
+	size_t n, i;
+
+	if (e->observed[r - e->p->res])
+		return;
+	b = batch_of(e, r->mod);
+	n = b->n - b->next;
+	if (r->mod->observe_window && n > r->mod->observe_window)
+		n = r->mod->observe_window;
+	observe(e, r->mod, b->res + b->next, n);
+	for (i = 0; i < n; i++)
+		e->observed[b->res[b->next + i] - e->p->res] = true;
+	b->next += n;
+	b->observed_at = e->changes;
+}
+
+/* r's outcome is final: what was observed of it is no longer needed. */
+static void finish(struct cg_resource *r)
+{
+	if (r->mod->forget)
+		r->mod->forget(r);
 }
 
 /* A requirement that failed or was skipped makes r skipped. */
@@ -140,7 +168,8 @@ static size_t gather(struct engine *e, struct cg_resource *first,
 			seen_first = true;
 			continue;
 		}
-		if (!seen_first || r->status != CG_STATUS_PENDING)
+		if (!seen_first || r->status != CG_STATUS_PENDING ||
+		    !e->observed[r - e->p->res])
 			continue;
 		if (skip_if_blocked(e, r) || !deps_done(e, r, v, n))
 			continue;
@@ -148,6 +177,7 @@ static size_t gather(struct engine *e, struct cg_resource *first,
 			continue;
 		if (r->change.action == CG_ACTION_NONE) {
 			r->status = CG_STATUS_OK;
+			finish(r);
 			continue;
 		}
 		v[n++] = r;
@@ -176,10 +206,12 @@ static void apply_batch(struct engine *e, struct cg_resource **v, size_t n)
 		for (i = 0; i < n; i++) {
 			if (v[i]->status == CG_STATUS_FAILED || !diff(e, v[i]))
 				continue;
-			if (v[i]->change.action == CG_ACTION_NONE)
+			if (v[i]->change.action == CG_ACTION_NONE) {
 				v[i]->status = CG_STATUS_OK;
-			else
+				finish(v[i]);
+			} else {
 				v[k++] = v[i];
+			}
 		}
 		n = k;
 		if (!n)
@@ -223,6 +255,7 @@ static void apply_batch(struct engine *e, struct cg_resource **v, size_t n)
 		}
 		cg_change_release(&r->change);
 		r->change = saved[i];
+		finish(r);
 	}
 	free(saved);
 	b->observed_at = e->changes;
@@ -265,28 +298,33 @@ void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
 		cg_grow(&b->res, &b->cap, b->n + 1, sizeof(*b->res));
 		b->res[b->n++] = r;
 	}
-	/* One observation per module, before anything changes. */
-	for (i = 0; i < e.nbatches; i++)
-		observe(&e, e.batches[i].mod, e.batches[i].res, e.batches[i].n);
-
+	/*
+	 * Each module observes its resources in one call (or in windows, see
+	 * observe_window) when the first of them comes up in the order.
+	 */
+	e.observed = cg_xcalloc(p->n + 1, sizeof(*e.observed));
 	for (i = 0; i < p->n; i++) {
 		struct cg_resource *r = &p->res[p->order[i]];
 		struct cg_resource **v;
-		uint64_t t0 = cg_now_ns();
+		uint64_t t0;
 		size_t n;
 
-		if (r->status != CG_STATUS_PENDING)
-			continue;
-		if (skip_if_blocked(&e, r) || !diff(&e, r))
-			continue;
-		if (r->change.action == CG_ACTION_NONE) {
-			r->status = CG_STATUS_OK;
-			r->ns += cg_now_ns() - t0;
+		observe_upto(&e, r);
+		t0 = cg_now_ns();
+		if (r->status != CG_STATUS_PENDING) {
+			finish(r);
 			continue;
 		}
-		if (dry_run) {
-			r->status = CG_STATUS_DRIFTED;
+		if (skip_if_blocked(&e, r) || !diff(&e, r)) {
+			finish(r);
+			continue;
+		}
+		if (r->change.action == CG_ACTION_NONE || dry_run) {
+			r->status = r->change.action == CG_ACTION_NONE
+					    ? CG_STATUS_OK
+					    : CG_STATUS_DRIFTED;
 			r->ns += cg_now_ns() - t0;
+			finish(r);
 			continue;
 		}
 		n = gather(&e, r, &v);
@@ -319,6 +357,7 @@ void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
 	for (i = 0; i < e.nbatches; i++)
 		free(e.batches[i].res);
 	free(e.batches);
+	free(e.observed);
 	ctx->agent = NULL;
 	ctx->changed = NULL;
 }

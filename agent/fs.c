@@ -823,25 +823,82 @@ int cg_mkdir_p(const char *dir, mode_t mode, struct cg_error *err)
 int cg_write_file_atomic(const char *path, const void *data, size_t len,
 			 mode_t mode, struct cg_error *err)
 {
-	const char *slash = strrchr(path, '/');
-	struct cg_content c = { .data = data, .len = len, .fd = -1 };
-	char *dir;
-	int dirfd, rc;
+	struct cg_atomic a;
 
-	dir = slash ? cg_xstrndup(path, (size_t)(slash - path)) : cg_xstrdup(".");
-	if (slash && slash == path) {
-		free(dir);
-		dir = cg_xstrdup("/");
-	}
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0) {
-		rc = cg_error_sys(err, CG_ERR, "cannot open directory %s", dir);
-		free(dir);
+	if (cg_atomic_begin(&a, path, mode, err) < 0)
+		return CG_ERR;
+	if (cg_write_all(a.fd, data, len) < 0) {
+		int rc = cg_error_sys(err, CG_ERR, "cannot write %s", path);
+
+		cg_atomic_abort(&a);
 		return rc;
 	}
-	rc = cg_fs_replace(dirfd, slash ? slash + 1 : path, &c, mode,
-			   (uid_t)-1, (gid_t)-1, -1, NULL, err);
-	close(dirfd);
+	return cg_atomic_commit(&a, err);
+}
+
+int cg_atomic_begin(struct cg_atomic *a, const char *path, mode_t mode,
+		    struct cg_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+
+	memset(a, 0, sizeof(*a));
+	a->fd = a->dirfd = -1;
+	dir = !slash ? cg_xstrdup(".")
+	      : slash == path ? cg_xstrdup("/")
+			      : cg_xstrndup(path, (size_t)(slash - path));
+	a->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (a->dirfd < 0) {
+		cg_error_sys(err, CG_ERR, "cannot open directory %s", dir);
+		free(dir);
+		return CG_ERR;
+	}
 	free(dir);
+	a->name = cg_xstrdup(slash ? slash + 1 : path);
+	cg_fs_tmpname(a->tmp, sizeof(a->tmp), a->name);
+	a->fd = openat(a->dirfd, a->tmp,
+		       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (a->fd < 0) {
+		cg_error_sys(err, CG_ERR, "cannot create a file next to %s",
+			     path);
+		cg_atomic_abort(a);
+		return CG_ERR;
+	}
+	return 0;
+}
+
+int cg_atomic_commit(struct cg_atomic *a, struct cg_error *err)
+{
+	int rc;
+
+	if (fsync(a->fd) < 0) {
+		rc = cg_error_sys(err, CG_ERR, "fsync of %s failed", a->name);
+		cg_atomic_abort(a);
+		return rc;
+	}
+	close(a->fd);
+	a->fd = -1;
+	if (renameat(a->dirfd, a->tmp, a->dirfd, a->name) < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot rename into %s", a->name);
+		cg_atomic_abort(a);
+		return rc;
+	}
+	a->tmp[0] = '\0';
+	rc = cg_fs_sync_dir(a->dirfd, a->name, err);
+	cg_atomic_abort(a);
 	return rc;
+}
+
+void cg_atomic_abort(struct cg_atomic *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	if (a->dirfd >= 0) {
+		if (a->tmp[0])
+			unlinkat(a->dirfd, a->tmp, 0);
+		close(a->dirfd);
+	}
+	free(a->name);
+	memset(a, 0, sizeof(*a));
+	a->fd = a->dirfd = -1;
 }

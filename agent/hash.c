@@ -14,10 +14,27 @@ static void openssl_failed(const char *what)
 	abort();
 }
 
+/*
+ * Fetched once: OpenSSL 3 looks the algorithm up in its provider tables
+ * on every EVP_sha256() use, which costs more than hashing a small file.
+ * congruent is single-threaded.
+ */
+static EVP_MD *sha256_md(void)
+{
+	static EVP_MD *md;
+
+	if (!md) {
+		md = EVP_MD_fetch(NULL, "SHA256", NULL);
+		if (!md)
+			openssl_failed("SHA-256 fetch");
+	}
+	return md;
+}
+
 void cg_sha256_init(struct cg_sha256 *h)
 {
 	h->ctx = EVP_MD_CTX_new();
-	if (!h->ctx || !EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL))
+	if (!h->ctx || !EVP_DigestInit_ex2(h->ctx, sha256_md(), NULL))
 		openssl_failed("SHA-256 init");
 }
 
@@ -45,9 +62,14 @@ void cg_sha256_release(struct cg_sha256 *h)
 void cg_sha256_buf(const void *data, size_t len,
 		   unsigned char out[CG_SHA256_LEN])
 {
+	static EVP_MD_CTX *ctx;
 	unsigned int n = 0;
 
-	if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL))
+	if (!ctx && !(ctx = EVP_MD_CTX_new()))
+		openssl_failed("SHA-256 context");
+	if (!EVP_DigestInit_ex2(ctx, sha256_md(), NULL) ||
+	    !EVP_DigestUpdate(ctx, data, len) ||
+	    !EVP_DigestFinal_ex(ctx, out, &n))
 		openssl_failed("SHA-256");
 }
 

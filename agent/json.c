@@ -23,9 +23,26 @@ static void newline(struct cg_json *j)
 		cg_buf_addstr(j->out, "  ");
 }
 
+void cg_json_init_file(struct cg_json *j, struct cg_buf *out, FILE *sink,
+		       bool pretty)
+{
+	cg_json_init(j, out, pretty);
+	j->sink = sink;
+}
+
+void cg_json_flush(struct cg_json *j)
+{
+	if (!j->sink || !j->out->len)
+		return;
+	fwrite(j->out->data, 1, j->out->len, j->sink);
+	cg_buf_reset(j->out);
+}
+
 /* Before any value or key: a comma and indentation as needed. */
 static void sep(struct cg_json *j)
 {
+	if (j->sink && j->out->len >= 65536)
+		cg_json_flush(j);
 	if (j->after_key) {
 		j->after_key = false;
 		return;
@@ -119,8 +136,18 @@ static void write_string(struct cg_buf *out, const char *s, size_t len)
 	cg_buf_addch(out, '"');
 	while (i < len) {
 		unsigned char c = p[i];
-		size_t n;
+		size_t n, run;
 
+		/* Plain printable ASCII, the common case, in one piece. */
+		for (run = i; run < len && p[run] >= 0x20 && p[run] < 0x7f &&
+			      p[run] != '"' && p[run] != '\\';
+		     run++)
+			;
+		if (run > i) {
+			cg_buf_add(out, p + i, run - i);
+			i = run;
+			continue;
+		}
 		switch (c) {
 		case '"':
 			cg_buf_addstr(out, "\\\"");
@@ -187,8 +214,17 @@ void cg_json_str(struct cg_json *j, const char *s)
 
 void cg_json_int(struct cg_json *j, int64_t v)
 {
+	char buf[24], *p = buf + sizeof(buf);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
 	sep(j);
-	cg_buf_addf(j->out, "%" PRId64, v);
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	cg_buf_add(j->out, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 void cg_json_bool(struct cg_json *j, bool v)

@@ -78,7 +78,7 @@ bool cg_index_put(struct cg_index *ix, const char *key, size_t val,
 
 	if (cg_index_get(ix, key, old))
 		return false;
-	if ((ix->n + 1) * 2 > ix->cap) {
+	if ((ix->n + 1) * 4 > ix->cap * 3) {
 		struct cg_index big = { 0 };
 
 		big.cap = ix->cap ? ix->cap * 2 : 64;

@@ -204,17 +204,33 @@ static void splay(unsigned long seconds)
 	nanosleep(&ts, NULL);
 }
 
-static int write_report(const char *state_dir, const struct cg_buf *json,
-			struct cg_error *err)
+/* STATE/reports/last-run.json, replaced atomically. */
+static int write_report(const char *state_dir, const struct cg_policy *p,
+			const struct cg_run_info *info,
+			const struct cg_counts *counts, struct cg_error *err)
 {
 	char *dir = cg_xasprintf("%s/reports", state_dir);
 	char *path = cg_xasprintf("%s/last-run.json", dir);
+	struct cg_atomic a = { .fd = -1, .dirfd = -1 };
+	FILE *f = NULL;
 	int rc;
 
 	rc = cg_mkdir_p(dir, 0700, err);
 	if (rc == 0)
-		rc = cg_write_file_atomic(path, json->data, json->len, 0600,
-					  err);
+		rc = cg_atomic_begin(&a, path, 0600, err);
+	if (rc == 0) {
+		f = fdopen(dup(a.fd), "w");
+		if (!f)
+			rc = cg_error_sys(err, CG_ERR, "cannot write %s", path);
+	}
+	if (rc == 0) {
+		cg_output_json(p, info, counts, false, true, f);
+		if (fclose(f) != 0)
+			rc = cg_error_sys(err, CG_ERR, "cannot write %s", path);
+		else
+			rc = cg_atomic_commit(&a, err);
+	}
+	cg_atomic_abort(&a);
 	free(path);
 	free(dir);
 	return rc;
@@ -322,24 +338,14 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	info.verbose = o.verbose;
 	info.color = color;
 	if (o.json) {
-		struct cg_buf b = { 0 };
-
-		cg_output_json(&p, &info, &counts, true, true, &b);
-		fwrite(b.data, 1, b.len, stdout);
-		cg_buf_release(&b);
+		cg_output_json(&p, &info, &counts, true, true, stdout);
 	} else {
 		cg_output_text(&p, &info, &counts, stdout);
 	}
-	if (!dry_run) {
-		struct cg_buf b = { 0 };
-
-		cg_output_json(&p, &info, &counts, false, true, &b);
-		if (write_report(state, &b, &err) < 0) {
-			cg_error_prefix(&err, "cannot write the local report");
-			cg_print_error(stderr, &err, ecolor);
-			status |= 4;
-		}
-		cg_buf_release(&b);
+	if (!dry_run && write_report(state, &p, &info, &counts, &err) < 0) {
+		cg_error_prefix(&err, "cannot write the local report");
+		cg_print_error(stderr, &err, ecolor);
+		status |= 4;
 	}
 out:
 	fflush(stdout);

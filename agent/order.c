@@ -1,4 +1,5 @@
 /* order.c: one total order: declaration order, moved only by requires:. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,11 +8,11 @@
 
 /* A binary min-heap of declaration indexes: the stable tie-break. */
 struct heap {
-	size_t *v;
+	uint32_t *v;
 	size_t n;
 };
 
-static void heap_push(struct heap *h, size_t x)
+static void heap_push(struct heap *h, uint32_t x)
 {
 	size_t i = h->n++;
 
@@ -22,9 +23,10 @@ static void heap_push(struct heap *h, size_t x)
 	h->v[i] = x;
 }
 
-static size_t heap_pop(struct heap *h)
+static uint32_t heap_pop(struct heap *h)
 {
-	size_t top = h->v[0], x = h->v[--h->n], i = 0;
+	uint32_t top = h->v[0], x = h->v[--h->n];
+	size_t i = 0;
 
 	for (;;) {
 		size_t c = 2 * i + 1;
@@ -93,17 +95,28 @@ static void report_cycle(struct cg_resource *res, size_t n, const bool *done,
 int cg_order(struct cg_resource *res, size_t n, size_t **order_out,
 	     struct cg_diag *diag)
 {
-	size_t *indeg = cg_xcalloc(n + 1, sizeof(*indeg));
-	size_t *start = cg_xcalloc(n + 1, sizeof(*start));
-	size_t *users, *fill, *order;
+	/* uint32_t: this runs while the whole policy is in memory. */
+	uint32_t *indeg = cg_xcalloc(n + 1, sizeof(*indeg));
+	uint32_t *start = cg_xcalloc(n + 1, sizeof(*start));
+	uint32_t *users, *fill;
+	size_t *order;
 	bool *done = cg_xcalloc(n + 1, sizeof(*done));
-	struct heap h = { cg_xmalloc((n + 1) * sizeof(size_t)), 0 };
+	struct heap h = { cg_xmalloc((n + 1) * sizeof(uint32_t)), 0 };
 	size_t i, j, k = 0, edges = 0;
 	int rc = 0;
 
+	if (n >= UINT32_MAX) {
+		struct cg_error e;
+
+		cg_error_set(&e, CG_ERR, "too many resources (%zu)", n);
+		cg_diag_add(diag, &e);
+		*order_out = NULL;
+		rc = CG_ERR;
+		goto out;
+	}
 	/* Reverse edges (who requires me) in one flat array. */
 	for (i = 0; i < n; i++) {
-		indeg[i] = res[i].ndeps;
+		indeg[i] = (uint32_t)res[i].ndeps;
 		edges += res[i].ndeps;
 		for (j = 0; j < res[i].ndeps; j++)
 			start[res[i].deps[j] + 1]++;
@@ -116,14 +129,15 @@ int cg_order(struct cg_resource *res, size_t n, size_t **order_out,
 		for (j = 0; j < res[i].ndeps; j++) {
 			size_t d = res[i].deps[j];
 
-			users[start[d] + fill[d]++] = i;
+			users[start[d] + fill[d]++] = (uint32_t)i;
 		}
+	free(fill);
 	order = cg_xmalloc((n + 1) * sizeof(*order));
 	for (i = 0; i < n; i++)
 		if (indeg[i] == 0)
-			heap_push(&h, i);
+			heap_push(&h, (uint32_t)i);
 	while (h.n) {
-		size_t x = heap_pop(&h);
+		uint32_t x = heap_pop(&h);
 
 		order[k++] = x;
 		done[x] = true;
@@ -131,6 +145,7 @@ int cg_order(struct cg_resource *res, size_t n, size_t **order_out,
 			if (--indeg[users[j]] == 0)
 				heap_push(&h, users[j]);
 	}
+	free(users);
 	if (k < n) {
 		report_cycle(res, n, done, diag);
 		free(order);
@@ -138,10 +153,9 @@ int cg_order(struct cg_resource *res, size_t n, size_t **order_out,
 		rc = CG_ERR;
 	}
 	*order_out = order;
+out:
 	free(indeg);
 	free(start);
-	free(users);
-	free(fill);
 	free(done);
 	free(h.v);
 	return rc;

@@ -230,13 +230,14 @@ static void json_change(struct cg_json *j, const struct cg_resource *r,
 
 void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *c, bool details, bool pretty,
-		    struct cg_buf *out)
+		    FILE *out)
 {
+	struct cg_buf buf = { 0 };
 	struct cg_json j;
 	char when[32];
 	size_t i, k;
 
-	cg_json_init(&j, out, pretty);
+	cg_json_init_file(&j, &buf, out, pretty);
 	cg_json_obj_begin(&j);
 	cg_json_kstr(&j, "command", info->command);
 	cg_json_kstr(&j, "agent_version", CG_VERSION);
@@ -297,5 +298,7 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	}
 	cg_json_arr_end(&j);
 	cg_json_obj_end(&j);
-	cg_buf_addch(out, '\n');
+	cg_buf_addch(&buf, '\n');
+	cg_json_flush(&j);
+	cg_buf_release(&buf);
 }

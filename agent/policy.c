@@ -28,6 +28,11 @@ struct loader {
 	struct cg_kvs allvars;  /* checking: every var of any class */
 	struct cg_index paths;  /* path -> index: one resource per path */
 	const char **names;     /* checking: allvars and facts, for hints */
+	/* Per resource, the hash of its declared attributes: the same id
+	 * declared twice must say the same thing. */
+	unsigned char (*attrs)[16]; /* cg_hash128 */
+	size_t attrs_cap;
+	struct cg_buf ser;      /* scratch for serialising attributes */
 };
 
 static void vadd_err(struct loader *l, const char *where, const char *resource,
@@ -337,9 +342,9 @@ static const char *const *all_names(const struct cg_parse_ctx *pc)
 	return l->names;
 }
 
-static void hash_cb(void *cookie, const void *data, size_t len)
+static void ser_cb(void *cookie, const void *data, size_t len)
 {
-	cg_sha256_update(cookie, data, len);
+	cg_buf_add(cookie, data, len);
 }
 
 /* The type key of a resource item, and its module. */
@@ -452,9 +457,9 @@ static void parse_resource(struct loader *l, const struct cg_node *item,
 	const struct cg_module *mod;
 	const struct cg_node *tkey, *req;
 	const char *allowed[64];
+	unsigned char attrs[16];
 	struct cg_resource r;
 	struct cg_error e;
-	struct cg_sha256 h;
 	size_t i, n = 0, old;
 	char what[80];
 
@@ -491,12 +496,13 @@ static void parse_resource(struct loader *l, const struct cg_node *item,
 	if (req && parse_requires(l, &r, req) < 0)
 		goto out_release;
 
-	cg_sha256_init(&h);
-	cg_node_serialize(item, hash_cb, &h);
-	cg_sha256_final(&h, r.attrs);
+	/* The author writes both declarations: a fast hash is enough. */
+	cg_buf_reset(&l->ser);
+	cg_node_serialize(item, ser_cb, &l->ser);
+	cg_hash128(l->ser.data, l->ser.len, attrs);
 
 	if (cg_index_get(&p->ids, r.id, &old)) {
-		if (memcmp(p->res[old].attrs, r.attrs, sizeof(r.attrs)) != 0) {
+		if (memcmp(l->attrs[old], attrs, sizeof(l->attrs[0])) != 0) {
 			char hint[300];
 
 			snprintf(hint, sizeof(hint),
@@ -520,6 +526,8 @@ static void parse_resource(struct loader *l, const struct cg_node *item,
 		goto out_release;
 	}
 	cg_grow(&p->res, &p->cap, p->n + 1, sizeof(*p->res));
+	cg_grow(&l->attrs, &l->attrs_cap, p->n + 1, sizeof(*l->attrs));
+	memcpy(l->attrs[p->n], attrs, sizeof(l->attrs[0]));
 	p->res[p->n] = r;
 	cg_index_put(&p->ids, p->res[p->n].id, p->n, NULL);
 	if (is_path_type(mod))
@@ -531,16 +539,30 @@ out_release:
 	cg_resource_release(&r);
 }
 
+struct role_cookie {
+	struct loader *l;
+	const char *file;
+};
+
+static void on_resource(void *cookie, const struct cg_node *item)
+{
+	struct role_cookie *rc = cookie;
+
+	parse_resource(rc->l, item, rc->file);
+}
+
 static void load_role(struct loader *l, const char *role,
 		      const struct cg_node *named_at)
 {
 	char *rel = cg_xasprintf("roles/%s.yaml", role);
+	struct role_cookie cookie = { l, rel };
 	const struct cg_node *list;
 	struct cg_doc *doc = NULL;
-	size_t i;
-	int rc;
+	struct cg_error e;
+	int fd, rc;
 
-	rc = open_doc(l, rel, &doc, named_at != NULL);
+	cg_error_clear(&e);
+	rc = cg_open_beneath(l->p->fd, rel, O_RDONLY | O_NONBLOCK, &fd, &e);
 	if (rc == CG_ENOTFOUND && named_at) {
 		char hint[256];
 
@@ -548,9 +570,20 @@ static void load_role(struct loader *l, const char *role,
 			 rel, l->p->dir);
 		add_err(l, named_at, NULL, hint, "role '%s' not found (%s)",
 			role, rel);
-	}
-	if (rc < 0)
 		goto out;
+	}
+	if (rc < 0) {
+		add_cg_err(l, &e, rel, NULL);
+		goto out;
+	}
+	/* Resources are parsed as they stream by: see cg_doc_stream_fd. */
+	rc = cg_doc_stream_fd(&doc, fd, rel, "resources", on_resource, &cookie,
+			      &e);
+	close(fd);
+	if (rc < 0) {
+		add_cg_err(l, &e, rel, NULL);
+		goto out;
+	}
 	if (!doc->root) {
 		/* An empty role is allowed: a placeholder for later. */
 		goto out;
@@ -559,17 +592,11 @@ static void load_role(struct loader *l, const char *role,
 	    check_keys(l, doc->root, role_keys, "a role file", NULL) < 0)
 		goto out;
 	list = cg_map_get(doc->root, "resources");
-	if (!list || (list->kind == CG_NODE_SCALAR && list->plain &&
-		      list->len == 0))
-		goto out;
-	if (list->kind != CG_NODE_SEQ) {
+	if (list && list->kind != CG_NODE_SEQ &&
+	    !(list->kind == CG_NODE_SCALAR && list->plain && list->len == 0))
 		add_err(l, list, NULL, "write each resource as '- TYPE: NAME'",
 			"resources must be a list, not %s",
 			cg_node_kind_name(list));
-		goto out;
-	}
-	for (i = 0; i < list->len; i++)
-		parse_resource(l, list->items[i], rel);
 out:
 	cg_doc_free(doc);
 	free(rel);
@@ -595,8 +622,8 @@ static void resolve_requires(struct loader *l)
 	for (i = 0; i < p->n; i++) {
 		struct cg_resource *r = &p->res[i];
 
-		r->deps = cg_xcalloc(r->nrequires ? r->nrequires : 1,
-				     sizeof(*r->deps));
+		if (r->nrequires)
+			r->deps = cg_xcalloc(r->nrequires, sizeof(*r->deps));
 		for (j = 0; j < r->nrequires; j++) {
 			char hint[300];
 			const char *best;
@@ -659,6 +686,8 @@ static void loader_release(struct loader *l)
 	cg_kvs_release(&l->allvars);
 	cg_index_release(&l->paths);
 	free(l->names);
+	free(l->attrs);
+	cg_buf_release(&l->ser);
 }
 
 static void finish(struct loader *l)
@@ -666,6 +695,11 @@ static void finish(struct loader *l)
 	struct cg_policy *p = l->p;
 	size_t i, n = 0;
 
+	/* The array grew by doubling; give the slack back. */
+	if (p->n && p->cap > p->n) {
+		p->res = cg_xrealloc(p->res, p->n * sizeof(*p->res));
+		p->cap = p->n;
+	}
 	resolve_requires(l);
 	if (l->diag->n == 0)
 		cg_order(p->res, p->n, &p->order, l->diag);

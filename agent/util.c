@@ -324,3 +324,84 @@ bool cg_is_text(const char *data, size_t len)
 	}
 	return true;
 }
+
+/* A small open-addressing set; interned strings are never freed. */
+static struct {
+	char **v;
+	size_t cap, n;
+} interned;
+
+static size_t str_hash(const char *s)
+{
+	size_t h = 5381;
+
+	for (; *s; s++)
+		h = h * 33 + (unsigned char)*s;
+	return h;
+}
+
+const char *cg_intern(const char *s)
+{
+	size_t i;
+
+	if ((interned.n + 1) * 2 > interned.cap) {
+		size_t cap = interned.cap ? interned.cap * 2 : 64, k;
+		char **v = cg_xcalloc(cap, sizeof(*v));
+
+		for (k = 0; k < interned.cap; k++) {
+			if (!interned.v[k])
+				continue;
+			for (i = str_hash(interned.v[k]) & (cap - 1); v[i];
+			     i = (i + 1) & (cap - 1))
+				;
+			v[i] = interned.v[k];
+		}
+		free(interned.v);
+		interned.v = v;
+		interned.cap = cap;
+	}
+	for (i = str_hash(s) & (interned.cap - 1); interned.v[i];
+	     i = (i + 1) & (interned.cap - 1))
+		if (strcmp(interned.v[i], s) == 0)
+			return interned.v[i];
+	interned.v[i] = cg_xstrdup(s);
+	interned.n++;
+	return interned.v[i];
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	/* The finaliser of splitmix64: every input bit affects every output bit. */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9u;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebu;
+	x ^= x >> 31;
+	return x;
+}
+
+void cg_hash128(const void *data, size_t len, unsigned char out[16])
+{
+	const unsigned char *p = data;
+	uint64_t a = 0x243f6a8885a308d3u ^ len, b = 0x13198a2e03707344u;
+	size_t i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		a = mix64(a ^ w);
+		b = mix64(b + w + 0x9e3779b97f4a7c15u);
+	}
+	if (i < len) {
+		uint64_t w = 0;
+
+		memcpy(&w, p + i, len - i);
+		a = mix64(a ^ w ^ 0xff);
+		b = mix64(b + w + 0x9e3779b97f4a7c15u);
+	}
+	a = mix64(a ^ b);
+	b = mix64(b ^ a);
+	memcpy(out, &a, 8);
+	memcpy(out + 8, &b, 8);
+}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "cg/node.h"
@@ -13,7 +14,8 @@
 /*
  * All nodes and strings of a document live in one arena, freed at once: a
  * parsed policy is read-only, and freeing node by node would cost more than
- * the parse.
+ * the parse. Streamed list items get an arena of their own, emptied after
+ * each item.
  */
 struct chunk {
 	struct chunk *next;
@@ -22,11 +24,15 @@ struct chunk {
 	char data[];
 };
 
-#define CHUNK_SIZE 65536
+struct arena {
+	struct chunk *head;
+};
 
-static void *arena_alloc(struct cg_doc *doc, size_t n)
+#define CHUNK_SIZE 16384
+
+static void *arena_alloc(struct arena *a, size_t n)
 {
-	struct chunk *c = doc->arena;
+	struct chunk *c = a->head;
 	void *p;
 
 	n = (n + 7) & ~(size_t)7;
@@ -36,15 +42,13 @@ static void *arena_alloc(struct cg_doc *doc, size_t n)
 		c = cg_xmalloc(sizeof(*c) + size);
 		c->size = size;
 		c->used = 0;
-		if (size == n && doc->arena) {
+		if (size == n && a->head) {
 			/* A big one-off: keep the current chunk in front. */
-			struct chunk *head = doc->arena;
-
-			c->next = head->next;
-			head->next = c;
+			c->next = a->head->next;
+			a->head->next = c;
 		} else {
-			c->next = doc->arena;
-			doc->arena = c;
+			c->next = a->head;
+			a->head = c;
 		}
 	}
 	p = c->data + c->used;
@@ -52,13 +56,29 @@ static void *arena_alloc(struct cg_doc *doc, size_t n)
 	return p;
 }
 
-static char *arena_strndup(struct cg_doc *doc, const char *s, size_t n)
+/* Free all but one chunk, which is kept for reuse. */
+static void arena_reset(struct arena *a)
 {
-	char *p = arena_alloc(doc, n + 1);
+	struct chunk *c, *next;
 
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
+	if (!a->head)
+		return;
+	for (c = a->head->next; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	a->head->next = NULL;
+	a->head->used = 0;
+}
+
+static void arena_free(struct arena *a)
+{
+	struct chunk *c, *next;
+
+	for (c = a ? a->head : NULL; c; c = next) {
+		next = c->next;
+		free(c);
+	}
 }
 
 struct frame {
@@ -67,6 +87,7 @@ struct frame {
 	size_t n, cap;
 	size_t weight_at_open;
 	char *anchor; /* owned */
+	bool streaming; /* its items go to the callback, not into it */
 };
 
 struct anchor {
@@ -77,11 +98,19 @@ struct anchor {
 
 struct loader {
 	struct cg_doc *doc;
+	struct arena *main;   /* borrowed: doc's arena */
+	struct arena item;    /* owned: nodes of the streamed item */
 	struct frame stack[CG_YAML_MAX_DEPTH + 1];
 	size_t depth;
 	struct anchor *anchors;
 	size_t nanchors, anchors_cap;
-	size_t weight;
+	size_t item_anchors;  /* anchors before the current streamed item */
+	size_t weight;        /* nodes with aliases expanded */
+	size_t live;          /* nodes in memory now */
+	size_t item_live;     /* of which in the streamed item */
+	const char *stream_key;
+	void (*fn)(void *cookie, const struct cg_node *item);
+	void *cookie;
 	struct cg_error *err;
 };
 
@@ -93,17 +122,36 @@ static int fail_at(struct loader *l, unsigned line, unsigned col,
 	return CG_ERR;
 }
 
-static struct cg_node *new_node(struct loader *l, enum cg_node_kind kind,
-				yaml_mark_t mark)
+static bool in_item(const struct loader *l)
 {
-	struct cg_node *n = arena_alloc(l->doc, sizeof(*n));
+	return l->depth >= 2 && l->stack[1].streaming;
+}
 
+static struct arena *arena_now(struct loader *l)
+{
+	return in_item(l) ? &l->item : l->main;
+}
+
+static int new_node(struct loader *l, enum cg_node_kind kind,
+		    yaml_mark_t mark, struct cg_node **out)
+{
+	struct cg_node *n;
+
+	if (++l->live > CG_YAML_MAX_NODES)
+		return fail_at(l, (unsigned)mark.line + 1,
+			       (unsigned)mark.column + 1,
+			       "document too large: more than %s nodes",
+			       "1000000");
+	if (in_item(l))
+		l->item_live++;
+	n = arena_alloc(arena_now(l), sizeof(*n));
 	memset(n, 0, sizeof(*n));
 	n->kind = kind;
 	n->line = (unsigned)mark.line + 1;
 	n->col = (unsigned)mark.column + 1;
 	n->doc = l->doc;
-	return n;
+	*out = n;
+	return 0;
 }
 
 static int add_weight(struct loader *l, size_t w, yaml_mark_t mark)
@@ -114,7 +162,7 @@ static int add_weight(struct loader *l, size_t w, yaml_mark_t mark)
 			       (unsigned)mark.column + 1,
 			       "document too large: more than %s nodes once "
 			       "aliases are expanded",
-			       "1000000");
+			       "4000000");
 	return 0;
 }
 
@@ -141,6 +189,12 @@ static const struct anchor *find_anchor(const struct loader *l,
 	return NULL;
 }
 
+static void drop_anchors(struct loader *l, size_t keep)
+{
+	while (l->nanchors > keep)
+		free(l->anchors[--l->nanchors].name);
+}
+
 static int add_child(struct loader *l, struct cg_node *n)
 {
 	struct frame *f;
@@ -150,6 +204,19 @@ static int add_child(struct loader *l, struct cg_node *n)
 		return 0;
 	}
 	f = &l->stack[l->depth - 1];
+	if (f->streaming) {
+		/*
+		 * A whole item: hand it over, then forget it. Its anchors go
+		 * with it, so an alias can only name an anchor of its own item.
+		 */
+		l->fn(l->cookie, n);
+		arena_reset(&l->item);
+		drop_anchors(l, l->item_anchors);
+		l->live -= l->item_live;
+		l->item_live = 0;
+		f->n++; /* counted, not kept */
+		return 0;
+	}
 	cg_grow(&f->items, &f->cap, f->n + 1, sizeof(*f->items));
 	f->items[f->n++] = n;
 	return 0;
@@ -209,21 +276,28 @@ static int check_map(struct loader *l, struct cg_node *map)
 static int open_container(struct loader *l, enum cg_node_kind kind,
 			  yaml_mark_t mark, const yaml_char_t *anchor)
 {
-	struct frame *f;
+	struct frame *f, *parent = l->depth ? &l->stack[l->depth - 1] : NULL;
 	struct cg_node *n;
+	bool stream;
 
 	if (l->depth >= CG_YAML_MAX_DEPTH)
 		return fail_at(l, (unsigned)mark.line + 1,
 			       (unsigned)mark.column + 1,
 			       "nesting deeper than %s levels", "64");
-	if (add_weight(l, 1, mark) < 0)
+	if (add_weight(l, 1, mark) < 0 || new_node(l, kind, mark, &n) < 0)
 		return CG_ERR;
-	n = new_node(l, kind, mark);
+	/* The list under stream_key in the top-level map is streamed. */
+	stream = l->stream_key && kind == CG_NODE_SEQ && l->depth == 1 &&
+		 parent->node->kind == CG_NODE_MAP && parent->n % 2 == 1 &&
+		 strcmp(parent->items[parent->n - 1]->str, l->stream_key) == 0;
 	f = &l->stack[l->depth++];
 	memset(f, 0, sizeof(*f));
 	f->node = n;
 	f->weight_at_open = l->weight - 1;
 	f->anchor = anchor ? cg_xstrdup((const char *)anchor) : NULL;
+	f->streaming = stream;
+	if (stream)
+		l->item_anchors = l->nanchors;
 	return 0;
 }
 
@@ -231,22 +305,25 @@ static int close_container(struct loader *l)
 {
 	struct frame *f = &l->stack[l->depth - 1];
 	struct cg_node *n = f->node;
-	size_t bytes = f->n * sizeof(*n->items);
+	size_t bytes = f->streaming ? 0 : f->n * sizeof(*n->items);
 	int rc = 0;
 
-	n->items = arena_alloc(l->doc, bytes ? bytes : 1);
+	/* Allocate in the arena the node itself lives in. */
+	l->depth--;
+	n->items = arena_alloc(arena_now(l), bytes ? bytes : 1);
+	l->depth++;
 	if (bytes)
 		memcpy(n->items, f->items, bytes);
-	n->len = n->kind == CG_NODE_MAP ? f->n / 2 : f->n;
+	n->len = f->streaming ? 0 : n->kind == CG_NODE_MAP ? f->n / 2 : f->n;
 	free(f->items);
 	f->items = NULL;
 	if (n->kind == CG_NODE_MAP)
 		rc = check_map(l, n);
+	l->depth--;
 	if (f->anchor) {
 		add_anchor(l, f->anchor, n, l->weight - f->weight_at_open);
 		f->anchor = NULL;
 	}
-	l->depth--;
 	if (rc < 0)
 		return rc;
 	return add_child(l, n);
@@ -267,12 +344,12 @@ static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 				       "file; congruent reads one per file");
 		return 0;
 	case YAML_SCALAR_EVENT:
-		if (add_weight(l, 1, ev->start_mark) < 0)
+		if (add_weight(l, 1, ev->start_mark) < 0 ||
+		    new_node(l, CG_NODE_SCALAR, ev->start_mark, &n) < 0)
 			return CG_ERR;
-		n = new_node(l, CG_NODE_SCALAR, ev->start_mark);
-		n->str = arena_strndup(l->doc,
-				       (const char *)ev->data.scalar.value,
-				       ev->data.scalar.length);
+		n->str = arena_alloc(arena_now(l), ev->data.scalar.length + 1);
+		memcpy(n->str, ev->data.scalar.value, ev->data.scalar.length);
+		n->str[ev->data.scalar.length] = '\0';
 		n->len = ev->data.scalar.length;
 		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 		if (ev->data.scalar.anchor)
@@ -296,7 +373,7 @@ static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 			return fail_at(l, (unsigned)ev->start_mark.line + 1,
 				       (unsigned)ev->start_mark.column + 1,
 				       "alias *%s names no complete anchor "
-				       "before it",
+				       "before it (in the same resource)",
 				       (const char *)ev->data.alias.anchor);
 		if (add_weight(l, a->weight, ev->start_mark) < 0)
 			return CG_ERR;
@@ -306,37 +383,84 @@ static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 	}
 }
 
-int cg_doc_load_buf(struct cg_doc **out, const char *buf, size_t len,
-		    const char *name, struct cg_error *err)
+/* Input for libyaml: from memory, or read from an fd as it goes. */
+struct input {
+	const char *buf;
+	size_t len, off;
+	int fd;
+	size_t total;
+	bool too_big, failed;
+};
+
+static int read_input(void *data, unsigned char *buffer, size_t size,
+		      size_t *size_read)
+{
+	struct input *in = data;
+	ssize_t n;
+
+	if (in->fd < 0) {
+		n = (ssize_t)(in->len - in->off < size ? in->len - in->off : size);
+		memcpy(buffer, in->buf + in->off, (size_t)n);
+		in->off += (size_t)n;
+		*size_read = (size_t)n;
+		return 1;
+	}
+	do
+		n = read(in->fd, buffer, size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		in->failed = true;
+		return 0;
+	}
+	in->total += (size_t)n;
+	if (in->total > CG_YAML_MAX_BYTES) {
+		in->too_big = true;
+		return 0;
+	}
+	*size_read = (size_t)n;
+	return 1;
+}
+
+static int load(struct cg_doc **out, struct input *in, const char *name,
+		const char *stream_key,
+		void (*fn)(void *cookie, const struct cg_node *item),
+		void *cookie, struct cg_error *err)
 {
 	struct loader l;
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	int docs = 0, rc = 0;
 	bool done = false;
-	size_t i;
 
 	memset(&l, 0, sizeof(l));
 	l.err = err;
+	l.stream_key = stream_key;
+	l.fn = fn;
+	l.cookie = cookie;
 	l.doc = cg_xcalloc(1, sizeof(*l.doc));
 	l.doc->name = cg_xstrdup(name);
-	if (len > CG_YAML_MAX_BYTES) {
-		cg_error_set(err, CG_ERR,
-			     "file is larger than the limit of %u MiB",
-			     CG_YAML_MAX_BYTES >> 20);
-		cg_error_where(err, "%s", name);
-		rc = CG_ERR;
-		goto out_free_doc;
-	}
+	l.doc->arena = l.main = cg_xcalloc(1, sizeof(*l.main));
 	if (!yaml_parser_initialize(&parser)) {
 		rc = cg_error_set(err, CG_ERR, "cannot initialise libyaml");
 		goto out_free_doc;
 	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	yaml_parser_set_input(&parser, read_input, in);
 	while (!done) {
 		if (!yaml_parser_parse(&parser, &ev)) {
 			char ctx[256] = "";
 
+			rc = CG_ERR;
+			if (in->too_big || in->failed) {
+				if (in->too_big)
+					cg_error_set(err, CG_ERR,
+						     "file is larger than the "
+						     "limit of %u MiB",
+						     CG_YAML_MAX_BYTES >> 20);
+				else
+					cg_error_sys(err, CG_ERR, "read failed");
+				cg_error_where(err, "%s", name);
+				break;
+			}
 			if (parser.context)
 				snprintf(ctx, sizeof(ctx),
 					 " (%s, line %lu)", parser.context,
@@ -353,7 +477,6 @@ int cg_doc_load_buf(struct cg_doc **out, const char *buf, size_t len,
 			cg_error_hint(err, "fix the YAML at that line; "
 					   "indentation and unquoted ': ' are "
 					   "the usual suspects");
-			rc = CG_ERR;
 			break;
 		}
 		done = ev.type == YAML_STREAM_END_EVENT;
@@ -368,9 +491,9 @@ int cg_doc_load_buf(struct cg_doc **out, const char *buf, size_t len,
 		free(l.stack[l.depth - 1].anchor);
 		l.depth--;
 	}
-	for (i = 0; i < l.nanchors; i++)
-		free(l.anchors[i].name);
+	drop_anchors(&l, 0);
 	free(l.anchors);
+	arena_free(&l.item);
 	if (rc < 0)
 		goto out_free_doc;
 	*out = l.doc;
@@ -381,42 +504,62 @@ out_free_doc:
 	return rc;
 }
 
-int cg_doc_load_fd(struct cg_doc **out, int fd, const char *name,
-		   struct cg_error *err)
+int cg_doc_load_buf(struct cg_doc **out, const char *buf, size_t len,
+		    const char *name, struct cg_error *err)
 {
-	struct cg_buf b = { 0 };
-	struct stat st;
-	int rc;
+	struct input in = { .buf = buf, .len = len, .fd = -1 };
 
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (uintmax_t)st.st_size > CG_YAML_MAX_BYTES) {
-		cg_error_set(err, CG_ERR,
-			     "file is larger than the limit of %u MiB",
+	if (len > CG_YAML_MAX_BYTES) {
+		cg_error_set(err, CG_ERR, "file is larger than the limit of %u MiB",
 			     CG_YAML_MAX_BYTES >> 20);
 		cg_error_where(err, "%s", name);
 		return CG_ERR;
 	}
-	rc = cg_read_fd(fd, &b, CG_YAML_MAX_BYTES, err);
-	if (rc < 0) {
+	return load(out, &in, name, NULL, NULL, NULL, err);
+}
+
+static int check_size(int fd, const char *name, struct cg_error *err)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uintmax_t)st.st_size > CG_YAML_MAX_BYTES) {
+		cg_error_set(err, CG_ERR, "file is larger than the limit of %u MiB",
+			     CG_YAML_MAX_BYTES >> 20);
 		cg_error_where(err, "%s", name);
-		goto out;
+		return CG_ERR;
 	}
-	rc = cg_doc_load_buf(out, b.data ? b.data : "", b.len, name, err);
-out:
-	cg_buf_release(&b);
-	return rc;
+	return 0;
+}
+
+int cg_doc_load_fd(struct cg_doc **out, int fd, const char *name,
+		   struct cg_error *err)
+{
+	struct input in = { .fd = fd };
+
+	if (check_size(fd, name, err) < 0)
+		return CG_ERR;
+	return load(out, &in, name, NULL, NULL, NULL, err);
+}
+
+int cg_doc_stream_fd(struct cg_doc **out, int fd, const char *name,
+		     const char *list_key,
+		     void (*fn)(void *cookie, const struct cg_node *item),
+		     void *cookie, struct cg_error *err)
+{
+	struct input in = { .fd = fd };
+
+	if (check_size(fd, name, err) < 0)
+		return CG_ERR;
+	return load(out, &in, name, list_key, fn, cookie, err);
 }
 
 void cg_doc_free(struct cg_doc *doc)
 {
-	struct chunk *c, *next;
-
 	if (!doc)
 		return;
-	for (c = doc->arena; c; c = next) {
-		next = c->next;
-		free(c);
-	}
+	arena_free(doc->arena);
+	free(doc->arena);
 	free(doc->name);
 	free(doc);
 }

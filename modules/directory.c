@@ -46,6 +46,12 @@ static int directory_parse(struct cg_resource *r, const struct cg_node *item,
 	return fsmeta_parse(m, item, true, err);
 }
 
+static void directory_forget(struct cg_resource *r)
+{
+	free(r->observed);
+	r->observed = NULL;
+}
+
 static void directory_release(struct cg_resource *r)
 {
 	if (r->desired)
@@ -238,6 +244,8 @@ const struct cg_module cg_module_directory = {
 	.diff = directory_diff,
 	.apply = directory_apply,
 	.release = directory_release,
+	.forget = directory_forget,
+	.observe_window = 256,
 	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID },
 	.ncaps = 4,
 };

@@ -1,6 +1,7 @@
 /* file.c: the file resource: content, mode and owner of a regular file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,13 @@ enum src {
 };
 
 struct want {
-	enum src src;
-	char *content; /* owned: SRC_CONTENT */
-	size_t content_len;
-	char *path;    /* owned: SRC_SOURCE, SRC_TEMPLATE */
+	unsigned char src; /* enum src */
 	bool show_diff;
 	struct fsmeta meta;
+	size_t value_len;
+	/* owned: the content (SRC_CONTENT), or the path of the source or
+	 * template in the policy tree */
+	char *value;
 };
 
 enum kind {
@@ -44,19 +46,32 @@ enum kind {
 	SEEN_OTHER,
 };
 
+/* Texts kept from observe to diff, only for content that differs. */
+struct texts {
+	char *old_text; /* owned, or NULL: no old content */
+	size_t old_len;
+	char *new_text; /* owned */
+	size_t new_len;
+};
+
+/*
+ * Kept for every managed file between observe and apply, so it is kept
+ * small: no struct stat, hashes as bytes.
+ */
 struct seen {
-	enum kind kind;
+	unsigned char kind; /* enum kind */
 	bool parent_missing;
-	struct stat st;
-	struct fsmeta_ids ids;
 	bool ids_ok;
 	bool content_differs;
-	char have_hash[CG_SHA256_HEX]; /* of the file as it is */
-	char want_hash[CG_SHA256_HEX]; /* of the content wanted */
-	char *old_text; /* owned: for the diff, when small text */
-	size_t old_len;
-	char *new_text; /* owned: for the diff, when small text */
-	size_t new_len;
+	bool want_ok;        /* want holds the hash of the wanted content */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	uint32_t nlink;
+	struct fsmeta_ids ids;
+	unsigned char have[CG_SHA256_LEN]; /* content as it is */
+	unsigned char want[CG_SHA256_LEN]; /* content wanted */
+	struct texts *texts; /* owned, or NULL */
 };
 
 static const char *const file_keys[] = {
@@ -170,7 +185,7 @@ static int file_parse(struct cg_resource *r, const struct cg_node *item,
 			return CG_ERR;
 		}
 		src = n;
-		w->src = (enum src)(SRC_CONTENT + i);
+		w->src = (unsigned char)(SRC_CONTENT + i);
 	}
 	if (src && w->meta.absent) {
 		cg_error_set(err, CG_ERR, "'state: absent' takes no content");
@@ -180,8 +195,8 @@ static int file_parse(struct cg_resource *r, const struct cg_node *item,
 	if (w->src == SRC_CONTENT) {
 		if (src->kind != CG_NODE_SCALAR)
 			return cg_node_string(src, "content", &path, err);
-		w->content = cg_xstrndup(src->str, src->len);
-		w->content_len = src->len;
+		w->value = cg_xstrndup(src->str, src->len);
+		w->value_len = src->len;
 	} else if (src) {
 		const char *key = srckeys[w->src - SRC_CONTENT];
 		const char *rel;
@@ -195,12 +210,35 @@ static int file_parse(struct cg_resource *r, const struct cg_node *item,
 					err);
 		if (check_policy_file(src, w->src == SRC_TEMPLATE, pc, err) < 0)
 			return CG_ERR;
-		w->path = cg_xstrdup(rel);
+		w->value = cg_xstrdup(rel);
 	}
 	n = cg_map_get(item, "show_diff");
 	if (n && cg_node_bool(n, "show_diff", &w->show_diff, err) < 0)
 		return CG_ERR;
 	return 0;
+}
+
+static void free_texts(struct texts *t)
+{
+	if (!t)
+		return;
+	free(t->old_text);
+	free(t->new_text);
+	free(t);
+}
+
+static void free_seen(struct seen *s)
+{
+	if (!s)
+		return;
+	free_texts(s->texts);
+	free(s);
+}
+
+static void file_forget(struct cg_resource *r)
+{
+	free_seen(r->observed);
+	r->observed = NULL;
 }
 
 static void file_release(struct cg_resource *r)
@@ -209,16 +247,11 @@ static void file_release(struct cg_resource *r)
 	struct seen *s = r->observed;
 
 	if (w) {
-		free(w->content);
-		free(w->path);
+		free(w->value);
 		fsmeta_release(&w->meta);
 		free(w);
 	}
-	if (s) {
-		free(s->old_text);
-		free(s->new_text);
-		free(s);
-	}
+	free_seen(s);
 	r->desired = r->observed = NULL;
 }
 
@@ -255,13 +288,13 @@ static int want_content(struct cg_ctx *ctx, const struct want *w,
 	c->data = "";
 	c->len = 0;
 	if (w->src == SRC_CONTENT) {
-		c->data = w->content;
-		c->len = w->content_len;
+		c->data = w->value;
+		c->len = w->value_len;
 		return 0;
 	}
 	if (w->src == SRC_NONE)
 		return 0;
-	rc = cg_open_beneath(ctx->policy_fd, w->path, O_RDONLY | O_NONBLOCK,
+	rc = cg_open_beneath(ctx->policy_fd, w->value, O_RDONLY | O_NONBLOCK,
 			     &fd, err);
 	if (rc < 0)
 		return rc;
@@ -278,7 +311,7 @@ static int want_content(struct cg_ctx *ctx, const struct want *w,
 		close(fd);
 		if (rc == 0)
 			rc = cg_template_render(text.data ? text.data : "",
-						text.len, w->path, &tv, hold,
+						text.len, w->value, &tv, hold,
 						err);
 		cg_buf_release(&text);
 		if (rc < 0)
@@ -301,14 +334,14 @@ static char *slurp(int fd, size_t max, size_t *len_out)
 	return cg_buf_detach(&b, len_out);
 }
 
-/* Compare the file (fd, st) with the wanted content, filling s. */
+/* Compare the file (fd, of size bytes) with the wanted content, filling s. */
 static int compare_content(struct seen *s, const struct want *w, int fd,
-			   const struct cg_content *c, struct cg_error *err)
+			   uint64_t size, const struct cg_content *c,
+			   struct cg_error *err)
 {
-	unsigned char d[CG_SHA256_LEN];
 	char *want_mem = NULL, *have_mem = NULL;
+	const char *wm;
 	size_t want_len = c->len, have_len = 0;
-	bool keep;
 	int rc = CG_ERR;
 
 	if (c->fd >= 0) {
@@ -319,53 +352,40 @@ static int compare_content(struct seen *s, const struct want *w, int fd,
 		want_len = (size_t)sst.st_size;
 		if (want_len <= DIFF_MAX)
 			want_mem = slurp(c->fd, DIFF_MAX, &want_len);
-		if (want_mem) {
-			cg_sha256_buf(want_mem, want_len, d);
-		} else if (cg_sha256_fd(c->fd, d, err) < 0) {
-			return CG_ERR;
-		}
-	} else {
-		cg_sha256_buf(c->data, c->len, d);
 	}
-	cg_hex(d, sizeof(d), s->want_hash);
-	if ((uint64_t)s->st.st_size == (uint64_t)want_len &&
-	    want_len <= DIFF_MAX) {
+	wm = want_mem ? want_mem : c->fd < 0 ? c->data : NULL;
+	/*
+	 * Same size: compare the bytes. Equal is the common case, and then
+	 * no hash is needed at all.
+	 */
+	if (size == (uint64_t)want_len && wm) {
 		have_mem = slurp(fd, DIFF_MAX, &have_len);
-		if (have_mem) {
-			const char *wm = want_mem ? want_mem : c->data;
-
-			s->content_differs =
-				have_len != want_len ||
-				memcmp(have_mem, wm, want_len) != 0;
-			if (!s->content_differs) {
-				memcpy(s->have_hash, s->want_hash,
-				       sizeof(s->have_hash));
-				rc = 0;
-				goto out;
-			}
+		if (have_mem && have_len == want_len &&
+		    memcmp(have_mem, wm, want_len) == 0) {
+			rc = 0;
+			goto out;
 		}
 	}
-	if (!have_mem && (uint64_t)s->st.st_size <= DIFF_MAX)
-		have_mem = slurp(fd, DIFF_MAX, &have_len);
-	if (have_mem) {
-		cg_sha256_buf(have_mem, have_len, d);
-	} else if (cg_sha256_fd(fd, d, err) < 0) {
+	if (wm)
+		cg_sha256_buf(wm, want_len, s->want);
+	else if (cg_sha256_fd(c->fd, s->want, err) < 0)
 		goto out;
-	}
-	cg_hex(d, sizeof(d), s->have_hash);
-	s->content_differs = strcmp(s->have_hash, s->want_hash) != 0;
-	keep = s->content_differs && w->show_diff && have_mem &&
-	       (want_mem || c->fd < 0) && cg_is_text(have_mem, have_len);
-	if (keep) {
-		const char *wm = want_mem ? want_mem : c->data;
-
-		if (cg_is_text(wm, want_len)) {
-			s->old_text = have_mem;
-			s->old_len = have_len;
-			have_mem = NULL;
-			s->new_text = cg_xstrndup(wm, want_len);
-			s->new_len = want_len;
-		}
+	s->want_ok = true;
+	if (!have_mem && size <= DIFF_MAX)
+		have_mem = slurp(fd, DIFF_MAX, &have_len);
+	if (have_mem)
+		cg_sha256_buf(have_mem, have_len, s->have);
+	else if (cg_sha256_fd(fd, s->have, err) < 0)
+		goto out;
+	s->content_differs = memcmp(s->have, s->want, sizeof(s->have)) != 0;
+	if (s->content_differs && w->show_diff && have_mem && wm &&
+	    cg_is_text(have_mem, have_len) && cg_is_text(wm, want_len)) {
+		s->texts = cg_xcalloc(1, sizeof(*s->texts));
+		s->texts->old_text = have_mem;
+		s->texts->old_len = have_len;
+		have_mem = NULL;
+		s->texts->new_text = cg_xstrndup(wm, want_len);
+		s->texts->new_len = want_len;
 	}
 	rc = 0;
 out:
@@ -378,24 +398,23 @@ out:
 static void keep_new_text(struct seen *s, const struct want *w,
 			  const struct cg_content *c)
 {
-	unsigned char d[CG_SHA256_LEN];
 	char *mem = NULL;
 	size_t len = c->len;
 
 	if (c->fd >= 0) {
 		mem = slurp(c->fd, DIFF_MAX, &len);
 		if (!mem) {
-			if (cg_sha256_fd(c->fd, d, NULL) == 0)
-				cg_hex(d, sizeof(d), s->want_hash);
+			s->want_ok = cg_sha256_fd(c->fd, s->want, NULL) == 0;
 			return;
 		}
 	}
-	cg_sha256_buf(mem ? mem : c->data, len, d);
-	cg_hex(d, sizeof(d), s->want_hash);
+	cg_sha256_buf(mem ? mem : c->data, len, s->want);
+	s->want_ok = true;
 	if (w->show_diff && len <= DIFF_MAX &&
 	    cg_is_text(mem ? mem : c->data, len)) {
-		s->new_text = mem ? mem : cg_xstrndup(c->data, len);
-		s->new_len = len;
+		s->texts = cg_xcalloc(1, sizeof(*s->texts));
+		s->texts->new_text = mem ? mem : cg_xstrndup(c->data, len);
+		s->texts->new_len = len;
 		mem = NULL;
 	}
 	free(mem);
@@ -406,18 +425,13 @@ static int observe_one(struct cg_ctx *ctx, struct cg_resource *r,
 {
 	struct want *w = r->desired;
 	struct seen *s;
+	struct stat st;
 	const char *base;
 	int dirfd, fd = -1, srcfd = -1, rc;
 	struct cg_content c;
 	struct cg_buf hold = { 0 };
 
-	if (r->observed) {
-		struct seen *old = r->observed;
-
-		free(old->old_text);
-		free(old->new_text);
-		free(old);
-	}
+	free_seen(r->observed);
 	s = cg_xcalloc(1, sizeof(*s));
 	r->observed = s;
 	s->ids_ok = fsmeta_resolve(&w->meta, ctx->root, &s->ids, NULL) == 0;
@@ -430,20 +444,22 @@ static int observe_one(struct cg_ctx *ctx, struct cg_resource *r,
 		dirfd = -1;
 	} else if (rc < 0) {
 		return rc;
-	} else if (fstatat(dirfd, base, &s->st, AT_SYMLINK_NOFOLLOW) < 0) {
+	} else if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT) {
 			rc = cg_error_sys(err, CG_ERR, "cannot stat %s", r->name);
 			goto out;
 		}
 		s->kind = SEEN_ABSENT;
-	} else if (S_ISREG(s->st.st_mode)) {
-		s->kind = SEEN_FILE;
-	} else if (S_ISLNK(s->st.st_mode)) {
-		s->kind = SEEN_LINK;
-	} else if (S_ISDIR(s->st.st_mode)) {
-		s->kind = SEEN_DIR;
 	} else {
-		s->kind = SEEN_OTHER;
+		s->kind = S_ISREG(st.st_mode)	? SEEN_FILE
+			  : S_ISLNK(st.st_mode) ? SEEN_LINK
+			  : S_ISDIR(st.st_mode) ? SEEN_DIR
+						: SEEN_OTHER;
+		s->mode = st.st_mode;
+		s->uid = st.st_uid;
+		s->gid = st.st_gid;
+		s->nlink = st.st_nlink > UINT32_MAX ? UINT32_MAX
+						    : (uint32_t)st.st_nlink;
 	}
 	rc = 0;
 	if (w->meta.absent || w->src == SRC_NONE)
@@ -461,7 +477,7 @@ static int observe_one(struct cg_ctx *ctx, struct cg_resource *r,
 		rc = cg_error_sys(err, CG_ERR, "cannot open %s", r->name);
 		goto out;
 	}
-	rc = compare_content(s, w, fd, &c, err);
+	rc = compare_content(s, w, fd, (uint64_t)st.st_size, &c, err);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -503,31 +519,35 @@ static const char *kind_name(enum kind k)
 	}
 }
 
-static void add_content_item(struct cg_change *c, const struct seen *s,
-			     const char *from_hash, const char *path)
+static void add_content_item(struct cg_change *c, struct seen *s,
+			     bool from_old, const char *path)
 {
 	struct cg_change_item *it;
 	char a[CG_SHA256_HEX + 8], b[CG_SHA256_HEX + 8];
+	struct texts *t = s->texts;
 
-	snprintf(b, sizeof(b), "sha256:%s", s->want_hash);
-	if (from_hash)
-		snprintf(a, sizeof(a), "sha256:%s", from_hash);
-	it = cg_change_add(c, "content", from_hash ? a : NULL,
-			   s->want_hash[0] ? b : NULL);
-	if (s->new_text) {
+	memcpy(a, "sha256:", 7);
+	cg_hex(s->have, sizeof(s->have), a + 7);
+	memcpy(b, "sha256:", 7);
+	cg_hex(s->want, sizeof(s->want), b + 7);
+	it = cg_change_add(c, "content", from_old ? a : NULL,
+			   s->want_ok ? b : NULL);
+	if (t && t->new_text) {
 		struct cg_buf d = { 0 };
-		char *la = cg_xasprintf("%s", from_hash ? path : "/dev/null");
 		char *lb = cg_xasprintf("%s (policy)", path);
 
-		cg_diff_unified(s->old_text ? s->old_text : "",
-				s->old_text ? s->old_len : 0, s->new_text,
-				s->new_len, la, lb, 3, &d);
+		cg_diff_unified(t->old_text ? t->old_text : "",
+				t->old_text ? t->old_len : 0, t->new_text,
+				t->new_len, from_old ? path : "/dev/null", lb,
+				3, &d);
 		if (d.len)
 			it->detail = cg_buf_detach(&d, NULL);
 		cg_buf_release(&d);
-		free(la);
 		free(lb);
 	}
+	/* The texts served the diff; do not keep them for the whole run. */
+	free_texts(s->texts);
+	s->texts = NULL;
 }
 
 static int file_diff(struct cg_ctx *ctx, struct cg_resource *r,
@@ -536,6 +556,7 @@ static int file_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	const struct want *w = r->desired;
 	struct seen *s = r->observed;
 	struct cg_change *c = &r->change;
+	struct stat st;
 
 	if (w->meta.absent) {
 		if (s->kind == SEEN_ABSENT)
@@ -572,26 +593,26 @@ static int file_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		if (s->parent_missing)
 			cg_change_note(c, "its directory does not exist yet");
 		if (w->src != SRC_NONE)
-			add_content_item(c, s, NULL, r->name);
+			add_content_item(c, s, false, r->name);
 		fsmeta_diff_new(&w->meta, 0644, c);
 		return 0;
 	default:
 		break;
 	}
 	if (w->src != SRC_NONE && s->content_differs)
-		add_content_item(c, s, s->have_hash, r->name);
-	fsmeta_diff(&w->meta, s->ids_ok ? &s->ids : NULL, &s->st, ctx->root, c);
+		add_content_item(c, s, true, r->name);
+	memset(&st, 0, sizeof(st));
+	st.st_mode = s->mode;
+	st.st_uid = s->uid;
+	st.st_gid = s->gid;
+	fsmeta_diff(&w->meta, s->ids_ok ? &s->ids : NULL, &st, ctx->root, c);
 	if (c->n) {
 		c->action = CG_ACTION_UPDATE;
-		if (s->st.st_nlink > 1)
+		if (s->nlink > 1)
 			cg_change_note(c, "has %lu hard links; a new file will "
 					  "replace this name only",
-				       (unsigned long)s->st.st_nlink);
+				       (unsigned long)s->nlink);
 	}
-	/* Texts served the diff; do not keep them for the whole run. */
-	free(s->old_text);
-	free(s->new_text);
-	s->old_text = s->new_text = NULL;
 	return 0;
 }
 
@@ -790,6 +811,8 @@ const struct cg_module cg_module_file = {
 	.diff = file_diff,
 	.apply = file_apply,
 	.release = file_release,
+	.forget = file_forget,
+	.observe_window = 256,
 	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID },
 	.ncaps = 4,
 };

@@ -80,9 +80,9 @@ int fsmeta_parse(struct fsmeta *m, const struct cg_node *item, bool allow_mode,
 	    parse_id(item, "group", &m->group, err) < 0)
 		return CG_ERR;
 	if (m->owner)
-		m->owner = m->owner_s = cg_xstrdup(m->owner);
+		m->owner = cg_intern(m->owner);
 	if (m->group)
-		m->group = m->group_s = cg_xstrdup(m->group);
+		m->group = cg_intern(m->group);
 	n = cg_map_get(item, "state");
 	if (n) {
 		if (cg_node_string(n, "state", &s, err) < 0)
@@ -103,8 +103,6 @@ int fsmeta_parse(struct fsmeta *m, const struct cg_node *item, bool allow_mode,
 
 void fsmeta_release(struct fsmeta *m)
 {
-	free(m->owner_s);
-	free(m->group_s);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -11,12 +11,10 @@
 
 struct fsmeta {
 	bool has_mode;
-	mode_t mode;
-	const char *owner; /* borrowed from the policy, or NULL: keep */
-	const char *group; /* borrowed from the policy, or NULL: keep */
-	char *owner_s;     /* owned copies backing owner/group */
-	char *group_s;
 	bool absent;       /* state: absent */
+	mode_t mode;
+	const char *owner; /* interned (cg_intern), or NULL: keep */
+	const char *group; /* interned (cg_intern), or NULL: keep */
 };
 
 /* The ids owner/group stand for in a root, when they are known there. */

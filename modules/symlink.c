@@ -88,6 +88,12 @@ static void free_seen(struct seen *s)
 	free(s);
 }
 
+static void symlink_forget(struct cg_resource *r)
+{
+	free_seen(r->observed);
+	r->observed = NULL;
+}
+
 static void symlink_release(struct cg_resource *r)
 {
 	struct want *w = r->desired;
@@ -351,6 +357,8 @@ const struct cg_module cg_module_symlink = {
 	.diff = symlink_diff,
 	.apply = symlink_apply,
 	.release = symlink_release,
+	.forget = symlink_forget,
+	.observe_window = 256,
 	.caps = { CAP_CHOWN, CAP_DAC_OVERRIDE },
 	.ncaps = 2,
 };

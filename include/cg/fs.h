@@ -107,6 +107,24 @@ void cg_root_group_name(struct cg_root *root, gid_t gid, char *buf,
 /* Create dir (with mode) and missing parents (0755); a real path. */
 int cg_mkdir_p(const char *dir, mode_t mode, struct cg_error *err);
 
+/*
+ * A file written under a temporary name in its directory and put in place
+ * by cg_atomic_commit (fsync, rename, fsync of the directory), so that
+ * readers see the old file or the whole new one, never half of it.
+ */
+struct cg_atomic {
+	int dirfd;
+	int fd;          /* write the content here */
+	char *name;      /* owned: the final name */
+	char tmp[256];
+};
+
+int cg_atomic_begin(struct cg_atomic *a, const char *path, mode_t mode,
+		    struct cg_error *err);
+int cg_atomic_commit(struct cg_atomic *a, struct cg_error *err);
+/* Drop the temporary file. Accepts a finished or zeroed a. */
+void cg_atomic_abort(struct cg_atomic *a);
+
 /* Write a whole small file atomically and durably at a real path. */
 int cg_write_file_atomic(const char *path, const void *data, size_t len,
 			 mode_t mode, struct cg_error *err);

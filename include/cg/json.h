@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cg/util.h"
 
@@ -12,6 +13,7 @@
 
 struct cg_json {
 	struct cg_buf *out; /* borrowed */
+	FILE *sink;         /* borrowed: when set, out is flushed to it */
 	bool pretty;
 	int depth;
 	bool first[CG_JSON_MAX_DEPTH]; /* nothing written yet at this level */
@@ -19,6 +21,13 @@ struct cg_json {
 };
 
 void cg_json_init(struct cg_json *j, struct cg_buf *out, bool pretty);
+/*
+ * Write through out to sink as the text grows, so that a large report
+ * never sits in memory whole. Call cg_json_flush at the end.
+ */
+void cg_json_init_file(struct cg_json *j, struct cg_buf *out, FILE *sink,
+		       bool pretty);
+void cg_json_flush(struct cg_json *j);
 void cg_json_obj_begin(struct cg_json *j);
 void cg_json_obj_end(struct cg_json *j);
 void cg_json_arr_begin(struct cg_json *j);

@@ -98,6 +98,20 @@ struct cg_module {
 	/* Free r->desired and r->observed. */
 	void (*release)(struct cg_resource *r);
 
+	/*
+	 * Optional: free r->observed once r's outcome is final, so that a
+	 * run over many resources does not hold all their observations.
+	 */
+	void (*forget)(struct cg_resource *r);
+
+	/*
+	 * Resources per observe() call, in order: 0 for all at once (a
+	 * module that reads one global state, like the package database),
+	 * N for modules whose observe is per resource anyway (files), which
+	 * bounds memory and looks at each resource just before its turn.
+	 */
+	size_t observe_window;
+
 	unsigned flags;      /* CG_MODULE_* */
 	cap_value_t caps[8]; /* capabilities apply() needs */
 	size_t ncaps;

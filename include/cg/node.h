@@ -14,6 +14,7 @@ enum cg_node_kind {
 };
 
 struct cg_doc;
+struct arena;
 
 struct cg_node {
 	enum cg_node_kind kind;
@@ -33,12 +34,13 @@ struct cg_node {
  */
 #define CG_YAML_MAX_BYTES (16u << 20)
 #define CG_YAML_MAX_DEPTH 64
-#define CG_YAML_MAX_WEIGHT 1000000 /* nodes, with aliases expanded */
+#define CG_YAML_MAX_NODES 1000000  /* nodes in memory at once */
+#define CG_YAML_MAX_WEIGHT 4000000 /* nodes, with aliases expanded */
 
 struct cg_doc {
 	char *name;            /* owned: the file name used in messages */
 	struct cg_node *root;  /* NULL for an empty document */
-	void *arena;           /* owned: all nodes and strings */
+	struct arena *arena;   /* owned: all nodes and strings */
 };
 
 /*
@@ -49,6 +51,17 @@ struct cg_doc {
  */
 int cg_doc_load_fd(struct cg_doc **out, int fd, const char *name,
 		   struct cg_error *err);
+/*
+ * Like cg_doc_load_fd, but each item of the list under the top-level key
+ * list_key is given to fn as soon as it is parsed, and then freed: a role
+ * with thousands of resources never sits in memory whole. In the returned
+ * document that list is empty. An alias in an item can only name an
+ * anchor in the same item.
+ */
+int cg_doc_stream_fd(struct cg_doc **out, int fd, const char *name,
+		     const char *list_key,
+		     void (*fn)(void *cookie, const struct cg_node *item),
+		     void *cookie, struct cg_error *err);
 int cg_doc_load_buf(struct cg_doc **out, const char *buf, size_t len,
 		    const char *name, struct cg_error *err);
 void cg_doc_free(struct cg_doc *doc);

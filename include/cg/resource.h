@@ -62,7 +62,6 @@ struct cg_resource {
 	const char *name;            /* borrowed: id after "TYPE:" */
 	char *where;                 /* owned: "roles/base.yaml:3" */
 	size_t decl;                 /* declaration index: order tie-break */
-	unsigned char attrs[32];     /* hash of the declared attributes */
 
 	char **requires;             /* owned: ids named by requires: */
 	size_t nrequires;

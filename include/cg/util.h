@@ -68,6 +68,19 @@ const char *cg_suggest(const char *word, const char *const *cands);
 /* Like cg_suggest over an array of n strings. */
 const char *cg_suggest_n(const char *word, const char *const *cands, size_t n);
 
+/*
+ * One shared copy of s for the life of the process: for the short strings
+ * thousands of resources repeat (owner "root", state "present").
+ */
+const char *cg_intern(const char *s);
+
+/*
+ * A fast 128-bit hash of data, for telling apart things that are not
+ * secret and not chosen by an attacker (declared attributes). Not for
+ * content: use SHA-256 there.
+ */
+void cg_hash128(const void *data, size_t len, unsigned char out[16]);
+
 /* Monotonic clock in nanoseconds; wall clock as seconds since the epoch. */
 uint64_t cg_now_ns(void);
 
