@@ -7,8 +7,9 @@ set -eu
 
 build_pkgs="gcc make pkg-config libgit2-dev libyaml-dev libssl-dev libcap-dev"
 # perl: prove; git: test repositories; iptables, iproute2: network namespaces;
-# strace: the read-only plan test; util-linux: unshare, flock.
-test_pkgs="$build_pkgs perl git iptables iproute2 strace util-linux procps"
+# strace: the read-only plan test; util-linux: unshare, flock, setpriv;
+# jq: checking JSON output.
+test_pkgs="$build_pkgs perl git jq iptables iproute2 strace util-linux procps"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
