@@ -1285,7 +1285,11 @@ static int signer_parse(struct cg_signer *out, const char *line,
 		goto out;
 	}
 	if (!b64_decode(p, (size_t)(e - p), false, &g.key, &g.key_len)) {
-		cg_error_set(err, CG_ERR, "key is not valid base64");
+		cg_error_set(err, CG_ERR, "key after \"%.64s\" is not valid "
+			     "base64", g.key_type);
+		cg_error_hint(err, "write: PRINCIPALS [OPTIONS] KEYTYPE KEY, "
+			      "e.g. the contents of a .pub file after the "
+			      "principals");
 		goto out;
 	}
 	r.p = g.key;
