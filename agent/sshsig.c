@@ -1,4 +1,4 @@
-/* sshsig.c: git's SSH signatures (SSHSIG) and allowed signers, checked with OpenSSL. */
+/* sshsig.c: git's SSH signatures and allowed signers, checked with OpenSSL. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -79,7 +79,8 @@ static void field_str(char *out, size_t size, const struct cg_sshsig_field *f)
 	size_t i, n = f->len < size - 1 ? f->len : size - 1;
 
 	for (i = 0; i < n; i++)
-		out[i] = f->p[i] >= 0x20 && f->p[i] < 0x7f ? (char)f->p[i] : '?';
+		out[i] = f->p[i] >= 0x20 && f->p[i] < 0x7f ? (char)f->p[i]
+							    : '?';
 	out[n] = '\0';
 }
 
@@ -290,9 +291,9 @@ static int pubkey_parse(struct pubkey *out, const unsigned char *blob,
 		field_str(buf, sizeof(buf), &name);
 		if (cg_str_ends(buf, "-cert-v01@openssh.com"))
 			return cg_error_set(err, CG_SSHSIG_EUNSUPPORTED,
-					    "the key is an SSH certificate (%s); "
-					    "certificates are not supported",
-					    buf);
+					    "the key is an SSH certificate "
+					    "(%s); certificates are not "
+					    "supported", buf);
 		return cg_error_set(err, CG_SSHSIG_EUNSUPPORTED,
 				    "key type %s is not supported (only "
 				    "ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp*)",
@@ -309,7 +310,8 @@ static int pubkey_parse(struct pubkey *out, const unsigned char *blob,
 			goto malformed;
 		break;
 	case KEY_ECDSA:
-		if (!rd_string(&r, &curve) || !field_is(&curve, k.type->curve) ||
+		if (!rd_string(&r, &curve) ||
+		    !field_is(&curve, k.type->curve) ||
 		    !rd_string(&r, &k.a) || k.a.len != k.type->point_len ||
 		    k.a.p[0] != 0x04)
 			goto malformed;
@@ -409,7 +411,8 @@ static int armor_decode(const char *text, size_t len, unsigned char **out,
 		if (len >= 29 &&
 		    memcmp(text, "-----BEGIN PGP SIGNATURE-----", 29) == 0) {
 			cg_error_set(err, CG_SSHSIG_EUNSUPPORTED,
-				     "signed with OpenPGP, not with an SSH key");
+				     "signed with OpenPGP, not with an SSH "
+				     "key");
 			cg_error_hint(err, "sign with gpg.format=ssh");
 			return CG_SSHSIG_EUNSUPPORTED;
 		}
@@ -791,8 +794,10 @@ static int signers_find(const struct cg_signers *signers,
 
 static void put_string(struct cg_buf *b, const void *p, size_t n)
 {
-	unsigned char l[4] = { (unsigned char)(n >> 24), (unsigned char)(n >> 16),
-			       (unsigned char)(n >> 8), (unsigned char)n };
+	unsigned char l[4] = {
+		(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+		(unsigned char)(n >> 8), (unsigned char)n,
+	};
 
 	cg_buf_add(b, l, 4);
 	cg_buf_add(b, p, n);
@@ -1092,23 +1097,21 @@ static const char *skip_blank(const char *p)
 	return p;
 }
 
-/* "name="value"" at *o (name case-insensitive): the value, else NULL. */
-static bool opt_value(const char **o, const char *name, char **value,
-		      bool *bad)
+/* The double-quoted value at p, copied; *end is set past the closing quote. */
+static char *dequote(const char *p, const char **end)
 {
-	size_t n = strlen(name);
-	const char *p = *o, *q;
+	const char *q;
 
-	if (strncasecmp(p, name, n) != 0 || p[n] != '=')
-		return false;
-	p += n + 1;
-	if (*p != '"' || !(q = strchr(p + 1, '"'))) {
-		*bad = true;
-		return true;
-	}
-	*value = cg_xstrndup(p + 1, (size_t)(q - p - 1));
-	*o = q + 1;
-	return true;
+	if (*p != '"' || !(q = strchr(p + 1, '"')))
+		return NULL;
+	*end = q + 1;
+	return cg_xstrndup(p + 1, (size_t)(q - p - 1));
+}
+
+/* Is the option name at p (n bytes) name, case-insensitively? */
+static bool name_is(const char *p, size_t n, const char *name)
+{
+	return n == strlen(name) && strncasecmp(p, name, n) == 0;
 }
 
 static const char *const option_names[] = {
@@ -1135,57 +1138,69 @@ static int time_option(const char *which, char *v, bool *has, int64_t *t,
 	return 0;
 }
 
+static int unknown_option(const char *p, size_t n, struct cg_error *err)
+{
+	char name[64];
+	const char *near;
+
+	snprintf(name, sizeof(name), "%.*s", (int)(n < 60 ? n : 60), p);
+	cg_error_set(err, CG_ERR, "unknown option \"%s\"", name);
+	near = cg_suggest(name, option_names);
+	if (near)
+		cg_error_hint(err, "did you mean \"%s\"?", near);
+	else
+		cg_error_hint(err, "the options are cert-authority, "
+			      "namespaces=\"...\", valid-after=\"...\", "
+			      "valid-before=\"...\"");
+	return CG_ERR;
+}
+
+/* Comma-separated options, as sshd's authorized_keys writes them. */
 static int options_parse(struct cg_signer *g, const char *o,
 			 struct cg_error *err)
 {
 	while (*o) {
-		const char *which = NULL;
-		char *v = NULL, name[64];
-		bool bad = false;
-		size_t n;
+		size_t n = strcspn(o, "=,");
+		const char *name = o;
+		char *v;
 		int rc = 0;
 
-		if (strncasecmp(o, "cert-authority", 14) == 0 &&
-		    (o[14] == ',' || o[14] == '\0')) {
+		if (o[n] != '=') {
+			if (!name_is(name, n, "cert-authority"))
+				return unknown_option(name, n, err);
 			g->cert_authority = true;
-			o += 14;
-		} else if (opt_value(&o, which = "namespaces", &v, &bad)) {
-			if (!bad && g->namespaces) {
-				free(v);
-				return cg_error_set(err, CG_ERR, "namespaces= "
-						    "given twice");
-			}
-			if (!bad)
+			o += n;
+		} else {
+			if (!name_is(name, n, "namespaces") &&
+			    !name_is(name, n, "valid-after") &&
+			    !name_is(name, n, "valid-before"))
+				return unknown_option(name, n, err);
+			v = dequote(o + n + 1, &o);
+			if (!v)
+				return cg_error_set(err, CG_ERR,
+						    "%.*s= needs a value in "
+						    "double quotes", (int)n,
+						    name);
+			if (name_is(name, n, "namespaces")) {
+				if (g->namespaces) {
+					free(v);
+					return cg_error_set(err, CG_ERR,
+							    "namespaces= given "
+							    "twice");
+				}
 				g->namespaces = v;
-		} else if (opt_value(&o, which = "valid-after", &v, &bad)) {
-			if (!bad)
-				rc = time_option(which, v, &g->has_valid_after,
+			} else if (name_is(name, n, "valid-after")) {
+				rc = time_option("valid-after", v,
+						 &g->has_valid_after,
 						 &g->valid_after, err);
-		} else if (opt_value(&o, which = "valid-before", &v, &bad)) {
-			if (!bad)
-				rc = time_option(which, v,
+			} else {
+				rc = time_option("valid-before", v,
 						 &g->has_valid_before,
 						 &g->valid_before, err);
-		} else {
-			n = strcspn(o, "=,");
-			snprintf(name, sizeof(name), "%.*s",
-				 (int)(n < 60 ? n : 60), o);
-			cg_error_set(err, CG_ERR, "unknown option \"%s\"", name);
-			if (cg_suggest(name, option_names))
-				cg_error_hint(err, "did you mean \"%s\"?",
-					      cg_suggest(name, option_names));
-			else
-				cg_error_hint(err, "the options are "
-					      "cert-authority, namespaces=\"...\", "
-					      "valid-after=\"...\", "
-					      "valid-before=\"...\"");
-			return CG_ERR;
+			}
+			if (rc < 0)
+				return rc;
 		}
-		if (rc < 0)
-			return rc;
-		if (bad)
-			return cg_error_set(err, CG_ERR, "%s= needs a value in "
-					    "double quotes", which);
 		if (*o == ',') {
 			o++;
 			if (!*o)
