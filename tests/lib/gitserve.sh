@@ -4,6 +4,7 @@
 #
 #   . "$top/tests/lib/gitserve.sh"
 #   trap gitserve_stop EXIT
+#   trap 'exit 1' HUP INT TERM       # dash runs EXIT traps on exit only
 #   url=$(gitserve_daemon "$T/policy.git")     # git://127.0.0.1:PORT/policy.git
 #   set -- $(gitserve_https "$T/policy.git")   # https://localhost:PORT/policy.git CAFILE
 #   GIT_SSL_CAINFO=$2 git clone "$1" ...
