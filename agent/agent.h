@@ -133,11 +133,14 @@ int cg_exit_status(const struct cg_counts *c, bool refused);
 
 /* --- output.c: what plan and run print, and reports ----------------- */
 
+struct cg_source;
+
 struct cg_run_info {
 	const char *command;  /* "plan" or "run" */
 	const char *host;
 	const char *policy;   /* dir or URL */
 	const char *commit;   /* or NULL */
+	const struct cg_source *source; /* the git source step, or NULL */
 	int64_t started;      /* seconds since the epoch */
 	uint64_t duration_ns;
 	int exit_status;
@@ -189,6 +192,50 @@ struct cg_config {
 int cg_config_load(struct cg_config *c, const char *path, bool explicit_path,
 		   struct cg_error *err);
 void cg_config_release(struct cg_config *c);
+
+/* --- source.c: the policy from git --------------------------------- */
+
+struct cg_source {
+	char *dir;             /* owned: the policy tree to enforce */
+	char *commit;          /* owned: its commit id */
+	bool stale;            /* the fetch failed: the last good is used */
+	bool refused;          /* a new commit was refused (exit bit 4) */
+	char refused_commit[48];
+	struct cg_error why;   /* why stale or refused */
+	int64_t good_time;     /* when the last good commit was applied */
+	int64_t fetched_time;  /* last successful fetch, or 0 */
+	unsigned objects;      /* fetched this time */
+	size_t bytes;
+	char signer[600];      /* who signed commit, when checked */
+};
+
+/* libgit2 set up once: init, CA locations from the config (or system). */
+void cg_git_setup(const struct cg_config *c);
+/* err from libgit2's last error, after a "what failed" prefix. */
+int cg_git_error(struct cg_error *err, const char *fmt, const char *arg);
+/*
+ * Run fn in a child process killed after timeout_s seconds (libgit2 has
+ * no time-out of its own); fn writes one line for the parent into msg.
+ * A failing fn's line becomes err's message.
+ */
+int cg_git_in_child(unsigned timeout_s,
+		    int (*fn)(void *arg, char *msg, size_t size), void *arg,
+		    char *msg, size_t size, struct cg_error *err);
+
+/*
+ * Fetch the configured branch (unless !pull) and pick the commit to
+ * enforce: the new tip if it is signed as required, descends from the
+ * last good commit (unless allow_rollback) and its policy passes check;
+ * else the last good commit, with src->refused or src->stale and
+ * src->why saying why. Fails only when there is no good commit at all.
+ */
+int cg_source_prepare(const struct cg_config *c, const char *state_dir,
+		      bool pull, bool allow_rollback, struct cg_source *src,
+		      struct cg_error *err);
+/* The commit's policy was fully evaluated: it is the last good one now. */
+int cg_source_mark_good(const char *state_dir, const struct cg_source *src,
+			struct cg_error *err);
+void cg_source_release(struct cg_source *src);
 
 /* --- restore.c ------------------------------------------------------ */
 

@@ -25,7 +25,7 @@ struct opts {
 	const char *hostname;
 	const char *state_dir;
 	unsigned long splay;
-	bool no_pull, no_report, json, verbose;
+	bool no_pull, no_report, json, verbose, allow_rollback;
 };
 
 enum {
@@ -38,6 +38,7 @@ enum {
 	OPT_NO_PULL,
 	OPT_NO_REPORT,
 	OPT_FORMAT,
+	OPT_ALLOW_ROLLBACK,
 };
 
 static const struct option long_opts[] = {
@@ -51,6 +52,7 @@ static const struct option long_opts[] = {
 	{ "no-pull", no_argument, NULL, OPT_NO_PULL },
 	{ "no-report", no_argument, NULL, OPT_NO_REPORT },
 	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "allow-rollback", no_argument, NULL, OPT_ALLOW_ROLLBACK },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -118,6 +120,9 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o)
 			break;
 		case OPT_NO_REPORT:
 			o->no_report = true;
+			break;
+		case OPT_ALLOW_ROLLBACK:
+			o->allow_rollback = true;
 			break;
 		case OPT_FORMAT:
 			if (strcmp(optarg, "json") == 0)
@@ -236,6 +241,36 @@ static int write_report(const char *state_dir, const struct cg_policy *p,
 	return rc;
 }
 
+/* Say what the source step decided, when it was not the plain case. */
+static void report_source(const struct cg_source *src,
+			  const struct cg_config *c, bool color)
+{
+	struct cg_error e = src->why;
+	char when[32] = "never";
+
+	if (src->refused) {
+		if (src->refused_commit[0])
+			cg_error_prefix(&e, "commit %.12s refused",
+					src->refused_commit);
+		else
+			cg_error_prefix(&e, "source refused");
+		cg_error_where(&e, "%s", c->source_url);
+		cg_print_error(stderr, &e, color);
+		fprintf(stderr, "congruent: enforcing the last good commit "
+				"%.12s instead\n",
+			src->commit);
+	} else if (src->stale) {
+		if (src->fetched_time)
+			cg_time_iso(when, src->fetched_time);
+		cg_error_prefix(&e, "source not updated");
+		cg_error_where(&e, "%s", c->source_url);
+		cg_print_error(stderr, &e, color);
+		fprintf(stderr, "congruent: the policy is stale: last fetched "
+				"%s; enforcing the last good commit %.12s\n",
+			when, src->commit);
+	}
+}
+
 static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 {
 	struct opts o;
@@ -250,7 +285,9 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	struct cg_error err;
 	struct lookup_ctx lc;
 	struct cg_ctx ctx;
+	struct cg_source src;
 	bool color = use_color(stdout), ecolor = use_color(stderr);
+	const char *policy_dir;
 	char *state = NULL;
 	int lockfd = -1, status = 1, i;
 	uint64_t t0;
@@ -262,6 +299,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		return usage_error(cmd, "unexpected argument '%s'", argv[i]);
 	memset(&p, 0, sizeof(p));
 	p.fd = -1;
+	memset(&src, 0, sizeof(src));
 	memset(&facts, 0, sizeof(facts));
 	memset(&root, 0, sizeof(root));
 	root.fd = -1;
@@ -270,15 +308,11 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		cg_print_error(stderr, &err, ecolor);
 		goto out;
 	}
-	if (!o.policy) {
-		if (conf.source_url)
-			cg_error_set(&err, CG_ERR,
-				     "git sources (source.url in %s) are not "
-				     "supported by this build yet",
-				     conf.path);
-		else
-			cg_error_set(&err, CG_ERR, "no policy to enforce");
-		cg_error_hint(&err, "pass --policy DIR (a tree with site.yaml)");
+	if (!o.policy && !conf.source_url) {
+		cg_error_set(&err, CG_ERR, "no policy to enforce");
+		cg_error_hint(&err, "pass --policy DIR (a tree with site.yaml), or "
+				    "set source.url in %s",
+			      conf.path ? conf.path : o.config);
 		cg_print_error(stderr, &err, ecolor);
 		goto out;
 	}
@@ -293,20 +327,34 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		goto out;
 	}
 	state = state_dir_for(&o, &conf);
-	if (!dry_run) {
+	/* plan with a git source writes the cache, so it locks too. */
+	if (!dry_run || !o.policy) {
 		if (cg_mkdir_p(state, 0700, &err) < 0 ||
 		    cg_lock_take(state, &lockfd, &err) < 0) {
 			cg_print_error(stderr, &err, ecolor);
 			goto out;
 		}
 	}
-	if (cg_policy_load(&p, o.policy, &facts, &diag) < 0) {
+	policy_dir = o.policy;
+	if (!o.policy) {
+		if (cg_source_prepare(&conf, state, !o.no_pull, o.allow_rollback,
+				      &src, &err) < 0) {
+			cg_error_where(&err, "%s", conf.source_url);
+			cg_print_error(stderr, &err, ecolor);
+			goto out;
+		}
+		report_source(&src, &conf, ecolor);
+		policy_dir = src.dir;
+	}
+	if (cg_policy_load(&p, policy_dir, &facts, &diag) < 0) {
 		print_diag(&diag, ecolor);
 		fprintf(stderr, "congruent: nothing was %s: fix the policy "
 				"(congruent check %s)\n",
-			dry_run ? "planned" : "changed", o.policy);
+			dry_run ? "planned" : "changed", policy_dir);
 		goto out;
 	}
+	if (src.commit)
+		p.commit = cg_xstrdup(src.commit);
 	if (!dry_run) {
 		char *dir = cg_xasprintf("%s/backups", state);
 
@@ -325,13 +373,20 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.names = ctx_names;
 	ctx.lookup_data = &lc;
 	cg_engine_run(&p, &ctx, dry_run, &counts);
-	status = cg_exit_status(&counts, false);
+	status = cg_exit_status(&counts, src.refused);
+	/* Fully evaluated, even if some resources failed: last good. */
+	if (!dry_run && src.commit &&
+	    cg_source_mark_good(state, &src, &err) < 0) {
+		cg_print_error(stderr, &err, ecolor);
+		status |= 4;
+	}
 
 	memset(&info, 0, sizeof(info));
 	info.command = cmd;
 	info.host = cg_facts_get(&facts, "hostname");
-	info.policy = o.policy;
+	info.policy = o.policy ? o.policy : conf.source_url;
 	info.commit = p.commit;
+	info.source = o.policy ? NULL : &src;
 	info.started = (int64_t)time(NULL) - (int64_t)((cg_now_ns() - t0) / 1000000000u);
 	info.duration_ns = cg_now_ns() - t0;
 	info.exit_status = status;
@@ -356,6 +411,7 @@ out:
 	cg_config_release(&conf);
 	cg_diag_release(&diag);
 	cg_lock_release(lockfd);
+	cg_source_release(&src);
 	free(state);
 	return status;
 }

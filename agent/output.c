@@ -248,6 +248,25 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	cg_json_kint(&j, "exit_status", info->exit_status);
 	cg_json_kstr(&j, "policy", info->policy);
 	cg_json_kstr(&j, "commit", info->commit);
+	if (info->source) {
+		const struct cg_source *src = info->source;
+
+		cg_json_key(&j, "source");
+		cg_json_obj_begin(&j);
+		cg_json_kbool(&j, "stale", src->stale);
+		if (src->fetched_time) {
+			cg_time_iso(when, src->fetched_time);
+			cg_json_kstr(&j, "fetched", when);
+		}
+		cg_json_kint(&j, "fetched_objects", src->objects);
+		if (src->refused)
+			cg_json_kstr(&j, "refused_commit", src->refused_commit);
+		if (src->stale || src->refused)
+			cg_json_kstr(&j, "reason", src->why.msg);
+		if (src->signer[0])
+			cg_json_kstr(&j, "signer", src->signer);
+		cg_json_obj_end(&j);
+	}
 	cg_json_key(&j, "roles");
 	cg_json_arr_begin(&j);
 	for (i = 0; i < p->nroles; i++)

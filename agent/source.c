@@ -1,0 +1,878 @@
+/* source.c: desired state from git: fetch, trust, no rollback, last good commit. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cg/sshsig.h"
+
+/*
+ * Layout under STATE/git:
+ *   repo.git/          a bare cache of the branch (refs/congruent/tip is
+ *                      the fetched tip, refs/congruent/last-good the last
+ *                      applied commit: both count as "have" when fetching,
+ *                      so a fetch with nothing new downloads nothing)
+ *   trees/COMMIT/      a private checkout of a commit whose policy passed
+ *                      check; written under a temporary name, then renamed
+ *   last-good          "COMMIT TIME" of the last commit fully evaluated
+ *   fetched            "TIME" of the last successful fetch
+ */
+
+#define TIP_REF "refs/congruent/tip"
+#define GOOD_REF "refs/congruent/last-good"
+#define CHECKOUT_MAX_BYTES (1ull << 30)
+
+static bool git_ready;
+
+void cg_git_setup(const struct cg_config *c)
+{
+	if (git_ready)
+		return;
+	git_libgit2_init();
+	/*
+	 * Debian's libgit2 uses mbedTLS, which finds no CAs by itself; each
+	 * call replaces the trust store, so everything goes in one call.
+	 */
+	if (c && c->ca_file)
+		git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, c->ca_file, NULL);
+	else
+		git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS,
+				 "/etc/ssl/certs/ca-certificates.crt",
+				 "/etc/ssl/certs");
+	git_ready = true;
+}
+
+int cg_git_error(struct cg_error *err, const char *fmt, const char *arg)
+{
+	const git_error *ge = git_error_last();
+	char what[512];
+
+	snprintf(what, sizeof(what), fmt, arg);
+	return cg_error_set(err, CG_ERR, "%s: %s", what,
+			    ge && ge->message ? ge->message : "unknown error");
+}
+
+/*
+ * libgit2 has no time-out of its own: run fn in a child process and kill
+ * it at the deadline. The child reports one line through a pipe.
+ */
+int cg_git_in_child(unsigned timeout_s,
+		    int (*fn)(void *arg, char *msg, size_t size), void *arg,
+		    char *msg, size_t size, struct cg_error *err)
+{
+	uint64_t deadline = cg_now_ns() + (uint64_t)timeout_s * 1000000000u;
+	size_t got = 0;
+	int fds[2], status = 0, rc;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return cg_error_sys(err, CG_ERR, "pipe");
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return cg_error_sys(err, CG_ERR, "fork");
+	}
+	if (pid == 0) {
+		char line[1024] = "";
+
+		close(fds[0]);
+		setpgid(0, 0);
+		rc = fn(arg, line, sizeof(line));
+		(void)!write(fds[1], line, strlen(line));
+		_exit(rc == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	setpgid(pid, pid);
+	msg[0] = '\0';
+	for (;;) {
+		struct pollfd p = { .fd = fds[0], .events = POLLIN };
+		uint64_t now = cg_now_ns();
+		ssize_t n;
+
+		if (now >= deadline) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			close(fds[0]);
+			return cg_error_set(err, CG_ETIMEOUT,
+					    "no answer within %u s (timeout)",
+					    timeout_s);
+		}
+		rc = poll(&p, 1, (int)((deadline - now) / 1000000u) + 1);
+		if (rc < 0 && errno != EINTR)
+			break;
+		if (rc <= 0)
+			continue;
+		n = read(fds[0], msg + got, size - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || got + (size_t)n >= size - 1) {
+			if (n > 0)
+				got += (size_t)n;
+			break;
+		}
+		got += (size_t)n;
+	}
+	msg[got] = '\0';
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return cg_error_set(err, CG_ERR, "%s",
+				    msg[0] ? msg : "the git child failed");
+	return 0;
+}
+
+static char *git_dir(const char *state_dir, const char *name)
+{
+	return cg_xasprintf("%s/git/%s", state_dir, name);
+}
+
+struct fetch_args {
+	const char *repo_path;
+	const char *url;
+	const char *branch;
+};
+
+static int fetch_child(void *arg, char *msg, size_t size)
+{
+	const struct fetch_args *a = arg;
+	git_fetch_options opts;
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	git_reference *ref = NULL;
+	const git_indexer_progress *st;
+	char spec[512];
+	char *specs[] = { spec };
+	git_strarray refspecs = { specs, 1 };
+	const git_error *ge;
+	int rc;
+
+	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
+	rc = git_repository_open_bare(&repo, a->repo_path);
+	if (rc < 0) {
+		ge = git_error_last();
+		snprintf(msg, size, "corrupt cache %s: %s", a->repo_path,
+			 ge ? ge->message : "cannot open");
+		return -1;
+	}
+	/*
+	 * libgit2 1.5 ignores "+" (force) in refspecs: fetch into a ref that
+	 * does not exist, so any tip is taken; descent from the last applied
+	 * commit is checked by us, afterwards.
+	 */
+	if (git_reference_lookup(&ref, repo, TIP_REF) == 0) {
+		git_reference_delete(ref);
+		git_reference_free(ref);
+	}
+	snprintf(spec, sizeof(spec), "refs/heads/%s:" TIP_REF, a->branch);
+	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	opts.update_fetchhead = 0;
+	rc = git_remote_create_anonymous(&remote, repo, a->url);
+	if (rc == 0)
+		rc = git_remote_fetch(remote, &refspecs, &opts, "congruent fetch");
+	if (rc < 0) {
+		ge = git_error_last();
+		snprintf(msg, size, "%s %s",
+			 ge && (ge->klass == GIT_ERROR_ODB ||
+				ge->klass == GIT_ERROR_ZLIB ||
+				ge->klass == GIT_ERROR_OBJECT ||
+				ge->klass == GIT_ERROR_REFERENCE ||
+				ge->klass == GIT_ERROR_REPOSITORY) &&
+					 rc != GIT_ENOTFOUND
+				 ? "corrupt"
+				 : "fetch",
+			 ge && ge->message ? ge->message : "fetch failed");
+		git_remote_free(remote);
+		git_repository_free(repo);
+		return -1;
+	}
+	st = git_remote_stats(remote);
+	snprintf(msg, size, "ok %u %zu", st->received_objects,
+		 st->received_bytes);
+	git_remote_free(remote);
+	git_repository_free(repo);
+	return 0;
+}
+
+static int read_stamp(const char *path, char *commit, size_t csize,
+		      int64_t *when)
+{
+	char buf[256];
+	long long t = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return CG_ENOTFOUND;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return CG_ENOTFOUND;
+	buf[n] = '\0';
+	if (commit) {
+		char id[GIT_OID_HEXSZ + 1];
+
+		if (sscanf(buf, "%40s %lld", id, &t) < 1 ||
+		    strlen(id) != GIT_OID_HEXSZ)
+			return CG_ENOTFOUND;
+		snprintf(commit, csize, "%s", id);
+	} else if (sscanf(buf, "%lld", &t) != 1) {
+		return CG_ENOTFOUND;
+	}
+	if (when)
+		*when = t;
+	return 0;
+}
+
+static int write_stamp(const char *path, const char *commit,
+		       struct cg_error *err)
+{
+	char buf[128];
+
+	if (commit)
+		snprintf(buf, sizeof(buf), "%s %lld\n", commit,
+			 (long long)time(NULL));
+	else
+		snprintf(buf, sizeof(buf), "%lld\n", (long long)time(NULL));
+	return cg_write_file_atomic(path, buf, strlen(buf), 0600, err);
+}
+
+/* Remove *.lock files a killed fetch may have left in the cache. */
+static void remove_stale_locks(const char *dir, int depth)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *p;
+
+		if (de->d_name[0] == '.')
+			continue;
+		p = cg_xasprintf("%s/%s", dir, de->d_name);
+		if (cg_str_ends(de->d_name, ".lock"))
+			unlink(p);
+		else if (de->d_type == DT_DIR && depth < 6)
+			remove_stale_locks(p, depth + 1);
+		free(p);
+	}
+	closedir(d);
+}
+
+static int rm_rf_at(int dirfd, const char *name)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return unlinkat(dirfd, name, 0);
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR)
+			rm_rf_at(fd, de->d_name);
+		else
+			unlinkat(fd, de->d_name, 0);
+	}
+	closedir(d);
+	return unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
+/*
+ * Can the last good commit and its tree be read from the cache? A fetch
+ * negotiates with them as "haves", so a cache that lost them would
+ * otherwise look like a server that rewound history.
+ */
+static bool cache_intact(const char *repo_path)
+{
+	git_repository *repo = NULL;
+	git_reference *ref = NULL;
+	git_commit *commit = NULL;
+	git_tree *tree = NULL;
+	bool ok = false;
+
+	if (git_repository_open_bare(&repo, repo_path) < 0)
+		return false;
+	if (git_reference_lookup(&ref, repo, GOOD_REF) < 0) {
+		ok = true; /* nothing applied from it yet */
+		goto out;
+	}
+	ok = git_commit_lookup(&commit, repo, git_reference_target(ref)) == 0 &&
+	     git_commit_tree(&tree, commit) == 0;
+out:
+	git_tree_free(tree);
+	git_commit_free(commit);
+	git_reference_free(ref);
+	git_repository_free(repo);
+	return ok;
+}
+
+/* Make sure the cache exists; CG_ERR "corrupt ..." if it is broken. */
+static int ensure_cache(const char *repo_path, struct cg_error *err)
+{
+	git_repository *repo = NULL;
+	struct stat st;
+
+	if (stat(repo_path, &st) == 0) {
+		remove_stale_locks(repo_path, 0);
+		if (!cache_intact(repo_path))
+			return cg_error_set(err, CG_ERR,
+					    "corrupt cache %s: the last good "
+					    "commit cannot be read from it",
+					    repo_path);
+		return 0;
+	}
+	if (git_repository_init(&repo, repo_path, 1) < 0)
+		return cg_git_error(err, "cannot create the git cache %s",
+				    repo_path);
+	git_repository_free(repo);
+	return 0;
+}
+
+static void move_aside(const char *repo_path)
+{
+	char *broken = cg_xasprintf("%s.corrupt-%lld", repo_path,
+				    (long long)time(NULL));
+
+	if (rename(repo_path, broken) == 0) {
+		/* Keep one broken copy for a post-mortem, not a pile. */
+		char *parent = cg_xstrndup(repo_path, strrchr(repo_path, '/') -
+							      repo_path);
+		int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *de;
+		const char *keep = strrchr(broken, '/') + 1;
+
+		while (d && (de = readdir(d)))
+			if (strstr(de->d_name, ".corrupt-") &&
+			    strcmp(de->d_name, keep) != 0)
+				rm_rf_at(dirfd(d), de->d_name);
+		if (d)
+			closedir(d);
+		else if (fd >= 0)
+			close(fd);
+		free(parent);
+	}
+	free(broken);
+}
+
+struct checkout {
+	git_repository *repo;
+	uint64_t bytes;
+	struct cg_error *err;
+};
+
+static bool valid_entry_name(const char *name)
+{
+	return name[0] && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+	       !strchr(name, '/') && strcmp(name, ".git") != 0;
+}
+
+/* Write tree into dirfd: files, executables, symlinks, directories. */
+static int write_tree(struct checkout *co, const git_tree *tree, int dirfd,
+		      const char *path)
+{
+	size_t i, n = git_tree_entrycount(tree);
+
+	for (i = 0; i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		const char *name = git_tree_entry_name(e);
+		git_filemode_t mode = git_tree_entry_filemode(e);
+		git_object *obj = NULL;
+		char *sub;
+		int rc = 0;
+
+		if (!valid_entry_name(name))
+			return cg_error_set(co->err, CG_ERR,
+					    "the commit has an entry named "
+					    "'%s' in %s/",
+					    name, path);
+		sub = cg_xasprintf("%s%s%s", path, path[0] ? "/" : "", name);
+		if (mode == GIT_FILEMODE_COMMIT) {
+			rc = cg_error_set(co->err, CG_ERR,
+					  "%s is a submodule; policies cannot "
+					  "use submodules",
+					  sub);
+			goto next;
+		}
+		if (git_tree_entry_to_object(&obj, co->repo, e) < 0) {
+			rc = cg_git_error(co->err, "cannot read %s", sub);
+			goto next;
+		}
+		if (mode == GIT_FILEMODE_TREE) {
+			int fd;
+
+			if (mkdirat(dirfd, name, 0755) < 0 ||
+			    (fd = openat(dirfd, name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC)) < 0) {
+				rc = cg_error_sys(co->err, CG_ERR,
+						  "cannot create %s", sub);
+				goto next;
+			}
+			rc = write_tree(co, (const git_tree *)obj, fd, sub);
+			close(fd);
+		} else {
+			const git_blob *b = (const git_blob *)obj;
+			size_t len = (size_t)git_blob_rawsize(b);
+			const char *data = git_blob_rawcontent(b);
+
+			co->bytes += len;
+			if (co->bytes > CHECKOUT_MAX_BYTES) {
+				rc = cg_error_set(co->err, CG_ERR,
+						  "the commit's tree is larger "
+						  "than 1 GiB");
+			} else if (mode == GIT_FILEMODE_LINK) {
+				char *target = cg_xstrndup(data, len);
+
+				if (symlinkat(target, dirfd, name) < 0)
+					rc = cg_error_sys(co->err, CG_ERR,
+							  "cannot create %s",
+							  sub);
+				free(target);
+			} else {
+				int fd = openat(dirfd, name,
+						O_WRONLY | O_CREAT | O_EXCL |
+							O_NOFOLLOW | O_CLOEXEC,
+						mode == GIT_FILEMODE_BLOB_EXECUTABLE
+							? 0755
+							: 0644);
+
+				if (fd < 0 || cg_write_all(fd, data, len) < 0)
+					rc = cg_error_sys(co->err, CG_ERR,
+							  "cannot write %s", sub);
+				if (fd >= 0 && close(fd) < 0 && rc == 0)
+					rc = cg_error_sys(co->err, CG_ERR,
+							  "cannot write %s", sub);
+			}
+		}
+next:
+		git_object_free(obj);
+		free(sub);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Describe the first errors of a failed check in one message. */
+static void check_failure(const struct cg_diag *d, struct cg_error *err)
+{
+	const struct cg_error *e = &d->errs[0];
+
+	cg_error_set(err, CG_ERR, "its policy fails check (%zu error%s; the "
+				  "first: %s%s%s%s%s)",
+		     d->n, d->n == 1 ? "" : "s", e->where,
+		     e->where[0] ? ": " : "", e->resource,
+		     e->resource[0] ? ": " : "", e->msg);
+	cg_error_hint(err, "run congruent check on that commit and fix the "
+			   "policy");
+}
+
+/*
+ * Check out commit into trees/ID (unless done before) after validating its
+ * policy. Returns the directory.
+ */
+static int checkout(git_repository *repo, const git_commit *commit,
+		    const char *state_dir, char **dir_out, struct cg_error *err)
+{
+	char id[GIT_OID_HEXSZ + 1];
+	char *trees = git_dir(state_dir, "trees"), *dir = NULL, *tmp = NULL;
+	struct checkout co = { repo, 0, err };
+	struct cg_diag diag = { 0 };
+	git_tree *tree = NULL;
+	struct stat st;
+	int fd = -1, rc;
+
+	git_oid_tostr(id, sizeof(id), git_commit_id(commit));
+	dir = cg_xasprintf("%s/%s", trees, id);
+	if (stat(dir, &st) == 0) {
+		/* Only a tree that passed check is ever renamed into place. */
+		*dir_out = dir;
+		free(trees);
+		return 0;
+	}
+	rc = cg_mkdir_p(trees, 0700, err);
+	if (rc < 0)
+		goto out;
+	tmp = cg_xasprintf("%s/.tmp-%s-%d", trees, id, (int)getpid());
+	{
+		int tfd = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (tfd >= 0) {
+			rm_rf_at(tfd, strrchr(tmp, '/') + 1);
+			close(tfd);
+		}
+	}
+	if (mkdir(tmp, 0700) < 0 ||
+	    (fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
+		    0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot create %s", tmp);
+		goto out;
+	}
+	rc = git_commit_tree(&tree, commit);
+	if (rc < 0) {
+		rc = cg_git_error(err, "cannot read the tree of %s", id);
+		goto out;
+	}
+	rc = write_tree(&co, tree, fd, "");
+	if (rc < 0)
+		goto out;
+	if (cg_policy_check(tmp, &diag) < 0) {
+		check_failure(&diag, err);
+		rc = CG_ERR;
+		goto out;
+	}
+	if (rename(tmp, dir) < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot rename %s", tmp);
+		goto out;
+	}
+	*dir_out = dir;
+	dir = NULL;
+out:
+	if (rc < 0 && tmp) {
+		int tfd = open(trees, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (tfd >= 0) {
+			rm_rf_at(tfd, strrchr(tmp, '/') + 1);
+			close(tfd);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	cg_diag_release(&diag);
+	git_tree_free(tree);
+	free(tmp);
+	free(dir);
+	free(trees);
+	return rc;
+}
+
+/* Is the commit signed by an allowed key? */
+static int verify_signature(git_repository *repo, const git_oid *oid,
+			    const struct cg_config *c, char *signer,
+			    size_t size, struct cg_error *err)
+{
+	struct cg_signers *signers = NULL;
+	struct cg_sshsig_result res;
+	git_odb *odb = NULL;
+	git_odb_object *obj = NULL;
+	int rc;
+
+	rc = cg_signers_load(&signers, c->allowed_signers, err);
+	if (rc < 0)
+		return rc;
+	if (git_repository_odb(&odb, repo) < 0 || git_odb_read(&obj, odb, oid) < 0) {
+		rc = cg_git_error(err, "cannot read the commit%s", "");
+		goto out;
+	}
+	rc = cg_sshsig_verify_commit(signers, git_odb_object_data(obj),
+				     git_odb_object_size(obj), (int64_t)time(NULL),
+				     &res, err);
+	if (rc == 0)
+		snprintf(signer, size, "%s (%s)", res.principals, res.fingerprint);
+	else
+		rc = CG_ERR;
+out:
+	git_odb_object_free(obj);
+	git_odb_free(odb);
+	cg_signers_free(signers);
+	return rc;
+}
+
+/*
+ * Validate and check out a candidate tip. *corrupt says a failure came
+ * from the cache (an object that cannot be read), not from the commit.
+ */
+static int accept_tip(git_repository *repo, const git_oid *tip,
+		      const char *good, const struct cg_config *c,
+		      const char *state_dir, bool allow_rollback,
+		      struct cg_source *src, bool *corrupt,
+		      struct cg_error *err)
+{
+	git_commit *commit = NULL;
+	git_oid good_oid;
+	int rc;
+
+	*corrupt = false;
+	rc = git_commit_lookup(&commit, repo, tip);
+	if (rc < 0) {
+		*corrupt = true;
+		return cg_git_error(err, "cannot read the fetched commit%s", "");
+	}
+	if (c->require_signed) {
+		rc = verify_signature(repo, tip, c, src->signer,
+				      sizeof(src->signer), err);
+		if (rc < 0) {
+			cg_error_prefix(err, "signature");
+			goto out;
+		}
+	}
+	if (good && git_oid_fromstr(&good_oid, good) == 0 &&
+	    !git_oid_equal(&good_oid, tip)) {
+		git_odb *odb = NULL;
+		int d;
+
+		/*
+		 * A last good commit absent from the cache counts as "does
+		 * not descend"; an object that is there but unreadable is a
+		 * broken cache.
+		 */
+		if (git_repository_odb(&odb, repo) == 0 &&
+		    git_odb_exists(odb, &good_oid))
+			d = git_graph_descendant_of(repo, tip, &good_oid);
+		else
+			d = 0;
+		git_odb_free(odb);
+		if (d < 0) {
+			*corrupt = true;
+			rc = cg_git_error(err, "cannot walk the history%s", "");
+			goto out;
+		}
+		if (d == 0 && !allow_rollback) {
+			rc = cg_error_set(err, CG_ERR,
+					  "it does not descend from the last "
+					  "applied commit %.12s (a rollback or "
+					  "a force push)",
+					  good);
+			cg_error_hint(err, "if that is intended, run once with "
+					   "--allow-rollback");
+			goto out;
+		}
+	}
+	rc = checkout(repo, commit, state_dir, &src->dir, err);
+	if (rc < 0 && git_error_last() &&
+	    (git_error_last()->klass == GIT_ERROR_ODB ||
+	     git_error_last()->klass == GIT_ERROR_ZLIB ||
+	     git_error_last()->klass == GIT_ERROR_OBJECT))
+		*corrupt = strstr(err->msg, "cannot read") != NULL;
+out:
+	git_commit_free(commit);
+	return rc;
+}
+
+static void result_last_good(struct cg_source *src, const char *state_dir,
+			     const char *good)
+{
+	char *trees = git_dir(state_dir, "trees");
+
+	src->commit = cg_xstrdup(good);
+	src->dir = cg_xasprintf("%s/%s", trees, good);
+	free(trees);
+}
+
+int cg_source_prepare(const struct cg_config *c, const char *state_dir,
+		      bool pull, bool allow_rollback, struct cg_source *src,
+		      struct cg_error *err)
+{
+	char good[GIT_OID_HEXSZ + 1] = "", tipstr[GIT_OID_HEXSZ + 1];
+	char *repo_path = git_dir(state_dir, "repo.git");
+	char *good_path = git_dir(state_dir, "last-good");
+	char *fetched_path = git_dir(state_dir, "fetched");
+	char *gitdir = cg_xasprintf("%s/git", state_dir);
+	git_repository *repo = NULL;
+	git_reference *ref = NULL;
+	const git_oid *tip;
+	bool have_good, fresh = false;
+	struct stat st;
+	int rc = 0;
+
+	memset(src, 0, sizeof(*src));
+	cg_error_clear(&src->why);
+	cg_git_setup(c);
+	have_good = read_stamp(good_path, good, sizeof(good), &src->good_time) == 0;
+	if (have_good) {
+		char *d = cg_xasprintf("%s/git/trees/%s", state_dir, good);
+
+		have_good = stat(d, &st) == 0;
+		free(d);
+	}
+	read_stamp(fetched_path, NULL, 0, &src->fetched_time);
+	if (cg_mkdir_p(gitdir, 0700, err) < 0) {
+		rc = CG_ERR;
+		goto out;
+	}
+	if (pull) {
+		struct fetch_args a = { repo_path, c->source_url,
+					c->source_branch };
+		char msg[1024];
+		struct cg_error ferr;
+
+		cg_error_clear(&ferr);
+		rc = ensure_cache(repo_path, &ferr);
+		if (rc == 0)
+			rc = cg_git_in_child(c->timeout, fetch_child, &a, msg,
+					     sizeof(msg), &ferr);
+		if (rc < 0) {
+			const char *m = ferr.msg;
+
+			if (cg_str_starts(m, "corrupt")) {
+				move_aside(repo_path);
+				cg_error_hint(&ferr, "the cache was moved aside "
+						     "and is fetched anew on "
+						     "the next run");
+			} else if (cg_str_starts(m, "fetch ")) {
+				memmove(ferr.msg, m + 6, strlen(m + 6) + 1);
+			}
+			src->stale = true;
+			src->why = ferr;
+			goto fallback;
+		}
+		sscanf(msg, "ok %u %zu", &src->objects, &src->bytes);
+		write_stamp(fetched_path, NULL, NULL);
+		src->fetched_time = (int64_t)time(NULL);
+		fresh = true;
+	}
+	if (git_repository_open_bare(&repo, repo_path) < 0 ||
+	    git_reference_lookup(&ref, repo, TIP_REF) < 0) {
+		if (!pull)
+			cg_error_set(&src->why, CG_ERR,
+				     "no cached commit (the source was never "
+				     "fetched)");
+		else
+			/* libgit2 fetches nothing, quietly, for a refspec
+			 * whose source does not exist. */
+			cg_error_set(&src->why, CG_ERR,
+				     "branch '%s' does not exist there (or "
+				     "the repository is empty)",
+				     c->source_branch);
+		cg_error_hint(&src->why, "check source.branch in the agent "
+					 "config");
+		src->stale = !fresh;
+		src->refused = fresh;
+		goto fallback;
+	}
+	tip = git_reference_target(ref);
+	git_oid_tostr(tipstr, sizeof(tipstr), tip);
+	if (have_good && strcmp(tipstr, good) == 0) {
+		result_last_good(src, state_dir, good);
+		goto out;
+	}
+	{
+		struct cg_error why;
+		bool corrupt;
+
+		cg_error_clear(&why);
+		if (accept_tip(repo, tip, have_good ? good : NULL, c, state_dir,
+			       allow_rollback, src, &corrupt, &why) == 0) {
+			src->commit = cg_xstrdup(tipstr);
+			goto out;
+		}
+		if (corrupt) {
+			git_reference_free(ref);
+			ref = NULL;
+			git_repository_free(repo);
+			repo = NULL;
+			move_aside(repo_path);
+			cg_error_prefix(&why, "corrupt cache");
+			cg_error_hint(&why, "the cache was moved aside and is "
+					    "fetched anew on the next run");
+			src->stale = true;
+			src->why = why;
+			goto fallback;
+		}
+		src->refused = true;
+		src->why = why;
+		snprintf(src->refused_commit, sizeof(src->refused_commit), "%s",
+			 tipstr);
+	}
+fallback:
+	if (!have_good) {
+		if (src->refused_commit[0])
+			rc = cg_error_set(err, CG_ERR,
+					  "no good policy commit to enforce: "
+					  "commit %.12s was refused: %s",
+					  src->refused_commit, src->why.msg);
+		else
+			rc = cg_error_set(err, CG_ERR,
+					  "no good policy commit to enforce: %s",
+					  src->why.msg);
+		if (src->why.hint[0])
+			cg_error_hint(err, "%s", src->why.hint);
+		else
+			cg_error_hint(err, "check source.url and source.branch "
+					   "in the agent config");
+		goto out;
+	}
+	result_last_good(src, state_dir, good);
+	rc = 0;
+out:
+	git_reference_free(ref);
+	git_repository_free(repo);
+	free(repo_path);
+	free(good_path);
+	free(fetched_path);
+	free(gitdir);
+	return rc;
+}
+
+int cg_source_mark_good(const char *state_dir, const struct cg_source *src,
+			struct cg_error *err)
+{
+	char *good_path = git_dir(state_dir, "last-good");
+	char *repo_path = git_dir(state_dir, "repo.git");
+	char *trees = git_dir(state_dir, "trees");
+	git_repository *repo = NULL;
+	git_oid oid;
+	struct dirent *de;
+	DIR *d;
+	int rc;
+
+	rc = write_stamp(good_path, src->commit, err);
+	if (rc == 0 && git_repository_open_bare(&repo, repo_path) == 0 &&
+	    git_oid_fromstr(&oid, src->commit) == 0) {
+		git_reference *ref = NULL;
+
+		/* A "have" for the next fetch, and it keeps the history. */
+		if (git_reference_create(&ref, repo, GOOD_REF, &oid, 1,
+					 "congruent: last good") == 0)
+			git_reference_free(ref);
+	}
+	git_repository_free(repo);
+	/* Old checkouts: only the last good one is needed. */
+	d = opendir(trees);
+	while (rc == 0 && d && (de = readdir(d))) {
+		if (de->d_name[0] == '.' && !cg_str_starts(de->d_name, ".tmp-"))
+			continue;
+		if (strcmp(de->d_name, src->commit) == 0)
+			continue;
+		rm_rf_at(dirfd(d), de->d_name);
+	}
+	if (d)
+		closedir(d);
+	free(good_path);
+	free(repo_path);
+	free(trees);
+	return rc;
+}
+
+void cg_source_release(struct cg_source *src)
+{
+	if (!src)
+		return;
+	free(src->dir);
+	free(src->commit);
+	memset(src, 0, sizeof(*src));
+}
