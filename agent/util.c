@@ -320,6 +320,17 @@ bool cg_is_text(const char *data, size_t len)
 		for (k = 1; k <= n; k++)
 			if ((p[i + k] & 0xc0) != 0x80)
 				return false;
+		/*
+		 * The second byte's range rules out what the lead byte alone
+		 * cannot: overlong forms (E0 80..9F, F0 80..8F), UTF-16
+		 * surrogates (ED A0..BF) and code points past U+10FFFF
+		 * (F4 90..BF).
+		 */
+		if ((c == 0xe0 && p[i + 1] < 0xa0) ||
+		    (c == 0xed && p[i + 1] > 0x9f) ||
+		    (c == 0xf0 && p[i + 1] < 0x90) ||
+		    (c == 0xf4 && p[i + 1] > 0x8f))
+			return false;
 		i += n + 1;
 	}
 	return true;
