@@ -249,15 +249,23 @@ size_t cg_edit_distance(const char *a, const char *b)
 
 const char *cg_suggest_n(const char *word, const char *const *cands, size_t n)
 {
-	size_t best = (size_t)-1, limit, i;
+	size_t best = (size_t)-1, limit, wlen = strlen(word), i;
 	const char *pick = NULL;
 
-	limit = strlen(word) / 3;
+	limit = wlen / 3;
 	if (limit < 2)
 		limit = 2;
 	for (i = 0; i < n; i++) {
+		size_t clen = strlen(cands[i]);
 		size_t d = cg_edit_distance(word, cands[i]);
 
+		/*
+		 * A distance as large as the longer of the two means every
+		 * character was replaced: nothing typed survives, so it is
+		 * not a typo ("on" is not a misspelt "id").
+		 */
+		if (d >= (wlen > clen ? wlen : clen))
+			continue;
 		if (d < best) {
 			best = d;
 			pick = cands[i];
