@@ -162,6 +162,11 @@ static int keycmp(const void *a, const void *b)
 	return strcmp((*x)->str, (*y)->str);
 }
 
+static bool later(const struct cg_node *a, const struct cg_node *b)
+{
+	return a->line != b->line ? a->line > b->line : a->col > b->col;
+}
+
 static int check_map(struct loader *l, struct cg_node *map)
 {
 	struct cg_node **keys;
@@ -184,9 +189,13 @@ static int check_map(struct loader *l, struct cg_node *map)
 	qsort(keys, map->len, sizeof(*keys), keycmp);
 	for (i = 1; i < map->len; i++) {
 		if (strcmp(keys[i - 1]->str, keys[i]->str) == 0) {
+			/*
+			 * Compare columns too: in a flow map both keys may
+			 * sit on one line, and qsort keeps no order.
+			 */
 			const struct cg_node *second =
-				keys[i]->line > keys[i - 1]->line ? keys[i]
-								  : keys[i - 1];
+				later(keys[i], keys[i - 1]) ? keys[i]
+							    : keys[i - 1];
 			const struct cg_node *first =
 				second == keys[i] ? keys[i - 1] : keys[i];
 			char buf[64];
