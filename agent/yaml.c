@@ -1,4 +1,5 @@
 /* yaml.c: libyaml events to a bounded node tree, and typed access to it. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -520,8 +521,12 @@ int cg_node_uint(const struct cg_node *n, const char *key, unsigned long max,
 	unsigned long v;
 	char *end;
 
-	if (n->kind != CG_NODE_SCALAR || is_null(n) || n->str[0] == '-' ||
-	    n->str[0] == '+')
+	/*
+	 * Digits only: strtoul would skip leading blanks and then accept a
+	 * sign, so " -1" would read as ULONG_MAX.
+	 */
+	if (n->kind != CG_NODE_SCALAR || is_null(n) ||
+	    !isdigit((unsigned char)n->str[0]))
 		goto bad;
 	errno = 0;
 	v = strtoul(n->str, &end, 10);
