@@ -5,7 +5,11 @@
 #include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cg/fs.h"
@@ -504,6 +508,43 @@ static void test_replace(void)
 	tap_is_int(temp_files("root/real/dir"), 0,
 		   "replace: no temp file left after a failure");
 
+	/* The replaced file's extended attributes go to the new one. */
+	mkfile("root/real/dir/labelled", "old\n");
+	fd = openat(dirfd, "labelled", O_RDONLY);
+	if (fd >= 0 && fsetxattr(fd, "user.cg_test", "label", 5, 0) == 0) {
+		char val[16] = "";
+		int nfd;
+
+		c.data = "new\n";
+		c.len = 4;
+		rc = cg_fs_replace(dirfd, "labelled", &c, 0644, 0, 0, fd, NULL,
+				   &err);
+		tap_is_int(rc, 0, "replace: keeping xattrs");
+		nfd = openat(dirfd, "labelled", O_RDONLY);
+		tap_ok(nfd >= 0 &&
+			       fgetxattr(nfd, "user.cg_test", val, sizeof(val)) ==
+				       5 &&
+			       memcmp(val, "label", 5) == 0,
+		       "replace: xattr copied from old_fd");
+		if (nfd >= 0)
+			close(nfd);
+		rc = cg_fs_replace(dirfd, "labelled", &c, 0644, 0, 0, -1, NULL,
+				   &err);
+		nfd = openat(dirfd, "labelled", O_RDONLY);
+		tap_ok(rc == 0 && nfd >= 0 &&
+			       fgetxattr(nfd, "user.cg_test", val, sizeof(val)) <
+				       0,
+		       "replace: no xattrs copied when old_fd is -1");
+		if (nfd >= 0)
+			close(nfd);
+	} else {
+		tap_ok(true, "replace: xattrs # SKIP no user xattrs here");
+		tap_ok(true, "replace: xattrs # SKIP no user xattrs here");
+		tap_ok(true, "replace: xattrs # SKIP no user xattrs here");
+	}
+	if (fd >= 0)
+		close(fd);
+
 	cg_fs_tmpname(tmp, sizeof(tmp), "motd");
 	tap_ok(strncmp(tmp, ".motd.cg-", 9) == 0 && strlen(tmp) == 17,
 	       "tmpname: .NAME.cg-XXXXXXXX");
@@ -512,6 +553,76 @@ static void test_replace(void)
 	cg_fs_tmpname(tmp, sizeof(tmp), longname);
 	tap_ok(strlen(tmp) <= NAME_MAX, "tmpname: a 255-byte name fits NAME_MAX");
 	close(dirfd);
+}
+
+/*
+ * In a child with its own mount namespace, bind-mount a file over the
+ * target so that rename fails with EBUSY, and replace it. Exit status: 0
+ * all good, 77 no mount namespace here, else the step that failed.
+ */
+static int bind_mount_child(void)
+{
+	struct cg_error err;
+	struct cg_content c = { .data = "in place\n", .len = 9, .fd = -1 };
+	char *dir = cg_xasprintf("%s/root/real/dir", base), *s;
+	char *src = cg_xasprintf("%s/bind-src", dir);
+	char *dst = cg_xasprintf("%s/bind-dst", dir);
+	unsigned how = 0;
+	struct stat st;
+	int dirfd;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(src, dst, NULL, MS_BIND, NULL) < 0)
+		return 77;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (cg_fs_replace(dirfd, "bind-dst", &c, 0600, 0, 0, -1, &how, &err) < 0)
+		return 1;
+	if (!(how & CG_REPLACE_IN_PLACE))
+		return 2;
+	s = read_rel("root/real/dir/bind-dst");
+	if (!s || strcmp(s, "in place\n") != 0)
+		return 3;
+	free(s);
+	if (stat(dst, &st) < 0 || (st.st_mode & 07777) != 0600)
+		return 4;
+	if (temp_files("root/real/dir") != 0)
+		return 5;
+	umount(dst);
+	/* The bind mount's source is what was written. */
+	s = read_rel("root/real/dir/bind-src");
+	if (!s || strcmp(s, "in place\n") != 0)
+		return 6;
+	free(s);
+	close(dirfd);
+	free(dir);
+	free(src);
+	free(dst);
+	return 0;
+}
+
+static void test_bind_mount(void)
+{
+	pid_t pid;
+	int st = -1;
+
+	mkfile("root/real/dir/bind-src", "a much longer old content\n");
+	mkfile("root/real/dir/bind-dst", "covered\n");
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(bind_mount_child());
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) {
+		tap_ok(false, "replace: bind-mounted target (child failed)");
+		return;
+	}
+	if (WEXITSTATUS(st) == 77) {
+		tap_ok(true, "replace: bind-mounted target # SKIP no mount "
+			     "namespace");
+		return;
+	}
+	tap_is_int(WEXITSTATUS(st), 0,
+		   "replace: bind-mounted target written in place (EBUSY)");
 }
 
 static void test_ids(struct cg_root *root)
@@ -601,6 +712,7 @@ int main(void)
 	test_open_parent(&root);
 	test_beneath();
 	test_replace();
+	test_bind_mount();
 	test_ids(&root);
 	cg_root_release(&root);
 	tap_ok(root.fd == -1 && root.path == NULL && root.ids == NULL,
