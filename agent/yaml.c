@@ -316,6 +316,33 @@ static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 	}
 }
 
+/*
+ * libyaml's reader errors (bad UTF-8, control characters) give a byte
+ * offset and leave problem_mark at 0:0; turn the offset into the line and
+ * column (in characters, as libyaml counts) that its other errors give.
+ */
+static yaml_mark_t mark_at(const char *buf, size_t len, size_t off)
+{
+	yaml_mark_t m = { 0 };
+	size_t i;
+
+	if (off > len)
+		off = len;
+	for (i = 0; i < off; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c == '\n' ||
+		    (c == '\r' && (i + 1 >= len || buf[i + 1] != '\n'))) {
+			m.line++;
+			m.column = 0;
+		} else if ((c & 0xc0) != 0x80) {
+			m.column++;
+		}
+	}
+	m.index = off;
+	return m;
+}
+
 int cg_doc_load_buf(struct cg_doc **out, const char *buf, size_t len,
 		    const char *name, struct cg_error *err)
 {
@@ -345,8 +372,11 @@ int cg_doc_load_buf(struct cg_doc **out, const char *buf, size_t len,
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	while (!done) {
 		if (!yaml_parser_parse(&parser, &ev)) {
+			yaml_mark_t at = parser.problem_mark;
 			char ctx[256] = "";
 
+			if (parser.error == YAML_READER_ERROR)
+				at = mark_at(buf, len, parser.problem_offset);
 			if (parser.context)
 				snprintf(ctx, sizeof(ctx),
 					 " (%s, line %lu)", parser.context,
@@ -357,12 +387,15 @@ int cg_doc_load_buf(struct cg_doc **out, const char *buf, size_t len,
 						    : "unknown problem",
 				     ctx);
 			cg_error_where(err, "%s:%lu:%lu", name,
-				       (unsigned long)parser.problem_mark.line + 1,
-				       (unsigned long)parser.problem_mark.column +
-					       1);
-			cg_error_hint(err, "fix the YAML at that line; "
-					   "indentation and unquoted ': ' are "
-					   "the usual suspects");
+				       (unsigned long)at.line + 1,
+				       (unsigned long)at.column + 1);
+			if (parser.error == YAML_READER_ERROR)
+				cg_error_hint(err, "save the file as UTF-8 text, "
+						   "without control characters");
+			else
+				cg_error_hint(err, "fix the YAML at that line; "
+						   "indentation and unquoted "
+						   "': ' are the usual suspects");
 			rc = CG_ERR;
 			break;
 		}

@@ -175,6 +175,13 @@ static void test_refusals(void)
 		"bad indentation, line and column");
 	refused("a: [1, 2\nb: 3\n", NULL, "YAML syntax error",
 		"unclosed flow list");
+	/* libyaml's reader errors carry a byte offset, not a line. */
+	refused("a: 1\nb: 2\nc: \xff\n", "t.yaml:3:4", "invalid leading UTF-8",
+		"invalid UTF-8: line and column of the byte");
+	refused("a: 1\r\nb: 2\r\nc: x\x01y\n", "t.yaml:3:5",
+		"control characters", "control character after CRLF lines");
+	refused("a: 1\nc: \xc3\xa9\xff\n", "t.yaml:2:5", "UTF-8",
+		"invalid UTF-8 after a multibyte character");
 	refused("a: *nope\n", "t.yaml:1:4", "alias *nope names no complete anchor",
 		"alias to an unknown anchor");
 	refused("a: &x [1, *x]\n", "t.yaml:1:11",
@@ -195,6 +202,9 @@ static void test_syntax_where(void)
 		       strchr(err.where + 7, ':') != NULL,
 	       "syntax: where is file:line:col");
 	tap_ok(err.hint[0] != '\0', "syntax: there is a hint");
+	cg_doc_free(doc);
+	doc = load("a: \"x\xff\"\n", &err);
+	tap_has_str(err.hint, "UTF-8", "syntax: encoding errors hint at UTF-8");
 	cg_doc_free(doc);
 }
 
