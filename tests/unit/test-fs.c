@@ -193,6 +193,7 @@ static void setup(void)
 	mkl("loop1", "root/loop2");
 	mkl("/nowhere", "root/dangling");
 
+	mkd("state");
 	mkd("tree");
 	mkd("tree/files");
 	mkfile("tree/files/a.txt", "inside\n");
@@ -646,6 +647,75 @@ static void test_replace(void)
 	close(dirfd);
 }
 
+static void test_mkdir_write(void)
+{
+	struct cg_error err;
+	struct stat st;
+	char *p, *q, *s;
+	int rc;
+
+	umask(022);
+	p = cg_xasprintf("%s/state/x/y", base);
+	rc = cg_mkdir_p(p, 0700, &err);
+	tap_is_int(rc, 0, "mkdir_p: parents and the directory");
+	tap_ok(stat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
+		       (st.st_mode & 07777) == 0700,
+	       "mkdir_p: the last one gets the mode");
+	free(p);
+	p = cg_xasprintf("%s/state/x", base);
+	tap_ok(stat(p, &st) == 0 && (st.st_mode & 07777) == 0755,
+	       "mkdir_p: parents get 0755");
+	free(p);
+	p = cg_xasprintf("%s/state/x/y", base);
+	tap_is_int(cg_mkdir_p(p, 0700, &err), 0, "mkdir_p: existing is fine");
+	free(p);
+
+	/* A trailing slash (--state-dir /var/lib/cg/) names the same dir. */
+	p = cg_xasprintf("%s/state/trail/", base);
+	rc = cg_mkdir_p(p, 0700, &err);
+	tap_is_int(rc, 0, "mkdir_p: trailing slash");
+	tap_ok(stat(p, &st) == 0 && (st.st_mode & 07777) == 0700,
+	       "mkdir_p: trailing slash still gets the mode");
+	free(p);
+	p = cg_xasprintf("%s/state//double//", base);
+	rc = cg_mkdir_p(p, 0700, &err);
+	tap_ok(rc == 0 && stat(p, &st) == 0 && (st.st_mode & 07777) == 0700,
+	       "mkdir_p: doubled slashes");
+	free(p);
+
+	mkfile("state/plain", "x");
+	p = cg_xasprintf("%s/state/plain", base);
+	tap_is_int(cg_mkdir_p(p, 0700, &err), CG_ERR,
+		   "mkdir_p: a file where the directory should be");
+	tap_has_str(err.msg, "not a directory", "mkdir_p: says so");
+	free(p);
+	p = cg_xasprintf("%s/state/plain/sub", base);
+	tap_is_int(cg_mkdir_p(p, 0700, &err), CG_ERR,
+		   "mkdir_p: a file on the way");
+	free(p);
+
+	p = cg_xasprintf("%s/state/x/y/report.json", base);
+	rc = cg_write_file_atomic(p, "{}\n", 3, 0600, &err);
+	tap_is_int(rc, 0, "write_file_atomic: written");
+	s = read_rel("state/x/y/report.json");
+	tap_is_str(s, "{}\n", "write_file_atomic: content");
+	free(s);
+	tap_ok(stat(p, &st) == 0 && (st.st_mode & 07777) == 0600,
+	       "write_file_atomic: mode");
+	rc = cg_write_file_atomic(p, "[1]", 3, 0640, &err);
+	s = read_rel("state/x/y/report.json");
+	tap_ok(rc == 0 && s && strcmp(s, "[1]") == 0,
+	       "write_file_atomic: replaced");
+	free(s);
+	tap_is_int(temp_files("state/x/y"), 0, "write_file_atomic: no temp left");
+	free(p);
+	q = cg_xasprintf("%s/state/nodir/f", base);
+	tap_is_int(cg_write_file_atomic(q, "x", 1, 0600, &err), CG_ERR,
+		   "write_file_atomic: missing directory");
+	tap_has_str(err.msg, "/state/nodir", "write_file_atomic: names it");
+	free(q);
+}
+
 /*
  * In a child with its own mount namespace, bind-mount a file over the
  * target so that rename fails with EBUSY, and replace it. Exit status: 0
@@ -805,6 +875,7 @@ int main(void)
 	test_beneath_fallback();
 	test_replace();
 	test_bind_mount();
+	test_mkdir_write();
 	test_ids(&root);
 	cg_root_release(&root);
 	tap_ok(root.fd == -1 && root.path == NULL && root.ids == NULL,
