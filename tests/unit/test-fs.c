@@ -683,6 +683,9 @@ static void test_mkdir_write(void)
 	       "mkdir_p: doubled slashes");
 	free(p);
 
+	tap_is_int(cg_mkdir_p("", 0700, &err), CG_ERR,
+		   "mkdir_p: an empty path is refused");
+
 	mkfile("state/plain", "x");
 	p = cg_xasprintf("%s/state/plain", base);
 	tap_is_int(cg_mkdir_p(p, 0700, &err), CG_ERR,
