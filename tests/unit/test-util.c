@@ -235,6 +235,44 @@ static void test_is_text(void)
 	tap_ok(cg_is_text("abc\0", 3), "is_text: only len bytes are checked");
 }
 
+static void test_time(void)
+{
+	char iso[32];
+	uint64_t a, b;
+	char *s;
+	int *v = NULL;
+	size_t cap = 0;
+
+	cg_time_iso(iso, 0);
+	tap_is_str(iso, "1970-01-01T00:00:00Z", "time_iso: the epoch");
+	cg_time_iso(iso, 951782400);
+	tap_is_str(iso, "2000-02-29T00:00:00Z", "time_iso: a leap day");
+	cg_time_iso(iso, 4102444800);
+	tap_is_str(iso, "2100-01-01T00:00:00Z", "time_iso: 2100");
+	cg_time_iso(iso, -1);
+	tap_is_str(iso, "1969-12-31T23:59:59Z", "time_iso: before the epoch");
+	a = cg_now_ns();
+	usleep(2000);
+	b = cg_now_ns();
+	tap_ok(b >= a + 2000000u && b - a < 2000000000u,
+	       "now_ns: monotonic nanoseconds");
+
+	s = cg_xasprintf("%s-%05d", "x", 42);
+	tap_is_str(s, "x-00042", "xasprintf");
+	free(s);
+	s = cg_xstrndup("abcdef", 3);
+	tap_is_str(s, "abc", "xstrndup");
+	free(s);
+
+	cg_grow(&v, &cap, 3, sizeof(*v));
+	tap_ok(v && cap >= 3, "grow: room for 3");
+	cg_grow(&v, &cap, 1000, sizeof(*v));
+	tap_ok(cap >= 1000, "grow: room for 1000");
+	v[999] = 7;
+	tap_is_int(v[999], 7, "grow: the room is usable");
+	free(v);
+}
+
 int main(void)
 {
 	test_edit_distance();
@@ -243,5 +281,6 @@ int main(void)
 	test_read_fd();
 	test_str();
 	test_is_text();
+	test_time();
 	return tap_done();
 }
