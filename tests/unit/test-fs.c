@@ -1,4 +1,4 @@
-/* test-fs.c: paths resolved inside a root, beneath a tree, atomic replace, ids. */
+/* test-fs.c: paths inside a root or beneath a tree, atomic replace, ids. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +22,9 @@
 #include "tap.h"
 
 static char base[64]; /* the temp dir; ROOT is base/root, TREE base/tree */
+/* Owners to give files: ours, and another one when we may (as root). */
+static uid_t me_u, other_u;
+static gid_t me_g, other_g;
 
 static void mkfile(const char *rel, const char *content)
 {
@@ -507,8 +510,8 @@ static void test_replace(void)
 	char tmp[256], longname[256];
 
 	free(p);
-	rc = cg_fs_replace(dirfd, "new.conf", &c, 0640, 1234, 5678, -1, &how,
-			   &err);
+	rc = cg_fs_replace(dirfd, "new.conf", &c, 0640, other_u, other_g, -1,
+			   &how, &err);
 	tap_is_int(rc, 0, "replace: create a file");
 	tap_is_int(how, 0, "replace: by rename");
 	s = read_rel("root/real/dir/new.conf");
@@ -516,7 +519,7 @@ static void test_replace(void)
 	free(s);
 	tap_ok(fstatat(dirfd, "new.conf", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		       S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0640 &&
-		       st.st_uid == 1234 && st.st_gid == 5678,
+		       st.st_uid == other_u && st.st_gid == other_g,
 	       "replace: mode and owner");
 	tap_is_int(temp_files("root/real/dir"), 0, "replace: no temp file left");
 
@@ -541,7 +544,7 @@ static void test_replace(void)
 	mkl("victim", "root/real/dir/lnk");
 	c.data = "replaced link\n";
 	c.len = strlen(c.data);
-	rc = cg_fs_replace(dirfd, "lnk", &c, 0644, 0, 0, -1, NULL, &err);
+	rc = cg_fs_replace(dirfd, "lnk", &c, 0644, me_u, me_g, -1, NULL, &err);
 	tap_is_int(rc, 0, "replace: over a symlink");
 	tap_ok(fstatat(dirfd, "lnk", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		       S_ISREG(st.st_mode),
@@ -570,7 +573,7 @@ static void test_replace(void)
 		c.data = NULL;
 		c.len = 0;
 		c.fd = fd;
-		rc = cg_fs_replace(dirfd, "from-fd", &c, 0600, 0, 0, -1, NULL,
+		rc = cg_fs_replace(dirfd, "from-fd", &c, 0600, me_u, me_g, -1, NULL,
 				   &err);
 		tap_is_int(rc, 0, "replace: from a file descriptor");
 		s = read_rel("root/real/dir/from-fd");
@@ -585,7 +588,7 @@ static void test_replace(void)
 
 	c.data = "";
 	c.len = 0;
-	rc = cg_fs_replace(dirfd, "empty", &c, 0644, 0, 0, -1, NULL, &err);
+	rc = cg_fs_replace(dirfd, "empty", &c, 0644, me_u, me_g, -1, NULL, &err);
 	tap_ok(rc == 0 && fstatat(dirfd, "empty", &st, 0) == 0 && st.st_size == 0,
 	       "replace: empty content");
 
@@ -594,7 +597,7 @@ static void test_replace(void)
 	mkfile("root/real/dir/isdir/keep", "x");
 	c.data = "x";
 	c.len = 1;
-	rc = cg_fs_replace(dirfd, "isdir", &c, 0644, 0, 0, -1, NULL, &err);
+	rc = cg_fs_replace(dirfd, "isdir", &c, 0644, me_u, me_g, -1, NULL, &err);
 	tap_is_int(rc, CG_ERR, "replace: over a non-empty directory fails");
 	tap_has_str(err.msg, "isdir", "replace: failure names the file");
 	tap_is_int(temp_files("root/real/dir"), 0,
@@ -609,19 +612,21 @@ static void test_replace(void)
 
 		c.data = "new\n";
 		c.len = 4;
-		rc = cg_fs_replace(dirfd, "labelled", &c, 0644, 0, 0, fd, NULL,
-				   &err);
+		rc = cg_fs_replace(dirfd, "labelled", &c, 0644, me_u, me_g, fd,
+				   NULL, &err);
 		tap_is_int(rc, 0, "replace: keeping xattrs");
+		s = read_rel("root/real/dir/labelled");
 		nfd = openat(dirfd, "labelled", O_RDONLY);
-		tap_ok(nfd >= 0 &&
+		tap_ok(s && strcmp(s, "new\n") == 0 && nfd >= 0 &&
 			       fgetxattr(nfd, "user.cg_test", val, sizeof(val)) ==
 				       5 &&
 			       memcmp(val, "label", 5) == 0,
 		       "replace: xattr copied from old_fd");
+		free(s);
 		if (nfd >= 0)
 			close(nfd);
-		rc = cg_fs_replace(dirfd, "labelled", &c, 0644, 0, 0, -1, NULL,
-				   &err);
+		rc = cg_fs_replace(dirfd, "labelled", &c, 0644, me_u, me_g, -1,
+				   NULL, &err);
 		nfd = openat(dirfd, "labelled", O_RDONLY);
 		tap_ok(rc == 0 && nfd >= 0 &&
 			       fgetxattr(nfd, "user.cg_test", val, sizeof(val)) <
@@ -740,7 +745,8 @@ static int bind_mount_child(void)
 	    mount(src, dst, NULL, MS_BIND, NULL) < 0)
 		return 77;
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (cg_fs_replace(dirfd, "bind-dst", &c, 0600, 0, 0, -1, &how, &err) < 0)
+	if (cg_fs_replace(dirfd, "bind-dst", &c, 0600, me_u, me_g, -1, &how,
+			  &err) < 0)
 		return 1;
 	if (!(how & CG_REPLACE_IN_PLACE))
 		return 2;
@@ -862,6 +868,10 @@ int main(void)
 	struct cg_error err;
 	char *p, *cmd;
 
+	me_u = geteuid();
+	me_g = getegid();
+	other_u = me_u == 0 ? 1234 : me_u;
+	other_g = me_u == 0 ? 5678 : me_g;
 	test_clean();
 
 	snprintf(base, sizeof(base), "/tmp/cg-test-fs.XXXXXX");
