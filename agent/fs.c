@@ -789,10 +789,21 @@ void cg_root_group_name(struct cg_root *root, gid_t gid, char *buf,
 
 int cg_mkdir_p(const char *dir, mode_t mode, struct cg_error *err)
 {
-	char *copy = cg_xstrdup(dir), *p;
+	char *copy, *p;
+	size_t len = strlen(dir);
 	struct stat st;
 	int rc = 0;
 
+	if (len == 0)
+		return cg_error_set(err, CG_ERR, "empty directory name");
+	copy = cg_xstrdup(dir);
+
+	/*
+	 * Trailing slashes ("/var/lib/cg/") would make the last real
+	 * directory look like a parent and get 0755 instead of mode.
+	 */
+	while (len > 1 && copy[len - 1] == '/')
+		copy[--len] = '\0';
 	for (p = copy + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;

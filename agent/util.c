@@ -249,15 +249,23 @@ size_t cg_edit_distance(const char *a, const char *b)
 
 const char *cg_suggest_n(const char *word, const char *const *cands, size_t n)
 {
-	size_t best = (size_t)-1, limit, i;
+	size_t best = (size_t)-1, limit, wlen = strlen(word), i;
 	const char *pick = NULL;
 
-	limit = strlen(word) / 3;
+	limit = wlen / 3;
 	if (limit < 2)
 		limit = 2;
 	for (i = 0; i < n; i++) {
+		size_t clen = strlen(cands[i]);
 		size_t d = cg_edit_distance(word, cands[i]);
 
+		/*
+		 * A distance as large as the longer of the two means every
+		 * character was replaced: nothing typed survives, so it is
+		 * not a typo ("on" is not a misspelt "id").
+		 */
+		if (d >= (wlen > clen ? wlen : clen))
+			continue;
 		if (d < best) {
 			best = d;
 			pick = cands[i];
@@ -320,6 +328,17 @@ bool cg_is_text(const char *data, size_t len)
 		for (k = 1; k <= n; k++)
 			if ((p[i + k] & 0xc0) != 0x80)
 				return false;
+		/*
+		 * The second byte's range rules out what the lead byte alone
+		 * cannot: overlong forms (E0 80..9F, F0 80..8F), UTF-16
+		 * surrogates (ED A0..BF) and code points past U+10FFFF
+		 * (F4 90..BF).
+		 */
+		if ((c == 0xe0 && p[i + 1] < 0xa0) ||
+		    (c == 0xed && p[i + 1] > 0x9f) ||
+		    (c == 0xf0 && p[i + 1] < 0x90) ||
+		    (c == 0xf4 && p[i + 1] > 0x8f))
+			return false;
 		i += n + 1;
 	}
 	return true;

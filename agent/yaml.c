@@ -1,4 +1,5 @@
 /* yaml.c: libyaml events to a bounded node tree, and typed access to it. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -229,6 +230,11 @@ static int keycmp(const void *a, const void *b)
 	return strcmp((*x)->str, (*y)->str);
 }
 
+static bool later(const struct cg_node *a, const struct cg_node *b)
+{
+	return a->line != b->line ? a->line > b->line : a->col > b->col;
+}
+
 static int check_map(struct loader *l, struct cg_node *map)
 {
 	struct cg_node **keys;
@@ -251,9 +257,13 @@ static int check_map(struct loader *l, struct cg_node *map)
 	qsort(keys, map->len, sizeof(*keys), keycmp);
 	for (i = 1; i < map->len; i++) {
 		if (strcmp(keys[i - 1]->str, keys[i]->str) == 0) {
+			/*
+			 * Compare columns too: in a flow map both keys may
+			 * sit on one line, and qsort keeps no order.
+			 */
 			const struct cg_node *second =
-				keys[i]->line > keys[i - 1]->line ? keys[i]
-								  : keys[i - 1];
+				later(keys[i], keys[i - 1]) ? keys[i]
+							    : keys[i - 1];
 			const struct cg_node *first =
 				second == keys[i] ? keys[i - 1] : keys[i];
 			char buf[64];
@@ -383,6 +393,33 @@ static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 	}
 }
 
+/*
+ * libyaml's reader errors (bad UTF-8, control characters) give a byte
+ * offset and leave problem_mark at 0:0; turn the offset into the line and
+ * column (in characters, as libyaml counts) that its other errors give.
+ */
+static yaml_mark_t mark_at(const char *buf, size_t len, size_t off)
+{
+	yaml_mark_t m = { 0 };
+	size_t i;
+
+	if (off > len)
+		off = len;
+	for (i = 0; i < off; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c == '\n' ||
+		    (c == '\r' && (i + 1 >= len || buf[i + 1] != '\n'))) {
+			m.line++;
+			m.column = 0;
+		} else if ((c & 0xc0) != 0x80) {
+			m.column++;
+		}
+	}
+	m.index = off;
+	return m;
+}
+
 /* Input for libyaml: from memory, or read from an fd as it goes. */
 struct input {
 	const char *buf;
@@ -421,6 +458,27 @@ static int read_input(void *data, unsigned char *buffer, size_t size,
 	return 1;
 }
 
+/* mark_at for either kind of input (an fd is read again from the start). */
+static yaml_mark_t mark_at_input(const struct input *in, size_t off)
+{
+	struct cg_buf b = { 0 };
+	yaml_mark_t m;
+	char chunk[65536];
+
+	if (in->fd < 0)
+		return mark_at(in->buf, in->len, off);
+	while (b.len < off) {
+		ssize_t n = pread(in->fd, chunk, sizeof(chunk), (off_t)b.len);
+
+		if (n <= 0)
+			break;
+		cg_buf_add(&b, chunk, (size_t)n);
+	}
+	m = mark_at(b.data ? b.data : "", b.len, off);
+	cg_buf_release(&b);
+	return m;
+}
+
 static int load(struct cg_doc **out, struct input *in, const char *name,
 		const char *stream_key,
 		void (*fn)(void *cookie, const struct cg_node *item),
@@ -447,6 +505,7 @@ static int load(struct cg_doc **out, struct input *in, const char *name,
 	yaml_parser_set_input(&parser, read_input, in);
 	while (!done) {
 		if (!yaml_parser_parse(&parser, &ev)) {
+			yaml_mark_t at = parser.problem_mark;
 			char ctx[256] = "";
 
 			rc = CG_ERR;
@@ -461,6 +520,8 @@ static int load(struct cg_doc **out, struct input *in, const char *name,
 				cg_error_where(err, "%s", name);
 				break;
 			}
+			if (parser.error == YAML_READER_ERROR)
+				at = mark_at_input(in, parser.problem_offset);
 			if (parser.context)
 				snprintf(ctx, sizeof(ctx),
 					 " (%s, line %lu)", parser.context,
@@ -471,12 +532,16 @@ static int load(struct cg_doc **out, struct input *in, const char *name,
 						    : "unknown problem",
 				     ctx);
 			cg_error_where(err, "%s:%lu:%lu", name,
-				       (unsigned long)parser.problem_mark.line + 1,
-				       (unsigned long)parser.problem_mark.column +
-					       1);
-			cg_error_hint(err, "fix the YAML at that line; "
-					   "indentation and unquoted ': ' are "
-					   "the usual suspects");
+				       (unsigned long)at.line + 1,
+				       (unsigned long)at.column + 1);
+			if (parser.error == YAML_READER_ERROR)
+				cg_error_hint(err, "save the file as UTF-8 text, "
+						   "without control characters");
+			else
+				cg_error_hint(err, "fix the YAML at that line; "
+						   "indentation and unquoted "
+						   "': ' are the usual suspects");
+			rc = CG_ERR;
 			break;
 		}
 		done = ev.type == YAML_STREAM_END_EVENT;
@@ -654,8 +719,12 @@ int cg_node_uint(const struct cg_node *n, const char *key, unsigned long max,
 	unsigned long v;
 	char *end;
 
-	if (n->kind != CG_NODE_SCALAR || is_null(n) || n->str[0] == '-' ||
-	    n->str[0] == '+')
+	/*
+	 * Digits only: strtoul would skip leading blanks and then accept a
+	 * sign, so " -1" would read as ULONG_MAX.
+	 */
+	if (n->kind != CG_NODE_SCALAR || is_null(n) ||
+	    !isdigit((unsigned char)n->str[0]))
 		goto bad;
 	errno = 0;
 	v = strtoul(n->str, &end, 10);
