@@ -35,7 +35,7 @@ h=tb-boot
 id=cgtb$$-$h
 work=$testbed_work
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp" "$tap_out"; testbed__on_exit' EXIT
+trap 'rm -rf "$tmp" "$tap_out"; testbed_exit_trap' EXIT
 
 expect "boot a host" testbed_boot "$h"
 echo "# boot took $(cat "$work/$h/boot-ms" 2>/dev/null) ms"

@@ -18,7 +18,11 @@ id=$3
 host=$4
 
 if [ -z "${TESTBED_LAUNCH_NS:-}" ]; then
-	echo $$ >"$cdir/launcher.pid"
+	echo "$$ $(sed 's/^.*) //' /proc/$$/stat | cut -d' ' -f20)" \
+		>"$cdir/launcher.pid"
+	rm -f "$cdir/launch-pending"
+	# Torn down before we even started.
+	[ -e "$cdir/stop" ] && exit 0
 	# Our own cgroup (hosts without systemd as PID 1): nspawn creates its
 	# payload/ and supervisor/ cgroups below the one it starts in.
 	if [ -s "$cdir/cgroups" ]; then
@@ -47,7 +51,8 @@ keep_unit=--keep-unit
 [ -d /run/systemd/system ] && keep_unit=
 
 boot=0
-while :; do
+rc=0
+while [ ! -e "$cdir/stop" ]; do
 	boot=$((boot + 1))
 	echo "launch.sh: boot $boot of $id: $(date -u '+%F %T')"
 	# Container and journal stay out of the host: no machine registration,

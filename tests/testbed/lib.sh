@@ -11,12 +11,13 @@
 #
 # Each booted host is a copy-on-write overlay of the cached root that
 # rootfs.sh builds once, booted by systemd-nspawn with its own network
-# namespace (a named one, /run/netns/cgtbPID-NAME, whose lo is up and which
-# nothing connects to anything), its own cgroup and its own hostname NAME.
+# namespace (a named one, /run/netns/cgtbPID-NAME, with only lo, up), its
+# own cgroup and its own hostname NAME.
 # Everything a test creates lives in $TESTBED_RUNDIR/PID (PID: the test
-# shell's) and is removed by testbed_teardown, by the EXIT trap set here, or,
-# if the test is killed outright, by a watchdog (reap.sh) that waits for the
-# test's process to end.  Names are per test process, so tests run in
+# shell's) and is removed by testbed_teardown, by the EXIT trap set here
+# (a test with its own EXIT trap ends it with testbed_exit_trap), or, if the
+# test is killed outright, by a watchdog (reap.sh) that waits for the test's
+# process to end.  Names are per test process, so tests run in
 # parallel (prove -j2).
 #
 # Functions print what failed, and how to look further, on stderr, and return
@@ -27,6 +28,7 @@
 #   TESTBED_EXEC_TIMEOUT      default seconds for testbed_exec (default 300)
 #   TESTBED_STOP_TIMEOUT      seconds for a clean poweroff (default 30)
 #   TESTBED_KEEP=1            on teardown, keep nspawn.log (path is printed)
+#   TESTBED_NO_TRAP=1         do not install the EXIT/INT/TERM/HUP traps
 #
 # The file descriptor 8 of the test shell holds a shared lock on the cache
 # while containers run (so that a rebuild never deletes a root in use); tests
@@ -69,11 +71,20 @@ testbed__starttime() {
 	sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20
 }
 
+# True when process $1 exists and is not a zombie (an orphan's zombie may
+# linger: PID 1 of some machines, or a test shell, reaps late).
+testbed__alive() {
+	case "$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" in
+	"" | Z | X) return 1 ;;
+	esac
+	return 0
+}
+
 # True when the process recorded in file $1 ("PID" or "PID STARTTIME") runs.
 testbed__pidfile_alive() {
 	[ -s "$1" ] || return 1
 	set -- "$(cut -d' ' -f1 "$1")" "$(cut -s -d' ' -f2 "$1")"
-	[ -d "/proc/$1" ] || return 1
+	testbed__alive "$1" || return 1
 	[ -z "$2" ] || [ "$(testbed__starttime "$1")" = "$2" ]
 }
 
@@ -102,9 +113,12 @@ testbed_available() {
 	return 0
 }
 
-# Runs on the test's exit (and after INT/TERM/HUP): tear everything down,
-# keep the test's exit status.
-testbed__on_exit() {
+# testbed_exit_trap: tear down every host of this test, keep the test's exit
+# status (failure if something was left behind).  lib.sh installs it as the
+# EXIT trap when sourced (INT, TERM and HUP exit, so it runs then too); a
+# test that sets its own EXIT trap calls it last in that trap:
+#   trap 'rm -rf "$tmp"; testbed_exit_trap' EXIT
+testbed_exit_trap() {
 	testbed__rc=$?
 	trap - EXIT
 	if ! testbed_teardown_all && [ "$testbed__rc" -eq 0 ]; then
@@ -113,7 +127,14 @@ testbed__on_exit() {
 	exit "$testbed__rc"
 }
 
-# Per test process, once: the work directory, the EXIT trap, the watchdog.
+if [ -z "${TESTBED_NO_TRAP:-}" ]; then
+	trap testbed_exit_trap EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+fi
+
+# Per test process, once: the work directory and the watchdog.
 testbed__init() {
 	[ -f "$testbed_work/owner" ] && return 0
 	mkdir -p "$testbed_work/debs" || {
@@ -122,10 +143,6 @@ testbed__init() {
 	}
 	echo "$testbed_owner $(testbed__starttime "$testbed_owner")" \
 		>"$testbed_work/owner"
-	trap testbed__on_exit EXIT
-	trap 'exit 129' HUP
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
 	# If the test is SIGKILLed, no trap runs: the watchdog (its own
 	# session, deaf to the terminal's ^C) then tears down what is left.
 	setsid "$TESTBED_DIR/reap.sh" --watch "$testbed_owner" "$testbed_work" \
@@ -211,7 +228,9 @@ testbed_wait() {
 	_deadline=$(($(testbed__now) + ${2:-$TESTBED_BOOT_TIMEOUT}))
 	_state=
 	while [ "$(testbed__now)" -lt "$_deadline" ]; do
-		if ! testbed__pidfile_alive "$testbed_c/launcher.pid"; then
+		# No pid file yet: launch.sh has not started (a busy machine).
+		if [ -s "$testbed_c/launcher.pid" ] &&
+			! testbed__pidfile_alive "$testbed_c/launcher.pid"; then
 			testbed__err "$_name: systemd-nspawn exited while booting"
 			testbed__log_tail "$testbed_c" 40
 			return 1
@@ -221,9 +240,8 @@ testbed_wait() {
 			[ "$_left" -gt 0 ] || break
 			# --wait blocks until start-up is over; it fails at
 			# once while the manager is not yet listening.
-			_state=$(timeout -k 2 "$_left" nsenter -t "$_pid" -a -- \
-				/usr/bin/env -i PATH="$TESTBED_PATH" \
-				systemctl is-system-running --wait 2>/dev/null 8>&-)
+			_state=$(testbed__nsenter "$_pid" "$_left" \
+				systemctl is-system-running --wait 2>/dev/null)
 			case "$_state" in
 			running)
 				echo "$_state"
@@ -240,7 +258,6 @@ testbed_wait() {
 		sleep 0.2
 	done
 	testbed__err "$_name: systemd did not reach running within ${2:-$TESTBED_BOOT_TIMEOUT}s (last state: '${_state:-no PID 1 yet}')"
-	testbed__err "$_name: debug: less $testbed_c/nspawn.log; TESTBED_BOOT_TIMEOUT=; tests/testbed/shell.sh"
 	testbed__log_tail "$testbed_c" 40
 	return 1
 }
@@ -248,7 +265,7 @@ testbed_wait() {
 # testbed_boot NAME: boot a fresh host named NAME (its hostname too) and wait
 # until systemd inside is running.  NAME: [a-z0-9-], at most 40 characters.
 testbed_boot() {
-	local _c _id _name _t0
+	local _c _id _log _name _t0
 	_name=${1:-}
 	case "$_name" in
 	"" | -* | *[!a-z0-9-]*)
@@ -299,10 +316,13 @@ testbed_boot() {
 		testbed__mkcgroups "$_c" "$_id" || return 1
 	fi
 
+	: >"$_c/launch-pending"
 	setsid "$TESTBED_DIR/launch.sh" "$_c" "$testbed_lower" "$_id" "$_name" \
 		</dev/null >"$_c/nspawn.log" 2>&1 8>&- &
 	if ! testbed_wait "$_name" >/dev/null; then
-		testbed__err "$_name: boot failed; tearing it down"
+		_log=${TMPDIR:-/tmp}/testbed-$_id.log
+		cp "$_c/nspawn.log" "$_log" 2>/dev/null || _log=
+		testbed__err "$_name: boot failed; tearing it down.${_log:+ Console log kept in $_log.} To debug: tests/testbed/shell.sh boots a host and opens a shell in it; see doc/testbed.md"
 		testbed_teardown "$_name" >/dev/null 2>&1
 		return 1
 	fi
@@ -335,6 +355,21 @@ testbed__mkcgroups() {
 	done </proc/self/cgroup
 }
 
+# Run CMD in all namespaces of container PID 1 $1 within $2 seconds.  The
+# time-out runs inside: were nsenter killed instead, CMD would be orphaned to
+# the host's init and, unreaped there, stall the container's shutdown (its
+# final kill waits for every process of the namespace).  The outer timeout
+# only guards against nsenter itself hanging.
+testbed__nsenter() {
+	local _pid _t
+	_pid=$1
+	_t=$2
+	shift 2
+	timeout -k 5 "$((_t + 15))" nsenter -t "$_pid" -a -- \
+		/usr/bin/env -i PATH="$TESTBED_PATH" HOME=/root LANG=C.UTF-8 \
+		TERM=dumb timeout -k 5 "$_t" "$@" 8>&-
+}
+
 # testbed_exec [-t SECONDS] NAME CMD [ARG...]: run CMD inside NAME (all its
 # namespaces, root directory /, a clean environment: PATH, HOME=/root,
 # LANG=C.UTF-8, TERM=dumb), stdin/stdout/stderr passed through; return its
@@ -355,9 +390,7 @@ testbed_exec() {
 		return 125
 	}
 	_rc=0
-	timeout -k 5 "$_t" nsenter -t "$_pid" -a -- \
-		/usr/bin/env -i PATH="$TESTBED_PATH" HOME=/root LANG=C.UTF-8 \
-		TERM=dumb "$@" 8>&- || _rc=$?
+	testbed__nsenter "$_pid" "$_t" "$@" || _rc=$?
 	if [ "$_rc" -eq 124 ]; then
 		testbed__err "$_name: timed out after ${_t}s: $*"
 	fi
@@ -448,15 +481,31 @@ testbed_log() {
 	cat "$testbed_c/nspawn.log"
 }
 
+# Send signal $2 to the container's systemd-nspawn, if that still is what
+# its recorded PID names (between two boots of a reboot, it is not).
+testbed__kill_nspawn() {
+	local _n
+	_n=$(cat "$1/nspawn.pid" 2>/dev/null) || return 0
+	testbed__alive "$_n" || return 0
+	[ "$(cat "/proc/$_n/comm" 2>/dev/null)" = systemd-nspawn ] || return 0
+	kill -"$2" "$_n" 2>/dev/null
+}
+
 # Kill what a container dir's processes left, in order of politeness.
 testbed__stop() {
 	local _c _cg _deadline _l _n _p
 	_c=$1
 	touch "$_c/stop"
+	# A launcher that has not written its pid yet sees "stop" and exits;
+	# give it a moment to do so before the directory goes.
+	_deadline=$(($(testbed__now) + 5))
+	while [ ! -s "$_c/launcher.pid" ] && [ "$(testbed__now)" -lt "$_deadline" ] &&
+		[ -e "$_c/launch-pending" ]; do
+		sleep 0.1
+	done
 	if testbed__pidfile_alive "$_c/launcher.pid"; then
 		# SIGTERM to nspawn asks systemd inside for a clean poweroff.
-		_n=$(cat "$_c/nspawn.pid" 2>/dev/null)
-		[ -n "$_n" ] && kill -TERM "$_n" 2>/dev/null
+		testbed__kill_nspawn "$_c" TERM
 		_deadline=$(($(testbed__now) + TESTBED_STOP_TIMEOUT))
 		while testbed__pidfile_alive "$_c/launcher.pid" &&
 			[ "$(testbed__now)" -lt "$_deadline" ]; do
@@ -467,9 +516,9 @@ testbed__stop() {
 		testbed__err "$(cat "$_c/id"): no clean poweroff within ${TESTBED_STOP_TIMEOUT}s; killing it"
 		# Killing PID 1 of the container kills its whole PID namespace.
 		_l=$(testbed__leader "$_c") && kill -KILL "$_l" 2>/dev/null
-		_n=$(cat "$_c/nspawn.pid" 2>/dev/null)
-		[ -n "$_n" ] && kill -KILL "$_n" 2>/dev/null
-		kill -KILL "$(cat "$_c/launcher.pid")" 2>/dev/null
+		testbed__kill_nspawn "$_c" KILL
+		testbed__pidfile_alive "$_c/launcher.pid" &&
+			kill -KILL "$(cut -d' ' -f1 "$_c/launcher.pid")" 2>/dev/null
 		_deadline=$(($(testbed__now) + 10))
 		while testbed__pidfile_alive "$_c/launcher.pid" &&
 			[ "$(testbed__now)" -lt "$_deadline" ]; do

@@ -10,6 +10,7 @@
 # one directory per test process; see lib.sh.
 set -u
 TESTBED_DIR=$(cd "$(dirname "$0")" && pwd)
+TESTBED_NO_TRAP=1
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$TESTBED_DIR/lib.sh"
 
@@ -18,7 +19,7 @@ case "${1:-}" in
 	trap '' INT HUP TERM
 	pid=$2
 	start=$(testbed__starttime "$pid")
-	while [ -d "/proc/$pid" ] && [ "$(testbed__starttime "$pid")" = "$start" ]; do
+	while testbed__alive "$pid" && [ "$(testbed__starttime "$pid")" = "$start" ]; do
 		sleep 1
 	done
 	testbed__reap_work "$3"
