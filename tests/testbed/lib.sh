@@ -49,6 +49,7 @@ TESTBED_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 testbed_owner=$$
 testbed_work=$TESTBED_RUNDIR/$testbed_owner
 testbed_skip_reason=
+testbed_watchdog=
 
 testbed__err() {
 	echo "testbed: $*" >&2
@@ -124,6 +125,12 @@ testbed_exit_trap() {
 	if ! testbed_teardown_all && [ "$testbed__rc" -eq 0 ]; then
 		testbed__rc=1
 	fi
+	# Nothing left to watch: end the watchdog and reap it, rather than
+	# leave it to outlive the test by a second as an orphan.
+	if [ -n "${testbed_watchdog:-}" ]; then
+		kill -USR1 "$testbed_watchdog" 2>/dev/null &&
+			wait "$testbed_watchdog" 2>/dev/null
+	fi
 	exit "$testbed__rc"
 }
 
@@ -147,6 +154,7 @@ testbed__init() {
 	# session, deaf to the terminal's ^C) then tears down what is left.
 	setsid "$TESTBED_DIR/reap.sh" --watch "$testbed_owner" "$testbed_work" \
 		</dev/null >/dev/null 2>&1 &
+	testbed_watchdog=$!
 }
 
 # The cached root (built on first use), and a shared lock on the cache held

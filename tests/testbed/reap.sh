@@ -16,11 +16,19 @@ TESTBED_NO_TRAP=1
 
 case "${1:-}" in
 --watch)
+	# Deaf to the terminal and to kill(1) by default; SIGUSR1 is the
+	# test's EXIT trap saying it has torn down everything itself.
 	trap '' INT HUP TERM
+	nap=
+	trap '[ -n "$nap" ] && kill "$nap" 2>/dev/null && wait "$nap"; exit 0' USR1
 	pid=$2
 	start=$(testbed__starttime "$pid")
 	while testbed__alive "$pid" && [ "$(testbed__starttime "$pid")" = "$start" ]; do
-		sleep 1
+		# A waited-for background sleep, so that USR1 is handled at once.
+		sleep 1 &
+		nap=$!
+		wait "$nap"
+		nap=
 	done
 	testbed__reap_work "$3"
 	;;
