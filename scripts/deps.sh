@@ -6,10 +6,14 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libgit2-dev libyaml-dev libssl-dev libcap-dev"
-# perl: prove; git: test repositories; iptables, iproute2: network namespaces;
-# strace: the read-only plan test; util-linux: unshare, flock, setpriv;
-# jq: checking JSON output.
-test_pkgs="$build_pkgs perl git jq iptables iproute2 strace util-linux procps"
+# perl: prove; git, openssh-client, openssl: test repositories, signing
+# keys, a test CA; iptables, iproute2: network namespaces; strace: the
+# read-only plan test; util-linux: unshare, flock, setpriv; jq: checking
+# JSON output; debootstrap, systemd-container: the testbed's Debian hosts.
+# (nginx and fcgiwrap for the HTTPS git server are installed by
+# tests/lib/gitserve.sh itself, so that no system nginx is ever started.)
+test_pkgs="$build_pkgs perl git openssh-client openssl jq iptables iproute2
+	strace util-linux procps debootstrap systemd-container"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
