@@ -128,6 +128,13 @@ struct cg_counts {
 void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
 		   struct cg_counts *counts);
 
+/*
+ * The host's fingerprint: SHA-256 over every resource's id and digest of
+ * its observed state, in apply order (hex). Two hosts with the same policy
+ * have the same fingerprint exactly when their managed state is the same.
+ */
+void cg_engine_fingerprint(const struct cg_policy *p, char out[65]);
+
 /* The exit status DESIGN.md gives for these outcomes. */
 int cg_exit_status(const struct cg_counts *c, bool refused);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "cg/hash.h"
 
 /* Per module: its resources in order, and when it was last observed. */
 struct batch {
@@ -72,9 +73,19 @@ static void observe_upto(struct engine *e, struct cg_resource *r)
 	b->observed_at = e->changes;
 }
 
-/* r's outcome is final: what was observed of it is no longer needed. */
+/* r's outcome is final: digest what was observed, then let it go. */
 static void finish(struct cg_resource *r)
 {
+	if (r->mod->fingerprint && r->observed &&
+	    r->status != CG_STATUS_FAILED && r->status != CG_STATUS_SKIPPED) {
+		r->mod->fingerprint(r, r->digest);
+	} else {
+		struct cg_buf b = { 0 };
+
+		cg_buf_addf(&b, "%s\n%s", r->id, cg_status_name(r->status));
+		cg_hash128(b.data, b.len, r->digest);
+		cg_buf_release(&b);
+	}
 	if (r->mod->forget)
 		r->mod->forget(r);
 }
@@ -371,4 +382,23 @@ int cg_exit_status(const struct cg_counts *c, bool refused)
 	if (c->failed || c->skipped || refused)
 		st |= 4;
 	return st;
+}
+
+void cg_engine_fingerprint(const struct cg_policy *p,
+			   char out[CG_SHA256_HEX])
+{
+	unsigned char d[CG_SHA256_LEN];
+	struct cg_sha256 h;
+	size_t i;
+
+	/* In apply order, which is the same on every host. */
+	cg_sha256_init(&h);
+	for (i = 0; i < p->n; i++) {
+		const struct cg_resource *r = &p->res[p->order[i]];
+
+		cg_sha256_update(&h, r->id, strlen(r->id) + 1);
+		cg_sha256_update(&h, r->digest, sizeof(r->digest));
+	}
+	cg_sha256_final(&h, d);
+	cg_hex(d, sizeof(d), out);
 }

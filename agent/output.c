@@ -267,6 +267,12 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 			cg_json_kstr(&j, "signer", src->signer);
 		cg_json_obj_end(&j);
 	}
+	{
+		char fp[65];
+
+		cg_engine_fingerprint(p, fp);
+		cg_json_kstr(&j, "fingerprint", fp);
+	}
 	cg_json_key(&j, "roles");
 	cg_json_arr_begin(&j);
 	for (i = 0; i < p->nroles; i++)

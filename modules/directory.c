@@ -46,6 +46,28 @@ static int directory_parse(struct cg_resource *r, const struct cg_node *item,
 	return fsmeta_parse(m, item, true, err);
 }
 
+static void directory_fingerprint(const struct cg_resource *r,
+				  unsigned char out[16])
+{
+	const struct fsmeta *m = r->desired;
+	const struct seen *s = r->observed;
+	struct cg_buf b = { 0 };
+
+	cg_buf_addf(&b, "directory\n%s\n%d\n", r->name,
+		    s->exists ? (int)(s->st.st_mode & S_IFMT) : 0);
+	if (s->exists && S_ISDIR(s->st.st_mode)) {
+		if (m->has_mode)
+			cg_buf_addf(&b, "mode %o\n",
+				    (unsigned)(s->st.st_mode & 07777));
+		if (m->owner)
+			cg_buf_addf(&b, "uid %u\n", (unsigned)s->st.st_uid);
+		if (m->group)
+			cg_buf_addf(&b, "gid %u\n", (unsigned)s->st.st_gid);
+	}
+	cg_hash128(b.data, b.len, out);
+	cg_buf_release(&b);
+}
+
 static void directory_forget(struct cg_resource *r)
 {
 	free(r->observed);
@@ -245,6 +267,7 @@ const struct cg_module cg_module_directory = {
 	.apply = directory_apply,
 	.release = directory_release,
 	.forget = directory_forget,
+	.fingerprint = directory_fingerprint,
 	.observe_window = 256,
 	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID },
 	.ncaps = 4,

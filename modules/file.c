@@ -71,6 +71,7 @@ struct seen {
 	struct fsmeta_ids ids;
 	unsigned char have[CG_SHA256_LEN]; /* content as it is */
 	unsigned char want[CG_SHA256_LEN]; /* content wanted */
+	unsigned char content[16];         /* cg_hash128 of the content */
 	struct texts *texts; /* owned, or NULL */
 };
 
@@ -235,6 +236,28 @@ static void free_seen(struct seen *s)
 	free(s);
 }
 
+/* What the policy manages of the file, as it is. */
+static void file_fingerprint(const struct cg_resource *r, unsigned char out[16])
+{
+	const struct want *w = r->desired;
+	const struct seen *s = r->observed;
+	struct cg_buf b = { 0 };
+
+	cg_buf_addf(&b, "file\n%s\n%d\n", r->name, s->kind);
+	if (s->kind == SEEN_FILE) {
+		if (w->meta.has_mode)
+			cg_buf_addf(&b, "mode %o\n", (unsigned)(s->mode & 07777));
+		if (w->meta.owner)
+			cg_buf_addf(&b, "uid %u\n", (unsigned)s->uid);
+		if (w->meta.group)
+			cg_buf_addf(&b, "gid %u\n", (unsigned)s->gid);
+		if (w->src != SRC_NONE)
+			cg_buf_add(&b, s->content, sizeof(s->content));
+	}
+	cg_hash128(b.data, b.len, out);
+	cg_buf_release(&b);
+}
+
 static void file_forget(struct cg_resource *r)
 {
 	free_seen(r->observed);
@@ -362,6 +385,7 @@ static int compare_content(struct seen *s, const struct want *w, int fd,
 		have_mem = slurp(fd, DIFF_MAX, &have_len);
 		if (have_mem && have_len == want_len &&
 		    memcmp(have_mem, wm, want_len) == 0) {
+			cg_hash128(have_mem, have_len, s->content);
 			rc = 0;
 			goto out;
 		}
@@ -373,10 +397,14 @@ static int compare_content(struct seen *s, const struct want *w, int fd,
 	s->want_ok = true;
 	if (!have_mem && size <= DIFF_MAX)
 		have_mem = slurp(fd, DIFF_MAX, &have_len);
-	if (have_mem)
+	if (have_mem) {
 		cg_sha256_buf(have_mem, have_len, s->have);
-	else if (cg_sha256_fd(fd, s->have, err) < 0)
+		cg_hash128(have_mem, have_len, s->content);
+	} else if (cg_sha256_fd(fd, s->have, err) < 0) {
 		goto out;
+	} else {
+		memcpy(s->content, s->have, sizeof(s->content));
+	}
 	s->content_differs = memcmp(s->have, s->want, sizeof(s->have)) != 0;
 	if (s->content_differs && w->show_diff && have_mem && wm &&
 	    cg_is_text(have_mem, have_len) && cg_is_text(wm, want_len)) {
@@ -812,6 +840,7 @@ const struct cg_module cg_module_file = {
 	.apply = file_apply,
 	.release = file_release,
 	.forget = file_forget,
+	.fingerprint = file_fingerprint,
 	.observe_window = 256,
 	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID },
 	.ncaps = 4,

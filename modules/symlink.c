@@ -88,6 +88,26 @@ static void free_seen(struct seen *s)
 	free(s);
 }
 
+static void symlink_fingerprint(const struct cg_resource *r,
+				unsigned char out[16])
+{
+	const struct want *w = r->desired;
+	const struct seen *s = r->observed;
+	struct cg_buf b = { 0 };
+
+	cg_buf_addf(&b, "symlink\n%s\n%d\n", r->name,
+		    s->exists ? (int)(s->st.st_mode & S_IFMT) : 0);
+	if (s->target) {
+		cg_buf_addf(&b, "target %s\n", s->target);
+		if (w->meta.owner)
+			cg_buf_addf(&b, "uid %u\n", (unsigned)s->st.st_uid);
+		if (w->meta.group)
+			cg_buf_addf(&b, "gid %u\n", (unsigned)s->st.st_gid);
+	}
+	cg_hash128(b.data, b.len, out);
+	cg_buf_release(&b);
+}
+
 static void symlink_forget(struct cg_resource *r)
 {
 	free_seen(r->observed);
@@ -358,6 +378,7 @@ const struct cg_module cg_module_symlink = {
 	.apply = symlink_apply,
 	.release = symlink_release,
 	.forget = symlink_forget,
+	.fingerprint = symlink_fingerprint,
 	.observe_window = 256,
 	.caps = { CAP_CHOWN, CAP_DAC_OVERRIDE },
 	.ncaps = 2,

@@ -105,6 +105,17 @@ struct cg_module {
 	void (*forget)(struct cg_resource *r);
 
 	/*
+	 * Digest r's observed state in canonical form into out: what the
+	 * policy manages of it (a file's type, mode, owner and content; a
+	 * chain's rules), never what is incidental (timestamps, counters).
+	 * Two hosts have the same digest exactly when that state is the
+	 * same. Called once r's outcome is final (after verification for a
+	 * change), before forget. cg_hash128 is the usual tool. Without it,
+	 * the engine digests r's id and status only.
+	 */
+	void (*fingerprint)(const struct cg_resource *r, unsigned char out[16]);
+
+	/*
 	 * Resources per observe() call, in order: 0 for all at once (a
 	 * module that reads one global state, like the package database),
 	 * N for modules whose observe is per resource anyway (files), which

@@ -75,6 +75,7 @@ struct cg_resource {
 	enum cg_status status;
 	struct cg_error *err;        /* owned: why it failed or was skipped */
 	uint64_t ns;                 /* time spent on it (observe excluded) */
+	unsigned char digest[16];    /* of the observed state: fingerprint */
 };
 
 /* Set id to "type:name" and name to point into it. */
