@@ -95,7 +95,7 @@ static bool skip_if_blocked(struct engine *e, struct cg_resource *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->ndeps; i++) {
+	for (i = 0; i < r->nhard; i++) {
 		const struct cg_resource *d = &e->p->res[r->deps[i]];
 		struct cg_error err;
 
@@ -148,7 +148,10 @@ static bool deps_done(const struct engine *e, const struct cg_resource *r,
 				in_batch = true;
 		if (in_batch)
 			continue;
-		if (d->status != CG_STATUS_OK && d->status != CG_STATUS_REPAIRED)
+		/* Requirements must have worked; orderings only be done. */
+		if (i < r->nhard ? d->status != CG_STATUS_OK &&
+					   d->status != CG_STATUS_REPAIRED
+				 : d->status == CG_STATUS_PENDING)
 			return false;
 	}
 	return true;

@@ -612,53 +612,87 @@ static const char **id_list(const struct cg_policy *p)
 	return v;
 }
 
-/* requires: ids to indexes. */
+/* One id of requires: or orders to an index in deps; false if missing. */
+static void resolve_one(struct loader *l, struct cg_resource *r, size_t i,
+			const char *id, bool hard, const char **ids)
+{
+	struct cg_policy *p = l->p;
+	const char *best;
+	char hint[300];
+	size_t idx;
+
+	if (cg_index_get(&p->ids, id, &idx)) {
+		if (idx == i)
+			add_err_where(l, r->where, r->id, NULL,
+				      "%s %s itself", r->id,
+				      hard ? "requires" : "must come after");
+		else
+			r->deps[r->ndeps++] = idx;
+		return;
+	}
+	best = cg_suggest_n(id, ids, p->n);
+	if (best)
+		snprintf(hint, sizeof(hint), "did you mean '%s'?", best);
+	else if (l->facts)
+		snprintf(hint, sizeof(hint),
+			 "declare it in one of this host's roles, or remove it");
+	else
+		snprintf(hint, sizeof(hint), "declare it, or remove it");
+	add_err_where(l, r->where, r->id, hint,
+		      "%s '%s', which is not declared%s",
+		      hard ? "requires" : "names", id,
+		      l->facts ? " for this host" : "");
+}
+
+/* requires: and orders: ids to indexes, hard ones first. */
 static void resolve_requires(struct loader *l)
 {
 	struct cg_policy *p = l->p;
 	const char **ids = NULL;
-	size_t i, j, idx;
+	size_t i, j;
 
 	for (i = 0; i < p->n; i++) {
 		struct cg_resource *r = &p->res[i];
 
-		if (r->nrequires)
-			r->deps = cg_xcalloc(r->nrequires, sizeof(*r->deps));
-		for (j = 0; j < r->nrequires; j++) {
-			char hint[300];
-			const char *best;
-
-			if (cg_index_get(&p->ids, r->requires[j], &idx)) {
-				if (idx == i) {
-					add_err_where(l, r->where, r->id, NULL,
-						      "%s requires itself",
-						      r->id);
-					continue;
-				}
-				r->deps[r->ndeps++] = idx;
-				continue;
-			}
-			if (!ids)
-				ids = id_list(p);
-			best = cg_suggest_n(r->requires[j], ids, p->n);
-			if (best)
-				snprintf(hint, sizeof(hint),
-					 "did you mean '%s'?", best);
-			else if (l->facts)
-				snprintf(hint, sizeof(hint),
-					 "declare it in one of this host's "
-					 "roles, or remove it from requires:");
-			else
-				snprintf(hint, sizeof(hint),
-					 "declare it, or remove it from "
-					 "requires:");
-			add_err_where(l, r->where, r->id, hint,
-				      "requires '%s', which is not declared%s",
-				      r->requires[j],
-				      l->facts ? " for this host" : "");
-		}
+		if (!r->nrequires && !r->norders)
+			continue;
+		if (!ids)
+			ids = id_list(p);
+		r->deps = cg_xcalloc(r->nrequires + r->norders,
+				     sizeof(*r->deps));
+		for (j = 0; j < r->nrequires; j++)
+			resolve_one(l, r, i, r->requires[j], true, ids);
+		r->nhard = r->ndeps;
+		for (j = 0; j < r->norders; j++)
+			resolve_one(l, r, i, r->orders[j], false, ids);
 	}
 	free(ids);
+}
+
+static void report_cb(const struct cg_parse_ctx *pc, const struct cg_error *err)
+{
+	const struct loader *l = pc->agent;
+
+	cg_diag_add(l->diag, err);
+}
+
+/* What no single resource can tell: each module looks at all of its own. */
+static void validate_modules(struct loader *l)
+{
+	struct cg_policy *p = l->p;
+	struct cg_resource **v = cg_xcalloc(p->n + 1, sizeof(*v));
+	size_t k, i, n;
+
+	for (k = 0; cg_modules[k]; k++) {
+		if (!cg_modules[k]->validate)
+			continue;
+		for (i = n = 0; i < p->n; i++)
+			if (p->res[i].mod == cg_modules[k])
+				v[n++] = &p->res[i];
+		if (n)
+			cg_modules[k]->validate(v, n, &l->pc);
+	}
+	free(v);
 }
 
 static int open_tree(struct loader *l, const char *dir)
@@ -677,6 +711,7 @@ static int open_tree(struct loader *l, const char *dir)
 	l->pc.policy_dir = l->p->dir;
 	l->pc.known_name = known_name;
 	l->pc.names = all_names;
+	l->pc.report = report_cb;
 	l->pc.agent = l;
 	return 0;
 }
@@ -701,6 +736,7 @@ static void finish(struct loader *l)
 		p->cap = p->n;
 	}
 	resolve_requires(l);
+	validate_modules(l);
 	if (l->diag->n == 0)
 		cg_order(p->res, p->n, &p->order, l->diag);
 	p->names = cg_xcalloc(p->vars.n + 16, sizeof(*p->names));

@@ -51,6 +51,12 @@ void cg_change_release(struct cg_change *c)
 	memset(c, 0, sizeof(*c));
 }
 
+void cg_resource_order_after(struct cg_resource *r, const char *id)
+{
+	r->orders = cg_xrealloc(r->orders, (r->norders + 1) * sizeof(*r->orders));
+	r->orders[r->norders++] = cg_xstrdup(id);
+}
+
 void cg_resource_set_id(struct cg_resource *r, const char *type,
 			const char *name)
 {
@@ -100,6 +106,9 @@ void cg_resource_release(struct cg_resource *r)
 	for (i = 0; i < r->nrequires; i++)
 		free(r->requires[i]);
 	free(r->requires);
+	for (i = 0; i < r->norders; i++)
+		free(r->orders[i]);
+	free(r->orders);
 	free(r->deps);
 	free(r->id);
 	free(r->where);

@@ -26,6 +26,8 @@ struct cg_parse_ctx {
 	bool (*known_name)(const struct cg_parse_ctx *pc, const char *name);
 	/* All such names, NULL-terminated, for "did you mean" hints. */
 	const char *const *(*names)(const struct cg_parse_ctx *pc);
+	/* Report a problem found by validate (where and resource set). */
+	void (*report)(const struct cg_parse_ctx *pc, const struct cg_error *err);
 	void *agent; /* private to the agent */
 };
 
@@ -97,6 +99,15 @@ struct cg_module {
 
 	/* Free r->desired and r->observed. */
 	void (*release)(struct cg_resource *r);
+
+	/*
+	 * Optional: look at all resources of this type together, once each
+	 * was parsed and the ids are known (by check, and before every run):
+	 * what no single resource can tell, like a start-order cycle among
+	 * services. Each problem goes to pc->report.
+	 */
+	void (*validate)(struct cg_resource *const *res, size_t n,
+			 const struct cg_parse_ctx *pc);
 
 	/*
 	 * Optional: free r->observed once r's outcome is final, so that a

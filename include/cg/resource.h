@@ -65,8 +65,16 @@ struct cg_resource {
 
 	char **requires;             /* owned: ids named by requires: */
 	size_t nrequires;
-	size_t *deps;                /* owned: indexes of requires in order */
+	/*
+	 * owned: ids that must come earlier in the order, without the
+	 * skipping requires brings (a module's parse adds them: a service
+	 * after the files it restarts on). cg_resource_order_after() adds.
+	 */
+	char **orders;
+	size_t norders;
+	size_t *deps;                /* owned: indexes: requires, then orders */
 	size_t ndeps;
+	size_t nhard;                /* deps[0..nhard) come from requires */
 
 	void *desired;               /* owned by mod (mod->release) */
 	void *observed;              /* owned by mod (mod->release) */
@@ -77,6 +85,9 @@ struct cg_resource {
 	uint64_t ns;                 /* time spent on it (observe excluded) */
 	unsigned char digest[16];    /* of the observed state: fingerprint */
 };
+
+/* Order r after the resource with this id (copied); see orders. */
+void cg_resource_order_after(struct cg_resource *r, const char *id);
 
 /* Set id to "type:name" and name to point into it. */
 void cg_resource_set_id(struct cg_resource *r, const char *type,
