@@ -216,8 +216,10 @@ struct cg_source {
 	char signer[600];      /* who signed commit, when checked */
 };
 
-/* libgit2 set up once: init, CA locations from the config (or system). */
+/* libgit2 set up once. */
 void cg_git_setup(const struct cg_config *c);
+/* For an https:// url: the CA locations (ca_file, or the system's). */
+void cg_git_set_ca(const struct cg_config *c, const char *url);
 /* err from libgit2's last error, after a "what failed" prefix. */
 int cg_git_error(struct cg_error *err, const char *fmt, const char *arg);
 /*

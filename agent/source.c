@@ -37,20 +37,29 @@ static bool git_ready;
 
 void cg_git_setup(const struct cg_config *c)
 {
+	(void)c;
 	if (git_ready)
 		return;
 	git_libgit2_init();
+	git_ready = true;
+}
+
+void cg_git_set_ca(const struct cg_config *c, const char *url)
+{
 	/*
+	 * Only for https: loading the system bundle into mbedTLS costs tens
+	 * of milliseconds, which a run with nothing new should not pay.
 	 * Debian's libgit2 uses mbedTLS, which finds no CAs by itself; each
 	 * call replaces the trust store, so everything goes in one call.
 	 */
+	if (!cg_str_starts(url, "https://"))
+		return;
 	if (c && c->ca_file)
 		git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, c->ca_file, NULL);
 	else
 		git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS,
 				 "/etc/ssl/certs/ca-certificates.crt",
 				 "/etc/ssl/certs");
-	git_ready = true;
 }
 
 int cg_git_error(struct cg_error *err, const char *fmt, const char *arg)
@@ -143,10 +152,16 @@ static char *git_dir(const char *state_dir, const char *name)
 
 struct fetch_args {
 	const char *repo_path;
-	const char *url;
-	const char *branch;
+	const struct cg_config *c;
 };
 
+static bool cache_intact(git_repository *repo);
+
+/*
+ * In the child: make sure the cache exists and is sound, fetch, and say
+ * "ok OBJECTS BYTES TIP" (TIP "-" when the branch does not exist there),
+ * or "corrupt ..." or "fetch ...".
+ */
 static int fetch_child(void *arg, char *msg, size_t size)
 {
 	const struct fetch_args *a = arg;
@@ -155,14 +170,28 @@ static int fetch_child(void *arg, char *msg, size_t size)
 	git_remote *remote = NULL;
 	git_reference *ref = NULL;
 	const git_indexer_progress *st;
-	char spec[512];
+	char spec[512], tip[GIT_OID_HEXSZ + 1] = "-";
 	char *specs[] = { spec };
 	git_strarray refspecs = { specs, 1 };
 	const git_error *ge;
+	struct stat sb;
 	int rc;
 
+	git_libgit2_init();
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
-	rc = git_repository_open_bare(&repo, a->repo_path);
+	cg_git_set_ca(a->c, a->c->source_url);
+	if (stat(a->repo_path, &sb) < 0) {
+		rc = git_repository_init(&repo, a->repo_path, 1);
+	} else {
+		rc = git_repository_open_bare(&repo, a->repo_path);
+		if (rc == 0 && !cache_intact(repo)) {
+			snprintf(msg, size, "corrupt cache %s: the last good "
+					    "commit cannot be read from it",
+				 a->repo_path);
+			git_repository_free(repo);
+			return -1;
+		}
+	}
 	if (rc < 0) {
 		ge = git_error_last();
 		snprintf(msg, size, "corrupt cache %s: %s", a->repo_path,
@@ -177,11 +206,13 @@ static int fetch_child(void *arg, char *msg, size_t size)
 	if (git_reference_lookup(&ref, repo, TIP_REF) == 0) {
 		git_reference_delete(ref);
 		git_reference_free(ref);
+		ref = NULL;
 	}
-	snprintf(spec, sizeof(spec), "refs/heads/%s:" TIP_REF, a->branch);
+	snprintf(spec, sizeof(spec), "refs/heads/%s:" TIP_REF,
+		 a->c->source_branch);
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.update_fetchhead = 0;
-	rc = git_remote_create_anonymous(&remote, repo, a->url);
+	rc = git_remote_create_anonymous(&remote, repo, a->c->source_url);
 	if (rc == 0)
 		rc = git_remote_fetch(remote, &refspecs, &opts, "congruent fetch");
 	if (rc < 0) {
@@ -200,9 +231,13 @@ static int fetch_child(void *arg, char *msg, size_t size)
 		git_repository_free(repo);
 		return -1;
 	}
+	if (git_reference_lookup(&ref, repo, TIP_REF) == 0) {
+		git_oid_tostr(tip, sizeof(tip), git_reference_target(ref));
+		git_reference_free(ref);
+	}
 	st = git_remote_stats(remote);
-	snprintf(msg, size, "ok %u %zu", st->received_objects,
-		 st->received_bytes);
+	snprintf(msg, size, "ok %u %zu %s", st->received_objects,
+		 st->received_bytes, tip);
 	git_remote_free(remote);
 	git_repository_free(repo);
 	return 0;
@@ -305,50 +340,21 @@ static int rm_rf_at(int dirfd, const char *name)
  * negotiates with them as "haves", so a cache that lost them would
  * otherwise look like a server that rewound history.
  */
-static bool cache_intact(const char *repo_path)
+static bool cache_intact(git_repository *repo)
 {
-	git_repository *repo = NULL;
 	git_reference *ref = NULL;
 	git_commit *commit = NULL;
 	git_tree *tree = NULL;
-	bool ok = false;
+	bool ok;
 
-	if (git_repository_open_bare(&repo, repo_path) < 0)
-		return false;
-	if (git_reference_lookup(&ref, repo, GOOD_REF) < 0) {
-		ok = true; /* nothing applied from it yet */
-		goto out;
-	}
+	if (git_reference_lookup(&ref, repo, GOOD_REF) < 0)
+		return true; /* nothing applied from it yet */
 	ok = git_commit_lookup(&commit, repo, git_reference_target(ref)) == 0 &&
 	     git_commit_tree(&tree, commit) == 0;
-out:
 	git_tree_free(tree);
 	git_commit_free(commit);
 	git_reference_free(ref);
-	git_repository_free(repo);
 	return ok;
-}
-
-/* Make sure the cache exists; CG_ERR "corrupt ..." if it is broken. */
-static int ensure_cache(const char *repo_path, struct cg_error *err)
-{
-	git_repository *repo = NULL;
-	struct stat st;
-
-	if (stat(repo_path, &st) == 0) {
-		remove_stale_locks(repo_path, 0);
-		if (!cache_intact(repo_path))
-			return cg_error_set(err, CG_ERR,
-					    "corrupt cache %s: the last good "
-					    "commit cannot be read from it",
-					    repo_path);
-		return 0;
-	}
-	if (git_repository_init(&repo, repo_path, 1) < 0)
-		return cg_git_error(err, "cannot create the git cache %s",
-				    repo_path);
-	git_repository_free(repo);
-	return 0;
 }
 
 static void move_aside(const char *repo_path)
@@ -673,6 +679,16 @@ out:
 	return rc;
 }
 
+/* The cached tip, read from its loose ref file without libgit2. */
+static bool read_tip_file(const char *repo_path, char *tip, size_t size)
+{
+	char *path = cg_xasprintf("%s/" TIP_REF, repo_path);
+	bool ok = read_stamp(path, tip, size, NULL) == 0;
+
+	free(path);
+	return ok;
+}
+
 static void result_last_good(struct cg_source *src, const char *state_dir,
 			     const char *good)
 {
@@ -701,7 +717,7 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 
 	memset(src, 0, sizeof(*src));
 	cg_error_clear(&src->why);
-	cg_git_setup(c);
+	tipstr[0] = '\0';
 	have_good = read_stamp(good_path, good, sizeof(good), &src->good_time) == 0;
 	if (have_good) {
 		char *d = cg_xasprintf("%s/git/trees/%s", state_dir, good);
@@ -715,16 +731,16 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 		goto out;
 	}
 	if (pull) {
-		struct fetch_args a = { repo_path, c->source_url,
-					c->source_branch };
+		struct fetch_args a = { repo_path, c };
 		char msg[1024];
 		struct cg_error ferr;
+		struct stat sb;
 
 		cg_error_clear(&ferr);
-		rc = ensure_cache(repo_path, &ferr);
-		if (rc == 0)
-			rc = cg_git_in_child(c->timeout, fetch_child, &a, msg,
-					     sizeof(msg), &ferr);
+		if (stat(repo_path, &sb) == 0)
+			remove_stale_locks(repo_path, 0);
+		rc = cg_git_in_child(c->timeout, fetch_child, &a, msg,
+				     sizeof(msg), &ferr);
 		if (rc < 0) {
 			const char *m = ferr.msg;
 
@@ -740,11 +756,21 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 			src->why = ferr;
 			goto fallback;
 		}
-		sscanf(msg, "ok %u %zu", &src->objects, &src->bytes);
+		sscanf(msg, "ok %u %zu %40s", &src->objects, &src->bytes,
+		       tipstr);
 		write_stamp(fetched_path, NULL, NULL);
 		src->fetched_time = (int64_t)time(NULL);
 		fresh = true;
+	} else if (!read_tip_file(repo_path, tipstr, sizeof(tipstr))) {
+		tipstr[0] = '\0';
 	}
+	/* Nothing new: no libgit2 in this process at all. */
+	if (have_good && strcmp(tipstr, good) == 0) {
+		result_last_good(src, state_dir, good);
+		rc = 0;
+		goto out;
+	}
+	cg_git_setup(c);
 	if (git_repository_open_bare(&repo, repo_path) < 0 ||
 	    git_reference_lookup(&ref, repo, TIP_REF) < 0) {
 		if (!pull)
@@ -834,14 +860,19 @@ int cg_source_mark_good(const char *state_dir, const struct cg_source *src,
 	char *good_path = git_dir(state_dir, "last-good");
 	char *repo_path = git_dir(state_dir, "repo.git");
 	char *trees = git_dir(state_dir, "trees");
+	char old[GIT_OID_HEXSZ + 1] = "";
 	git_repository *repo = NULL;
 	git_oid oid;
 	struct dirent *de;
 	DIR *d;
 	int rc;
 
+	read_stamp(good_path, old, sizeof(old), NULL);
 	rc = write_stamp(good_path, src->commit, err);
-	if (rc == 0 && git_repository_open_bare(&repo, repo_path) == 0 &&
+	if (rc < 0 || strcmp(old, src->commit) == 0)
+		goto out; /* the same commit again: nothing else to do */
+	cg_git_setup(NULL);
+	if (git_repository_open_bare(&repo, repo_path) == 0 &&
 	    git_oid_fromstr(&oid, src->commit) == 0) {
 		git_reference *ref = NULL;
 
@@ -853,7 +884,7 @@ int cg_source_mark_good(const char *state_dir, const struct cg_source *src,
 	git_repository_free(repo);
 	/* Old checkouts: only the last good one is needed. */
 	d = opendir(trees);
-	while (rc == 0 && d && (de = readdir(d))) {
+	while (d && (de = readdir(d))) {
 		if (de->d_name[0] == '.' && !cg_str_starts(de->d_name, ".tmp-"))
 			continue;
 		if (strcmp(de->d_name, src->commit) == 0)
@@ -862,6 +893,7 @@ int cg_source_mark_good(const char *state_dir, const struct cg_source *src,
 	}
 	if (d)
 		closedir(d);
+out:
 	free(good_path);
 	free(repo_path);
 	free(trees);

@@ -43,6 +43,8 @@ gen_policy() { # N DIR
 }
 
 printf '%-8s %-22s %10s %12s\n' files step seconds "peak RSS"
+read -r t m <<<"$(measure "$CG" version)"
+printf '%-8s %-22s %10.3f %9d KiB\n' 0 "congruent version" "$t" "$m"
 for n in 1000 10000; do
 	pol=$W/pol-$n root=$W/root-$n
 	gen_policy "$n" "$pol"
@@ -64,3 +66,20 @@ for n in 1000 10000; do
 	printf '%-8s %-22s %10.3f %9d KiB\n' "$n" "stat+sha256 (bare)" "$t" "$m"
 	awk -v a="$noop" -v b="$t" 'BEGIN { printf "%-8s %-22s %10.1fx\n", "", "no-op run / bare", a / b }'
 done
+
+# The git source step: a no-op run from a local git repository with nothing
+# new, against the same policy as a plain directory.
+n=1000 pol=$W/pol-$n root=$W/root-$n
+git -C "$pol" init -q -b main
+git -C "$pol" add -A
+git -C "$pol" -c user.name=b -c user.email=b@b commit -q -m bench
+git clone -q --bare "$pol" "$W/origin.git"
+printf 'source:\n  url: %s\n  branch: main\n' "$W/origin.git" >"$W/agent.yaml"
+"$CG" run -c "$W/agent.yaml" --root "$root" >/dev/null 2>&1 || true
+read -r tp _ <<<"$(measure "$CG" run --policy "$pol" --root "$root")"
+read -r tg mg <<<"$(measure "$CG" run -c "$W/agent.yaml" --root "$root")"
+read -r tn _ <<<"$(measure "$CG" run -c "$W/agent.yaml" --root "$root" --no-pull)"
+printf '%-8s %-22s %10.3f %9d KiB\n' "$n" "no-op run, git source" "$tg" "$mg"
+awk -v a="$tg" -v b="$tp" -v c="$tn" 'BEGIN {
+	printf "%-8s %-22s %+10.4f s (a fetch finding nothing new)\n", "", "git source step", a - b
+	printf "%-8s %-22s %+10.4f s (--no-pull)\n", "", "git source step", c - b }'
