@@ -186,6 +186,8 @@ struct cg_config {
 	bool require_signed;
 	char *allowed_signers; /* owned */
 	char *ca_file;         /* owned */
+	char *ssh_key;         /* owned: private key for ssh:// */
+	char *known_hosts;     /* owned: host keys accepted for ssh:// */
 	unsigned timeout;      /* seconds; default 60 */
 	char *state_dir;       /* owned; default CG_DEFAULT_STATE_DIR */
 	char *reports_url;     /* owned */
@@ -220,6 +222,17 @@ struct cg_source {
 void cg_git_setup(const struct cg_config *c);
 /* For an https:// url: the CA locations (ca_file, or the system's). */
 void cg_git_set_ca(const struct cg_config *c, const char *url);
+/*
+ * Callbacks for a libgit2 remote: ssh authentication with ssh_key, ssh
+ * host keys checked against known_hosts (refused without one), TLS left
+ * to libgit2 and the CAs. *payload_out is the caller's to free; after a
+ * failure, cg_git_auth_why(payload) says what the callbacks refused.
+ */
+struct git_remote_callbacks;
+void cg_git_auth_callbacks(struct git_remote_callbacks *cb, const char *url,
+			   const char *ssh_key, const char *known_hosts,
+			   void **payload_out);
+const char *cg_git_auth_why(void *payload);
 /* err from libgit2's last error, after a "what failed" prefix. */
 int cg_git_error(struct cg_error *err, const char *fmt, const char *arg);
 /*

@@ -12,7 +12,7 @@ static const char *const top_keys[] = { "source", "state_dir", "reports",
 					NULL };
 static const char *const source_keys[] = {
 	"url", "branch", "require_signed", "allowed_signers", "ca_file",
-	"timeout", NULL,
+	"ssh_key", "known_hosts", "timeout", NULL,
 };
 static const char *const reports_keys[] = { "url", "branch_prefix", NULL };
 
@@ -59,7 +59,9 @@ static int parse(struct cg_config *c, const struct cg_node *root,
 		    get_str(src, "branch", &c->source_branch, err) < 0 ||
 		    get_str(src, "allowed_signers", &c->allowed_signers, err) <
 			    0 ||
-		    get_str(src, "ca_file", &c->ca_file, err) < 0)
+		    get_str(src, "ca_file", &c->ca_file, err) < 0 ||
+		    get_str(src, "ssh_key", &c->ssh_key, err) < 0 ||
+		    get_str(src, "known_hosts", &c->known_hosts, err) < 0)
 			return CG_ERR;
 		n = cg_map_get(src, "require_signed");
 		if (n && cg_node_bool(n, "require_signed", &c->require_signed,
@@ -134,6 +136,8 @@ void cg_config_release(struct cg_config *c)
 	free(c->source_branch);
 	free(c->allowed_signers);
 	free(c->ca_file);
+	free(c->ssh_key);
+	free(c->known_hosts);
 	free(c->state_dir);
 	free(c->reports_url);
 	free(c->reports_prefix);

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -155,6 +157,215 @@ struct fetch_args {
 	const struct cg_config *c;
 };
 
+/* --- ssh: a key for us, known_hosts for the server ------------------- */
+
+struct auth {
+	const char *key;         /* private key file, or NULL */
+	const char *known_hosts; /* or NULL: ssh servers are refused */
+	char host[300];          /* "host" or "[host]:port", as known_hosts */
+	char plain[256];         /* host without port */
+	unsigned tries;
+	char why[512];           /* a refusal, for the error message */
+};
+
+/* "ssh://user@host:port/path" or "user@host:path": host and port. */
+static void url_host(const char *url, struct auth *a)
+{
+	const char *p = url, *end;
+	unsigned port = 22;
+
+	if (cg_str_starts(p, "ssh://"))
+		p += 6;
+	else if (cg_str_starts(p, "git+ssh://"))
+		p += 10;
+	if (strchr(p, '@') && (!strchr(p, '/') || strchr(p, '@') < strchr(p, '/')))
+		p = strchr(p, '@') + 1;
+	if (*p == '[') {
+		end = strchr(p, ']');
+		if (!end)
+			end = p + strlen(p);
+		snprintf(a->plain, sizeof(a->plain), "%.*s", (int)(end - p - 1),
+			 p + 1);
+		p = *end ? end + 1 : end;
+	} else {
+		end = p + strcspn(p, ":/");
+		snprintf(a->plain, sizeof(a->plain), "%.*s", (int)(end - p), p);
+		p = end;
+	}
+	if (*p == ':' && cg_str_starts(url, "ssh://"))
+		port = (unsigned)strtoul(p + 1, NULL, 10);
+	if (port && port != 22)
+		snprintf(a->host, sizeof(a->host), "[%s]:%u", a->plain, port);
+	else
+		snprintf(a->host, sizeof(a->host), "%s", a->plain);
+}
+
+static int cred_cb(git_credential **out, const char *url, const char *user,
+		   unsigned int allowed, void *payload)
+{
+	struct auth *a = payload;
+	char *pub;
+	int rc;
+
+	(void)url;
+	if (!(allowed & GIT_CREDENTIAL_SSH_KEY) || !a->key || a->tries++) {
+		snprintf(a->why, sizeof(a->why), "%s",
+			 a->key ? "the server refused the key in ssh_key"
+				: "the server wants a key: set source.ssh_key");
+		return GIT_EAUTH;
+	}
+	pub = cg_xasprintf("%s.pub", a->key);
+	rc = git_credential_ssh_key_new(out, user ? user : "git",
+					access(pub, R_OK) == 0 ? pub : NULL,
+					a->key, NULL);
+	free(pub);
+	return rc;
+}
+
+/* ssh's host patterns: '*' and '?' only ('[' is literal: "[host]:port"). */
+static bool wild_match(const char *pat, const char *s)
+{
+	if (!*pat)
+		return !*s;
+	if (*pat == '*')
+		return wild_match(pat + 1, s) || (*s && wild_match(pat, s + 1));
+	if (!*s)
+		return false;
+	if (*pat == '?' || *pat == *s)
+		return wild_match(pat + 1, s + 1);
+	return false;
+}
+
+/* Does a known_hosts host field ("a,b,[c]:22" or "|1|salt|hash") match? */
+static bool host_matches(const char *field, const struct auth *a)
+{
+	char *copy = cg_xstrdup(field), *p, *save = NULL;
+	bool match = false;
+
+	if (cg_str_starts(field, "|1|")) {
+		/* Hashed: HMAC-SHA1(salt, name) in base64. */
+		char *salt64 = copy + 3, *hash64 = strchr(salt64, '|');
+		unsigned char salt[64], hash[64], mac[EVP_MAX_MD_SIZE];
+		unsigned int maclen = 0;
+		int sl, hl;
+
+		if (hash64) {
+			*hash64++ = '\0';
+			sl = EVP_DecodeBlock(salt, (const unsigned char *)salt64,
+					     (int)strlen(salt64));
+			hl = EVP_DecodeBlock(hash, (const unsigned char *)hash64,
+					     (int)strlen(hash64));
+			if (sl >= 20 && hl >= 20 &&
+			    HMAC(EVP_sha1(), salt, 20, (const unsigned char *)a->host,
+				 strlen(a->host), mac, &maclen) &&
+			    maclen == 20 && memcmp(mac, hash, 20) == 0)
+				match = true;
+		}
+		free(copy);
+		return match;
+	}
+	for (p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		bool neg = *p == '!';
+
+		if (wild_match(neg ? p + 1 : p, a->host)) {
+			if (neg) {
+				match = false;
+				break;
+			}
+			match = true;
+		}
+	}
+	free(copy);
+	return match;
+}
+
+static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
+{
+	struct auth *a = payload;
+	const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
+	struct cg_buf b = { 0 };
+	char *line, *save = NULL;
+	bool found = false;
+	int fd;
+
+	(void)valid;
+	(void)host;
+	if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+		return GIT_PASSTHROUGH; /* TLS: libgit2 checks it against the CAs */
+	if (!(hk->type & GIT_CERT_SSH_RAW)) {
+		snprintf(a->why, sizeof(a->why), "no raw host key to check");
+		return GIT_ECERTIFICATE;
+	}
+	if (!a->known_hosts) {
+		snprintf(a->why, sizeof(a->why),
+			 "ssh host keys are only accepted from a known_hosts "
+			 "file: set source.known_hosts");
+		return GIT_ECERTIFICATE;
+	}
+	fd = open(a->known_hosts, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || cg_read_fd(fd, &b, 16u << 20, NULL) < 0) {
+		snprintf(a->why, sizeof(a->why), "cannot read %s", a->known_hosts);
+		if (fd >= 0)
+			close(fd);
+		cg_buf_release(&b);
+		return GIT_ECERTIFICATE;
+	}
+	close(fd);
+	for (line = b.data ? strtok_r(b.data, "\n", &save) : NULL; line && !found;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *hosts, *type, *key, *s2 = NULL;
+		unsigned char *blob;
+		int len;
+
+		if (line[0] == '#' || line[0] == '@')
+			continue; /* markers (@revoked, @cert-authority): not ours */
+		hosts = strtok_r(line, " \t", &s2);
+		type = strtok_r(NULL, " \t", &s2);
+		key = strtok_r(NULL, " \t", &s2);
+		if (!hosts || !type || !key || !host_matches(hosts, a))
+			continue;
+		blob = cg_xmalloc(strlen(key) + 4);
+		len = EVP_DecodeBlock(blob, (const unsigned char *)key,
+				      (int)strlen(key));
+		/* EVP_DecodeBlock counts base64 padding as zero bytes. */
+		while (len > 0 && key[strlen(key) - 1] == '=' &&
+		       (size_t)len > hk->hostkey_len)
+			len--;
+		if (len >= 0 && (size_t)len == hk->hostkey_len &&
+		    memcmp(blob, hk->hostkey, hk->hostkey_len) == 0)
+			found = true;
+		free(blob);
+	}
+	cg_buf_release(&b);
+	if (found)
+		return 0;
+	snprintf(a->why, sizeof(a->why), "the host key of %s is not in %s",
+		 a->host, a->known_hosts);
+	return GIT_ECERTIFICATE;
+}
+
+void cg_git_auth_callbacks(git_remote_callbacks *cb, const char *url,
+			   const char *ssh_key, const char *known_hosts,
+			   void **payload_out)
+{
+	struct auth *a = cg_xcalloc(1, sizeof(*a));
+
+	a->key = ssh_key;
+	a->known_hosts = known_hosts;
+	url_host(url, a);
+	cb->credentials = cred_cb;
+	cb->certificate_check = cert_cb;
+	cb->payload = a;
+	*payload_out = a;
+}
+
+const char *cg_git_auth_why(void *payload)
+{
+	const struct auth *a = payload;
+
+	return a && a->why[0] ? a->why : NULL;
+}
+
 static bool cache_intact(git_repository *repo);
 
 /*
@@ -174,6 +385,7 @@ static int fetch_child(void *arg, char *msg, size_t size)
 	char *specs[] = { spec };
 	git_strarray refspecs = { specs, 1 };
 	const git_error *ge;
+	void *auth = NULL;
 	struct stat sb;
 	int rc;
 
@@ -212,9 +424,19 @@ static int fetch_child(void *arg, char *msg, size_t size)
 		 a->c->source_branch);
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.update_fetchhead = 0;
+	cg_git_auth_callbacks(&opts.callbacks, a->c->source_url, a->c->ssh_key,
+			      a->c->known_hosts, &auth);
 	rc = git_remote_create_anonymous(&remote, repo, a->c->source_url);
 	if (rc == 0)
 		rc = git_remote_fetch(remote, &refspecs, &opts, "congruent fetch");
+	if (rc < 0 && cg_git_auth_why(auth)) {
+		snprintf(msg, size, "fetch %s", cg_git_auth_why(auth));
+		free(auth);
+		git_remote_free(remote);
+		git_repository_free(repo);
+		return -1;
+	}
+	free(auth);
 	if (rc < 0) {
 		ge = git_error_last();
 		snprintf(msg, size, "%s %s",

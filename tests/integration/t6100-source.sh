@@ -239,4 +239,29 @@ test_expect_success 'https:// with the test CA; a wrong CA and a wrong name are 
 	test_grep "does not match" err
 '
 
+test_expect_success 'ssh:// with a key, the host key checked against known_hosts' '
+	set -- $(gitserve_ssh "$TRASH/origin.git") &&
+	url=$1 key=$2 kh=$3 &&
+	config "$url" "  ssh_key: $key" "  known_hosts: $kh" &&
+	rm -rf state && echo old >root/etc/motd &&
+	test_expect_code 2 run >out 2>err &&
+	test "$(cat root/etc/motd)" = v5
+'
+
+test_expect_success 'ssh:// refuses an unknown host key, and no known_hosts at all' '
+	set -- $(gitserve_ssh "$TRASH/origin.git") &&
+	url=$1 key=$2 &&
+	ssh-keygen -q -t ed25519 -N "" -f other-host &&
+	echo "[127.0.0.1]:${url##*:} $(cut -d" " -f1-2 other-host.pub)" | sed "s|:[0-9]*/.* ssh| ssh|" >bad_known_hosts &&
+	port=$(echo "$url" | sed "s|.*:\([0-9]*\)/.*|\1|") &&
+	echo "[127.0.0.1]:$port $(cut -d" " -f1-2 other-host.pub)" >bad_known_hosts &&
+	config "$url" "  ssh_key: $key" "  known_hosts: $TRASH/bad_known_hosts" &&
+	rm -rf state &&
+	test_expect_code 1 run >out 2>err &&
+	test_grep "is not in $TRASH/bad_known_hosts" err &&
+	config "$url" "  ssh_key: $key" &&
+	test_expect_code 1 run >out 2>err &&
+	test_grep "set source.known_hosts" err
+'
+
 test_done

@@ -15,6 +15,7 @@
 #   gitserve_wrongname_url URL   the same repository from a server whose
 #                                certificate (by the right CA) names
 #                                wrong.example, not localhost
+#   gitserve_ssh DIR             "URL KEY KNOWN_HOSTS": an sshd of its own
 #   gitserve_stop                stop every server started, remove the state
 #   gitserve_deps                install what is missing (root only)
 #
@@ -78,9 +79,10 @@ gitserve__install() {
 		[ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
 		# The system services these packages bring are not wanted on a
 		# test host: not enabled, and stopped if a policy let them run.
-		for unit in nginx.service fcgiwrap.service fcgiwrap.socket; do
+		for unit in nginx.service fcgiwrap.service fcgiwrap.socket \
+			ssh.service ssh.socket; do
 			case " $* " in
-			*" ${unit%%.*} "*) ;;
+			*" ${unit%%.*} "* | *" open${unit%%.*}-server "*) ;;
 			*) continue ;;
 			esac
 			if command -v systemctl >/dev/null 2>&1; then
@@ -89,9 +91,9 @@ gitserve__install() {
 					systemctl stop "$unit" >/dev/null 2>&1
 			fi
 		done
-		for svc in nginx fcgiwrap; do
+		for svc in nginx fcgiwrap ssh; do
 			case " $* " in
-			*" $svc "*)
+			*" $svc "* | *" open${svc}-server "*)
 				command -v update-rc.d >/dev/null 2>&1 &&
 					update-rc.d "$svc" disable >/dev/null 2>&1
 				;;
@@ -129,6 +131,12 @@ gitserve_deps() {
 				grep -q '^ii' || _gs_missing="$_gs_missing spawn-fcgi"
 			;;
 		esac
+	fi
+	if [ "${1:-}" = ssh ]; then
+		gitserve__sbin sshd >/dev/null ||
+			_gs_missing="$_gs_missing openssh-server"
+		command -v ssh-keygen >/dev/null 2>&1 ||
+			_gs_missing="$_gs_missing openssh-client"
 	fi
 	[ -z "$_gs_missing" ] && return 0
 	gitserve__install $_gs_missing
@@ -257,6 +265,54 @@ gitserve_daemon() {
 		kill -TERM "-$_gss_pid" 2>/dev/null
 	done
 	gitserve__die "git daemon did not start; see $_gs_sd/log"
+}
+
+# gitserve_ssh DIR: an sshd of its own on 127.0.0.1 (not the system's,
+# which stays off), letting root in with a fresh key. Prints
+# "ssh://root@127.0.0.1:PORT/ABS/DIR KEY KNOWN_HOSTS": the URL, the
+# client's private key and a known_hosts file with the server's host key.
+gitserve_ssh() {
+	gitserve_deps ssh || return 1
+	_gs_d=$(gitserve__dir) || return 1
+	_gs_sd=$(mktemp -d "$_gs_d/ssh.XXXXXX") || return 1
+	_gs_abs=$(cd "$1" && pwd) || return 1
+	ssh-keygen -q -t ed25519 -N "" -f "$_gs_sd/host" >/dev/null &&
+		ssh-keygen -q -t ed25519 -N "" -C client -f "$_gs_sd/client" \
+			>/dev/null &&
+		cp "$_gs_sd/client.pub" "$_gs_sd/authorized_keys" || return 1
+	chmod 600 "$_gs_sd/authorized_keys"
+	# Privilege separation wants this directory; it is empty and shared.
+	[ -d /run/sshd ] || mkdir -m 0755 /run/sshd
+	_gs_try=0
+	while [ $_gs_try -lt 10 ]; do
+		_gs_try=$((_gs_try + 1))
+		_gs_port=$(gitserve__port) || return 1
+		cat >"$_gs_sd/sshd_config" <<EOF_SSHD
+Port $_gs_port
+ListenAddress 127.0.0.1
+HostKey $_gs_sd/host
+PidFile $_gs_sd/pid
+AuthorizedKeysFile $_gs_sd/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+EOF_SSHD
+		rm -f "$_gs_sd/pid"
+		gitserve__spawn "$_gs_sd/log" "$(gitserve__sbin sshd)" -D -e \
+			-f "$_gs_sd/sshd_config"
+		if gitserve__ready "$_gs_sd/pid" "$_gs_port"; then
+			printf '[127.0.0.1]:%s %s\n' "$_gs_port" \
+				"$(cut -d' ' -f1-2 "$_gs_sd/host.pub")" \
+				>"$_gs_sd/known_hosts"
+			echo "ssh://root@127.0.0.1:$_gs_port$_gs_abs" \
+				"$_gs_sd/client" "$_gs_sd/known_hosts"
+			return 0
+		fi
+		kill -TERM "-$_gss_pid" 2>/dev/null
+	done
+	gitserve__die "sshd did not start; see $_gs_sd/log"
 }
 
 gitserve__openssl() {
