@@ -61,29 +61,31 @@ struct cg_resource {
 	char *id;                    /* owned: "file:/etc/motd" */
 	const char *name;            /* borrowed: id after "TYPE:" */
 	char *where;                 /* owned: "roles/base.yaml:3" */
-	size_t decl;                 /* declaration index: order tie-break */
 
 	char **requires;             /* owned: ids named by requires: */
-	size_t nrequires;
 	/*
 	 * owned: ids that must come earlier in the order, without the
 	 * skipping requires brings (a module's parse adds them: a service
 	 * after the files it restarts on). cg_resource_order_after() adds.
 	 */
 	char **orders;
-	size_t norders;
 	size_t *deps;                /* owned: indexes: requires, then orders */
-	size_t ndeps;
-	size_t nhard;                /* deps[0..nhard) come from requires */
 
 	void *desired;               /* owned by mod (mod->release) */
 	void *observed;              /* owned by mod (mod->release) */
-
-	struct cg_change change;     /* what differs, from mod->diff */
-	enum cg_status status;
 	struct cg_error *err;        /* owned: why it failed or was skipped */
+	struct cg_change change;     /* what differs, from mod->diff */
 	uint64_t ns;                 /* time spent on it (observe excluded) */
 	unsigned char digest[16];    /* of the observed state: fingerprint */
+
+	/* Counts are 32 bits: a policy has fewer than 4e9 resources, and
+	 * this struct exists once per resource. */
+	uint32_t decl;               /* declaration index: order tie-break */
+	uint32_t nrequires;
+	uint32_t norders;
+	uint32_t ndeps;
+	uint32_t nhard;              /* deps[0..nhard) come from requires */
+	enum cg_status status;
 };
 
 /* Order r after the resource with this id (copied); see orders. */
