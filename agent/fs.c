@@ -298,6 +298,38 @@ out_free_rest:
 	return rc;
 }
 
+int cg_root_parent_cached(struct cg_root *root, struct cg_dircache *dc,
+			  const char *path, int *dirfd_out,
+			  const char **base_out, struct cg_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len = slash ? (size_t)(slash - path) : 0;
+	int fd, rc;
+
+	if (dc->dir && strlen(dc->dir) == len && memcmp(dc->dir, path, len) == 0) {
+		*dirfd_out = dc->fd;
+		*base_out = slash + 1;
+		return 0;
+	}
+	cg_dircache_release(dc);
+	rc = cg_root_open_parent(root, path, 0, &fd, base_out, NULL, err);
+	if (rc < 0)
+		return rc;
+	dc->dir = cg_xstrndup(path, len);
+	dc->fd = fd;
+	*dirfd_out = fd;
+	return 0;
+}
+
+void cg_dircache_release(struct cg_dircache *dc)
+{
+	if (dc->fd >= 0)
+		close(dc->fd);
+	free(dc->dir);
+	dc->dir = NULL;
+	dc->fd = -1;
+}
+
 static int open_beneath_walk(int dirfd, const char *relpath, int flags,
 			     struct cg_error *err)
 {

@@ -357,6 +357,37 @@ static char *slurp(int fd, size_t max, size_t *len_out)
 	return cg_buf_detach(&b, len_out);
 }
 
+/*
+ * slurp for a file that fstat said has size bytes: one read when that is
+ * still true, the common case (no second read to see the end).
+ */
+static char *slurp_sized(int fd, uint64_t size, size_t max, size_t *len_out)
+{
+	struct cg_buf b = { 0 };
+	ssize_t n;
+
+	if (size > max)
+		return NULL;
+	cg_grow(&b.data, &b.cap, (size_t)size + 2, 1);
+	do
+		n = read(fd, b.data, (size_t)size + 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		cg_buf_release(&b);
+		return NULL;
+	}
+	b.len = (size_t)n;
+	b.data[b.len] = '\0';
+	if ((uint64_t)n <= size)
+		return cg_buf_detach(&b, len_out);
+	/* It grew since: read the rest the slow way. */
+	if (cg_read_fd(fd, &b, max, NULL) < 0) {
+		cg_buf_release(&b);
+		return NULL;
+	}
+	return cg_buf_detach(&b, len_out);
+}
+
 /* Compare the file (fd, of size bytes) with the wanted content, filling s. */
 static int compare_content(struct seen *s, const struct want *w, int fd,
 			   uint64_t size, const struct cg_content *c,
@@ -382,7 +413,7 @@ static int compare_content(struct seen *s, const struct want *w, int fd,
 	 * no hash is needed at all.
 	 */
 	if (size == (uint64_t)want_len && wm) {
-		have_mem = slurp(fd, DIFF_MAX, &have_len);
+		have_mem = slurp_sized(fd, size, DIFF_MAX, &have_len);
 		if (have_mem && have_len == want_len &&
 		    memcmp(have_mem, wm, want_len) == 0) {
 			cg_hash128(have_mem, have_len, s->content);
@@ -448,8 +479,8 @@ static void keep_new_text(struct seen *s, const struct want *w,
 	free(mem);
 }
 
-static int observe_one(struct cg_ctx *ctx, struct cg_resource *r,
-		       struct cg_error *err)
+static int observe_one(struct cg_ctx *ctx, struct cg_dircache *dc,
+		       struct cg_resource *r, struct cg_error *err)
 {
 	struct want *w = r->desired;
 	struct seen *s;
@@ -464,8 +495,7 @@ static int observe_one(struct cg_ctx *ctx, struct cg_resource *r,
 	r->observed = s;
 	s->ids_ok = fsmeta_resolve(&w->meta, ctx->root, &s->ids, NULL) == 0;
 
-	rc = cg_root_open_parent(ctx->root, r->name, 0, &dirfd, &base, NULL,
-				 err);
+	rc = cg_root_parent_cached(ctx->root, dc, r->name, &dirfd, &base, err);
 	if (rc == CG_ENOTFOUND) {
 		s->kind = SEEN_ABSENT;
 		s->parent_missing = true;
@@ -511,8 +541,6 @@ out:
 		close(fd);
 	if (srcfd >= 0)
 		close(srcfd);
-	if (dirfd >= 0)
-		close(dirfd);
 	cg_buf_release(&hold);
 	return rc;
 }
@@ -520,6 +548,7 @@ out:
 static int file_observe(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
 			struct cg_error *err)
 {
+	struct cg_dircache dc = CG_DIRCACHE_INIT;
 	size_t i;
 
 	(void)err;
@@ -527,9 +556,10 @@ static int file_observe(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
 		struct cg_error e;
 
 		cg_error_clear(&e);
-		if (observe_one(ctx, res[i], &e) < 0)
+		if (observe_one(ctx, &dc, res[i], &e) < 0)
 			cg_resource_fail(res[i], &e);
 	}
+	cg_dircache_release(&dc);
 	return 0;
 }
 

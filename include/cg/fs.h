@@ -52,6 +52,28 @@ int cg_root_open_parent(struct cg_root *root, const char *path, unsigned flags,
 			unsigned *created_out, struct cg_error *err);
 
 /*
+ * The last directory cg_root_parent_cached opened, kept for the next path
+ * in the same directory: an observation of many files in few directories
+ * resolves each directory once. Use it within one observation, when
+ * nothing is changed in between.
+ */
+struct cg_dircache {
+	char *dir; /* owned: the path of the directory, or NULL */
+	int fd;    /* owned */
+};
+
+#define CG_DIRCACHE_INIT { NULL, -1 }
+
+/*
+ * As cg_root_open_parent (without CG_WALK_MKDIR), but *dirfd_out belongs
+ * to dc: do not close it.
+ */
+int cg_root_parent_cached(struct cg_root *root, struct cg_dircache *dc,
+			  const char *path, int *dirfd_out,
+			  const char **base_out, struct cg_error *err);
+void cg_dircache_release(struct cg_dircache *dc);
+
+/*
  * Open relpath under dirfd (the policy tree) so that nothing, not even a
  * symlink inside the tree, leads out of it (openat2 RESOLVE_BENEATH).
  */
