@@ -124,9 +124,30 @@ struct cg_counts {
 /*
  * Observe every resource (one batch per module), diff, and unless dry_run
  * apply and verify, in p->order. Outcomes are left in each resource.
+ * The same as cg_engine_new + cg_engine_finish + cg_engine_free.
  */
 void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
 		   struct cg_counts *counts);
+
+/*
+ * The engine in steps, for plan (readonly.c), which observes everything
+ * while it may still read what needs privileges, then diffs in a sandbox.
+ * new sets ctx->changed and ctx->agent (free unsets them).
+ */
+struct cg_engine;
+struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx);
+/*
+ * Observe every resource now (in each module's windows, in order), rather
+ * than just before its turn: finish then calls no module's observe() for
+ * a dry run. Holds every observation until finish.
+ */
+void cg_engine_observe_all(struct cg_engine *e);
+/* Diff, and unless dry_run apply and verify, in order; then count. */
+void cg_engine_finish(struct cg_engine *e, bool dry_run,
+		      struct cg_counts *counts);
+void cg_engine_free(struct cg_engine *e);
+/* Count the outcomes left in p's resources. */
+void cg_engine_count(const struct cg_policy *p, struct cg_counts *counts);
 
 /*
  * The host's fingerprint: SHA-256 over every resource's id and digest of
