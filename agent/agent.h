@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "cg/error.h"
 #include "cg/fs.h"
@@ -194,6 +195,52 @@ void cg_print_error(FILE *out, const struct cg_error *err, bool color);
  */
 int cg_lock_take(const char *state_dir, int *fd_out, struct cg_error *err);
 void cg_lock_release(int fd);
+
+/* --- caps.c: least privilege ---------------------------------------- */
+
+/* Capability sets are bit masks: bit N is capability N (CAP_CHOWN = 0). */
+#define CG_CAPS_ALL (~UINT64_C(0))
+
+/* The process's privileges as /proc/PID/status shows them. */
+struct cg_caps_state {
+	uint64_t inh, prm, eff, bnd, amb;
+	bool no_new_privs;
+};
+
+/*
+ * The union of the capabilities that the modules of p's resources declare
+ * (CG_CAPS_ALL if one of them has CG_MODULE_ALL_CAPS).
+ */
+uint64_t cg_caps_for_policy(const struct cg_policy *p);
+
+/*
+ * Keep only the capabilities in keep and self, as far as we hold them:
+ * keep for this process and, as its ambient and inheritable sets, for the
+ * helper programs it runs; self for this process only. Every other is
+ * dropped from every set, the bounding set too; SECBIT_NOROOT is set and
+ * locked, so that an execve as uid 0 gives nothing back, and no_new_privs
+ * is set. With uid other than (uid_t)-1, also switch to that uid, gid =
+ * uid and no supplementary groups, holding nothing. Then read
+ * /proc/self/status and fail closed (CG_ERR) if the kernel does not show
+ * exactly that.
+ */
+int cg_caps_limit(uint64_t keep, uint64_t self, uid_t uid,
+		  struct cg_error *err);
+
+/*
+ * cg_engine_run with least privilege: keep only the capabilities of p's
+ * modules (cg_caps_for_policy), then run. CG_ERR when privileges could not
+ * be limited as asked: nothing was done then.
+ */
+int cg_engine_run_confined(struct cg_policy *p, struct cg_ctx *ctx,
+			   bool dry_run, bool verbose, struct cg_counts *counts,
+			   struct cg_error *err);
+
+/* Read the privileges of process pid (0: this one). */
+int cg_caps_read(int pid, struct cg_caps_state *out, struct cg_error *err);
+
+/* "cap_chown,cap_fowner", or "none", into buf. */
+void cg_caps_names(uint64_t set, char *buf, size_t size);
 
 /* --- config.c: /etc/congruent/agent.yaml ---------------------------- */
 

@@ -372,7 +372,12 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.lookup = ctx_lookup;
 	ctx.names = ctx_names;
 	ctx.lookup_data = &lc;
-	cg_engine_run(&p, &ctx, dry_run, &counts);
+	/* Least privilege: only what the policy's modules need (caps.c). */
+	if (cg_engine_run_confined(&p, &ctx, dry_run, o.verbose, &counts,
+				   &err) < 0) {
+		cg_print_error(stderr, &err, ecolor);
+		goto out;
+	}
 	status = cg_exit_status(&counts, src.refused);
 	/* Fully evaluated, even if some resources failed: last good. */
 	if (!dry_run && src.commit &&

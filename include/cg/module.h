@@ -56,6 +56,12 @@ enum {
 	 * the place of the first of them in the order.
 	 */
 	CG_MODULE_BATCH = 1u << 0,
+	/*
+	 * The module runs programs that may do anything root can (package
+	 * maintainer scripts): run keeps every capability when the policy
+	 * has a resource of this type, instead of the union of caps.
+	 */
+	CG_MODULE_ALL_CAPS = 1u << 1,
 };
 
 /*
@@ -134,8 +140,16 @@ struct cg_module {
 	 */
 	size_t observe_window;
 
-	unsigned flags;      /* CG_MODULE_* */
-	cap_value_t caps[8]; /* capabilities apply() needs */
+	unsigned flags; /* CG_MODULE_* */
+	/*
+	 * The capabilities observe() and apply() need, and the helper
+	 * programs they run (which get them as ambient capabilities): `run`
+	 * keeps only the union over the modules that have resources in the
+	 * policy and drops every other, bounding set included, before the
+	 * first observe().
+	 * systemd authorises by uid, not capability: systemctl needs none.
+	 */
+	cap_value_t caps[16];
 	size_t ncaps;
 };
 
