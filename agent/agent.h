@@ -229,8 +229,9 @@ int cg_caps_limit(uint64_t keep, uint64_t self, uid_t uid,
 
 /*
  * cg_engine_run with least privilege: keep only the capabilities of p's
- * modules (cg_caps_for_policy), then run. CG_ERR when privileges could not
- * be limited as asked: nothing was done then.
+ * modules (cg_caps_for_policy), then run; for a dry run (plan), observe
+ * with them and diff in the read-only sandbox (cg_plan_readonly). CG_ERR
+ * when privileges could not be limited as asked: nothing was done then.
  */
 int cg_engine_run_confined(struct cg_policy *p, struct cg_ctx *ctx,
 			   bool dry_run, bool verbose, struct cg_counts *counts,
@@ -241,6 +242,40 @@ int cg_caps_read(int pid, struct cg_caps_state *out, struct cg_error *err);
 
 /* "cap_chown,cap_fowner", or "none", into buf. */
 void cg_caps_names(uint64_t set, char *buf, size_t size);
+
+/* --- readonly.c: plan's read-only phase ----------------------------- */
+
+/*
+ * plan: observe every resource here (with the privileges reading needs:
+ * the firewall, root-only files), then diff in a child inside the
+ * sandbox of cg_sandbox_enter, which sends the outcomes back into p's
+ * resources. counts as cg_engine_run's. summary says what the sandbox
+ * was (for -v). CG_ERR if the sandbox could not be made: nothing is
+ * planned then, and nothing was written.
+ */
+int cg_plan_readonly(struct cg_policy *p, struct cg_ctx *ctx,
+		     struct cg_counts *counts, char *summary, size_t size,
+		     struct cg_error *err);
+
+/* The capabilities cg_sandbox_enter needs (the first phase keeps them). */
+uint64_t cg_sandbox_caps(void);
+
+/*
+ * Enter the sandbox, for good: private mount, network and IPC namespaces
+ * (a user namespace too when not privileged) with every mount read-only
+ * and nodev; as root, switch to uid/gid 65534 (systemd and D-Bus
+ * authorise by uid); drop every capability, bounding set included, with
+ * SECBIT_NOROOT and no_new_privs (cg_caps_limit). Directory fds opened
+ * before (which lead to the host's mounts) are opened again inside, every
+ * other fd but 0, 1, 2 and keep_fd is closed. Each step is verified.
+ */
+int cg_sandbox_enter(int keep_fd, char *summary, size_t size,
+		     struct cg_error *err);
+
+/* Make every mount read-only (walk: one remount each, as on old kernels). */
+int cg_sandbox_remount(bool walk, struct cg_error *err);
+/* Are all mounts in /proc/self/mountinfo read-only and nodev? */
+int cg_sandbox_check_mounts(unsigned *count, struct cg_error *err);
 
 /* --- config.c: /etc/congruent/agent.yaml ---------------------------- */
 

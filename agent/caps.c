@@ -293,10 +293,12 @@ int cg_engine_run_confined(struct cg_policy *p, struct cg_ctx *ctx,
 {
 	uint64_t keep = cg_caps_for_policy(p);
 	struct cg_caps_state st;
-	char names[1024];
+	char names[1024], summary[256];
 
 	memset(counts, 0, sizeof(*counts));
-	if (cg_caps_limit(keep, 0, (uid_t)-1, err) < 0)
+	/* plan keeps what it needs to build its sandbox, for itself only. */
+	if (cg_caps_limit(keep, dry_run ? cg_sandbox_caps() : 0, (uid_t)-1,
+			  err) < 0)
 		return CG_ERR;
 	if (verbose && cg_caps_read(0, &st, NULL) == 0) {
 		cg_caps_names(st.amb, names, sizeof(names));
@@ -304,6 +306,15 @@ int cg_engine_run_confined(struct cg_policy *p, struct cg_ctx *ctx,
 				"%s\n",
 			names);
 	}
-	cg_engine_run(p, ctx, dry_run, counts);
+	if (!dry_run) {
+		cg_engine_run(p, ctx, false, counts);
+		return 0;
+	}
+	if (cg_plan_readonly(p, ctx, counts, summary, sizeof(summary), err) <
+	    0)
+		return CG_ERR;
+	if (verbose)
+		fprintf(stderr, "congruent: plan diffed in a sandbox: %s\n",
+			summary);
 	return 0;
 }

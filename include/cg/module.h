@@ -86,12 +86,20 @@ struct cg_module {
 	 * Read the actual state of n resources at once into each
 	 * r->observed (replacing any earlier observation). A resource that
 	 * cannot be observed is marked with cg_resource_fail(); a negative
-	 * return fails all n with err.
+	 * return fails all n with err. Everything that needs a privilege, a
+	 * helper program or a scratch namespace happens here (iptables-save,
+	 * the canonical round-trip, reading root-only files), never in
+	 * diff(). It changes nothing: plan calls it too.
 	 */
 	int (*observe)(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
 		       struct cg_error *err);
 
-	/* Fill r->change (empty on entry) from desired and observed. */
+	/*
+	 * Fill r->change (empty on entry) from desired and observed. Only
+	 * computes: for plan it runs in a sandbox without capabilities, as
+	 * uid 65534, with every mount read-only and nodev and no network.
+	 * What it needs from the host, observe() put into r->observed.
+	 */
 	int (*diff)(struct cg_ctx *ctx, struct cg_resource *r,
 		    struct cg_error *err);
 
@@ -146,7 +154,9 @@ struct cg_module {
 	 * programs they run (which get them as ambient capabilities): `run`
 	 * keeps only the union over the modules that have resources in the
 	 * policy and drops every other, bounding set included, before the
-	 * first observe().
+	 * first observe(). plan observes with them too, then diffs with none
+	 * in a read-only sandbox: diff() only computes, from desired and
+	 * observed (see the comment of diff above).
 	 * systemd authorises by uid, not capability: systemctl needs none.
 	 */
 	cap_value_t caps[16];
