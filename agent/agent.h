@@ -281,6 +281,7 @@ int cg_sandbox_check_mounts(unsigned *count, struct cg_error *err);
 
 #define CG_DEFAULT_CONFIG "/etc/congruent/agent.yaml"
 #define CG_DEFAULT_STATE_DIR "/var/lib/congruent"
+#define CG_DEFAULT_HELPER_TIMEOUT 600 /* seconds */
 
 struct cg_config {
 	char *path;            /* owned: the file read, or NULL */
@@ -290,6 +291,7 @@ struct cg_config {
 	char *allowed_signers; /* owned */
 	char *ca_file;         /* owned */
 	unsigned timeout;      /* seconds; default 60 */
+	unsigned helper_timeout; /* seconds per helper program (apt, ...) */
 	char *state_dir;       /* owned; default CG_DEFAULT_STATE_DIR */
 	char *reports_url;     /* owned */
 	char *reports_prefix;  /* owned; default "hosts/" */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "cg/exec.h"
 #include "cg/hash.h"
 
 /* Per module: its resources in order, and when it was last observed. */
@@ -448,4 +449,21 @@ void cg_engine_fingerprint(const struct cg_policy *p,
 	}
 	cg_sha256_final(&h, d);
 	cg_hex(d, sizeof(d), out);
+}
+
+int cg_ctx_exec(const struct cg_ctx *ctx, const struct cg_exec *x,
+		struct cg_exec_result *res, struct cg_error *err)
+{
+	struct cg_exec y = *x;
+	int rc;
+
+	y.timeout_ms = ctx && ctx->helper_timeout_ms
+			       ? ctx->helper_timeout_ms
+			       : CG_DEFAULT_HELPER_TIMEOUT * 1000u;
+	rc = cg_exec_run(&y, res, err);
+	if (rc == CG_ETIMEOUT)
+		cg_error_hint(err, "it hung (waiting for a lock, a prompt or "
+				   "the network?); if it needs longer, raise "
+				   "helper_timeout in the agent config");
+	return rc;
 }

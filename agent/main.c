@@ -372,6 +372,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.lookup = ctx_lookup;
 	ctx.names = ctx_names;
 	ctx.lookup_data = &lc;
+	ctx.helper_timeout_ms = conf.helper_timeout * 1000u;
 	/* Least privilege; plan diffs in a read-only sandbox (caps.c). */
 	if (cg_engine_run_confined(&p, &ctx, dry_run, o.verbose, &counts,
 				   &err) < 0) {

@@ -38,6 +38,11 @@ struct cg_ctx {
 	struct cg_store *store; /* backups of what apply overwrites */
 	const char *state_dir;
 	const char *netns;      /* --netns NAME, or NULL */
+	/*
+	 * The deadline of each helper program a module runs (agent config
+	 * helper_timeout), in ms: cg_ctx_exec() applies it. 0: the default.
+	 */
+	unsigned helper_timeout_ms;
 	/* A template variable: vars of this host first, then facts. */
 	const char *(*lookup)(const struct cg_ctx *ctx, const char *name);
 	/* All names lookup knows (NULL-terminated), for suggestions. */
@@ -162,6 +167,21 @@ struct cg_module {
 	cap_value_t caps[16];
 	size_t ncaps;
 };
+
+struct cg_exec;
+struct cg_exec_result;
+
+/*
+ * Run a helper program (apt-get, systemctl, iptables-restore) for a
+ * module: cg_exec_run() with the agent's deadline for helpers
+ * (ctx->helper_timeout_ms, from helper_timeout in the agent config) in
+ * place of x->timeout_ms. One that hangs is killed with everything it
+ * started in its process group; CG_ETIMEOUT then, and err says which
+ * program, after how long, and what to do. Fail the resources it was
+ * for with err and return: the engine goes on with the others.
+ */
+int cg_ctx_exec(const struct cg_ctx *ctx, const struct cg_exec *x,
+		struct cg_exec_result *res, struct cg_error *err);
 
 /* The NULL-terminated table of all modules (agent/modules.c). */
 extern const struct cg_module *const cg_modules[];
