@@ -186,6 +186,32 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 /* Print an error the way every command does: where: resource: msg + hint. */
 void cg_print_error(FILE *out, const struct cg_error *err, bool color);
 
+/* --- log.c: what a run changed, to stderr and syslog ----------------- */
+
+/*
+ * From now on, log to syslog too (as "congruent", LOG_DAEMON, with the
+ * pid), unless stderr is the journal already (JOURNAL_STREAM): then each
+ * line goes there once, with its priority. run calls it; plan does not.
+ */
+void cg_log_open(void);
+void cg_log_close(void);
+
+/* "congruent: ..." on stderr, and to syslog once cg_log_open was called. */
+void cg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* To syslog (only: cg_print_error printed it) once cg_log_open was called. */
+void cg_log_error(const struct cg_error *err);
+
+/*
+ * A line per resource repaired, failed or skipped, in order, then a
+ * summary; nothing at all for a run that changed nothing, unless verbose.
+ */
+void cg_log_run(const struct cg_policy *p, const struct cg_run_info *info,
+		const struct cg_counts *c);
+
+/* "<3>" for prio 3 when out is stderr and stderr is the journal; or "". */
+const char *cg_log_level(FILE *out, int prio);
+
 /* --- lock.c --------------------------------------------------------- */
 
 /*

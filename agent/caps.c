@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -302,9 +303,9 @@ int cg_engine_run_confined(struct cg_policy *p, struct cg_ctx *ctx,
 		return CG_ERR;
 	if (verbose && cg_caps_read(0, &st, NULL) == 0) {
 		cg_caps_names(st.amb, names, sizeof(names));
-		fprintf(stderr, "congruent: capabilities kept for the modules: "
-				"%s\n",
-			names);
+		fprintf(stderr, "%scongruent: capabilities kept for the "
+				"modules: %s\n",
+			cg_log_level(stderr, LOG_INFO), names);
 	}
 	if (!dry_run) {
 		cg_engine_run(p, ctx, false, counts);
@@ -314,7 +315,7 @@ int cg_engine_run_confined(struct cg_policy *p, struct cg_ctx *ctx,
 	    0)
 		return CG_ERR;
 	if (verbose)
-		fprintf(stderr, "congruent: plan diffed in a sandbox: %s\n",
-			summary);
+		fprintf(stderr, "%scongruent: plan diffed in a sandbox: %s\n",
+			cg_log_level(stderr, LOG_INFO), summary);
 	return 0;
 }
