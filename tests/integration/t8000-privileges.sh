@@ -65,6 +65,7 @@ status_during() { # FILE ARGS...
 	exec 3<&-
 	wait $_pid && _rc=0 || _rc=$?
 	cat agent.err >&2
+	if grep -q -e "Sanitizer" -e "runtime error:" agent.err; then return 99; fi
 	return $_rc
 }
 
