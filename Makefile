@@ -93,9 +93,46 @@ bench: deps
 	@$(MAKE) --no-print-directory $(PROG) $(HELPER_BIN)
 	@tests/bench/run.sh
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: the program, its manual,
+# the systemd units, an example agent.yaml and a cron example. An existing
+# /etc/congruent/agent.yaml is never touched.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/$(PROG)
+SYSCONFDIR ?= /etc
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g'
+UNITS := congruent.service congruent.timer congruent-firewall.service
+
+install: $(PROG)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples/cron.d \
+		$(DESTDIR)$(SYSCONFDIR)/congruent
+	install -m 0755 $(PROG) $(DESTDIR)$(SBINDIR)/$(PROG)
+	install -m 0644 doc/congruent.8 $(DESTDIR)$(MANDIR)/man8/congruent.8
+	$(SUBST) contrib/systemd/congruent.service.in \
+		>$(DESTDIR)$(UNITDIR)/congruent.service
+	$(SUBST) contrib/systemd/congruent-firewall.service.in \
+		>$(DESTDIR)$(UNITDIR)/congruent-firewall.service
+	install -m 0644 contrib/systemd/congruent.timer $(DESTDIR)$(UNITDIR)/
+	chmod 0644 $(DESTDIR)$(UNITDIR)/congruent.service \
+		$(DESTDIR)$(UNITDIR)/congruent-firewall.service
+	$(SUBST) contrib/cron/congruent.in \
+		>$(DESTDIR)$(DOCDIR)/examples/cron.d/congruent
+	install -m 0644 contrib/agent.yaml.example README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 contrib/agent.yaml.example \
+		$(DESTDIR)$(SYSCONFDIR)/congruent/agent.yaml.example
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/$(PROG) $(DESTDIR)$(MANDIR)/man8/congruent.8 \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
+		$(DESTDIR)$(SYSCONFDIR)/congruent/agent.yaml.example
+	rm -rf $(DESTDIR)$(DOCDIR)
+
 clean:
 	rm -rf $(B) $(PROG)
 
-.PHONY: all tests deps deps-test run check bench clean
+.PHONY: all tests deps deps-test run check bench install uninstall clean
 
 -include $(OBJ:.o=.d) $(UNIT_BIN:=.d) $(HELPER_BIN:=.d)

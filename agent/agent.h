@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "cg/error.h"
 #include "cg/fs.h"
@@ -124,9 +125,30 @@ struct cg_counts {
 /*
  * Observe every resource (one batch per module), diff, and unless dry_run
  * apply and verify, in p->order. Outcomes are left in each resource.
+ * The same as cg_engine_new + cg_engine_finish + cg_engine_free.
  */
 void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
 		   struct cg_counts *counts);
+
+/*
+ * The engine in steps, for plan (readonly.c), which observes everything
+ * while it may still read what needs privileges, then diffs in a sandbox.
+ * new sets ctx->changed and ctx->agent (free unsets them).
+ */
+struct cg_engine;
+struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx);
+/*
+ * Observe every resource now (in each module's windows, in order), rather
+ * than just before its turn: finish then calls no module's observe() for
+ * a dry run. Holds every observation until finish.
+ */
+void cg_engine_observe_all(struct cg_engine *e);
+/* Diff, and unless dry_run apply and verify, in order; then count. */
+void cg_engine_finish(struct cg_engine *e, bool dry_run,
+		      struct cg_counts *counts);
+void cg_engine_free(struct cg_engine *e);
+/* Count the outcomes left in p's resources. */
+void cg_engine_count(const struct cg_policy *p, struct cg_counts *counts);
 
 /*
  * The host's fingerprint: SHA-256 over every resource's id and digest of
@@ -164,6 +186,32 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 /* Print an error the way every command does: where: resource: msg + hint. */
 void cg_print_error(FILE *out, const struct cg_error *err, bool color);
 
+/* --- log.c: what a run changed, to stderr and syslog ----------------- */
+
+/*
+ * From now on, log to syslog too (as "congruent", LOG_DAEMON, with the
+ * pid), unless stderr is the journal already (JOURNAL_STREAM): then each
+ * line goes there once, with its priority. run calls it; plan does not.
+ */
+void cg_log_open(void);
+void cg_log_close(void);
+
+/* "congruent: ..." on stderr, and to syslog once cg_log_open was called. */
+void cg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* To syslog (only: cg_print_error printed it) once cg_log_open was called. */
+void cg_log_error(const struct cg_error *err);
+
+/*
+ * A line per resource repaired, failed or skipped, in order, then a
+ * summary; nothing at all for a run that changed nothing, unless verbose.
+ */
+void cg_log_run(const struct cg_policy *p, const struct cg_run_info *info,
+		const struct cg_counts *c);
+
+/* "<3>" for prio 3 when out is stderr and stderr is the journal; or "". */
+const char *cg_log_level(FILE *out, int prio);
+
 /* --- lock.c --------------------------------------------------------- */
 
 /*
@@ -174,10 +222,92 @@ void cg_print_error(FILE *out, const struct cg_error *err, bool color);
 int cg_lock_take(const char *state_dir, int *fd_out, struct cg_error *err);
 void cg_lock_release(int fd);
 
+/* --- caps.c: least privilege ---------------------------------------- */
+
+/* Capability sets are bit masks: bit N is capability N (CAP_CHOWN = 0). */
+#define CG_CAPS_ALL (~UINT64_C(0))
+
+/* The process's privileges as /proc/PID/status shows them. */
+struct cg_caps_state {
+	uint64_t inh, prm, eff, bnd, amb;
+	bool no_new_privs;
+};
+
+/*
+ * The union of the capabilities that the modules of p's resources declare
+ * (CG_CAPS_ALL if one of them has CG_MODULE_ALL_CAPS).
+ */
+uint64_t cg_caps_for_policy(const struct cg_policy *p);
+
+/*
+ * Keep only the capabilities in keep and self, as far as we hold them:
+ * keep for this process and, as its ambient and inheritable sets, for the
+ * helper programs it runs; self for this process only. Every other is
+ * dropped from every set, the bounding set too; SECBIT_NOROOT is set and
+ * locked, so that an execve as uid 0 gives nothing back, and no_new_privs
+ * is set. With uid other than (uid_t)-1, also switch to that uid, gid =
+ * uid and no supplementary groups, holding nothing. Then read
+ * /proc/self/status and fail closed (CG_ERR) if the kernel does not show
+ * exactly that.
+ */
+int cg_caps_limit(uint64_t keep, uint64_t self, uid_t uid,
+		  struct cg_error *err);
+
+/*
+ * cg_engine_run with least privilege: keep only the capabilities of p's
+ * modules (cg_caps_for_policy), then run; for a dry run (plan), observe
+ * with them and diff in the read-only sandbox (cg_plan_readonly). CG_ERR
+ * when privileges could not be limited as asked: nothing was done then.
+ */
+int cg_engine_run_confined(struct cg_policy *p, struct cg_ctx *ctx,
+			   bool dry_run, bool verbose, struct cg_counts *counts,
+			   struct cg_error *err);
+
+/* Read the privileges of process pid (0: this one). */
+int cg_caps_read(int pid, struct cg_caps_state *out, struct cg_error *err);
+
+/* "cap_chown,cap_fowner", or "none", into buf. */
+void cg_caps_names(uint64_t set, char *buf, size_t size);
+
+/* --- readonly.c: plan's read-only phase ----------------------------- */
+
+/*
+ * plan: observe every resource here (with the privileges reading needs:
+ * the firewall, root-only files), then diff in a child inside the
+ * sandbox of cg_sandbox_enter, which sends the outcomes back into p's
+ * resources. counts as cg_engine_run's. summary says what the sandbox
+ * was (for -v). CG_ERR if the sandbox could not be made: nothing is
+ * planned then, and nothing was written.
+ */
+int cg_plan_readonly(struct cg_policy *p, struct cg_ctx *ctx,
+		     struct cg_counts *counts, char *summary, size_t size,
+		     struct cg_error *err);
+
+/* The capabilities cg_sandbox_enter needs (the first phase keeps them). */
+uint64_t cg_sandbox_caps(void);
+
+/*
+ * Enter the sandbox, for good: private mount, network and IPC namespaces
+ * (a user namespace too when not privileged) with every mount read-only
+ * and nodev; as root, switch to uid/gid 65534 (systemd and D-Bus
+ * authorise by uid); drop every capability, bounding set included, with
+ * SECBIT_NOROOT and no_new_privs (cg_caps_limit). Directory fds opened
+ * before (which lead to the host's mounts) are opened again inside, every
+ * other fd but 0, 1, 2 and keep_fd is closed. Each step is verified.
+ */
+int cg_sandbox_enter(int keep_fd, char *summary, size_t size,
+		     struct cg_error *err);
+
+/* Make every mount read-only (walk: one remount each, as on old kernels). */
+int cg_sandbox_remount(bool walk, struct cg_error *err);
+/* Are all mounts in /proc/self/mountinfo read-only and nodev? */
+int cg_sandbox_check_mounts(unsigned *count, struct cg_error *err);
+
 /* --- config.c: /etc/congruent/agent.yaml ---------------------------- */
 
 #define CG_DEFAULT_CONFIG "/etc/congruent/agent.yaml"
 #define CG_DEFAULT_STATE_DIR "/var/lib/congruent"
+#define CG_DEFAULT_HELPER_TIMEOUT 600 /* seconds */
 
 struct cg_config {
 	char *path;            /* owned: the file read, or NULL */
@@ -189,6 +319,7 @@ struct cg_config {
 	char *ssh_key;         /* owned: private key for ssh:// */
 	char *known_hosts;     /* owned: host keys accepted for ssh:// */
 	unsigned timeout;      /* seconds; default 60 */
+	unsigned helper_timeout; /* seconds per helper program (apt, ...) */
 	char *state_dir;       /* owned; default CG_DEFAULT_STATE_DIR */
 	char *reports_url;     /* owned */
 	char *reports_prefix;  /* owned; default "hosts/" */

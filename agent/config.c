@@ -9,7 +9,7 @@
 #include "cg/node.h"
 
 static const char *const top_keys[] = { "source", "state_dir", "reports",
-					NULL };
+					"helper_timeout", NULL };
 static const char *const source_keys[] = {
 	"url", "branch", "require_signed", "allowed_signers", "ca_file",
 	"ssh_key", "known_hosts", "timeout", NULL,
@@ -47,6 +47,18 @@ static int parse(struct cg_config *c, const struct cg_node *root,
 	if (cg_map_check_keys(root, top_keys, "the agent config", err) < 0 ||
 	    get_str(root, "state_dir", &c->state_dir, err) < 0)
 		return CG_ERR;
+	n = cg_map_get(root, "helper_timeout");
+	if (n) {
+		if (cg_node_uint(n, "helper_timeout", 86400, &t, err) < 0)
+			return CG_ERR;
+		if (t == 0) {
+			cg_error_set(err, CG_ERR, "helper_timeout must be at "
+						  "least 1 second");
+			cg_error_where(err, "%s:%u", n->doc->name, n->line);
+			return CG_ERR;
+		}
+		c->helper_timeout = (unsigned)t;
+	}
 	src = cg_map_get(root, "source");
 	if (src) {
 		if (src->kind != CG_NODE_MAP) {
@@ -106,6 +118,7 @@ int cg_config_load(struct cg_config *c, const char *path, bool explicit_path,
 	memset(c, 0, sizeof(*c));
 	c->source_branch = cg_xstrdup("main");
 	c->timeout = 60;
+	c->helper_timeout = CG_DEFAULT_HELPER_TIMEOUT;
 	c->state_dir = cg_xstrdup(CG_DEFAULT_STATE_DIR);
 	c->reports_prefix = cg_xstrdup("hosts/");
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);

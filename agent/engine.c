@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "cg/exec.h"
 #include "cg/hash.h"
 
 /* Per module: its resources in order, and when it was last observed. */
@@ -15,7 +16,7 @@ struct batch {
 	unsigned long observed_at; /* the engine's change counter then */
 };
 
-struct engine {
+struct cg_engine {
 	struct cg_policy *p;
 	bool *observed;        /* per resource (index in p->res) */
 	struct cg_ctx *ctx;
@@ -24,7 +25,7 @@ struct engine {
 	unsigned long changes; /* resources repaired so far */
 };
 
-static struct batch *batch_of(struct engine *e, const struct cg_module *m)
+static struct batch *batch_of(struct cg_engine *e, const struct cg_module *m)
 {
 	size_t i;
 
@@ -44,7 +45,7 @@ static void fail_all(struct cg_resource **res, size_t n,
 			cg_resource_fail(res[i], err);
 }
 
-static void observe(struct engine *e, const struct cg_module *m,
+static void observe(struct cg_engine *e, const struct cg_module *m,
 		    struct cg_resource **res, size_t n)
 {
 	struct cg_error err;
@@ -55,7 +56,7 @@ static void observe(struct engine *e, const struct cg_module *m,
 }
 
 /* Observe r's module's next window (r first in it) if r is not observed. */
-static void observe_upto(struct engine *e, struct cg_resource *r)
+static void observe_upto(struct cg_engine *e, struct cg_resource *r)
 {
 	struct batch *b;
 	size_t n, i;
@@ -91,7 +92,7 @@ static void finish(struct cg_resource *r)
 }
 
 /* A requirement that failed or was skipped makes r skipped. */
-static bool skip_if_blocked(struct engine *e, struct cg_resource *r)
+static bool skip_if_blocked(struct cg_engine *e, struct cg_resource *r)
 {
 	size_t i;
 
@@ -120,7 +121,7 @@ static bool skip_if_blocked(struct engine *e, struct cg_resource *r)
 }
 
 /* Fill r->change; false if r failed. */
-static bool diff(struct engine *e, struct cg_resource *r)
+static bool diff(struct cg_engine *e, struct cg_resource *r)
 {
 	struct cg_error err;
 
@@ -134,7 +135,7 @@ static bool diff(struct engine *e, struct cg_resource *r)
 	return true;
 }
 
-static bool deps_done(const struct engine *e, const struct cg_resource *r,
+static bool deps_done(const struct cg_engine *e, const struct cg_resource *r,
 		      struct cg_resource **batch, size_t n)
 {
 	size_t i, j;
@@ -162,7 +163,7 @@ static bool deps_done(const struct engine *e, const struct cg_resource *r,
  * module every later pending resource of the module that needs a change
  * and whose requirements are met.
  */
-static size_t gather(struct engine *e, struct cg_resource *first,
+static size_t gather(struct cg_engine *e, struct cg_resource *first,
 		     struct cg_resource ***out)
 {
 	struct batch *b = batch_of(e, first->mod);
@@ -200,7 +201,7 @@ static size_t gather(struct engine *e, struct cg_resource *first,
 	return n;
 }
 
-static void apply_batch(struct engine *e, struct cg_resource **v, size_t n)
+static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)
 {
 	const struct cg_module *m = v[0]->mod;
 	struct batch *b = batch_of(e, m);
@@ -280,56 +281,74 @@ static void apply_batch(struct engine *e, struct cg_resource **v, size_t n)
 
 static bool changed_cb(const struct cg_ctx *ctx, const char *id)
 {
-	const struct engine *e = ctx->agent;
+	const struct cg_engine *e = ctx->agent;
 	size_t idx;
 
 	return cg_index_get(&e->p->ids, id, &idx) &&
 	       e->p->res[idx].status == CG_STATUS_REPAIRED;
 }
 
-void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
-		   struct cg_counts *counts)
+struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 {
-	struct engine e;
+	struct cg_engine *e = cg_xcalloc(1, sizeof(*e));
 	size_t i, k;
 
-	memset(&e, 0, sizeof(e));
-	e.p = p;
-	e.ctx = ctx;
+	e->p = p;
+	e->ctx = ctx;
 	ctx->changed = changed_cb;
-	ctx->agent = &e;
+	ctx->agent = e;
 	for (k = 0; cg_modules[k]; k++)
 		;
-	e.batches = cg_xcalloc(k + 1, sizeof(*e.batches));
+	/* One batch per module with resources: never more than the table. */
+	e->batches = cg_xcalloc(k + 1, sizeof(*e->batches));
 	for (i = 0; i < p->n; i++) {
 		struct cg_resource *r = &p->res[p->order[i]];
-		struct batch *b = batch_of(&e, r->mod);
+		struct batch *b = batch_of(e, r->mod);
 
 		if (!b) {
-			b = &e.batches[e.nbatches++];
+			b = &e->batches[e->nbatches++];
 			b->mod = r->mod;
 		}
 		cg_grow(&b->res, &b->cap, b->n + 1, sizeof(*b->res));
 		b->res[b->n++] = r;
 	}
+	e->observed = cg_xcalloc(p->n + 1, sizeof(*e->observed));
+	return e;
+}
+
+void cg_engine_observe_all(struct cg_engine *e)
+{
+	size_t i;
+
+	/* In order, window by window, as cg_engine_finish would. */
+	for (i = 0; i < e->p->n; i++)
+		observe_upto(e, &e->p->res[e->p->order[i]]);
+}
+
+void cg_engine_finish(struct cg_engine *e, bool dry_run,
+		      struct cg_counts *counts)
+{
+	struct cg_policy *p = e->p;
+	size_t i;
+
 	/*
 	 * Each module observes its resources in one call (or in windows, see
-	 * observe_window) when the first of them comes up in the order.
+	 * observe_window) when the first of them comes up in the order,
+	 * unless cg_engine_observe_all did it all before.
 	 */
-	e.observed = cg_xcalloc(p->n + 1, sizeof(*e.observed));
 	for (i = 0; i < p->n; i++) {
 		struct cg_resource *r = &p->res[p->order[i]];
 		struct cg_resource **v;
 		uint64_t t0;
 		size_t n;
 
-		observe_upto(&e, r);
+		observe_upto(e, r);
 		t0 = cg_now_ns();
 		if (r->status != CG_STATUS_PENDING) {
 			finish(r);
 			continue;
 		}
-		if (skip_if_blocked(&e, r) || !diff(&e, r)) {
+		if (skip_if_blocked(e, r) || !diff(e, r)) {
 			finish(r);
 			continue;
 		}
@@ -341,10 +360,42 @@ void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
 			finish(r);
 			continue;
 		}
-		n = gather(&e, r, &v);
-		apply_batch(&e, v, n);
+		n = gather(e, r, &v);
+		apply_batch(e, v, n);
 		free(v);
 	}
+	cg_engine_count(p, counts);
+}
+
+void cg_engine_free(struct cg_engine *e)
+{
+	size_t i;
+
+	if (!e)
+		return;
+	for (i = 0; i < e->nbatches; i++)
+		free(e->batches[i].res);
+	free(e->batches);
+	free(e->observed);
+	if (e->ctx->agent == e) {
+		e->ctx->agent = NULL;
+		e->ctx->changed = NULL;
+	}
+	free(e);
+}
+
+void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
+		   struct cg_counts *counts)
+{
+	struct cg_engine *e = cg_engine_new(p, ctx);
+
+	cg_engine_finish(e, dry_run, counts);
+	cg_engine_free(e);
+}
+
+void cg_engine_count(const struct cg_policy *p, struct cg_counts *counts)
+{
+	size_t i;
 
 	memset(counts, 0, sizeof(*counts));
 	for (i = 0; i < p->n; i++) {
@@ -368,12 +419,6 @@ void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
 			break;
 		}
 	}
-	for (i = 0; i < e.nbatches; i++)
-		free(e.batches[i].res);
-	free(e.batches);
-	free(e.observed);
-	ctx->agent = NULL;
-	ctx->changed = NULL;
 }
 
 int cg_exit_status(const struct cg_counts *c, bool refused)
@@ -404,4 +449,21 @@ void cg_engine_fingerprint(const struct cg_policy *p,
 	}
 	cg_sha256_final(&h, d);
 	cg_hex(d, sizeof(d), out);
+}
+
+int cg_ctx_exec(const struct cg_ctx *ctx, const struct cg_exec *x,
+		struct cg_exec_result *res, struct cg_error *err)
+{
+	struct cg_exec y = *x;
+	int rc;
+
+	y.timeout_ms = ctx && ctx->helper_timeout_ms
+			       ? ctx->helper_timeout_ms
+			       : CG_DEFAULT_HELPER_TIMEOUT * 1000u;
+	rc = cg_exec_run(&y, res, err);
+	if (rc == CG_ETIMEOUT)
+		cg_error_hint(err, "it hung (waiting for a lock, a prompt or "
+				   "the network?); if it needs longer, raise "
+				   "helper_timeout in the agent config");
+	return rc;
 }

@@ -58,11 +58,12 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* no-color.org: NO_COLOR set and not empty means no colours. */
 static bool use_color(FILE *f)
 {
-	const char *term = getenv("TERM");
+	const char *term = getenv("TERM"), *no = getenv("NO_COLOR");
 
-	return isatty(fileno(f)) && !getenv("NO_COLOR") &&
+	return isatty(fileno(f)) && !(no && *no) &&
 	       !(term && strcmp(term, "dumb") == 0);
 }
 
@@ -297,6 +298,8 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		return 1;
 	if (i < argc)
 		return usage_error(cmd, "unexpected argument '%s'", argv[i]);
+	if (!dry_run)
+		cg_log_open(); /* changes and failures to syslog (log.c) */
 	memset(&p, 0, sizeof(p));
 	p.fd = -1;
 	memset(&src, 0, sizeof(src));
@@ -372,7 +375,13 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.lookup = ctx_lookup;
 	ctx.names = ctx_names;
 	ctx.lookup_data = &lc;
-	cg_engine_run(&p, &ctx, dry_run, &counts);
+	ctx.helper_timeout_ms = conf.helper_timeout * 1000u;
+	/* Least privilege; plan diffs in a read-only sandbox (caps.c). */
+	if (cg_engine_run_confined(&p, &ctx, dry_run, o.verbose, &counts,
+				   &err) < 0) {
+		cg_print_error(stderr, &err, ecolor);
+		goto out;
+	}
 	status = cg_exit_status(&counts, src.refused);
 	/* Fully evaluated, even if some resources failed: last good. */
 	if (!dry_run && src.commit &&
@@ -397,6 +406,8 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	} else {
 		cg_output_text(&p, &info, &counts, stdout);
 	}
+	if (!dry_run)
+		cg_log_run(&p, &info, &counts);
 	if (!dry_run && write_report(state, &p, &info, &counts, &err) < 0) {
 		cg_error_prefix(&err, "cannot write the local report");
 		cg_print_error(stderr, &err, ecolor);
@@ -413,6 +424,7 @@ out:
 	cg_lock_release(lockfd);
 	cg_source_release(&src);
 	free(state);
+	cg_log_close();
 	return status;
 }
 

@@ -1,6 +1,7 @@
 /* output.c: plan and run results as text for people and JSON for programs. */
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "agent.h"
 #include "cg/json.h"
@@ -19,14 +20,17 @@ static const char *col(bool color, const char *code)
 
 void cg_print_error(FILE *out, const struct cg_error *err, bool color)
 {
-	fprintf(out, "%scongruent: ", col(color, RED));
+	const char *level = cg_log_level(out, LOG_ERR);
+
+	fprintf(out, "%s%scongruent: ", level, col(color, RED));
 	if (err->where[0])
 		fprintf(out, "%s: ", err->where);
 	if (err->resource[0])
 		fprintf(out, "%s: ", err->resource);
 	fprintf(out, "%s%s\n", err->msg, col(color, RESET));
 	if (err->hint[0])
-		fprintf(out, "  hint: %s\n", err->hint);
+		fprintf(out, "%s  hint: %s\n", level, err->hint);
+	cg_log_error(err);
 }
 
 /* The one-character mark of a resource's outcome, as in the order list. */

@@ -387,8 +387,17 @@ static int fetch_child(void *arg, char *msg, size_t size)
 	const git_error *ge;
 	void *auth = NULL;
 	struct stat sb;
+	struct cg_error drop;
 	int rc;
 
+	/*
+	 * The part that talks to the network needs no privilege: the cache
+	 * belongs to our uid. Drop every capability before the first byte.
+	 */
+	if (cg_caps_limit(0, 0, (uid_t)-1, &drop) < 0) {
+		snprintf(msg, size, "%s", drop.msg);
+		return -1;
+	}
 	git_libgit2_init();
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
 	cg_git_set_ca(a->c, a->c->source_url);

@@ -38,6 +38,11 @@ struct cg_ctx {
 	struct cg_store *store; /* backups of what apply overwrites */
 	const char *state_dir;
 	const char *netns;      /* --netns NAME, or NULL */
+	/*
+	 * The deadline of each helper program a module runs (agent config
+	 * helper_timeout), in ms: cg_ctx_exec() applies it. 0: the default.
+	 */
+	unsigned helper_timeout_ms;
 	/* A template variable: vars of this host first, then facts. */
 	const char *(*lookup)(const struct cg_ctx *ctx, const char *name);
 	/* All names lookup knows (NULL-terminated), for suggestions. */
@@ -56,6 +61,12 @@ enum {
 	 * the place of the first of them in the order.
 	 */
 	CG_MODULE_BATCH = 1u << 0,
+	/*
+	 * The module runs programs that may do anything root can (package
+	 * maintainer scripts): run keeps every capability when the policy
+	 * has a resource of this type, instead of the union of caps.
+	 */
+	CG_MODULE_ALL_CAPS = 1u << 1,
 };
 
 /*
@@ -80,12 +91,20 @@ struct cg_module {
 	 * Read the actual state of n resources at once into each
 	 * r->observed (replacing any earlier observation). A resource that
 	 * cannot be observed is marked with cg_resource_fail(); a negative
-	 * return fails all n with err.
+	 * return fails all n with err. Everything that needs a privilege, a
+	 * helper program or a scratch namespace happens here (iptables-save,
+	 * the canonical round-trip, reading root-only files), never in
+	 * diff(). It changes nothing: plan calls it too.
 	 */
 	int (*observe)(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
 		       struct cg_error *err);
 
-	/* Fill r->change (empty on entry) from desired and observed. */
+	/*
+	 * Fill r->change (empty on entry) from desired and observed. Only
+	 * computes: for plan it runs in a sandbox without capabilities, as
+	 * uid 65534, with every mount read-only and nodev and no network.
+	 * What it needs from the host, observe() put into r->observed.
+	 */
 	int (*diff)(struct cg_ctx *ctx, struct cg_resource *r,
 		    struct cg_error *err);
 
@@ -134,10 +153,35 @@ struct cg_module {
 	 */
 	size_t observe_window;
 
-	unsigned flags;      /* CG_MODULE_* */
-	cap_value_t caps[8]; /* capabilities apply() needs */
+	unsigned flags; /* CG_MODULE_* */
+	/*
+	 * The capabilities observe() and apply() need, and the helper
+	 * programs they run (which get them as ambient capabilities): `run`
+	 * keeps only the union over the modules that have resources in the
+	 * policy and drops every other, bounding set included, before the
+	 * first observe(). plan observes with them too, then diffs with none
+	 * in a read-only sandbox: diff() only computes, from desired and
+	 * observed (see the comment of diff above).
+	 * systemd authorises by uid, not capability: systemctl needs none.
+	 */
+	cap_value_t caps[16];
 	size_t ncaps;
 };
+
+struct cg_exec;
+struct cg_exec_result;
+
+/*
+ * Run a helper program (apt-get, systemctl, iptables-restore) for a
+ * module: cg_exec_run() with the agent's deadline for helpers
+ * (ctx->helper_timeout_ms, from helper_timeout in the agent config) in
+ * place of x->timeout_ms. One that hangs is killed with everything it
+ * started in its process group; CG_ETIMEOUT then, and err says which
+ * program, after how long, and what to do. Fail the resources it was
+ * for with err and return: the engine goes on with the others.
+ */
+int cg_ctx_exec(const struct cg_ctx *ctx, const struct cg_exec *x,
+		struct cg_exec_result *res, struct cg_error *err);
 
 /* The NULL-terminated table of all modules (agent/modules.c). */
 extern const struct cg_module *const cg_modules[];

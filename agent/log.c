@@ -1,0 +1,165 @@
+/* log.c: a line per change and per failure of a run, to stderr and to syslog. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+static bool log_open;   /* cg_log_open was called: syslog too */
+static int journal = -1; /* is stderr the journal? -1: not looked yet */
+
+/*
+ * Under systemd, stderr is a stream into the journal (JOURNAL_STREAM names
+ * it): a line sent to syslog as well would be there twice. Lines on it
+ * are then prefixed with <N>, which the journal reads as their priority.
+ */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (journal >= 0)
+		return journal;
+	journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+		  fstat(2, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+		  (unsigned long long)st.st_ino == ino;
+	return journal;
+}
+
+const char *cg_log_level(FILE *out, int prio)
+{
+	static const char *const prefix[] = {
+		"<0>", "<1>", "<2>", "<3>", "<4>", "<5>", "<6>", "<7>",
+	};
+
+	if (out != stderr || !stderr_is_journal())
+		return "";
+	return prefix[prio & 7];
+}
+
+void cg_log_open(void)
+{
+	if (log_open)
+		return;
+	if (!stderr_is_journal())
+		openlog("congruent", LOG_PID, LOG_DAEMON);
+	log_open = true;
+}
+
+void cg_log_close(void)
+{
+	if (log_open && !stderr_is_journal())
+		closelog();
+	log_open = false;
+}
+
+static void vlog(int prio, bool to_stderr, const char *fmt, va_list ap)
+{
+	va_list aq;
+
+	if (to_stderr) {
+		va_copy(aq, ap);
+		fprintf(stderr, "%scongruent: ", cg_log_level(stderr, prio));
+		vfprintf(stderr, fmt, aq);
+		fputc('\n', stderr);
+		va_end(aq);
+	}
+	if (log_open && !stderr_is_journal())
+		vsyslog(prio, fmt, ap);
+}
+
+void cg_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(prio, true, fmt, ap);
+	va_end(ap);
+}
+
+static void syslog_only(int prio, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void syslog_only(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(prio, false, fmt, ap);
+	va_end(ap);
+}
+
+void cg_log_error(const struct cg_error *err)
+{
+	if (!log_open)
+		return;
+	syslog_only(LOG_ERR, "%s%s%s%s%s%s%s", err->where,
+		    err->where[0] ? ": " : "", err->resource,
+		    err->resource[0] ? ": " : "", err->msg,
+		    err->hint[0] ? "; hint: " : "", err->hint);
+}
+
+/* "update: content, mode" */
+static void what_changed(const struct cg_resource *r, struct cg_buf *b)
+{
+	size_t i;
+
+	cg_buf_addf(b, "%s", cg_action_name(r->change.action));
+	for (i = 0; i < r->change.n; i++)
+		cg_buf_addf(b, "%s%s", i ? ", " : ": ",
+			    r->change.items[i].field);
+}
+
+void cg_log_run(const struct cg_policy *p, const struct cg_run_info *info,
+		const struct cg_counts *c)
+{
+	bool quiet = !c->repaired && !c->failed && !c->skipped;
+	char commit[32] = "";
+	size_t i;
+
+	if (quiet && !info->verbose)
+		return;
+	for (i = 0; i < p->n; i++) {
+		const struct cg_resource *r = &p->res[p->order[i]];
+		struct cg_buf b = { 0 };
+
+		switch (r->status) {
+		case CG_STATUS_REPAIRED:
+			what_changed(r, &b);
+			cg_log(LOG_NOTICE, "repaired %s (%s): %s", r->id,
+			       r->where, b.data);
+			break;
+		case CG_STATUS_FAILED:
+			cg_log(LOG_ERR, "failed %s (%s): %s%s%s", r->id,
+			       r->where, r->err ? r->err->msg : "?",
+			       r->err && r->err->hint[0] ? "; hint: " : "",
+			       r->err ? r->err->hint : "");
+			break;
+		case CG_STATUS_SKIPPED: {
+			const char *m = r->err ? r->err->msg : "?";
+
+			if (cg_str_starts(m, "skipped: "))
+				m += strlen("skipped: ");
+			cg_log(LOG_WARNING, "skipped %s (%s): %s", r->id,
+			       r->where, m);
+			break;
+		}
+		default:
+			break;
+		}
+		cg_buf_release(&b);
+	}
+	if (info->commit)
+		snprintf(commit, sizeof(commit), " at %.12s", info->commit);
+	cg_log(c->failed || c->skipped ? LOG_WARNING : LOG_INFO,
+	       "%s: %zu repaired, %zu ok, %zu failed, %zu skipped; policy "
+	       "%s%s (%.3f s)",
+	       info->command, c->repaired, c->ok, c->failed, c->skipped,
+	       info->policy ? info->policy : "?", commit,
+	       (double)info->duration_ns / 1e9);
+}

@@ -1,0 +1,110 @@
+#!/bin/bash
+# t8500-lock: one run at a time, with real runs: a second run exits 1
+# naming the first, plan and check need no lock, and the lock of a run
+# killed with SIGKILL is taken over.
+. "$(dirname "$0")/../lib/lib.sh"
+
+mkdir -p pol/roles
+printf 'classes:\n  - match: "*"\n    roles: [r]\n' >pol/site.yaml
+{
+	echo "resources:"
+	echo "  - directory: /srv"
+	i=0
+	while [ $i -lt 3000 ]; do
+		printf '  - file: /srv/f%d\n    content: "file %d\\n"\n' $i $i
+		i=$((i + 1))
+	done
+} >pol/roles/r.yaml
+test_make_root root
+LOCK=root/var/lib/congruent/lock
+
+# A run that holds the lock for as long as we like: -v prints the order
+# of 3000 resources into a FIFO nobody reads yet, after the engine ran.
+start_holder() {
+	rm -f out.fifo
+	mkfifo out.fifo || return 1
+	"$CONGRUENT" run -v --policy pol --root root >out.fifo 2>holder.err &
+	holder=$!
+	exec 3<out.fifo
+	_i=0
+	until grep -q "^pid $holder " "$LOCK" 2>/dev/null; do
+		[ $_i -lt 200 ] || return 1
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+}
+
+test_expect_success 'first runs: files, then a backup of one' '
+	test_expect_code 2 cg run --policy pol --root root >/dev/null &&
+	echo drift >root/srv/f1 &&
+	test_expect_code 2 cg run --policy pol --root root >/dev/null
+'
+
+# Until process $1 has ended (a zombie its parent has not reaped counts:
+# its files, and so its lock, are closed).
+wait_gone() {
+	_i=0
+	while [ $_i -lt 200 ]; do
+		case "$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" in
+		"" | Z | X) return 0 ;;
+		esac
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	return 1
+}
+
+# In this shell, not a test's subshell: the FIFO's reader (fd 3) must stay
+# open from one test to the next, or the holder dies of SIGPIPE.
+start_holder || echo "# the holder did not take the lock"
+
+test_expect_success 'a second run while a run holds the lock exits 1, naming it' '
+	kill -0 $holder &&
+	test_expect_code 1 cg run --policy pol --root root 2>err &&
+	test_grep "another congruent run holds" err &&
+	test_grep "(pid $holder since " err &&
+	test_grep "hint: wait for it to finish" err
+'
+
+test_expect_success 'restore waits its turn too' '
+	cg restore --root root --list /srv/f1 >list &&
+	test_grep "6 bytes" list &&
+	test_expect_code 1 cg restore --root root /srv/f1 2>err &&
+	test_grep "another congruent run holds" err &&
+	test "$(cat root/srv/f1)" = "file 1"
+'
+
+test_expect_success 'plan and check need no lock' '
+	echo drift >root/srv/f2 &&
+	test_expect_code 2 cg plan --policy pol --root root >plan.out &&
+	test_grep "~ file:/srv/f2" plan.out &&
+	cg check pol >/dev/null
+'
+
+# Killed here, in the shell that started it, so that bash reports its
+# death to the wait below and not on the TAP stream.
+killed=no
+if kill -0 $holder 2>/dev/null; then
+	kill -9 $holder && killed=yes
+fi
+{ wait $holder; } 2>/dev/null
+
+test_expect_success 'the lock of a run killed with SIGKILL is taken over' '
+	test $killed = yes &&
+	test_expect_code 2 cg run --policy pol --root root >/dev/null 2>err &&
+	test "$(cat root/srv/f2)" = "file 2" &&
+	grep -q "^pid [0-9]* since " $LOCK &&
+	! grep -q "^pid $holder " $LOCK
+'
+exec 3<&-
+
+start_holder || echo "# the holder did not take the lock"
+test_expect_success 'when the holder ends normally, the next run goes' '
+	cat <&3 >/dev/null &&
+	wait_gone $holder &&
+	test_expect_code 0 cg run --policy pol --root root
+'
+exec 3<&-
+wait $holder && echo "# the holder exited 0" || echo "# the holder exited $?"
+
+test_done
