@@ -288,7 +288,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	struct cg_source src;
 	bool color = use_color(stdout), ecolor = use_color(stderr);
 	const char *policy_dir;
-	char *state = NULL;
+	char *state = NULL, *cache = NULL;
 	int lockfd = -1, status = 1, i;
 	uint64_t t0;
 
@@ -360,6 +360,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 
 		cg_store_open(&store, dir, &err);
 		free(dir);
+		cache = cg_xasprintf("%s/cache", state);
 	}
 	memset(&ctx, 0, sizeof(ctx));
 	lc.p = &p;
@@ -369,6 +370,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.store = store;
 	ctx.state_dir = state;
 	ctx.netns = o.netns;
+	ctx.cache_dir = cache;
 	ctx.lookup = ctx_lookup;
 	ctx.names = ctx_names;
 	ctx.lookup_data = &lc;
@@ -412,6 +414,7 @@ out:
 	cg_diag_release(&diag);
 	cg_lock_release(lockfd);
 	cg_source_release(&src);
+	free(cache);
 	free(state);
 	return status;
 }

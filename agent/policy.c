@@ -676,6 +676,13 @@ static void report_cb(const struct cg_parse_ctx *pc, const struct cg_error *err)
 	cg_diag_add(l->diag, err);
 }
 
+static void warn_cb(const struct cg_parse_ctx *pc, const struct cg_error *err)
+{
+	const struct loader *l = pc->agent;
+
+	cg_diag_warn(l->diag, err);
+}
+
 /* What no single resource can tell: each module looks at all of its own. */
 static void validate_modules(struct loader *l)
 {
@@ -712,6 +719,7 @@ static int open_tree(struct loader *l, const char *dir)
 	l->pc.known_name = known_name;
 	l->pc.names = all_names;
 	l->pc.report = report_cb;
+	l->pc.warn = warn_cb;
 	l->pc.agent = l;
 	return 0;
 }

@@ -28,6 +28,8 @@ struct cg_parse_ctx {
 	const char *const *(*names)(const struct cg_parse_ctx *pc);
 	/* Report a problem found by validate (where and resource set). */
 	void (*report)(const struct cg_parse_ctx *pc, const struct cg_error *err);
+	/* The same for something check should say but that is no error. */
+	void (*warn)(const struct cg_parse_ctx *pc, const struct cg_error *err);
 	void *agent; /* private to the agent */
 };
 
@@ -38,6 +40,12 @@ struct cg_ctx {
 	struct cg_store *store; /* backups of what apply overwrites */
 	const char *state_dir;
 	const char *netns;      /* --netns NAME, or NULL */
+	/*
+	 * A directory where a module may keep what it derived and can derive
+	 * again (iptables' canonical rules), to be faster next time; NULL
+	 * when nothing may be written (plan).
+	 */
+	const char *cache_dir;
 	/* A template variable: vars of this host first, then facts. */
 	const char *(*lookup)(const struct cg_ctx *ctx, const char *name);
 	/* All names lookup knows (NULL-terminated), for suggestions. */
@@ -56,6 +64,14 @@ enum {
 	 * the place of the first of them in the order.
 	 */
 	CG_MODULE_BATCH = 1u << 0,
+	/*
+	 * apply() reads the state back itself, to verify and to retry on
+	 * fresh state (iptables, where another program may change a table
+	 * meanwhile), and leaves each r->observed as it read it after the
+	 * change: the engine then verifies by diff() alone, without a second
+	 * observe().
+	 */
+	CG_MODULE_VERIFIES = 1u << 1,
 };
 
 /*
