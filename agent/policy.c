@@ -955,6 +955,44 @@ out:
 	return diag->n ? CG_ERR : 0;
 }
 
+void cg_policy_only(struct cg_policy *p, const struct cg_module *mod)
+{
+	size_t *map = cg_xcalloc(p->n + 1, sizeof(*map));
+	size_t i, j, n = 0, k = 0;
+
+	for (i = 0; i < p->n; i++) {
+		if (p->res[i].mod != mod) {
+			cg_resource_release(&p->res[i]);
+			map[i] = (size_t)-1;
+			continue;
+		}
+		map[i] = n;
+		p->res[n++] = p->res[i];
+	}
+	for (i = 0; i < n; i++) {
+		struct cg_resource *r = &p->res[i];
+		uint32_t nd = 0, nhard = 0;
+
+		for (j = 0; j < r->ndeps; j++) {
+			if (map[r->deps[j]] == (size_t)-1)
+				continue;
+			if (j < r->nhard)
+				nhard++;
+			r->deps[nd++] = map[r->deps[j]];
+		}
+		r->ndeps = nd;
+		r->nhard = nhard;
+	}
+	for (i = 0; i < p->n; i++)
+		if (map[p->order[i]] != (size_t)-1)
+			p->order[k++] = map[p->order[i]];
+	p->n = n;
+	cg_index_release(&p->ids);
+	for (i = 0; i < n; i++)
+		cg_index_put(&p->ids, p->res[i].id, i, NULL);
+	free(map);
+}
+
 void cg_policy_release(struct cg_policy *p)
 {
 	size_t i;
