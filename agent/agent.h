@@ -104,6 +104,13 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
  */
 int cg_policy_check(const char *dir, struct cg_diag *diag);
 
+/*
+ * Keep only the resources of mod's type, in their order (`run --only
+ * iptables`, the firewall at boot). A requires: on a resource left out is
+ * dropped: the full runs that made the last policy good enforced it.
+ */
+void cg_policy_only(struct cg_policy *p, const struct cg_module *mod);
+
 void cg_policy_release(struct cg_policy *p);
 
 /* --- order.c -------------------------------------------------------- */

@@ -24,6 +24,7 @@ struct opts {
 	const char *netns;
 	const char *hostname;
 	const char *state_dir;
+	const struct cg_module *only; /* --only TYPE */
 	unsigned long splay;
 	bool no_pull, no_report, json, verbose, allow_rollback;
 };
@@ -39,6 +40,7 @@ enum {
 	OPT_NO_REPORT,
 	OPT_FORMAT,
 	OPT_ALLOW_ROLLBACK,
+	OPT_ONLY,
 };
 
 static const struct option long_opts[] = {
@@ -53,6 +55,7 @@ static const struct option long_opts[] = {
 	{ "no-report", no_argument, NULL, OPT_NO_REPORT },
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "allow-rollback", no_argument, NULL, OPT_ALLOW_ROLLBACK },
+	{ "only", required_argument, NULL, OPT_ONLY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -132,6 +135,16 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o)
 				return usage_error(cmd,
 						   "--format is text or json, "
 						   "not '%s'",
+						   optarg),
+				       -1;
+			break;
+		case OPT_ONLY:
+			o->only = cg_module_find(optarg);
+			if (!o->only)
+				return usage_error(cmd,
+						   "--only takes a resource "
+						   "type (like iptables), not "
+						   "'%s'",
 						   optarg),
 				       -1;
 			break;
@@ -289,7 +302,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	struct cg_source src;
 	bool color = use_color(stdout), ecolor = use_color(stderr);
 	const char *policy_dir;
-	char *state = NULL;
+	char *state = NULL, *cache = NULL;
 	int lockfd = -1, status = 1, i;
 	uint64_t t0;
 
@@ -358,11 +371,14 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	}
 	if (src.commit)
 		p.commit = cg_xstrdup(src.commit);
+	if (o.only)
+		cg_policy_only(&p, o.only);
 	if (!dry_run) {
 		char *dir = cg_xasprintf("%s/backups", state);
 
 		cg_store_open(&store, dir, &err);
 		free(dir);
+		cache = cg_xasprintf("%s/cache", state);
 	}
 	memset(&ctx, 0, sizeof(ctx));
 	lc.p = &p;
@@ -372,6 +388,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.store = store;
 	ctx.state_dir = state;
 	ctx.netns = o.netns;
+	ctx.cache_dir = cache;
 	ctx.lookup = ctx_lookup;
 	ctx.names = ctx_names;
 	ctx.lookup_data = &lc;
@@ -383,8 +400,11 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		goto out;
 	}
 	status = cg_exit_status(&counts, src.refused);
-	/* Fully evaluated, even if some resources failed: last good. */
-	if (!dry_run && src.commit &&
+	/*
+	 * Fully evaluated, even if some resources failed: last good. Not
+	 * with --only: the rest of the policy was not looked at.
+	 */
+	if (!dry_run && src.commit && !o.only &&
 	    cg_source_mark_good(state, &src, &err) < 0) {
 		cg_print_error(stderr, &err, ecolor);
 		status |= 4;
@@ -423,6 +443,7 @@ out:
 	cg_diag_release(&diag);
 	cg_lock_release(lockfd);
 	cg_source_release(&src);
+	free(cache);
 	free(state);
 	cg_log_close();
 	return status;
@@ -530,7 +551,9 @@ static const struct command {
 	  "run    [-c FILE] [--policy DIR] [--root DIR] [--netns NAME]\n"
 	  "       [--splay SECONDS] [--hostname NAME] [--state-dir DIR]\n"
 	  "       [--no-pull] [--no-report] [--format text|json] [-v]\n"
-	  "       enforce the policy" },
+	  "       [--only TYPE]\n"
+	  "       enforce the policy (--only: only resources of one type,\n"
+	  "       like iptables for the firewall at boot)" },
 	{ "plan", cmd_plan,
 	  "plan   (the options of run)\n"
 	  "       show what run would change; changes nothing" },

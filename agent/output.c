@@ -82,7 +82,8 @@ static void short_value(char *buf, size_t size, const char *v)
 		snprintf(buf, size, "%s", v);
 }
 
-static void print_detail(FILE *out, const char *detail, bool color)
+static void print_detail(FILE *out, const char *detail, const char *indent,
+			 bool color)
 {
 	const char *line = detail;
 
@@ -102,7 +103,7 @@ static void print_detail(FILE *out, const char *detail, bool color)
 			else if (line[0] == '@')
 				c = CYAN;
 		}
-		fprintf(out, "      %s%.*s%s\n", c, len, line,
+		fprintf(out, "%s%s%.*s%s\n", indent, c, len, line,
 			*c ? RESET : "");
 		line += len + (nl ? 1 : 0);
 	}
@@ -118,6 +119,11 @@ static void print_change(FILE *out, const struct cg_resource *r, bool color)
 		const struct cg_change_item *it = &r->change.items[i];
 		char from[4096], to[4096];
 
+		/* A one-line detail says the same as field/from/to, better. */
+		if (it->detail && !strchr(it->detail, '\n')) {
+			print_detail(out, it->detail, "    ", color);
+			continue;
+		}
 		if (it->from)
 			short_value(from, sizeof(from), it->from);
 		if (it->to)
@@ -131,7 +137,7 @@ static void print_change(FILE *out, const struct cg_resource *r, bool color)
 		else
 			fprintf(out, "    %s\n", it->field);
 		if (it->detail)
-			print_detail(out, it->detail, color);
+			print_detail(out, it->detail, "      ", color);
 	}
 }
 
@@ -306,6 +312,21 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 			cg_json_kstr(&j, "action",
 				     cg_action_name(r->change.action));
 			json_change(&j, r, details);
+		}
+		if (r->change.nunmanaged) {
+			cg_json_key(&j, "unmanaged");
+			cg_json_arr_begin(&j);
+			for (k = 0; k < r->change.nunmanaged; k++) {
+				const struct cg_unmanaged *u =
+					&r->change.unmanaged[k];
+
+				cg_json_obj_begin(&j);
+				cg_json_kstr(&j, "kind", u->kind);
+				cg_json_kstr(&j, "item", u->item);
+				cg_json_kstr(&j, "owner", u->owner);
+				cg_json_obj_end(&j);
+			}
+			cg_json_arr_end(&j);
 		}
 		if (r->err) {
 			cg_json_key(&j, "error");

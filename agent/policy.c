@@ -676,6 +676,13 @@ static void report_cb(const struct cg_parse_ctx *pc, const struct cg_error *err)
 	cg_diag_add(l->diag, err);
 }
 
+static void warn_cb(const struct cg_parse_ctx *pc, const struct cg_error *err)
+{
+	const struct loader *l = pc->agent;
+
+	cg_diag_warn(l->diag, err);
+}
+
 /* What no single resource can tell: each module looks at all of its own. */
 static void validate_modules(struct loader *l)
 {
@@ -712,6 +719,7 @@ static int open_tree(struct loader *l, const char *dir)
 	l->pc.known_name = known_name;
 	l->pc.names = all_names;
 	l->pc.report = report_cb;
+	l->pc.warn = warn_cb;
 	l->pc.agent = l;
 	return 0;
 }
@@ -945,6 +953,44 @@ out:
 	loader_release(&l);
 	cg_policy_release(&p);
 	return diag->n ? CG_ERR : 0;
+}
+
+void cg_policy_only(struct cg_policy *p, const struct cg_module *mod)
+{
+	size_t *map = cg_xcalloc(p->n + 1, sizeof(*map));
+	size_t i, j, n = 0, k = 0;
+
+	for (i = 0; i < p->n; i++) {
+		if (p->res[i].mod != mod) {
+			cg_resource_release(&p->res[i]);
+			map[i] = (size_t)-1;
+			continue;
+		}
+		map[i] = n;
+		p->res[n++] = p->res[i];
+	}
+	for (i = 0; i < n; i++) {
+		struct cg_resource *r = &p->res[i];
+		uint32_t nd = 0, nhard = 0;
+
+		for (j = 0; j < r->ndeps; j++) {
+			if (map[r->deps[j]] == (size_t)-1)
+				continue;
+			if (j < r->nhard)
+				nhard++;
+			r->deps[nd++] = map[r->deps[j]];
+		}
+		r->ndeps = nd;
+		r->nhard = nhard;
+	}
+	for (i = 0; i < p->n; i++)
+		if (map[p->order[i]] != (size_t)-1)
+			p->order[k++] = map[p->order[i]];
+	p->n = n;
+	cg_index_release(&p->ids);
+	for (i = 0; i < n; i++)
+		cg_index_put(&p->ids, p->res[i].id, i, NULL);
+	free(map);
 }
 
 void cg_policy_release(struct cg_policy *p)

@@ -479,6 +479,14 @@ static void put_outcomes(struct cg_buf *b, const struct cg_policy *p)
 			put_str(b, it->to);
 			put_str(b, it->detail);
 		}
+		put_u64(b, r->change.nunmanaged);
+		for (k = 0; k < r->change.nunmanaged; k++) {
+			const struct cg_unmanaged *u = &r->change.unmanaged[k];
+
+			put_str(b, u->kind);
+			put_str(b, u->item);
+			put_str(b, u->owner);
+		}
 	}
 }
 
@@ -593,6 +601,21 @@ static int get_outcomes(struct reader *rd, struct cg_policy *p,
 			it->from = get_str(rd);
 			it->to = get_str(rd);
 			it->detail = get_str(rd);
+		}
+		nitems = get_u64(rd);
+		for (k = 0; k < nitems && !rd->bad; k++) {
+			char *kind = get_str(rd), *item = get_str(rd);
+			char *owner = get_str(rd);
+
+			if (kind && item) {
+				cg_change_unmanaged(&r->change, intern(kind),
+						    item, owner);
+			} else {
+				free(kind);
+				rd->bad = true;
+			}
+			free(item);
+			free(owner);
 		}
 	}
 	if (rd->bad)

@@ -22,6 +22,19 @@ struct cg_change_item *cg_change_add(struct cg_change *c, const char *field,
 	return it;
 }
 
+void cg_change_unmanaged(struct cg_change *c, const char *kind,
+			 const char *item, const char *owner)
+{
+	struct cg_unmanaged *u;
+
+	cg_grow(&c->unmanaged, &c->capunmanaged, c->nunmanaged + 1,
+		sizeof(*c->unmanaged));
+	u = &c->unmanaged[c->nunmanaged++];
+	u->kind = kind;
+	u->item = cg_xstrdup(item);
+	u->owner = owner ? cg_xstrdup(owner) : NULL;
+}
+
 void cg_change_note(struct cg_change *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -48,6 +61,11 @@ void cg_change_release(struct cg_change *c)
 	}
 	free(c->items);
 	free(c->note);
+	for (i = 0; i < c->nunmanaged; i++) {
+		free(c->unmanaged[i].item);
+		free(c->unmanaged[i].owner);
+	}
+	free(c->unmanaged);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -339,11 +339,38 @@ static int close_container(struct loader *l)
 	return add_child(l, n);
 }
 
+/*
+ * congruent reads strings, lists and maps, never tags. A tag is mostly a
+ * value that starts with '!' and was not quoted: "- ! -s 10.0.0.0/8 -j
+ * DROP" would lose its '!' and mean the opposite. Only YAML's own tags
+ * (!!str) are let through.
+ */
+static int check_tag(struct loader *l, const yaml_event_t *ev)
+{
+	const yaml_char_t *tag = NULL;
+
+	if (ev->type == YAML_SCALAR_EVENT)
+		tag = ev->data.scalar.tag;
+	else if (ev->type == YAML_SEQUENCE_START_EVENT)
+		tag = ev->data.sequence_start.tag;
+	else if (ev->type == YAML_MAPPING_START_EVENT)
+		tag = ev->data.mapping_start.tag;
+	if (!tag || strncmp((const char *)tag, "tag:yaml.org,2002:", 18) == 0)
+		return 0;
+	return fail_at(l, (unsigned)ev->start_mark.line + 1,
+		       (unsigned)ev->start_mark.column + 1,
+		       "'%s' here is a YAML tag, which would be dropped from "
+		       "the value: quote a value that starts with '!'",
+		       (const char *)tag);
+}
+
 static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 {
 	struct cg_node *n;
 	const struct anchor *a;
 
+	if (check_tag(l, ev) < 0)
+		return CG_ERR;
 	switch (ev->type) {
 	case YAML_DOCUMENT_START_EVENT:
 		if (++*docs > 1)

@@ -28,6 +28,8 @@ struct cg_parse_ctx {
 	const char *const *(*names)(const struct cg_parse_ctx *pc);
 	/* Report a problem found by validate (where and resource set). */
 	void (*report)(const struct cg_parse_ctx *pc, const struct cg_error *err);
+	/* The same for something check should say but that is no error. */
+	void (*warn)(const struct cg_parse_ctx *pc, const struct cg_error *err);
 	void *agent; /* private to the agent */
 };
 
@@ -43,6 +45,12 @@ struct cg_ctx {
 	 * helper_timeout), in ms: cg_ctx_exec() applies it. 0: the default.
 	 */
 	unsigned helper_timeout_ms;
+	/*
+	 * A directory where a module may keep what it derived and can derive
+	 * again (iptables' canonical rules), to be faster next time; NULL
+	 * when nothing may be written (plan).
+	 */
+	const char *cache_dir;
 	/* A template variable: vars of this host first, then facts. */
 	const char *(*lookup)(const struct cg_ctx *ctx, const char *name);
 	/* All names lookup knows (NULL-terminated), for suggestions. */
@@ -67,6 +75,14 @@ enum {
 	 * has a resource of this type, instead of the union of caps.
 	 */
 	CG_MODULE_ALL_CAPS = 1u << 1,
+	/*
+	 * apply() reads the state back itself, to verify and to retry on
+	 * fresh state (iptables, where another program may change a table
+	 * meanwhile), and leaves each r->observed as it read it after the
+	 * change: the engine then verifies by diff() alone, without a second
+	 * observe().
+	 */
+	CG_MODULE_VERIFIES = 1u << 2,
 };
 
 /*

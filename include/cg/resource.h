@@ -35,9 +35,23 @@ struct cg_change_item {
 	/*
 	 * owned, optional: lines for people (a unified diff). Shown by
 	 * `plan`, never written into reports, which carry from/to only (for
-	 * file content those are hashes).
+	 * file content those are hashes). A detail of one line (no '\n') is
+	 * shown instead of the field/from/to line: it says the same, better
+	 * ("+ [3] -A INPUT -p tcp ..." for a rule).
 	 */
 	char *detail;
+};
+
+/*
+ * Something found inside a managed resource that the policy does not name
+ * and that was left as it is: a rule added by hand to a managed chain
+ * (purge off), or one of Docker's. Not drift; reports list them, so that
+ * an operator sees what else lives there.
+ */
+struct cg_unmanaged {
+	const char *kind; /* borrowed, static: "rule" */
+	char *item;       /* owned: "-A INPUT -s 192.0.2.7/32 -j DROP" */
+	char *owner;      /* owned, or NULL when unknown: "docker" */
 };
 
 struct cg_change {
@@ -46,11 +60,17 @@ struct cg_change {
 	size_t n;
 	size_t cap;
 	char *note; /* owned, optional: one line of context */
+	/* owned: filled by diff like items, also when nothing differs */
+	struct cg_unmanaged *unmanaged;
+	size_t nunmanaged, capunmanaged;
 };
 
 /* Append an item; from and to are copied (either may be NULL). */
 struct cg_change_item *cg_change_add(struct cg_change *c, const char *field,
 				     const char *from, const char *to);
+/* Record an unmanaged item; item and owner (may be NULL) are copied. */
+void cg_change_unmanaged(struct cg_change *c, const char *kind,
+			 const char *item, const char *owner);
 /* Set c->note (replacing any) from a format. */
 void cg_change_note(struct cg_change *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -189,6 +189,23 @@ static void test_refusals(void)
 		"alias to the anchor being defined");
 	refused("a: *later\nb: &later 1\n", "t.yaml:1:4",
 		"names no complete anchor", "alias before its anchor");
+	/* An unquoted leading '!' is a tag, and would vanish from the value. */
+	refused("rules:\n  - ! -s 10.0.0.0/8 -j DROP\n", "t.yaml:2:5",
+		"'!' here is a YAML tag", "a value starting with '! '");
+	refused("a: !mine x\n", "t.yaml:1:4", "'!mine' here is a YAML tag",
+		"a local tag");
+	refused("a: !mine [x]\n", "t.yaml:1:4", "'!mine' here is a YAML tag",
+		"a tag on a list");
+	{
+		static const char own[] = "a: !!str 1\nb: '! quoted'\n";
+		struct cg_doc *doc = NULL;
+		struct cg_error err;
+
+		tap_is_int(cg_doc_load_buf(&doc, own, strlen(own), "t.yaml",
+					   &err),
+			   0, "YAML's own tags and a quoted '!' are fine");
+		cg_doc_free(doc);
+	}
 }
 
 static void test_syntax_where(void)

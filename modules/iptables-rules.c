@@ -1,0 +1,468 @@
+/* iptables-rules.c: iptables-save output, rule words, built-ins and owners. */
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iptables.h"
+
+const char *ipt_family_name(enum ipt_family f)
+{
+	return f == IPT_IPV6 ? "ipv6" : "ipv4";
+}
+
+static const struct {
+	const char *table;
+	const char *const chains[6];
+} builtins[] = {
+	{ "filter", { "INPUT", "FORWARD", "OUTPUT", NULL } },
+	{ "nat", { "PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", NULL } },
+	{ "mangle",
+	  { "PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING", NULL } },
+	{ "raw", { "PREROUTING", "OUTPUT", NULL } },
+	{ "security", { "INPUT", "FORWARD", "OUTPUT", NULL } },
+};
+
+const char *const *ipt_builtin_chains(const char *table)
+{
+	size_t i;
+
+	for (i = 0; i < CG_ARRAY_SIZE(builtins); i++)
+		if (strcmp(builtins[i].table, table) == 0)
+			return builtins[i].chains;
+	return NULL;
+}
+
+bool ipt_table_is_known(const char *table)
+{
+	return ipt_builtin_chains(table) != NULL;
+}
+
+bool ipt_chain_is_builtin(const char *table, const char *chain)
+{
+	const char *const *c = ipt_builtin_chains(table);
+
+	for (; c && *c; c++)
+		if (strcmp(*c, chain) == 0)
+			return true;
+	return false;
+}
+
+bool ipt_chain_name_ok(const char *name, const char **why)
+{
+	const char *p;
+
+	if (!name[0]) {
+		*why = "it is empty";
+		return false;
+	}
+	/* XT_EXTENSION_MAXNAMELEN is 29, with the NUL. */
+	if (strlen(name) > 28) {
+		*why = "it is longer than 28 characters";
+		return false;
+	}
+	if (name[0] == '-' || name[0] == '!') {
+		*why = "it starts with '-' or '!'";
+		return false;
+	}
+	for (p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("_-.+:@", *p))) {
+			*why = "use letters, digits and _ - . + : @";
+			return false;
+		}
+	return true;
+}
+
+/* --- parsing iptables-save ------------------------------------------ */
+
+static struct ipt_table *add_table(struct ipt_ruleset *rs, const char *name)
+{
+	struct ipt_table *t;
+
+	cg_grow(&rs->tables, &rs->cap, rs->n + 1, sizeof(*rs->tables));
+	t = &rs->tables[rs->n++];
+	memset(t, 0, sizeof(*t));
+	t->name = cg_xstrdup(name);
+	return t;
+}
+
+static struct ipt_chain *add_chain(struct ipt_table *t, const char *name,
+				   size_t len)
+{
+	struct ipt_chain *c;
+
+	cg_grow(&t->chains, &t->cap, t->n + 1, sizeof(*t->chains));
+	c = &t->chains[t->n++];
+	memset(c, 0, sizeof(*c));
+	c->name = cg_xstrndup(name, len);
+	return c;
+}
+
+/* "[12:3456]" at *p; advances past it and the blank after. */
+static bool parse_counters(const char **p, uint64_t *pkts, uint64_t *bytes)
+{
+	char *end;
+
+	if (**p != '[')
+		return false;
+	*pkts = strtoull(*p + 1, &end, 10);
+	if (*end != ':')
+		return false;
+	*bytes = strtoull(end + 1, &end, 10);
+	if (*end != ']')
+		return false;
+	*p = end + 1;
+	while (**p == ' ')
+		(*p)++;
+	return true;
+}
+
+static int bad_line(struct cg_error *err, unsigned lineno, const char *line,
+		    size_t len, const char *why)
+{
+	cg_error_set(err, CG_ERR,
+		     "cannot read iptables-save output, line %u (%s): %.*s",
+		     lineno, why, (int)(len > 200 ? 200 : len), line);
+	cg_error_hint(err, "is this iptables-save from iptables 1.4 or "
+			   "later? Report it with the line");
+	return CG_ERR;
+}
+
+int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
+		      struct cg_error *err)
+{
+	struct ipt_table *t = NULL;
+	const char *line = text;
+	unsigned lineno = 0;
+
+	while (*line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		const char *p = line;
+		const char *next = nl ? nl + 1 : line + len;
+
+		lineno++;
+		if (len == 0) {
+			line = next;
+			continue;
+		}
+		if (line[0] == '#') {
+			if (memmem(line, len, "legacy tables present", 21))
+				rs->legacy_tables = true;
+			else if (t && memmem(line, len, "incompatible", 12))
+				t->incompatible = true;
+		} else if (line[0] == '*') {
+			char name[64];
+
+			if (t || len - 1 >= sizeof(name) || len < 2)
+				return bad_line(err, lineno, line, len,
+						"a table inside a table");
+			snprintf(name, sizeof(name), "%.*s", (int)len - 1,
+				 line + 1);
+			if (ipt_ruleset_table(rs, name))
+				return bad_line(err, lineno, line, len,
+						"the table twice");
+			t = add_table(rs, name);
+		} else if (len == 6 && memcmp(line, "COMMIT", 6) == 0) {
+			if (!t)
+				return bad_line(err, lineno, line, len,
+						"COMMIT outside a table");
+			t = NULL;
+		} else if (line[0] == ':') {
+			const char *sp = memchr(line, ' ', len);
+			struct ipt_chain *c;
+			const char *pol, *pe;
+
+			if (!t || !sp || sp == line + 1)
+				return bad_line(err, lineno, line, len,
+						"a chain outside a table");
+			c = add_chain(t, line + 1, (size_t)(sp - line - 1));
+			pol = sp + 1;
+			pe = memchr(pol, ' ', (size_t)(line + len - pol));
+			if (!pe)
+				pe = line + len;
+			if (!(pe - pol == 1 && pol[0] == '-'))
+				c->policy = cg_xstrndup(pol, (size_t)(pe - pol));
+			if (pe < line + len) {
+				p = pe + 1;
+				if (!parse_counters(&p, &c->pkts, &c->bytes))
+					return bad_line(err, lineno, line, len,
+							"bad counters");
+			}
+		} else {
+			uint64_t pkts = 0, bytes = 0;
+			const char *chain, *ce, *end = line + len;
+			struct ipt_chain *c;
+			struct ipt_rule *r;
+
+			if (*p == '[' && !parse_counters(&p, &pkts, &bytes))
+				return bad_line(err, lineno, line, len,
+						"bad counters");
+			if (!t || end - p < 4 || memcmp(p, "-A ", 3) != 0)
+				return bad_line(err, lineno, line, len,
+						"not a rule");
+			chain = p + 3;
+			ce = memchr(chain, ' ', (size_t)(end - chain));
+			if (!ce)
+				ce = end;
+			c = NULL;
+			{
+				size_t k, clen = (size_t)(ce - chain);
+
+				for (k = 0; k < t->n; k++)
+					if (strlen(t->chains[k].name) == clen &&
+					    memcmp(t->chains[k].name, chain,
+						   clen) == 0)
+						c = &t->chains[k];
+			}
+			if (!c)
+				return bad_line(err, lineno, line, len,
+						"a rule of an undeclared chain");
+			cg_grow(&c->rules, &c->cap, c->n + 1, sizeof(*c->rules));
+			r = &c->rules[c->n++];
+			r->spec = ce < end ? cg_xstrndup(ce + 1,
+							 (size_t)(end - ce - 1))
+					   : cg_xstrdup("");
+			r->pkts = pkts;
+			r->bytes = bytes;
+		}
+		line = next;
+	}
+	if (t)
+		return bad_line(err, lineno, "", 0, "no COMMIT at the end");
+	return 0;
+}
+
+static void table_release(struct ipt_table *t)
+{
+	size_t i, j;
+
+	for (i = 0; i < t->n; i++) {
+		struct ipt_chain *c = &t->chains[i];
+
+		for (j = 0; j < c->n; j++)
+			free(c->rules[j].spec);
+		free(c->rules);
+		free(c->name);
+		free(c->policy);
+	}
+	free(t->chains);
+	free(t->name);
+	memset(t, 0, sizeof(*t));
+}
+
+void ipt_ruleset_release(struct ipt_ruleset *rs)
+{
+	size_t i;
+
+	if (!rs)
+		return;
+	for (i = 0; i < rs->n; i++)
+		table_release(&rs->tables[i]);
+	free(rs->tables);
+	memset(rs, 0, sizeof(*rs));
+}
+
+struct ipt_table *ipt_ruleset_table(const struct ipt_ruleset *rs,
+				    const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++)
+		if (strcmp(rs->tables[i].name, name) == 0)
+			return &rs->tables[i];
+	return NULL;
+}
+
+struct ipt_chain *ipt_table_chain(const struct ipt_table *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; t && i < t->n; i++)
+		if (strcmp(t->chains[i].name, name) == 0)
+			return &t->chains[i];
+	return NULL;
+}
+
+void ipt_ruleset_take_table(struct ipt_ruleset *rs, struct ipt_ruleset *from,
+			    const char *name)
+{
+	struct ipt_table *old = ipt_ruleset_table(rs, name);
+	struct ipt_table *fresh = ipt_ruleset_table(from, name);
+
+	if (old && fresh) {
+		table_release(old);
+		*old = *fresh;
+	} else if (old) {
+		table_release(old);
+		*old = rs->tables[--rs->n];
+	} else if (fresh) {
+		cg_grow(&rs->tables, &rs->cap, rs->n + 1, sizeof(*rs->tables));
+		rs->tables[rs->n++] = *fresh;
+	}
+	if (fresh) {
+		/* Moved: from keeps no pointer to it. */
+		*fresh = from->tables[--from->n];
+	}
+}
+
+bool ipt_ruleset_in_use(const struct ipt_ruleset *rs, size_t *nrules_out)
+{
+	size_t i, j, nrules = 0;
+	bool used = false;
+
+	for (i = 0; i < rs->n; i++) {
+		const struct ipt_table *t = &rs->tables[i];
+
+		for (j = 0; j < t->n; j++) {
+			const struct ipt_chain *c = &t->chains[j];
+
+			nrules += c->n;
+			if (c->n || !c->policy ||
+			    strcmp(c->policy, "ACCEPT") != 0)
+				used = true;
+		}
+	}
+	if (nrules_out)
+		*nrules_out = nrules;
+	return used;
+}
+
+/* --- words ---------------------------------------------------------- */
+
+int ipt_split(const char *spec, char ***out, size_t *n_out)
+{
+	struct cg_buf word = { 0 };
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	bool quoted = false, in_word = false;
+	const char *p;
+
+	for (p = spec;; p++) {
+		bool blank = *p == ' ' || *p == '\t';
+
+		if (!*p || (blank && !quoted)) {
+			if (!*p && quoted) {
+				cg_buf_release(&word);
+				ipt_words_free(v);
+				return -1;
+			}
+			if (in_word) {
+				cg_grow(&v, &cap, n + 2, sizeof(*v));
+				v[n++] = word.data ? cg_buf_detach(&word, NULL)
+						   : cg_xstrdup("");
+				v[n] = NULL;
+				in_word = false;
+			}
+			if (!*p)
+				break;
+			continue;
+		}
+		in_word = true;
+		if (*p == '"') {
+			quoted = !quoted;
+			continue;
+		}
+		if (quoted && *p == '\\' && p[1]) {
+			p++;
+		}
+		cg_buf_addch(&word, *p);
+	}
+	cg_buf_release(&word);
+	if (!v) {
+		v = cg_xcalloc(1, sizeof(*v));
+	}
+	*out = v;
+	if (n_out)
+		*n_out = n;
+	return 0;
+}
+
+void ipt_words_free(char **words)
+{
+	size_t i;
+
+	for (i = 0; words && words[i]; i++)
+		free(words[i]);
+	free(words);
+}
+
+char *ipt_rule_target(const char *spec)
+{
+	char **w, *target = NULL;
+	size_t i, n;
+
+	if (ipt_split(spec, &w, &n) < 0)
+		return NULL;
+	for (i = 0; i + 1 < n; i++)
+		if (strcmp(w[i], "-j") == 0 || strcmp(w[i], "--jump") == 0 ||
+		    strcmp(w[i], "-g") == 0 || strcmp(w[i], "--goto") == 0) {
+			free(target);
+			target = cg_xstrdup(w[i + 1]);
+		}
+	ipt_words_free(w);
+	return target;
+}
+
+/* --- software that owns rules of its own ---------------------------- */
+
+static const struct {
+	const char *owner;
+	const char *const prefixes[3];
+} foreign[] = {
+	{ "docker", { "DOCKER", NULL } },
+	{ "kubernetes", { "KUBE-", NULL } },
+	{ "calico", { "cali-", NULL } },
+	{ "fail2ban", { "f2b-", "fail2ban-", NULL } },
+	{ "ufw", { "ufw-", "ufw6-", NULL } },
+};
+
+/*
+ * Docker's own bridges: its rules in FORWARD and POSTROUTING that do not
+ * jump to a DOCKER chain (accepting replies to containers, masquerading
+ * their traffic) name them. A purge must not cut containers off.
+ */
+static const char *const docker_ifaces[] = {
+	"docker0",
+	"br-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]"
+	"[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]",
+	NULL,
+};
+
+const char *ipt_chain_owner(const char *chain)
+{
+	size_t i, j;
+
+	for (i = 0; i < CG_ARRAY_SIZE(foreign); i++)
+		for (j = 0; foreign[i].prefixes[j]; j++)
+			if (cg_str_starts(chain, foreign[i].prefixes[j]))
+				return foreign[i].owner;
+	return NULL;
+}
+
+const char *ipt_rule_owner(const char *spec)
+{
+	const char *owner = NULL;
+	char **w;
+	size_t i, j, n;
+
+	if (ipt_split(spec, &w, &n) < 0)
+		return NULL;
+	for (i = 0; i + 1 < n && !owner; i++) {
+		const char *arg = w[i + 1];
+
+		if (strcmp(w[i], "-j") == 0 || strcmp(w[i], "-g") == 0 ||
+		    strcmp(w[i], "--jump") == 0 || strcmp(w[i], "--goto") == 0)
+			owner = ipt_chain_owner(arg);
+		if (strcmp(w[i], "-i") == 0 || strcmp(w[i], "-o") == 0 ||
+		    strcmp(w[i], "--in-interface") == 0 ||
+		    strcmp(w[i], "--out-interface") == 0)
+			for (j = 0; docker_ifaces[j]; j++)
+				if (fnmatch(docker_ifaces[j], arg, 0) == 0)
+					owner = "docker";
+	}
+	ipt_words_free(w);
+	return owner;
+}

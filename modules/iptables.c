@@ -1,0 +1,1904 @@
+/* iptables.c: the iptables resource: one chain, its policy, its ordered rules. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cg/fs.h"
+#include "cg/module.h"
+#include "cg/util.h"
+#include "iptables.h"
+
+#define NONE ((size_t)-1)
+/* Restores per table before giving up on converging (concurrent writers). */
+#define MAX_ATTEMPTS 3
+
+struct want_rule {
+	char *text;  /* owned: as written in the policy */
+	char *where; /* owned: "roles/fw.yaml:12" */
+};
+
+struct want {
+	enum ipt_family family;
+	char *table;  /* owned */
+	char *chain;  /* owned */
+	char *policy; /* owned: ACCEPT, DROP; NULL: left as it is */
+	bool builtin;
+	bool purge;
+	bool absent;  /* state: absent: the (user) chain is removed */
+	char **ignore; /* owned */
+	size_t nignore;
+	struct want_rule *rules; /* owned */
+	size_t nrules;
+	/* The kernel's form of the rules, found on the first observe. */
+	bool canon_done;
+	char **canon;      /* owned: in order; a rule may give several */
+	size_t *canon_src; /* owned: the rule each comes from */
+	size_t ncanon;
+};
+
+/*
+ * One family as observed: read once per run and shared (counted) by the
+ * resources of that family; apply re-reads the tables it changed into it.
+ */
+struct host {
+	unsigned refs;
+	enum ipt_family family;
+	const struct ipt_backend *be;
+	struct ipt_where where;
+	struct ipt_ruleset rs;
+	struct cg_resource **res; /* owned array, borrowed resources */
+	size_t nres, capres;
+};
+
+static const char *const iptables_keys[] = { NULL };
+static const char *const want_keys[] = {
+	"family", "table", "chain", "policy", "purge",
+	"ignore", "rules", "state", NULL,
+};
+
+/* Targets, for "did you mean" when a jump goes nowhere. */
+static const char *const std_targets[] = {
+	"ACCEPT", "DROP",     "RETURN",   "REJECT",    "LOG",     "NFLOG",
+	"QUEUE",  "NFQUEUE",  "MASQUERADE", "SNAT",    "DNAT",    "REDIRECT",
+	"MARK",   "CONNMARK", "CT",       "NOTRACK",   "TCPMSS",  "TRACE",
+	"AUDIT",  "CHECKSUM", "CLASSIFY", "SET",       "TEE",     "TPROXY",
+	NULL,
+};
+
+/* Options that would make a rule line something else than a rule. */
+static const char *const command_opts[] = {
+	"-A", "--append", "-C", "--check", "-D", "--delete", "-I", "--insert",
+	"-R", "--replace", "-L", "--list", "-S", "--list-rules", "-F",
+	"--flush", "-Z", "--zero", "-N", "--new-chain", "-X", "--delete-chain",
+	"-P", "--policy", "-E", "--rename-chain", "-t", "--table", NULL,
+};
+
+/* --- parse ---------------------------------------------------------- */
+
+static int cmp_at(const void *a, const void *b, void *strings)
+{
+	char *const *v = strings;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(v[x], v[y]);
+
+	return c ? c : x < y ? -1 : x > y;
+}
+
+/*
+ * Is a string of v[0..n) there twice? *first and *second: the earliest
+ * pair, by the second's index. Sorting, not comparing all pairs: a chain
+ * may have thousands of rules.
+ */
+static bool find_dup(char **v, size_t n, size_t *first, size_t *second)
+{
+	size_t *ix = cg_xcalloc(n + 1, sizeof(*ix)), i;
+	bool found = false;
+
+	for (i = 0; i < n; i++)
+		ix[i] = i;
+	qsort_r(ix, n, sizeof(*ix), cmp_at, v);
+	for (i = 1; i < n; i++)
+		if (strcmp(v[ix[i - 1]], v[ix[i]]) == 0 &&
+		    (!found || ix[i] < *second)) {
+			*first = ix[i - 1];
+			*second = ix[i];
+			found = true;
+		}
+	free(ix);
+	return found;
+}
+
+static int node_err(struct cg_error *err, const struct cg_node *n,
+		    const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int node_err(struct cg_error *err, const struct cg_node *n,
+		    const char *hint, const char *fmt, ...)
+{
+	va_list ap;
+	char where[256];
+
+	cg_error_clear(err);
+	va_start(ap, fmt);
+	if (err)
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	cg_node_where(n, where, sizeof(where));
+	cg_error_where(err, "%s", where);
+	if (hint)
+		cg_error_hint(err, "%s", hint);
+	return CG_ERR;
+}
+
+static int parse_rule(struct want *w, const struct cg_node *n,
+		      struct cg_error *err)
+{
+	struct want_rule *r;
+	char **words, where[256];
+	size_t i, k;
+	const char *p;
+
+	if (n->kind != CG_NODE_SCALAR)
+		return node_err(err, n, "write each rule as a string, like "
+					"'-p tcp --dport 22 -j ACCEPT'",
+				"a rule must be a string, not %s",
+				cg_node_kind_name(n));
+	for (p = n->str; *p; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\t')
+			return node_err(err, n, "one rule per list item",
+					"a rule must be one line");
+	if ((size_t)(p - n->str) != n->len)
+		return node_err(err, n, NULL, "a rule cannot hold a NUL byte");
+	if (ipt_split(n->str, &words, &k) < 0)
+		return node_err(err, n, "close the double quote",
+				"rule has an open quote: %s", n->str);
+	if (k == 0) {
+		ipt_words_free(words);
+		return node_err(err, n, NULL, "empty rule");
+	}
+	for (i = 0; i < k; i++) {
+		size_t j;
+
+		for (j = 0; command_opts[j]; j++)
+			if (strcmp(words[i], command_opts[j]) == 0) {
+				int rc = node_err(
+					err, n,
+					"write only the matches and the "
+					"target: the chain is chain:, the "
+					"table is table:",
+					"rule has the command option '%s': %s",
+					words[i], n->str);
+
+				ipt_words_free(words);
+				return rc;
+			}
+	}
+	ipt_words_free(words);
+	cg_node_where(n, where, sizeof(where));
+	w->rules = cg_xrealloc(w->rules, (w->nrules + 1) * sizeof(*w->rules));
+	r = &w->rules[w->nrules++];
+	r->text = cg_xstrdup(n->str);
+	r->where = cg_xstrdup(where);
+	return 0;
+}
+
+static int iptables_parse(struct cg_resource *r, const struct cg_node *item,
+			  const struct cg_node *value,
+			  const struct cg_parse_ctx *pc, struct cg_error *err)
+{
+	const struct cg_node *n;
+	const char *s, *why;
+	struct want *w;
+	char name[128];
+	size_t i;
+
+	(void)item;
+	(void)pc;
+	if (!value || value->kind != CG_NODE_MAP)
+		return node_err(err, value ? value : item,
+				"- iptables: {family: ipv4, table: filter, "
+				"chain: INPUT, rules: [...]}",
+				"iptables takes a map of family, table, chain, "
+				"policy, purge, ignore and rules");
+	if (cg_map_check_keys(value, want_keys, "an iptables resource", err) < 0)
+		return CG_ERR;
+	w = cg_xcalloc(1, sizeof(*w));
+	r->desired = w;
+
+	n = cg_map_get(value, "family");
+	s = "ipv4";
+	if (n && cg_node_string(n, "family", &s, err) < 0)
+		return CG_ERR;
+	if (strcmp(s, "ipv4") == 0)
+		w->family = IPT_IPV4;
+	else if (strcmp(s, "ipv6") == 0)
+		w->family = IPT_IPV6;
+	else
+		return node_err(err, n, "ipv4 (iptables) or ipv6 (ip6tables)",
+				"unknown family '%s'", s);
+
+	n = cg_map_get(value, "table");
+	s = "filter";
+	if (n && cg_node_string(n, "table", &s, err) < 0)
+		return CG_ERR;
+	if (!ipt_table_is_known(s))
+		return node_err(err, n, "filter, nat, mangle, raw or security",
+				"unknown table '%s'", s);
+	w->table = cg_xstrdup(s);
+
+	n = cg_map_get(value, "chain");
+	if (!n)
+		return node_err(err, value, "add chain: INPUT (or a chain of "
+					    "your own)",
+				"an iptables resource needs a chain");
+	if (cg_node_string(n, "chain", &s, err) < 0)
+		return CG_ERR;
+	if (!ipt_chain_name_ok(s, &why))
+		return node_err(err, n, why, "invalid chain name '%s'", s);
+	w->chain = cg_xstrdup(s);
+	w->builtin = ipt_chain_is_builtin(w->table, w->chain);
+	snprintf(name, sizeof(name), "%s/%s/%s", ipt_family_name(w->family),
+		 w->table, w->chain);
+	cg_resource_set_id(r, "iptables", name);
+
+	n = cg_map_get(value, "state");
+	if (n) {
+		if (cg_node_string(n, "state", &s, err) < 0)
+			return CG_ERR;
+		if (strcmp(s, "absent") == 0)
+			w->absent = true;
+		else if (strcmp(s, "present") != 0)
+			return node_err(err, n, NULL,
+					"state is present or absent, not '%s'",
+					s);
+		if (w->absent && w->builtin)
+			return node_err(err, n, "to empty it, give rules: [] "
+						"and purge: true",
+					"%s is a built-in chain of %s: it "
+					"cannot be absent",
+					w->chain, w->table);
+	}
+
+	n = cg_map_get(value, "policy");
+	if (n) {
+		if (cg_node_string(n, "policy", &s, err) < 0)
+			return CG_ERR;
+		if (!w->builtin)
+			return node_err(err, n, "end the chain with a rule "
+						"(-j DROP) instead",
+					"only built-in chains have a policy; "
+					"%s is a chain of your own",
+					w->chain);
+		if (strcmp(s, "ACCEPT") != 0 && strcmp(s, "DROP") != 0)
+			return node_err(err, n, NULL,
+					"policy is ACCEPT or DROP, not '%s'",
+					s);
+		w->policy = cg_xstrdup(s);
+	}
+
+	n = cg_map_get(value, "purge");
+	if (n && cg_node_bool(n, "purge", &w->purge, err) < 0)
+		return CG_ERR;
+
+	n = cg_map_get(value, "ignore");
+	if (n) {
+		const char **v;
+
+		if (cg_node_strlist(n, "ignore", &v, &w->nignore, err) < 0)
+			return CG_ERR;
+		w->ignore = cg_xcalloc(w->nignore + 1, sizeof(*w->ignore));
+		for (i = 0; i < w->nignore; i++) {
+			if (!v[i][0]) {
+				free(v);
+				return node_err(err, n, NULL,
+						"an ignore pattern cannot be "
+						"empty: it would match every "
+						"rule");
+			}
+			w->ignore[i] = cg_xstrdup(v[i]);
+		}
+		free(v);
+	}
+
+	n = cg_map_get(value, "rules");
+	if (n && !(n->kind == CG_NODE_SCALAR && n->plain && n->len == 0)) {
+		if (n->kind != CG_NODE_SEQ)
+			return node_err(err, n, "rules: is a list of rules",
+					"rules must be a list, not %s",
+					cg_node_kind_name(n));
+		for (i = 0; i < n->len; i++)
+			if (parse_rule(w, n->items[i], err) < 0)
+				return CG_ERR;
+		if (w->nrules > 1) {
+			char **texts = cg_xcalloc(w->nrules, sizeof(*texts));
+			size_t a, b;
+			bool dup;
+
+			for (i = 0; i < w->nrules; i++)
+				texts[i] = w->rules[i].text;
+			dup = find_dup(texts, w->nrules, &a, &b);
+			free(texts);
+			if (dup)
+				return node_err(err, n->items[b],
+						"remove one of them",
+						"rule listed twice (also at "
+						"%s): %s",
+						w->rules[a].where,
+						w->rules[b].text);
+		}
+	}
+	if (w->absent && (w->nrules || w->policy || w->purge))
+		return node_err(err, value, "remove rules:, policy: and purge:",
+				"a chain that is absent has no rules or "
+				"policy");
+	return 0;
+}
+
+static void want_free_canon(struct want *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->ncanon; i++)
+		free(w->canon[i]);
+	free(w->canon);
+	free(w->canon_src);
+	w->canon = NULL;
+	w->canon_src = NULL;
+	w->ncanon = 0;
+	w->canon_done = false;
+}
+
+static void host_unref(struct host *h)
+{
+	if (!h || --h->refs)
+		return;
+	ipt_ruleset_release(&h->rs);
+	free(h->res);
+	free(h);
+}
+
+static void iptables_release(struct cg_resource *r)
+{
+	struct want *w = r->desired;
+	size_t i;
+
+	if (w) {
+		for (i = 0; i < w->nrules; i++) {
+			free(w->rules[i].text);
+			free(w->rules[i].where);
+		}
+		free(w->rules);
+		for (i = 0; i < w->nignore; i++)
+			free(w->ignore[i]);
+		free(w->ignore);
+		want_free_canon(w);
+		free(w->table);
+		free(w->chain);
+		free(w->policy);
+		free(w);
+	}
+	host_unref(r->observed);
+	r->desired = r->observed = NULL;
+}
+
+/* --- canonical form ------------------------------------------------- */
+
+static void add_name(char ***v, size_t *n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp((*v)[i], name) == 0)
+			return;
+	*v = cg_xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = cg_xstrdup(name);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Does want hold two rules that iptables stores the same way? */
+static int check_dups(struct cg_resource *r, struct cg_error *err)
+{
+	struct want *w = r->desired;
+	size_t i, j;
+
+	if (!find_dup(w->canon, w->ncanon, &i, &j))
+		return 0;
+	cg_error_clear(err);
+	snprintf(err->msg, sizeof(err->msg),
+		 "this rule is the same as the one at %s once iptables has "
+		 "read them: %s",
+		 w->rules[w->canon_src[i]].where, w->canon[j]);
+	snprintf(err->where, sizeof(err->where), "%s",
+		 w->rules[w->canon_src[j]].where);
+	cg_error_hint(err, "remove one of them");
+	return CG_ERR;
+}
+
+/*
+ * Give resource i (of a job's group) the forms of its rules, skipping
+ * refused ones: how many were refused. *first gets the first one's error,
+ * its place in where and msg, and the places of the others in msg.
+ */
+static size_t fill_canon(struct want *w, const struct ipt_canon_job *job,
+			 size_t i, const size_t *rule_res,
+			 const size_t *rule_idx, struct cg_error *first)
+{
+	size_t k, j, nbad = 0, len;
+
+	want_free_canon(w);
+	for (k = 0; k < job->nrules; k++) {
+		const struct ipt_canon_rule *cr = &job->rules[k];
+		const char *where;
+
+		if (rule_res[k] != i)
+			continue;
+		where = w->rules[rule_idx[k]].where;
+		if (cr->failed) {
+			len = strlen(first->msg);
+			if (!nbad) {
+				*first = cr->err;
+				snprintf(first->where, sizeof(first->where),
+					 "%s", where);
+				snprintf(first->msg, sizeof(first->msg),
+					 "%s: %.900s", where, cr->err.msg);
+			} else if (len + strlen(where) + 20 <
+				   sizeof(first->msg)) {
+				snprintf(first->msg + len,
+					 sizeof(first->msg) - len, "%s%s",
+					 nbad == 1 ? "; also refused: " : ", ",
+					 where);
+			}
+			nbad++;
+			continue;
+		}
+		for (j = 0; j < cr->nspecs; j++) {
+			w->canon = cg_xrealloc(w->canon, (w->ncanon + 1) *
+							       sizeof(char *));
+			w->canon_src = cg_xrealloc(w->canon_src,
+						   (w->ncanon + 1) *
+							   sizeof(size_t));
+			w->canon[w->ncanon] = cg_xstrdup(cr->specs[j]);
+			w->canon_src[w->ncanon++] = rule_idx[k];
+		}
+	}
+	return nbad;
+}
+
+/* Take the job's results into each resource's want; fail bad ones. */
+static void take_canon(struct ipt_canon_job *job, struct cg_resource **res,
+		       size_t n, const size_t *rule_res, const size_t *rule_idx)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct want *w = res[i]->desired;
+		struct cg_error e;
+
+		cg_error_clear(&e);
+		if (fill_canon(w, job, i, rule_res, rule_idx, &e)) {
+			cg_resource_fail(res[i], &e);
+			continue;
+		}
+		if (check_dups(res[i], &e) < 0) {
+			/* The resource's place is shown, not the rule's. */
+			cg_error_prefix(&e, "%s", e.where);
+			cg_resource_fail(res[i], &e);
+			continue;
+		}
+		w->canon_done = true;
+	}
+}
+
+/*
+ * Canonicalise the rules of res (all of one family and table), in one
+ * scratch namespace. chains: user chains the rules may jump to.
+ */
+static int canon_group(const struct ipt_backend *be, struct cg_resource **res,
+		       size_t n, char **chains, size_t nchains, bool lenient,
+		       const char *cache_dir, struct ipt_canon_job *job,
+		       size_t **rule_res_out, size_t **rule_idx_out,
+		       struct cg_error *err)
+{
+	const struct want *w0 = res[0]->desired;
+	size_t i, k, total = 0;
+	size_t *rule_res, *rule_idx;
+
+	for (i = 0; i < n; i++)
+		total += ((const struct want *)res[i]->desired)->nrules;
+	memset(job, 0, sizeof(*job));
+	job->be = be;
+	job->family = w0->family;
+	job->table = w0->table;
+	if (nchains)
+		qsort(chains, nchains, sizeof(*chains), cmp_str);
+	job->chains = (const char *const *)chains;
+	job->nchains = nchains;
+	job->rules = cg_xcalloc(total + 1, sizeof(*job->rules));
+	job->lenient_jumps = lenient;
+	job->cache_dir = cache_dir;
+	rule_res = cg_xcalloc(total + 1, sizeof(*rule_res));
+	rule_idx = cg_xcalloc(total + 1, sizeof(*rule_idx));
+	for (i = 0; i < n; i++) {
+		const struct want *w = res[i]->desired;
+
+		for (k = 0; k < w->nrules; k++) {
+			job->rules[job->nrules].chain = w->chain;
+			job->rules[job->nrules].text = w->rules[k].text;
+			rule_res[job->nrules] = i;
+			rule_idx[job->nrules++] = k;
+		}
+	}
+	*rule_res_out = rule_res;
+	*rule_idx_out = rule_idx;
+	return ipt_canon_run(job, err);
+}
+
+static bool same_group(const struct want *a, const struct want *b)
+{
+	return a->family == b->family && strcmp(a->table, b->table) == 0;
+}
+
+/*
+ * The chains to create in the scratch namespace for the group (family and
+ * table) of ref: the user chains the policy declares in res, and those its
+ * rules jump to that exist on the host (t, may be NULL) or, with
+ * foreign_too, belong to known software. Not those declared absent.
+ */
+static void group_chains(struct cg_resource **res, size_t n,
+			 const struct want *ref, const struct ipt_table *t,
+			 bool foreign_too, char ***out, size_t *nout)
+{
+	size_t i, k, a, b = 0;
+
+	*out = NULL;
+	*nout = 0;
+	for (i = 0; i < n; i++) {
+		const struct want *w = res[i]->desired;
+
+		if (same_group(ref, w) && !w->builtin && !w->absent)
+			add_name(out, nout, w->chain);
+	}
+	for (i = 0; i < n; i++) {
+		const struct want *w = res[i]->desired;
+
+		for (k = 0; same_group(ref, w) && k < w->nrules; k++) {
+			char *target = ipt_rule_target(w->rules[k].text);
+			const struct ipt_chain *c;
+
+			if (!target)
+				continue;
+			c = ipt_table_chain(t, target);
+			if ((c && !c->policy) ||
+			    (foreign_too && ipt_chain_owner(target)))
+				add_name(out, nout, target);
+			free(target);
+		}
+	}
+	for (a = 0; a < *nout; a++) {
+		bool gone = false;
+
+		for (i = 0; i < n; i++) {
+			const struct want *w = res[i]->desired;
+
+			gone |= same_group(ref, w) && w->absent &&
+				strcmp(w->chain, (*out)[a]) == 0;
+		}
+		if (gone)
+			free((*out)[a]);
+		else
+			(*out)[b++] = (*out)[a];
+	}
+	*nout = b;
+}
+
+static void canonicalize(struct cg_ctx *ctx, struct cg_resource **res,
+			 size_t n)
+{
+	struct cg_resource **group = cg_xcalloc(n + 1, sizeof(*group));
+	bool *seen = cg_xcalloc(n + 1, sizeof(*seen));
+	size_t i, j, ng;
+
+	for (i = 0; i < n; i++) {
+		const struct want *wi = res[i]->desired;
+		const struct host *h = res[i]->observed;
+		struct ipt_canon_job job;
+		struct cg_error e;
+		size_t *rule_res = NULL, *rule_idx = NULL, nchains;
+		char **chains;
+
+		if (seen[i])
+			continue;
+		ng = 0;
+		for (j = i; j < n; j++) {
+			const struct want *wj = res[j]->desired;
+
+			if (seen[j] || !same_group(wi, wj))
+				continue;
+			seen[j] = true;
+			if (wj->canon_done || cg_resource_is_failed(res[j]))
+				continue;
+			group[ng++] = res[j];
+		}
+		if (!ng)
+			continue;
+		/* Chains the policy declares anywhere in this batch count. */
+		group_chains(res, n, wi, ipt_ruleset_table(&h->rs, wi->table),
+			     false, &chains, &nchains);
+		cg_error_clear(&e);
+		if (canon_group(h->be, group, ng, chains, nchains, false,
+				ctx->cache_dir, &job, &rule_res, &rule_idx,
+				&e) < 0) {
+			for (j = 0; j < ng; j++)
+				cg_resource_fail(group[j], &e);
+		} else {
+			take_canon(&job, group, ng, rule_res, rule_idx);
+		}
+		ipt_canon_job_release(&job);
+		free(job.rules);
+		free(rule_res);
+		free(rule_idx);
+		free_names(chains, nchains);
+	}
+	free(group);
+	free(seen);
+}
+
+/* --- observe -------------------------------------------------------- */
+
+static int read_host(struct host *h, struct cg_error *err)
+{
+	struct ipt_ruleset other = { 0 };
+	size_t nours = 0, nother = 0;
+	bool ours, theirs;
+	int rc;
+
+	rc = ipt_save(h->be, h->family, &h->where, NULL, false, &h->rs, err);
+	if (rc < 0)
+		return rc;
+	/*
+	 * Rules may live in the other backend too: both run, and a rule
+	 * added to one does nothing about a DROP in the other. iptables-nft
+	 * says when legacy tables exist, if it prints anything at all; the
+	 * legacy tools say nothing, so on a legacy host the nft side is
+	 * always read.
+	 */
+	if (h->be == &ipt_backend_nft && h->rs.n && !h->rs.legacy_tables)
+		return 0;
+	rc = ipt_save(h->be->other, h->family, &h->where, NULL, true, &other,
+		      NULL);
+	if (rc < 0)
+		return 0; /* the other backend is not installed */
+	ours = ipt_ruleset_in_use(&h->rs, &nours);
+	theirs = ipt_ruleset_in_use(&other, &nother);
+	ipt_ruleset_release(&other);
+	if (!theirs)
+		return 0;
+	if (ours)
+		cg_error_set(err, CG_ERR,
+			     "%s rules live in both iptables backends here: "
+			     "%zu under %s and %zu under %s; congruent will "
+			     "not guess which of them matters",
+			     ipt_family_name(h->family), nours, h->be->name,
+			     nother, h->be->other->name);
+	else
+		cg_error_set(err, CG_ERR,
+			     "the %s rules here are under iptables-%s (%zu "
+			     "rules), but the iptables command uses %s; "
+			     "congruent will not start a second ruleset",
+			     ipt_family_name(h->family), h->be->other->suffix,
+			     nother, h->be->name);
+	cg_error_hint(err, "keep one backend: move the rules "
+			   "(iptables-%s-save | iptables-%s-restore) and flush "
+			   "the other (iptables-%s -F; iptables-%s -X, for each "
+			   "table), or switch the iptables command with "
+			   "update-alternatives",
+		      h->be->other->suffix, h->be->suffix,
+		      h->be->other->suffix, h->be->other->suffix);
+	return CG_ERR;
+}
+
+static int iptables_observe(struct cg_ctx *ctx, struct cg_resource **res,
+			    size_t n, struct cg_error *err)
+{
+	const struct ipt_backend *be;
+	enum ipt_family f;
+	size_t i;
+	int rc;
+
+	/*
+	 * --root builds a tree for another machine; its firewall is not
+	 * this one's. Only a namespace given on purpose is touched then.
+	 */
+	if (!ctx->root->host && !ctx->netns) {
+		cg_error_set(err, CG_ERR,
+			     "not touching this machine's firewall for --root "
+			     "%s",
+			     ctx->root->path);
+		cg_error_hint(err, "pass --netns NAME to enforce the rules in "
+				   "a network namespace");
+		return CG_ERR;
+	}
+	rc = ipt_backend_detect(&be, err);
+	if (rc < 0)
+		return rc;
+	for (f = IPT_IPV4; f <= IPT_IPV6; f++) {
+		struct host *h = NULL;
+		struct cg_error e;
+		bool read = false;
+
+		cg_error_clear(&e);
+		for (i = 0; i < n; i++) {
+			struct want *w = res[i]->desired;
+
+			if (w->family != f)
+				continue;
+			if (!read) {
+				read = true;
+				/* Our reference, dropped below. */
+				h = cg_xcalloc(1, sizeof(*h));
+				h->refs = 1;
+				h->family = f;
+				h->be = be;
+				h->where.netns = ctx->netns;
+				h->where.netns_fd = -1;
+				h->where.timeout_ms = ctx->helper_timeout_ms;
+				if (read_host(h, &e) < 0) {
+					host_unref(h);
+					h = NULL;
+				}
+			}
+			if (!h) {
+				cg_resource_fail(res[i], &e);
+				continue;
+			}
+			host_unref(res[i]->observed);
+			res[i]->observed = h;
+			h->refs++;
+			cg_grow(&h->res, &h->capres, h->nres + 1,
+				sizeof(*h->res));
+			h->res[h->nres++] = res[i];
+		}
+		host_unref(h);
+	}
+	canonicalize(ctx, res, n);
+	return 0;
+}
+
+/* --- diff ----------------------------------------------------------- */
+
+/* What one resource needs, against the table as observed. */
+struct need {
+	const struct ipt_chain *chain; /* NULL when it does not exist */
+	bool create;                   /* -N */
+	bool drop;                     /* -F, -X */
+	const char *policy_from;       /* -P, when these two differ */
+	const char *policy_to;
+	const char **have;             /* owned array: chain's specs */
+	struct ipt_plan plan;
+};
+
+static void need_release(struct need *nd)
+{
+	free(nd->have);
+	ipt_plan_release(&nd->plan);
+	memset(nd, 0, sizeof(*nd));
+}
+
+static const struct ipt_table *table_of(const struct cg_resource *r)
+{
+	const struct want *w = r->desired;
+	const struct host *h = r->observed;
+
+	return ipt_ruleset_table(&h->rs, w->table);
+}
+
+/* The resource of this batch that manages chain in w's family and table. */
+static const struct cg_resource *manager_of(const struct cg_resource *r,
+					    const char *chain)
+{
+	const struct want *w = r->desired;
+	const struct host *h = r->observed;
+	size_t i;
+
+	for (i = 0; i < h->nres; i++) {
+		const struct want *o = h->res[i]->desired;
+
+		if (same_group(w, o) && strcmp(o->chain, chain) == 0)
+			return h->res[i];
+	}
+	return NULL;
+}
+
+static bool want_has(const struct want *w, const char *spec)
+{
+	size_t i;
+
+	for (i = 0; i < w->ncanon; i++)
+		if (strcmp(w->canon[i], spec) == 0)
+			return true;
+	return false;
+}
+
+/* Would purge leave spec alone (owned by other software, or ignored)? */
+static bool kept_anyway(const struct want *w, const char *spec)
+{
+	size_t i;
+
+	for (i = 0; i < w->nignore; i++)
+		if (strstr(spec, w->ignore[i]))
+			return true;
+	return ipt_rule_owner(spec) != NULL;
+}
+
+/* May chain w->chain go? Not while something we keep jumps to it. */
+static int check_drop(const struct cg_resource *r, const struct ipt_table *t,
+		      const struct ipt_chain *c, struct cg_error *err)
+{
+	const struct want *w = r->desired;
+	size_t i, j;
+
+	for (j = 0; j < c->n; j++) {
+		const char *owner = ipt_rule_owner(c->rules[j].spec);
+
+		if (owner) {
+			cg_error_set(err, CG_ERR,
+				     "chain %s holds a rule of %s (-A %s %s); "
+				     "not removing it",
+				     w->chain, owner, w->chain,
+				     c->rules[j].spec);
+			cg_error_hint(err, "remove that rule first, or keep the "
+					   "chain");
+			return CG_ERR;
+		}
+	}
+	for (i = 0; i < t->n; i++) {
+		const struct ipt_chain *x = &t->chains[i];
+		const struct cg_resource *m;
+		const struct want *mw;
+
+		if (x == c)
+			continue;
+		m = manager_of(r, x->name);
+		mw = m ? m->desired : NULL;
+		if (mw && mw->absent)
+			continue; /* goes too */
+		for (j = 0; j < x->n; j++) {
+			char *target = ipt_rule_target(x->rules[j].spec);
+			bool refers = target && strcmp(target, w->chain) == 0;
+
+			free(target);
+			if (!refers)
+				continue;
+			if (mw && want_has(mw, x->rules[j].spec)) {
+				cg_error_set(err, CG_ERR,
+					     "chain %s cannot go: the policy "
+					     "still jumps to it from %s (-A %s "
+					     "%s)",
+					     w->chain, x->name, x->name,
+					     x->rules[j].spec);
+				cg_error_hint(err, "remove that rule from %s "
+						   "(at %s)",
+					      m->id, m->where);
+				return CG_ERR;
+			}
+			if (mw && mw->purge && !kept_anyway(mw, x->rules[j].spec))
+				continue; /* purged in the same change */
+			cg_error_set(err, CG_ERR,
+				     "chain %s cannot go: '-A %s %s' still "
+				     "jumps to it, and the policy does not "
+				     "manage that rule",
+				     w->chain, x->name, x->rules[j].spec);
+			cg_error_hint(err, "delete that rule (iptables -D %s "
+					   "...), or manage chain %s with "
+					   "purge: true",
+				      x->name, x->name);
+			return CG_ERR;
+		}
+	}
+	return 0;
+}
+
+/* Fill nd from r's want and the table as last read. */
+static int compute_need(const struct cg_resource *r, struct need *nd,
+			struct cg_error *err)
+{
+	const struct want *w = r->desired;
+	const struct ipt_table *t = table_of(r);
+	struct ipt_plan_in in;
+	size_t i;
+
+	memset(nd, 0, sizeof(*nd));
+	if (t && t->incompatible) {
+		cg_error_set(err, CG_ERR,
+			     "table %s was changed with nft in a way iptables "
+			     "cannot show; not touching it",
+			     w->table);
+		cg_error_hint(err, "see `nft list table %s %s`",
+			      w->family == IPT_IPV6 ? "ip6" : "ip", w->table);
+		return CG_ERR;
+	}
+	nd->chain = ipt_table_chain(t, w->chain);
+	if (w->absent) {
+		if (nd->chain && check_drop(r, t, nd->chain, err) < 0)
+			return CG_ERR;
+		nd->drop = nd->chain != NULL;
+		return 0;
+	}
+	if (!w->canon_done)
+		return cg_error_set(err, CG_ERR,
+				    "internal error: rules not canonical");
+	nd->create = !w->builtin && !nd->chain;
+	if (w->policy) {
+		const char *now = nd->chain && nd->chain->policy
+					  ? nd->chain->policy
+					  : "ACCEPT";
+
+		if (strcmp(now, w->policy) != 0) {
+			nd->policy_from = now;
+			nd->policy_to = w->policy;
+		}
+	}
+	nd->have = cg_xcalloc(nd->chain ? nd->chain->n + 1 : 1,
+			      sizeof(*nd->have));
+	for (i = 0; nd->chain && i < nd->chain->n; i++)
+		nd->have[i] = nd->chain->rules[i].spec;
+	memset(&in, 0, sizeof(in));
+	in.have = nd->have;
+	in.nhave = nd->chain ? nd->chain->n : 0;
+	in.want = (const char *const *)w->canon;
+	in.nwant = w->ncanon;
+	in.purge = w->purge;
+	in.ignore = (const char *const *)w->ignore;
+	in.nignore = w->nignore;
+	ipt_plan_chain(&in, &nd->plan);
+	return 0;
+}
+
+static bool need_is_empty(const struct need *nd)
+{
+	return !nd->create && !nd->drop && !nd->policy_to && !nd->plan.n;
+}
+
+/* "kept: 2 rules not in the policy, 1 of fail2ban": why they stay. */
+static void kept_note(struct cg_change *c, const struct ipt_plan *p)
+{
+	struct cg_buf b = { 0 };
+	const char *owners[16];
+	size_t counts[16], nowners = 0, i, k;
+
+	for (i = 0; i < p->nkept; i++) {
+		const char *o = p->kept[i].owner ? p->kept[i].owner : "";
+
+		for (k = 0; k < nowners && strcmp(owners[k], o) != 0; k++)
+			;
+		if (k == nowners && nowners < CG_ARRAY_SIZE(owners)) {
+			owners[nowners] = o;
+			counts[nowners++] = 0;
+		}
+		if (k < nowners)
+			counts[k]++;
+	}
+	for (k = 0; k < nowners; k++) {
+		cg_buf_addf(&b, "%s%zu rule%s ", k ? ", " : "kept: ", counts[k],
+			    counts[k] == 1 ? "" : "s");
+		if (!owners[k][0])
+			cg_buf_addstr(&b, "not in the policy (purge is off)");
+		else if (strcmp(owners[k], "ignore") == 0)
+			cg_buf_addstr(&b, "matching ignore:");
+		else
+			cg_buf_addf(&b, "of %s", owners[k]);
+	}
+	if (b.len)
+		cg_change_note(c, "%s", b.data);
+	cg_buf_release(&b);
+}
+
+static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
+			 struct cg_error *err)
+{
+	const struct want *w = r->desired;
+	struct cg_change *c = &r->change;
+	struct need nd;
+	size_t i;
+
+	(void)ctx;
+	if (compute_need(r, &nd, err) < 0)
+		return CG_ERR;
+	if (nd.drop) {
+		c->action = CG_ACTION_DELETE;
+		cg_change_add(c, "chain", w->chain, NULL);
+		for (i = 0; i < nd.chain->n; i++) {
+			char *rule = cg_xasprintf("-A %s %s", w->chain,
+						  nd.chain->rules[i].spec);
+			struct cg_change_item *it =
+				cg_change_add(c, "rule", rule, NULL);
+
+			it->detail = cg_xasprintf("- [%zu] %s", i + 1, rule);
+			free(rule);
+		}
+		need_release(&nd);
+		return 0;
+	}
+	if (nd.create) {
+		c->action = CG_ACTION_CREATE;
+		cg_change_add(c, "chain", NULL, w->chain);
+	}
+	if (nd.policy_to)
+		cg_change_add(c, "policy", nd.policy_from, nd.policy_to);
+	for (i = 0; i < nd.plan.n; i++) {
+		const struct ipt_op *op = &nd.plan.ops[i];
+		char *rule = cg_xasprintf("-A %s%s%s", w->chain,
+					  op->spec[0] ? " " : "", op->spec);
+		bool del = op->kind == IPT_OP_DELETE;
+		struct cg_change_item *it = cg_change_add(
+			c, "rule", del ? rule : NULL, del ? NULL : rule);
+
+		it->detail = cg_xasprintf("%c [%zu] %s", del ? '-' : '+',
+					  op->at, rule);
+		free(rule);
+	}
+	for (i = 0; i < nd.plan.nkept; i++) {
+		char *rule = cg_xasprintf("-A %s %s", w->chain,
+					  nd.plan.kept[i].spec);
+
+		cg_change_unmanaged(c, "rule", rule, nd.plan.kept[i].owner);
+		free(rule);
+	}
+	if (c->n && c->action == CG_ACTION_NONE)
+		c->action = CG_ACTION_UPDATE;
+	if (c->n)
+		kept_note(c, &nd.plan);
+	need_release(&nd);
+	return 0;
+}
+
+/* --- apply ---------------------------------------------------------- */
+
+/* Whose a line of a restore script is. */
+struct tx_tag {
+	size_t job;  /* job index, or NONE */
+	size_t rule; /* index into the job's want rules, or NONE */
+};
+
+/* A restore script, and whose each line is. */
+struct tx {
+	struct cg_buf text;
+	struct tx_tag *tags; /* owned: by line number (1-based) */
+	size_t n, cap;
+};
+
+static void tx_line(struct tx *t, size_t job, size_t rule, const char *fmt,
+		    ...) __attribute__((format(printf, 4, 5)));
+
+static void tx_line(struct tx *t, size_t job, size_t rule, const char *fmt,
+		    ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s)
+		abort();
+	cg_buf_addstr(&t->text, s);
+	cg_buf_addch(&t->text, '\n');
+	free(s);
+	cg_grow(&t->tags, &t->cap, t->n + 2, sizeof(*t->tags));
+	t->n++;
+	t->tags[t->n].job = job;
+	t->tags[t->n].rule = rule;
+}
+
+static void tx_release(struct tx *t)
+{
+	cg_buf_release(&t->text);
+	free(t->tags);
+	memset(t, 0, sizeof(*t));
+}
+
+/* The text of line l of t (1-based), into buf. */
+static void tx_line_text(const struct tx *t, unsigned l, char *buf,
+			 size_t size)
+{
+	const char *p = t->text.data ? t->text.data : "";
+	unsigned i;
+
+	buf[0] = '\0';
+	for (i = 1; i < l && p; i++) {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	if (p && *p) {
+		const char *nl = strchr(p, '\n');
+
+		snprintf(buf, size, "%.*s",
+			 (int)(nl ? (size_t)(nl - p) : strlen(p)), p);
+	}
+}
+
+/* A multiset of specs, as a plain list: small and only counted. */
+struct specs {
+	char **v; /* owned */
+	size_t n, cap;
+};
+
+static void specs_add(struct specs *s, const char *spec)
+{
+	cg_grow(&s->v, &s->cap, s->n + 1, sizeof(*s->v));
+	s->v[s->n++] = cg_xstrdup(spec);
+}
+
+static size_t specs_count(const struct specs *s, const char *spec)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < s->n; i++)
+		k += strcmp(s->v[i], spec) == 0;
+	return k;
+}
+
+static void specs_release(struct specs *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+static size_t chain_count(const struct ipt_chain *c, const char *spec)
+{
+	size_t i, k = 0;
+
+	for (i = 0; c && i < c->n; i++)
+		k += strcmp(c->rules[i].spec, spec) == 0;
+	return k;
+}
+
+/* One resource being applied, and what was done to it, to undo it. */
+struct job {
+	struct cg_resource *r;
+	struct want *w;
+	/* The chain before this apply. */
+	char *had_policy;   /* owned */
+	struct specs had;   /* in order */
+	/* What our transactions did. */
+	struct specs added, removed, added_now;
+	bool set_policy, made_chain, dropped_chain;
+	bool failed_once;   /* a line of it failed, on the last try */
+	char bad_line[512]; /* which */
+	bool done, failed;
+};
+
+static void job_release(struct job *j)
+{
+	free(j->had_policy);
+	specs_release(&j->had);
+	specs_release(&j->added);
+	specs_release(&j->removed);
+	specs_release(&j->added_now);
+}
+
+/* Add job ji's lines of one phase (0 -N ... 5 -X) to t. */
+static void tx_add_job(struct tx *t, size_t ji, const struct job *j,
+		       const struct need *nd, int phase)
+{
+	const struct want *w = j->w;
+	size_t i;
+
+	switch (phase) {
+	case 0:
+		if (nd->create)
+			tx_line(t, ji, NONE, "-N %s", w->chain);
+		break;
+	case 1:
+		if (nd->policy_to)
+			tx_line(t, ji, NONE, "-P %s %s", w->chain,
+				nd->policy_to);
+		break;
+	case 2:
+		for (i = 0; i < nd->plan.n; i++)
+			if (nd->plan.ops[i].kind == IPT_OP_DELETE)
+				tx_line(t, ji, NONE, "-D %s%s%s", w->chain,
+					nd->plan.ops[i].spec[0] ? " " : "",
+					nd->plan.ops[i].spec);
+		break;
+	case 3:
+		for (i = 0; i < nd->plan.n; i++) {
+			const struct ipt_op *op = &nd->plan.ops[i];
+			size_t src;
+
+			if (op->kind == IPT_OP_DELETE)
+				continue;
+			src = w->canon_src[op->want];
+			if (op->kind == IPT_OP_INSERT)
+				tx_line(t, ji, src, "-I %s %zu %s", w->chain,
+					op->pos, op->spec);
+			else if (op->kind == IPT_OP_APPEND)
+				tx_line(t, ji, src, "-A %s %s", w->chain,
+					op->spec);
+		}
+		break;
+	case 4:
+		if (nd->drop)
+			tx_line(t, ji, NONE, "-F %s", w->chain);
+		break;
+	case 5:
+		if (nd->drop)
+			tx_line(t, ji, NONE, "-X %s", w->chain);
+		break;
+	}
+}
+
+/* Remember what a transaction that went through did to j. */
+static void job_record(struct job *j, const struct need *nd)
+{
+	size_t i;
+
+	specs_release(&j->added_now);
+	if (nd->create)
+		j->made_chain = true;
+	if (nd->drop)
+		j->dropped_chain = true;
+	if (nd->policy_to)
+		j->set_policy = true;
+	for (i = 0; i < nd->plan.n; i++) {
+		const struct ipt_op *op = &nd->plan.ops[i];
+
+		if (op->kind == IPT_OP_DELETE) {
+			specs_add(&j->removed, op->spec);
+		} else {
+			specs_add(&j->added, op->spec);
+			specs_add(&j->added_now, op->spec);
+		}
+	}
+}
+
+/* Read table of h again (after a change, or a failed one). */
+static int refresh(struct host *h, const char *table, struct cg_error *err)
+{
+	struct ipt_ruleset fresh = { 0 };
+	int rc;
+
+	rc = ipt_save(h->be, h->family, &h->where, table, false, &fresh, err);
+	if (rc == 0)
+		ipt_ruleset_take_table(&h->rs, &fresh, table);
+	ipt_ruleset_release(&fresh);
+	return rc;
+}
+
+/*
+ * After our change the chain differs from the policy, our new rules are
+ * not there, and rules nobody had before are: the kernel may have stored
+ * ours in another form. Trying again would add them again.
+ */
+static bool looks_transformed(const struct job *j, const struct ipt_chain *c)
+{
+	bool missing = false;
+	size_t i;
+
+	for (i = 0; i < j->added_now.n && !missing; i++)
+		missing = !chain_count(c, j->added_now.v[i]);
+	for (i = 0; missing && c && i < c->n; i++)
+		if (!specs_count(&j->had, c->rules[i].spec) &&
+		    !want_has(j->w, c->rules[i].spec))
+			return true;
+	return false;
+}
+
+struct readd {
+	const char *spec;
+	size_t pos; /* where it was, 0-based */
+	size_t count;
+};
+
+static int cmp_readd(const void *a, const void *b)
+{
+	const struct readd *x = a, *y = b;
+
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Lines that undo what our transactions did to job j (index ji). */
+static void undo_job(struct tx *tx, size_t ji, const struct job *j,
+		     const struct ipt_table *t)
+{
+	const struct ipt_chain *c = ipt_table_chain(t, j->w->chain);
+	const char *chain = j->w->chain;
+	struct specs seen = { 0 };
+	struct readd *back = NULL;
+	size_t len = c ? c->n : 0, nback = 0, i, k;
+
+	if (j->dropped_chain && !c) {
+		tx_line(tx, ji, NONE, "-N %s", chain);
+		for (k = 0; k < j->had.n; k++)
+			tx_line(tx, ji, NONE, "-A %s %s", chain, j->had.v[k]);
+		return;
+	}
+	if (!c)
+		return;
+	if (j->set_policy && c->policy && strcmp(c->policy, j->had_policy) != 0)
+		tx_line(tx, ji, NONE, "-P %s %s", chain, j->had_policy);
+	/*
+	 * Per spec we added or deleted: as many copies as there were before.
+	 * Specs nobody of us touched are left alone, whoever added them.
+	 */
+	for (i = 0; i < j->added.n + j->removed.n; i++) {
+		const char *s = i < j->added.n ? j->added.v[i]
+					       : j->removed.v[i - j->added.n];
+		size_t before = specs_count(&j->had, s);
+		size_t now = chain_count(c, s);
+
+		if (specs_count(&seen, s))
+			continue;
+		specs_add(&seen, s);
+		for (; now > before; now--, len--)
+			tx_line(tx, ji, NONE, "-D %s %s", chain, s);
+		if (now < before) {
+			back = cg_xrealloc(back, (nback + 1) * sizeof(*back));
+			back[nback].spec = s;
+			back[nback].count = before - now;
+			for (k = 0; k < j->had.n; k++)
+				if (strcmp(j->had.v[k], s) == 0)
+					break;
+			back[nback++].pos = k;
+		}
+	}
+	/* Deleted rules go back where they were, as near as can be. */
+	if (nback)
+		qsort(back, nback, sizeof(*back), cmp_readd);
+	for (i = 0; i < nback; i++)
+		for (k = 0; k < back[i].count; k++, len++) {
+			if (back[i].pos < len)
+				tx_line(tx, ji, NONE, "-I %s %zu %s", chain,
+					back[i].pos + 1, back[i].spec);
+			else
+				tx_line(tx, ji, NONE, "-A %s %s", chain,
+					back[i].spec);
+		}
+	if (j->made_chain && len == 0) {
+		bool used = false;
+		size_t a, b;
+
+		for (a = 0; a < t->n; a++)
+			for (b = 0; b < t->chains[a].n; b++) {
+				char *tg = ipt_rule_target(
+					t->chains[a].rules[b].spec);
+
+				used |= tg && strcmp(tg, chain) == 0;
+				free(tg);
+			}
+		if (!used)
+			tx_line(tx, ji, NONE, "-X %s", chain);
+	}
+	free(back);
+	specs_release(&seen);
+}
+
+/*
+ * Undo what our transactions did to the jobs in v, and only that, against
+ * the table as it is now: rules we added that are still there go, rules we
+ * deleted come back, the policy and chains we changed are put back. Rules
+ * others added meanwhile are not touched.
+ */
+static int undo(struct host *h, const char *table, struct job **v, size_t n,
+		struct cg_error *err)
+{
+	const struct ipt_table *t = ipt_ruleset_table(&h->rs, table);
+	struct tx tx = { 0 };
+	unsigned line;
+	size_t i;
+	int rc = 0;
+
+	tx_line(&tx, NONE, NONE, "*%s", table);
+	for (i = 0; i < n; i++)
+		undo_job(&tx, i, v[i], t);
+	tx_line(&tx, NONE, NONE, "COMMIT");
+	if (tx.n > 2)
+		rc = ipt_restore(h->be, h->family, &h->where, tx.text.data,
+				 tx.text.len, &line, err);
+	tx_release(&tx);
+	if (rc == 0)
+		rc = refresh(h, table, err);
+	return rc;
+}
+
+static void job_fail(struct job *j, const char *where, const char *hint,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void job_fail(struct job *j, const char *where, const char *hint,
+		     const char *fmt, ...)
+{
+	struct cg_error e;
+	va_list ap;
+
+	cg_error_clear(&e);
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	snprintf(e.where, sizeof(e.where), "%s", where ? where : j->r->where);
+	if (hint)
+		cg_error_hint(&e, "%s", hint);
+	cg_resource_fail(j->r, &e);
+	j->failed = true;
+}
+
+/* Undo jobs v[0..n) and fail them with why. */
+static void undo_and_fail(struct host *h, const char *table, struct job **v,
+			  size_t n, const char *why, const char *hint)
+{
+	struct cg_error e;
+	size_t i;
+
+	cg_error_clear(&e);
+	if (undo(h, table, v, n, &e) == 0) {
+		for (i = 0; i < n; i++)
+			job_fail(v[i], NULL, hint,
+				 "%s; what congruent changed was undone", why);
+	} else {
+		for (i = 0; i < n; i++)
+			job_fail(v[i], NULL, hint,
+				 "%s; undoing what congruent changed failed "
+				 "too: %s",
+				 why, e.msg);
+	}
+}
+
+/* Build the transaction for the jobs that have work (or only first). */
+static void build_tx(struct tx *tx, const char *table, const struct job *jobs,
+		     const struct need *nds, size_t n, size_t only)
+{
+	int phase;
+	size_t i;
+
+	tx_line(tx, NONE, NONE, "*%s", table);
+	/* New chains first (rules may jump to them), removed ones last. */
+	for (phase = 0; phase < 6; phase++)
+		for (i = 0; i < n; i++)
+			if (!jobs[i].done && !jobs[i].failed &&
+			    (only == NONE || i == only))
+				tx_add_job(tx, i, &jobs[i], &nds[i], phase);
+	tx_line(tx, NONE, NONE, "COMMIT");
+}
+
+/*
+ * A transaction failed at line (0: it did not say). The table may have
+ * changed since it was read (a rule to delete is gone): the caller reads
+ * it again and retries. A line that fails again on fresh state is its
+ * rule's fault, and fails that resource only. True when nobody could be
+ * blamed.
+ */
+static bool blame(struct job *jobs, const struct tx *tx, unsigned line,
+		  size_t only, const struct cg_error *e)
+{
+	size_t ji = line && line <= tx->n ? tx->tags[line].job : NONE;
+	char text[512];
+
+	tx_line_text(tx, line, text, sizeof(text));
+	if (ji == NONE)
+		ji = only;
+	if (ji == NONE)
+		return true;
+	if (jobs[ji].failed_once && strcmp(jobs[ji].bad_line, text) == 0) {
+		size_t src = line && line <= tx->n ? tx->tags[line].rule : NONE;
+
+		job_fail(&jobs[ji],
+			 src != NONE ? jobs[ji].w->rules[src].where : NULL,
+			 "the other chains of the table were still changed; "
+			 "try the rule by hand with iptables -A",
+			 "iptables-restore refused %s%s%s: %s",
+			 text[0] ? "'" : "the change", text,
+			 text[0] ? "'" : "", e->msg);
+	} else {
+		jobs[ji].failed_once = true;
+		snprintf(jobs[ji].bad_line, sizeof(jobs[ji].bad_line), "%s",
+			 text);
+	}
+	return false;
+}
+
+/*
+ * Make the jobs (all of one family and table) true: one iptables-restore
+ * for all of them, read back, and again on fresh state if someone else
+ * changed the table meanwhile. What cannot be made true is undone.
+ */
+static void apply_table(struct host *h, const char *table, struct job *jobs,
+			size_t n)
+{
+	struct need *nds = cg_xcalloc(n + 1, sizeof(*nds));
+	struct job **left = cg_xcalloc(n + 1, sizeof(*left));
+	unsigned rounds = 0, applied = 0, unblamed = 0;
+	bool isolate = false;
+	struct cg_error e;
+	size_t i, nleft = 0;
+
+	for (;;) {
+		struct tx tx = { 0 };
+		size_t first = NONE;
+		unsigned line;
+
+		for (i = 0; i < n; i++) {
+			need_release(&nds[i]);
+			if (jobs[i].done || jobs[i].failed)
+				continue;
+			cg_error_clear(&e);
+			if (compute_need(jobs[i].r, &nds[i], &e) < 0) {
+				cg_resource_fail(jobs[i].r, &e);
+				jobs[i].failed = true;
+			} else if (need_is_empty(&nds[i])) {
+				jobs[i].done = true;
+			} else if (first == NONE) {
+				first = i;
+			}
+		}
+		/* Each failed round blames a job (twice) or isolates them. */
+		if (first == NONE || applied == MAX_ATTEMPTS ||
+		    ++rounds > MAX_ATTEMPTS + 2 * n + 2)
+			break;
+		build_tx(&tx, table, jobs, nds, n, isolate ? first : NONE);
+		cg_error_clear(&e);
+		if (ipt_restore(h->be, h->family, &h->where, tx.text.data,
+				tx.text.len, &line, &e) < 0) {
+			if (blame(jobs, &tx, line, isolate ? first : NONE, &e) &&
+			    ++unblamed >= 2)
+				isolate = true; /* then one chain at a time */
+			tx_release(&tx);
+			if (refresh(h, table, &e) < 0)
+				goto out_unread;
+			continue;
+		}
+		tx_release(&tx);
+		applied++;
+		for (i = 0; i < n; i++)
+			if (!jobs[i].done && !jobs[i].failed &&
+			    (!isolate || i == first))
+				job_record(&jobs[i], &nds[i]);
+		if (refresh(h, table, &e) < 0)
+			goto out_unread;
+		/* Verify: what came out other than written is undone. */
+		for (i = 0; i < n; i++) {
+			struct job *one = &jobs[i];
+			const struct ipt_chain *c;
+
+			if (one->done || one->failed || !one->added_now.n)
+				continue;
+			c = ipt_table_chain(ipt_ruleset_table(&h->rs, table),
+					    one->w->chain);
+			if (looks_transformed(one, c))
+				undo_and_fail(h, table, &one, 1,
+					      "the rules read back are not "
+					      "the rules written",
+					      "the kernel keeps a rule in "
+					      "another form than it did in a "
+					      "scratch namespace: please "
+					      "report it, with iptables-save "
+					      "of the chain");
+
+			specs_release(&one->added_now);
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (!jobs[i].done && !jobs[i].failed)
+			left[nleft++] = &jobs[i];
+	if (nleft)
+		undo_and_fail(h, table, left, nleft,
+			      "the chain still differs after several tries",
+			      "another program keeps changing this table at "
+			      "the same time; stop it, or leave the chain to "
+			      "one of you");
+	goto out;
+
+out_unread:
+	for (i = 0; i < n; i++)
+		if (!jobs[i].done && !jobs[i].failed)
+			job_fail(&jobs[i], NULL,
+				 "run again: it reads the table afresh",
+				 "cannot read table %s back: %s", table, e.msg);
+out:
+	for (i = 0; i < n; i++)
+		need_release(&nds[i]);
+	free(nds);
+	free(left);
+}
+
+static void job_init(struct job *j, struct cg_resource *r)
+{
+	const struct ipt_table *t = table_of(r);
+	const struct ipt_chain *c;
+	size_t i;
+
+	memset(j, 0, sizeof(*j));
+	j->r = r;
+	j->w = r->desired;
+	c = ipt_table_chain(t, j->w->chain);
+	j->had_policy = cg_xstrdup(c && c->policy ? c->policy : "ACCEPT");
+	for (i = 0; c && i < c->n; i++)
+		specs_add(&j->had, c->rules[i].spec);
+}
+
+static int iptables_apply(struct cg_ctx *ctx, struct cg_resource **res,
+			  size_t n, struct cg_error *err)
+{
+	bool *seen = cg_xcalloc(n + 1, sizeof(*seen));
+	struct job *jobs = cg_xcalloc(n + 1, sizeof(*jobs));
+	size_t i, j, nj;
+
+	(void)ctx;
+	(void)err;
+	/* One transaction per table of a family, in the order of the first. */
+	for (i = 0; i < n; i++) {
+		const struct want *wi = res[i]->desired;
+
+		if (seen[i])
+			continue;
+		nj = 0;
+		for (j = i; j < n; j++) {
+			if (seen[j] || !same_group(wi, res[j]->desired))
+				continue;
+			seen[j] = true;
+			job_init(&jobs[nj++], res[j]);
+		}
+		apply_table(res[i]->observed, wi->table, jobs, nj);
+		for (j = 0; j < nj; j++)
+			job_release(&jobs[j]);
+	}
+	free(jobs);
+	free(seen);
+	return 0;
+}
+
+/* --- check ---------------------------------------------------------- */
+
+static void report(const struct cg_parse_ctx *pc, const struct cg_resource *r,
+		   const char *where, bool warning, const char *hint,
+		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void report(const struct cg_parse_ctx *pc, const struct cg_resource *r,
+		   const char *where, bool warning, const char *hint,
+		   const char *fmt, ...)
+{
+	struct cg_error e;
+	va_list ap;
+
+	cg_error_clear(&e);
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	snprintf(e.where, sizeof(e.where), "%s", where ? where : r->where);
+	cg_error_resource(&e, r->id);
+	if (hint)
+		cg_error_hint(&e, "%s", hint);
+	if (!warning)
+		pc->report(pc, &e);
+	else if (pc->warn)
+		pc->warn(pc, &e);
+}
+
+/* Jumps to chains the check had to make up: typos, or the host's own. */
+static void check_unknown_chains(const struct ipt_canon_job *job,
+				 struct cg_resource **res, size_t n,
+				 const struct cg_parse_ctx *pc)
+{
+	size_t u, i, k;
+
+	for (u = 0; u < job->nunknown; u++) {
+		const char *chain = job->unknown_chains[u];
+		const char *best = cg_suggest(chain, std_targets);
+		bool told = false;
+
+		for (i = 0; i < n && !told; i++) {
+			const struct want *w = res[i]->desired;
+
+			for (k = 0; k < w->nrules && !told; k++) {
+				char *t = ipt_rule_target(w->rules[k].text);
+				char hint[128];
+
+				if (t && strcmp(t, chain) == 0) {
+					told = true;
+					if (best) {
+						snprintf(hint, sizeof(hint),
+							 "did you mean '%s'?",
+							 best);
+						report(pc, res[i],
+						       w->rules[k].where, false,
+						       hint,
+						       "no target or chain "
+						       "'%s'",
+						       chain);
+					} else {
+						report(pc, res[i],
+						       w->rules[k].where, true,
+						       NULL,
+						       "jumps to chain '%s', "
+						       "which the policy does "
+						       "not declare: it must "
+						       "exist on each host",
+						       chain);
+					}
+				}
+				free(t);
+			}
+		}
+	}
+}
+
+/*
+ * check: load every rule into a scratch namespace, as root. Before a run
+ * this is left to observe, which knows the host's chains.
+ */
+static void iptables_validate(struct cg_resource *const *res, size_t n,
+			      const struct cg_parse_ctx *pc)
+{
+	const struct ipt_backend *be;
+	struct cg_resource **group;
+	struct cg_error e;
+	bool *seen;
+	size_t i, j, k, ng;
+
+	if (!n || !pc->checking)
+		return;
+	if (geteuid() != 0) {
+		report(pc, res[0], NULL, true, NULL,
+		       "iptables rules were not checked by the kernel: that "
+		       "needs root (congruent check loads them into a scratch "
+		       "network namespace)");
+		return;
+	}
+	cg_error_clear(&e);
+	if (ipt_backend_detect(&be, &e) < 0) {
+		report(pc, res[0], NULL, true, NULL,
+		       "iptables rules were not checked by the kernel: %s",
+		       e.msg);
+		return;
+	}
+	group = cg_xcalloc(n + 1, sizeof(*group));
+	seen = cg_xcalloc(n + 1, sizeof(*seen));
+	for (i = 0; i < n; i++) {
+		const struct want *wi = res[i]->desired;
+		struct ipt_canon_job job;
+		size_t *rule_res = NULL, *rule_idx = NULL, nchains;
+		char **chains;
+
+		if (seen[i])
+			continue;
+		ng = 0;
+		for (j = i; j < n; j++) {
+			const struct want *wj = res[j]->desired;
+
+			if (seen[j] || !same_group(wi, wj))
+				continue;
+			seen[j] = true;
+			if (!wj->absent)
+				group[ng++] = res[j];
+		}
+		if (!ng)
+			continue;
+		group_chains(group, ng, wi, NULL, true, &chains, &nchains);
+		cg_error_clear(&e);
+		if (canon_group(be, group, ng, chains, nchains, true, NULL,
+				&job, &rule_res, &rule_idx, &e) < 0) {
+			report(pc, group[0], NULL, true, NULL,
+			       "iptables rules were not checked by the "
+			       "kernel: %s",
+			       e.msg);
+		} else {
+			for (k = 0; k < job.nrules; k++) {
+				const struct ipt_canon_rule *cr = &job.rules[k];
+				const struct want *w =
+					group[rule_res[k]]->desired;
+
+				if (!cr->failed)
+					continue;
+				report(pc, group[rule_res[k]],
+				       w->rules[rule_idx[k]].where, false,
+				       cr->err.hint[0] ? cr->err.hint : NULL,
+				       "%s", cr->err.msg);
+			}
+			check_unknown_chains(&job, group, ng, pc);
+			for (k = 0; k < ng; k++) {
+				struct want *w = group[k]->desired;
+
+				cg_error_clear(&e);
+				fill_canon(w, &job, k, rule_res, rule_idx, &e);
+				cg_error_clear(&e);
+				if (check_dups(group[k], &e) < 0) {
+					cg_error_resource(&e, group[k]->id);
+					pc->report(pc, &e);
+				}
+			}
+		}
+		ipt_canon_job_release(&job);
+		free(job.rules);
+		free(rule_res);
+		free(rule_idx);
+		free_names(chains, nchains);
+	}
+	free(group);
+	free(seen);
+}
+
+/* --- fingerprint ---------------------------------------------------- */
+
+/*
+ * What the policy manages of the chain, as it is: whether it exists, its
+ * policy if the policy sets it, and its rules in order but those kept for
+ * others (other software, ignore:, hand-added ones with purge off).
+ * Counters are left out.
+ */
+static void iptables_fingerprint(const struct cg_resource *r,
+				 unsigned char out[16])
+{
+	const struct want *w = r->desired;
+	struct cg_buf b = { 0 };
+	struct cg_error e;
+	struct need nd;
+	size_t i, k = 0;
+
+	cg_buf_addf(&b, "%s\n", r->id);
+	if (compute_need(r, &nd, &e) == 0 && nd.chain) {
+		const struct ipt_chain *c = nd.chain;
+
+		cg_buf_addstr(&b, "chain\n");
+		if (w->policy)
+			cg_buf_addf(&b, "policy %s\n", c->policy);
+		for (i = 0; i < c->n; i++) {
+			/* kept[] points into the chain, in its order. */
+			if (k < nd.plan.nkept &&
+			    nd.plan.kept[k].spec == c->rules[i].spec) {
+				k++;
+				continue;
+			}
+			cg_buf_addf(&b, "%s\n", c->rules[i].spec);
+		}
+	} else if (w->builtin) {
+		/* A table nobody used yet: its chains are empty, ACCEPT. */
+		cg_buf_addf(&b, "chain\n%s", w->policy ? "policy ACCEPT\n" : "");
+	}
+	need_release(&nd);
+	cg_hash128(b.data, b.len, out);
+	cg_buf_release(&b);
+}
+
+/* The family's ruleset goes with the last resource that holds it. */
+static void iptables_forget(struct cg_resource *r)
+{
+	host_unref(r->observed);
+	r->observed = NULL;
+}
+
+const struct cg_module cg_module_iptables = {
+	.type = "iptables",
+	.keys = iptables_keys,
+	.parse = iptables_parse,
+	.observe = iptables_observe,
+	.diff = iptables_diff,
+	.apply = iptables_apply,
+	.release = iptables_release,
+	.validate = iptables_validate,
+	.fingerprint = iptables_fingerprint,
+	.forget = iptables_forget,
+	.flags = CG_MODULE_BATCH | CG_MODULE_VERIFIES,
+	/* NET_ADMIN: change tables; NET_RAW: the legacy tools' socket;
+	 * SYS_ADMIN: enter --netns and make the scratch namespace. */
+	.caps = { CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN },
+	.ncaps = 3,
+};
