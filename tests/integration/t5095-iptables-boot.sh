@@ -4,7 +4,7 @@
 . "$(dirname "$0")/../lib/lib.sh"
 . "$TOP/tests/lib/iptables.sh"
 
-UNIT=$TOP/contrib/systemd/congruent-firewall.service
+UNIT=$TOP/contrib/systemd/congruent-firewall.service.in
 ipt_netns boot
 q="'"
 
@@ -17,9 +17,9 @@ test_expect_success 'the unit orders itself before the network' '
 
 if command -v systemd-analyze >/dev/null; then
 	test_expect_success 'systemd-analyze verify finds nothing wrong' '
-		sed "s|/usr/local/bin/congruent|$CONGRUENT|" "$UNIT" \
+		sed "s|@SBINDIR@/congruent|$CONGRUENT|" "$UNIT" \
 			>congruent-firewall.service &&
-		systemd-analyze verify ./congruent-firewall.service >out 2>&1 &&
+		systemd-analyze verify --man=no ./congruent-firewall.service >out 2>&1 &&
 		test_grep_not "congruent-firewall" out
 	'
 else
