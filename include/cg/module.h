@@ -56,6 +56,12 @@ enum {
 	 * the place of the first of them in the order.
 	 */
 	CG_MODULE_BATCH = 1u << 0,
+	/*
+	 * apply() runs code nobody can bound (package maintainer scripts):
+	 * `run` keeps every capability while it works. caps then lists what
+	 * the module itself is known to need, a floor.
+	 */
+	CG_MODULE_ALL_CAPS = 1u << 1,
 };
 
 /*
