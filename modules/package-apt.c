@@ -481,26 +481,47 @@ static bool same_package(const char *apt_name, size_t len, const char *req)
 	return a == r && strncmp(apt_name, req, a) == 0;
 }
 
-/* Record text as the reason of every request for the package name. */
+/*
+ * Record text as the reason of every request for the package name
+ * (after what was said of it already; "x:" is continued by the next).
+ */
 static void blame(struct pkg_result *res, const struct pkg_req *reqs, size_t n,
 		  const char *name, size_t len, const char *text, size_t tlen)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
+		size_t have;
+
 		if (!same_package(name, len, reqs[i].name))
 			continue;
 		if (!res->why[i]) {
 			res->why[i] = cg_xstrndup(text, tlen);
-		} else if (!memmem(res->why[i], strlen(res->why[i]), text,
-				   tlen)) {
-			char *s = cg_xasprintf("%s; %.*s", res->why[i],
+		} else if (!memmem(res->why[i], have = strlen(res->why[i]),
+				   text, tlen)) {
+			char *s = cg_xasprintf("%s%s%.*s", res->why[i],
+					       have && res->why[i][have - 1] == ':'
+						       ? " "
+						       : "; ",
 					       (int)tlen, text);
 
 			free(res->why[i]);
 			res->why[i] = s;
 		}
 	}
+}
+
+/* Blame with a generic text only when nothing more precise was said. */
+static void blame_unless_said(struct pkg_result *res, const struct pkg_req *reqs,
+			      size_t n, const char *name, size_t len,
+			      const char *text)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (same_package(name, len, reqs[i].name) && res->why[i])
+			return;
+	blame(res, reqs, n, name, len, text, strlen(text));
 }
 
 /* A package name out of a .deb path or URL: .../NAME_VERSION_ARCH.deb */
@@ -690,12 +711,12 @@ void pkg_apt_parse(const char *out, const char *err, const struct pkg_req *reqs,
 				const char *nm = lstrip(s), *dn;
 				size_t dl;
 
-				if (deb_name(nm, strlen(nm), &dn, &dl))
-					blame(res, reqs, n, dn, dl, "dpkg failed",
-					      11);
-				else
-					blame(res, reqs, n, nm, strlen(nm),
-					      "dpkg failed", 11);
+				if (!deb_name(nm, strlen(nm), &dn, &dl)) {
+					dn = nm;
+					dl = strlen(nm);
+				}
+				blame_unless_said(res, reqs, n, dn, dl,
+						  "dpkg failed on it");
 				continue;
 			}
 			section = NONE;
@@ -748,7 +769,7 @@ void pkg_apt_parse(const char *out, const char *err, const struct pkg_req *reqs,
 			len = strcspn(name, " ");
 			free(culprit);
 			culprit = cg_xstrndup(name, len);
-			blame(res, reqs, n, name, len, s + 6, strlen(s + 6));
+			blame(res, reqs, n, name, len, s, strlen(s));
 		} else if (cg_str_starts(s, "dpkg: error processing archive ")) {
 			const char *dn;
 			size_t dl;
@@ -758,8 +779,7 @@ void pkg_apt_parse(const char *out, const char *err, const struct pkg_req *reqs,
 			name = s + 31;
 			if (deb_name(name, strcspn(name, " "), &dn, &dl)) {
 				culprit = cg_xstrndup(dn, dl);
-				blame(res, reqs, n, dn, dl, s + 6,
-				      strlen(s + 6));
+				blame(res, reqs, n, dn, dl, s, strlen(s));
 			}
 		} else if (ind && culprit && *lstrip(s)) {
 			/* " installed cgfail package post-installation

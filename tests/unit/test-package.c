@@ -398,8 +398,11 @@ static void test_apt_dpkg_failure(void)
 	memset(&res, 0, sizeof(res));
 	pkg_apt_parse(out, err, reqs, 4, &res);
 	tap_ok(res.changed, "dpkg failure: dpkg ran");
-	tap_has_str(res.why[0], "post-installation script",
-		    "dpkg failure: the script's failure, for its package");
+	tap_is_str(res.why[0],
+		   "dpkg: error processing package cgfail (--configure): "
+		   "installed cgfail package post-installation script "
+		   "subprocess returned error exit status 1",
+		   "dpkg failure: the script's failure, for its package");
 	tap_ok(!res.why[1], "dpkg failure: the others are not blamed");
 	tap_has_str(res.why[2], "trying to overwrite",
 		    "dpkg failure: an archive's package from its file name");
