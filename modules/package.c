@@ -412,6 +412,9 @@ static void fail_why(struct cg_resource *r, const struct pkg_req *q,
 							   "candidate"))
 		hint = "check the name, and that a repository that has it is "
 		       "in the host's apt sources and `apt-get update` has run";
+	else if (strstr(why, "Failed to fetch"))
+		hint = "it could not be downloaded: is the mirror reachable, "
+		       "and are the apt lists current (`apt-get update`)?";
 	else if (strstr(why, "Depends:") || strstr(why, "Conflicts:") ||
 		 strstr(why, "Breaks:"))
 		hint = "what it depends on cannot be installed with it: is the "
@@ -672,12 +675,55 @@ static int read_settled(const struct pkg_backend *be, struct cg_root *root,
 	}
 }
 
+/* "cga is unpacked, cgkill is half-configured": what dpkg --audit says. */
+static void broken_list(const struct pkg_db *db, char *buf, size_t size)
+{
+	size_t i, k = 0, len = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < db->n && len < size; i++) {
+		const struct pkg_entry *e = &db->e[i];
+
+		if (e->state != PKG_BROKEN)
+			continue;
+		if (k++ == 3) {
+			size_t nb;
+
+			pkg_db_first_broken(db, &nb);
+			snprintf(buf + len, size - len, ", and %zu more",
+				 nb - 3);
+			return;
+		}
+		len += (size_t)snprintf(buf + len, size - len, "%s%s is %s%s",
+					k > 1 ? ", " : "", e->name, e->status,
+					e->reinstreq ? " (reinstall required)"
+						     : "");
+	}
+	if (!k)
+		snprintf(buf, size, "dpkg's journal has changes not yet "
+				    "applied");
+}
+
+/* The hint for a half-done database: the repair, inside --root too. */
+static void repair_hint(const struct pkg_backend *be, struct cg_root *root,
+			struct cg_error *err, const char *lead)
+{
+	if (root->host)
+		snprintf(err->hint, sizeof(err->hint),
+			 "%srepair it with `%s` as root, then run congruent "
+			 "again",
+			 lead, be->repair);
+	else
+		snprintf(err->hint, sizeof(err->hint),
+			 "%srepair it with `chroot %s %s`, then run congruent "
+			 "again",
+			 lead, root->path, be->repair);
+}
+
 static void fail_interrupted(const struct pkg_backend *be, struct cg_root *root,
 			     struct cg_resource *r, const struct pkg_db *db,
 			     bool busy, const char *who)
 {
-	const struct pkg_entry *b;
-	size_t nb;
 	char what[512];
 
 	if (busy) {
@@ -689,29 +735,12 @@ static void fail_interrupted(const struct pkg_backend *be, struct cg_root *root,
 				  who, pkg_lock_timeout());
 		return;
 	}
-	b = pkg_db_first_broken(db, &nb);
-	if (b && nb > 1)
-		snprintf(what, sizeof(what), "%s is %s, and %zu more packages",
-			 b->name, b->status, nb - 1);
-	else if (b)
-		snprintf(what, sizeof(what), "%s is %s", b->name, b->status);
-	else
-		snprintf(what, sizeof(what), "its journal has changes not yet "
-					     "applied");
+	broken_list(db, what, sizeof(what));
 	cg_resource_failf(r, NULL,
 			  "the package database was left half-done by an "
 			  "interrupted or failed run (%s)",
 			  what);
-	if (root->host)
-		snprintf(r->err->hint, sizeof(r->err->hint),
-			 "repair it with `%s` as root, then run congruent "
-			 "again",
-			 be->repair);
-	else
-		snprintf(r->err->hint, sizeof(r->err->hint),
-			 "repair it with `chroot %s %s`, then run congruent "
-			 "again",
-			 root->path, be->repair);
+	repair_hint(be, root, r->err, "");
 }
 
 static int package_observe(struct cg_ctx *ctx, struct cg_resource **res,
@@ -810,6 +839,7 @@ static void fail_unreached(const struct pkg_backend *be, struct cg_ctx *ctx,
 {
 	struct pkg_db db;
 	struct cg_error err;
+	bool broken;
 	size_t i;
 
 	memset(&db, 0, sizeof(db));
@@ -820,6 +850,7 @@ static void fail_unreached(const struct pkg_backend *be, struct cg_ctx *ctx,
 		pkg_db_release(&db);
 		return;
 	}
+	broken = db.journal || pkg_db_first_broken(&db, NULL);
 	for (i = 0; i < k; i++) {
 		const struct pkg_entry *e = pkg_db_find(&db, rs[i]->name);
 		struct seen probe;
@@ -832,6 +863,9 @@ static void fail_unreached(const struct pkg_backend *be, struct cg_ctx *ctx,
 		else if (needed(be, rs[i]->desired, &probe) != CG_ACTION_NONE)
 			fail_why(rs[i], &reqs[i],
 				 res->reason ? res->reason : "apt-get failed");
+		if (broken && rs[i]->status == CG_STATUS_FAILED)
+			repair_hint(be, ctx->root, rs[i]->err,
+				    "dpkg left the package database half-done; ");
 		free(probe.version);
 	}
 	pkg_db_release(&db);
