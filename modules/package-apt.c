@@ -38,7 +38,8 @@ static char *trim(char *s)
 
 struct stanza {
 	char *package, *arch, *version, *status, *essential;
-	unsigned line; /* where it starts */
+	unsigned line;        /* where it starts */
+	unsigned status_line; /* where its Status is */
 };
 
 static int status_words(struct pkg_entry *e, char *status, const char *where,
@@ -104,7 +105,7 @@ static int end_stanza(struct pkg_db *db, struct stanza *st, const char *where,
 	e->essential = st->essential && strcmp(st->essential, "yes") == 0;
 	e->state = PKG_ABSENT;
 	e->status = "not-installed";
-	if (st->status && status_words(e, st->status, where, st->line, err) < 0)
+	if (st->status && status_words(e, st->status, where, st->status_line, err) < 0)
 		return CG_ERR;
 	memset(st, 0, sizeof(*st));
 	return 0;
@@ -156,8 +157,10 @@ int pkg_dpkg_parse(struct pkg_db *db, char *text, size_t len,
 				st.arch = value;
 			else if (strcasecmp(name, "Version") == 0)
 				st.version = value;
-			else if (strcasecmp(name, "Status") == 0)
+			else if (strcasecmp(name, "Status") == 0) {
 				st.status = value;
+				st.status_line = line;
+			}
 			else if (strcasecmp(name, "Essential") == 0)
 				st.essential = value;
 		}

@@ -411,7 +411,7 @@ static void fail_why(struct cg_resource *r, const struct pkg_req *q,
 	if (strstr(why, "Unable to locate") || strstr(why, "no installation "
 							   "candidate"))
 		hint = "check the name, and that a repository that has it is "
-		       "in the host's apt sources and `apt-get update` has run";
+		       "in the apt sources and `apt-get update` has run";
 	else if (strstr(why, "Failed to fetch"))
 		hint = "it could not be downloaded: is the mirror reachable, "
 		       "and are the apt lists current (`apt-get update`)?";

@@ -174,7 +174,7 @@ static void test_status_errors(void)
 	static const struct {
 		const char *text, *msg;
 	} cases[] = {
-		{ "Package: a\nStatus: install ok\n", "status:1: package a" },
+		{ "Package: a\nStatus: install ok\n", "status:2: package a" },
 		{ "Package: a\nStatus: install ok exploded\n", "Status" },
 		{ "Package: a\nStatus: install ok installed extra\n", "Status" },
 		{ "Package: a\nthis is not a field\n", "status:2: not a" },
