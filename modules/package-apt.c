@@ -286,26 +286,57 @@ static bool apt_detect(struct cg_root *root)
 	return ok;
 }
 
+/*
+ * Read a whole file in as few read(2) calls as it takes: its size from
+ * fstat, then one read (and one more to see the end; more only if it grew).
+ */
 static int read_file_at(int dirfd, const char *name, size_t max, char **out,
 			size_t *len, struct cg_error *err)
 {
-	struct cg_buf b = { 0 };
-	int fd, rc;
+	struct stat st;
+	char *buf = NULL;
+	size_t cap = 0, have = 0;
+	int fd, rc = 0;
 
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return cg_error_sys(err, errno == ENOENT ? CG_ENOTFOUND : CG_ERR,
 				    "cannot open %s", name);
-	rc = cg_read_fd(fd, &b, max, err);
-	close(fd);
-	if (rc < 0) {
-		cg_buf_release(&b);
-		return rc;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = cg_error_set(err, CG_ERR, "%s is not a regular file", name);
+		goto out;
 	}
-	cg_buf_addch(&b, '\0');
-	*out = cg_buf_detach(&b, len);
-	(*len)--;
-	return 0;
+	cg_grow(&buf, &cap, (size_t)st.st_size + 2, 1);
+	for (;;) {
+		ssize_t n;
+
+		if (have + 1 >= cap)
+			cg_grow(&buf, &cap, have + 65536, 1);
+		n = read(fd, buf + have, cap - have - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = cg_error_sys(err, CG_ERR, "cannot read %s", name);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+		if (have > max) {
+			rc = cg_error_set(err, CG_ERR,
+					  "%s is larger than %zu bytes", name,
+					  max);
+			goto out;
+		}
+	}
+	buf[have] = '\0';
+	*out = buf;
+	*len = have;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return rc;
 }
 
 static int cmp_names(const void *a, const void *b)

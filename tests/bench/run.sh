@@ -64,3 +64,6 @@ for n in 1000 10000; do
 	printf '%-8s %-22s %10.3f %9d KiB\n' "$n" "stat+sha256 (bare)" "$t" "$m"
 	awk -v a="$noop" -v b="$t" 'BEGIN { printf "%-8s %-22s %10.1fx\n", "", "no-op run / bare", a / b }'
 done
+
+# The package resource: a no-op run over 200 managed packages.
+"$TOP/tests/bench/packages.sh"
