@@ -759,6 +759,11 @@ void pkg_apt_parse(const char *out, const char *err, const struct pkg_req *reqs,
 			section = ERRORS;
 			continue;
 		}
+		/* dpkg's own failure, before any package: the reason. */
+		if (cg_str_starts(s, "dpkg: error: ")) {
+			cg_buf_addf(&reason, "%s%s", reason.len ? "; " : "", s);
+			continue;
+		}
 		if (cg_str_starts(s, "E: ") || cg_str_starts(s, "W: ")) {
 			const char *msg = s + 3;
 

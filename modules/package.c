@@ -423,7 +423,7 @@ static void fail_why(struct cg_resource *r, const struct pkg_req *q,
 	else if (strstr(why, "Version '"))
 		hint = "`apt-cache policy NAME` lists the versions the "
 		       "repositories offer";
-	else if (strstr(why, "dpkg") || strstr(why, "script"))
+	else if (strstr(why, "script"))
 		hint = "the package's own scripts failed; see apt's output "
 		       "with `apt-get install NAME`, and `dpkg --audit`";
 	else

@@ -409,6 +409,19 @@ static void test_apt_dpkg_failure(void)
 	tap_has_str(res.why[3], "404", "fetch failure: named from the URL");
 	tap_has_str(res.reason, "Sub-process", "dpkg failure: the reason");
 	pkg_result_release(&res);
+
+	memset(&res, 0, sizeof(res));
+	pkg_apt_parse("Chrooting into /srv/img/root/\n",
+		      "dpkg: error: cannot access archive '/srv/repo/./cga_2.0_all"
+		      ".deb': No such file or directory\n"
+		      "E: Sub-process /usr/bin/dpkg returned an error code (2)\n",
+		      reqs, 1, &res);
+	tap_is_str(res.reason,
+		   "dpkg: error: cannot access archive '/srv/repo/./cga_2.0_all"
+		   ".deb': No such file or directory; Sub-process /usr/bin/dpkg "
+		   "returned an error code (2)",
+		   "dpkg's own error leads the reason");
+	pkg_result_release(&res);
 }
 
 static void test_apt_notes(void)
