@@ -374,7 +374,8 @@ static int read_journal(int dpkgfd, struct pkg_db *db, struct cg_error *err)
 		cg_grow(&names, &cap, n + 1, sizeof(*names));
 		names[n++] = cg_xstrdup(de->d_name);
 	}
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (i = 0; i < n && rc == 0; i++) {
 		char *text, where[64];
 		size_t len;

@@ -895,10 +895,14 @@ static int package_apply(struct cg_ctx *ctx, struct cg_resource **res,
 		for (i = 0; i < k; i++)
 			fill_req(be, rs[i], &reqs[i]);
 		rc = be->apply(ctx->root, reqs, k, &pr, err);
-		if (rc < 0)
+		if (rc < 0) {
+			pkg_result_release(&pr);
 			goto out;
-		if (pr.ok)
+		}
+		if (pr.ok) {
+			pkg_result_release(&pr);
 			break;
+		}
 		if (pr.locked || pr.interrupted) {
 			rc = cg_error_set(err, CG_ERR, "%s",
 					  pr.reason ? pr.reason : "locked");

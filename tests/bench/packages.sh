@@ -71,7 +71,8 @@ read -r t m <<<"$(best "$CG" plan --policy "$pol" --root "$root")"
 printf '%-36s %10.3f %9d KiB\n' "no-op plan" "$t" "$m"
 
 if command -v strace >/dev/null; then
-	strace -f -qq -y -e trace=openat,read,execve -o "$W/trace" \
+	ASAN_OPTIONS=detect_leaks=0 \
+		strace -f -qq -y -e trace=openat,read,execve -o "$W/trace" \
 		"$CG" run --policy "$pol" --root "$root" --no-report >/dev/null
 	opens=$(grep -c 'openat(.*= [0-9]*</.*/var/lib/dpkg/status>$' "$W/trace" || true)
 	reads=$(grep -c 'read([0-9]*</.*/var/lib/dpkg/status>' "$W/trace" || true)
