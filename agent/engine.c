@@ -283,8 +283,10 @@ static bool changed_cb(const struct cg_ctx *ctx, const char *id)
 	const struct engine *e = ctx->agent;
 	size_t idx;
 
+	/* Drifted only happens in a dry-run: there, "would change". */
 	return cg_index_get(&e->p->ids, id, &idx) &&
-	       e->p->res[idx].status == CG_STATUS_REPAIRED;
+	       (e->p->res[idx].status == CG_STATUS_REPAIRED ||
+		e->p->res[idx].status == CG_STATUS_DRIFTED);
 }
 
 void cg_engine_run(struct cg_policy *p, struct cg_ctx *ctx, bool dry_run,
