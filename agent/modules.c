@@ -6,11 +6,13 @@
 extern const struct cg_module cg_module_file;
 extern const struct cg_module cg_module_directory;
 extern const struct cg_module cg_module_symlink;
+extern const struct cg_module cg_module_service;
 
 const struct cg_module *const cg_modules[] = {
 	&cg_module_file,
 	&cg_module_directory,
 	&cg_module_symlink,
+	&cg_module_service,
 	NULL,
 };
 
