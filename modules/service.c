@@ -1091,12 +1091,31 @@ static void summary_row(const struct svc_graph *g, size_t i,
 	cg_buf_addf(out, "  %-4s %-24s %-9s %s%s\n", pos, r->name,
 		    s ? state_word(w, s) : "?", r->where,
 		    s && !s->present ? "  (not on this host)" : "");
-	/* Where its place comes from: the edges into it. */
+	/*
+	 * Where its place comes from: each service before it once, saying
+	 * when that one's before: put it there.
+	 */
 	for (j = 0; j < g->nedge; j++) {
-		const struct svc_gedge *e = &g->edge[j];
+		const struct svc_gedge *e = &g->edge[j], *via = NULL;
 		const struct svc_gnode *from = &g->node[e->from];
+		bool own = false, dup = false;
+		size_t m;
 
 		if (e->to != i || !from->active)
+			continue;
+		for (m = 0; m < g->nedge; m++) {
+			const struct svc_gedge *o = &g->edge[m];
+
+			if (o->to != i || o->from != e->from)
+				continue;
+			if (m < j)
+				dup = true;
+			if (o->via_before)
+				via = o;
+			else
+				own = true;
+		}
+		if (dup)
 			continue;
 		cg_buf_addf(out, "%s%s", any ? ", " : "         after ",
 			    from->name);
@@ -1104,9 +1123,10 @@ static void summary_row(const struct svc_graph *g, size_t i,
 			cg_buf_addf(out, " (S%02u, not managed)", from->fixed);
 		else if (!from->id)
 			cg_buf_addstr(out, " (not managed)");
-		if (e->via_before)
-			cg_buf_addf(out, " (its before: at %s)",
-				    g->node[e->owner].where);
+		if (via)
+			cg_buf_addf(out, " (%sits before: at %s)",
+				    own ? "also " : "",
+				    g->node[via->owner].where);
 		any = true;
 	}
 	if (any)
