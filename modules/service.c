@@ -946,7 +946,8 @@ static int service_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		cg_change_add(c, "masked", t.mask ? "false" : "true",
 			      t.mask ? "true" : "false");
 	if (t.enable != SVC_UNSET)
-		cg_change_add(c, "enabled", s->present ? s->state : NULL,
+		cg_change_add(c, "enabled",
+			      s->present ? s->state : "not installed",
 			      t.enable ? "enabled" : "disabled");
 	if (t.order) {
 		char *from = s->order_have ? be->order_show(s->order_have)
