@@ -1,5 +1,6 @@
 /* service-systemd.c: services under systemd: one `systemctl show` for all,
  * start order as After=/Before= drop-ins, one daemon-reload per apply. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -35,6 +36,7 @@ struct unit {
 	char active[32];
 	char sub[32];
 	char file_state[32];
+	char *dropins; /* owned: DropInPaths, as systemd has them loaded */
 };
 
 struct units {
@@ -132,7 +134,10 @@ static int parse_show(char *text, struct unit *v, size_t n,
 		if (!eq)
 			continue;
 #define FIELD(key) (strncmp(line, key "=", sizeof(key)) == 0)
-		if (FIELD("LoadState"))
+		if (FIELD("DropInPaths")) {
+			free(u->dropins);
+			u->dropins = cg_xstrdup(eq + 1);
+		} else if (FIELD("LoadState"))
 			set_field(u->load, sizeof(u->load), eq + 1,
 				  strlen(eq + 1));
 		else if (FIELD("ActiveState"))
@@ -191,13 +196,91 @@ static int show(const struct svc_run *run, struct unit *v, size_t n,
 	return rc;
 }
 
+static void units_free(struct unit *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		free(v[i].dropins);
+	free(v);
+}
+
+/* Is path one of the space-separated words of list? */
+static bool has_word(const char *list, const char *path)
+{
+	size_t len = strlen(path);
+	const char *p = list;
+
+	while (p && (p = strstr(p, path))) {
+		if ((p == list || p[-1] == ' ') && (p[len] == ' ' || !p[len]))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+static const char *const unit_dirs[] = {
+	"/etc/systemd/system", "/run/systemd/system",
+	"/lib/systemd/system", "/usr/lib/systemd/system",
+};
+
+/*
+ * Do the drop-ins on disk differ from those systemd loaded? Its own
+ * NeedDaemonReload misses a drop-in that is new (systemd 252), such as
+ * one a file resource wrote earlier in this run.
+ */
+static bool dropins_changed(struct cg_root *root, const struct unit *u)
+{
+	char dir[UNIT_MAX + 64], path[UNIT_MAX + 384];
+	size_t i, on_disk, loaded;
+	bool changed = false;
+
+	for (i = 0; i < CG_ARRAY_SIZE(unit_dirs) && !changed; i++) {
+		const char *base, *p;
+		struct dirent *de;
+		int pfd, fd;
+		DIR *d;
+
+		snprintf(dir, sizeof(dir), "%s/%s.d", unit_dirs[i], u->name);
+		on_disk = loaded = 0;
+		for (p = u->dropins; p && (p = strstr(p, dir)); p += strlen(dir))
+			if ((p == u->dropins || p[-1] == ' ') &&
+			    p[strlen(dir)] == '/')
+				loaded++;
+		if (cg_root_open_parent(root, dir, 0, &pfd, &base, NULL, NULL) <
+		    0) {
+			changed = loaded > 0;
+			continue;
+		}
+		fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(pfd);
+		d = fd >= 0 ? fdopendir(fd) : NULL;
+		if (!d) {
+			if (fd >= 0)
+				close(fd);
+			changed = loaded > 0;
+			continue;
+		}
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.' ||
+			    !cg_str_ends(de->d_name, ".conf"))
+				continue;
+			on_disk++;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			if (!has_word(u->dropins ? u->dropins : "", path))
+				changed = true;
+		}
+		closedir(d);
+		if (on_disk != loaded)
+			changed = true;
+	}
+	return changed;
+}
+
 /* Does the unit file exist in the image (offline: no manager to ask)? */
 static bool unit_file_exists(struct cg_root *root, const char *unit)
 {
-	static const char *const dirs[] = {
-		"/etc/systemd/system", "/run/systemd/system",
-		"/lib/systemd/system", "/usr/lib/systemd/system",
-	};
+	const char *const *dirs = unit_dirs;
 	char path[UNIT_MAX + 64];
 	const char *base;
 	struct stat st;
@@ -205,7 +288,7 @@ static bool unit_file_exists(struct cg_root *root, const char *unit)
 	int dirfd;
 	bool found = false;
 
-	for (i = 0; i < CG_ARRAY_SIZE(dirs) && !found; i++) {
+	for (i = 0; i < CG_ARRAY_SIZE(unit_dirs) && !found; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dirs[i], unit);
 		if (cg_root_open_parent(root, path, 0, &dirfd, &base, NULL,
 					NULL) < 0)
@@ -353,10 +436,24 @@ static int sd_observe(const struct svc_run *run, struct cg_resource **res,
 	if (!run->offline) {
 		rc = show(run, u.v, u.n,
 			  "--property=Id,LoadState,ActiveState,SubState,"
-			  "UnitFileState,NeedDaemonReload,CanReload",
+			  "UnitFileState,NeedDaemonReload,CanReload,"
+			  "DropInPaths",
 			  err);
 		if (rc < 0)
 			goto out;
+		/* What systemd has not seen yet: a new unit or drop-in. */
+		for (i = 0; i < n; i++) {
+			struct unit *x = &u.v[idx[i]];
+
+			if (strcmp(x->load, "masked") == 0)
+				continue;
+			if (!x->present &&
+			    unit_file_exists(run->ctx->root, x->name))
+				x->present = x->stale = true;
+			else if (x->present &&
+				 dropins_changed(run->ctx->root, x))
+				x->stale = true;
+		}
 	} else {
 		for (i = 0; i < u.n; i++)
 			u.v[i].present =
@@ -401,7 +498,7 @@ static int sd_observe(const struct svc_run *run, struct cg_resource **res,
 out:
 	free(ask);
 	free(idx);
-	free(u.v);
+	units_free(u.v, u.n);
 	return rc;
 }
 
@@ -707,7 +804,7 @@ static void settle(const struct svc_run *run, struct cg_resource **sel,
 		if (bad[i])
 			fail_with_status(run, sel[i], what, NULL);
 out:
-	free(u);
+	units_free(u, n);
 	free(bad);
 }
 

@@ -827,7 +827,7 @@ static int todo_for(struct cg_ctx *ctx, const struct cg_resource *r,
 	bool masked = s->masked;
 	char *why;
 
-	t->order = false;
+	t->order = t->reread = false;
 	t->mask = t->enable = t->run = SVC_UNSET;
 	t->bounce = 0;
 	if (why_out)
@@ -881,6 +881,8 @@ static int todo_for(struct cg_ctx *ctx, const struct cg_resource *r,
 	t->order = !same_text(s->order_have, s->order_want);
 	if (s->offline)
 		return 0;
+	/* A unit file changed (by a file resource, say): systemd must see it. */
+	t->reread = s->stale;
 	if (want_run != SVC_UNSET && (want_run == 1) != s->running)
 		t->run = want_run;
 	if (!s->running || t->run != SVC_UNSET || w->acted)
@@ -976,6 +978,8 @@ static int service_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		free(from);
 		free(to);
 	}
+	if (t.reread)
+		cg_change_add(c, "unit file", "changed on disk", "reloaded");
 	if (t.run != SVC_UNSET)
 		cg_change_add(c, "running", s->running ? "running" : "stopped",
 			      t.run ? "running" : "stopped");

@@ -84,6 +84,7 @@ struct svc_todo {
 	signed char enable;
 	signed char run;   /* 1 start, 0 stop */
 	signed char bounce; /* 1 restart, 2 reload, 0 nothing */
+	bool reread;       /* systemd: its unit files changed on disk */
 };
 
 /* An init system: a const table of these, chosen from the host. */

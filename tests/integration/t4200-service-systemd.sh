@@ -236,6 +236,58 @@ test_expect_success 'reload: true reloads once instead of restarting' '
 	test "$(testbed_exec "$h" cat /run/cg-web-reloads | wc -l)" = 1
 '
 
+local_conf() {
+	policy <<-EOF
+	resources:
+	  - directory: /etc/systemd/system/cg-ctl.service.d
+	  - file: /etc/systemd/system/cg-ctl.service.d/10-local.conf
+	    content: "[Service]\\nEnvironment=CG_LOCAL=$1\\n"
+	  - service: cg-ctl
+	    running: true
+	    $2
+	EOF
+}
+
+test_expect_success 'a unit file changed by a file resource: one reload, then the restart' '
+	c=$(cursor) &&
+	local_conf 1 "restart_on: [file:/etc/systemd/system/cg-ctl.service.d/10-local.conf]" &&
+	test_expect_code 2 tcg run --policy /srv/pol >out &&
+	test "$(prop cg-ctl Environment)" = CG_LOCAL=1 &&
+	test "$(prop cg-ctl NeedDaemonReload)" = no &&
+	n=$(reloads_since "$c") && echo "daemon-reloads: $n" && test "$n" = 1 &&
+	test "$(starts_since "$c" cg-ctl.service)" = 1
+'
+
+test_expect_success 'a unit file changed, no restart_on: reloaded, not restarted' '
+	c=$(cursor) && inv=$(prop cg-ctl InvocationID) &&
+	local_conf 2 &&
+	test_expect_code 2 tcg run --policy /srv/pol >out &&
+	test_grep "unit file changed on disk -> reloaded" out &&
+	test "$(prop cg-ctl Environment)" = CG_LOCAL=2 &&
+	test "$(prop cg-ctl InvocationID)" = "$inv" &&
+	test "$(reloads_since "$c")" = 1 &&
+	test_expect_code 0 tcg run --policy /srv/pol
+'
+
+test_expect_success 'a unit file written in the run, after systemd cached it as missing' '
+	policy <<-\EOF &&
+	resources:
+	  - service: cg-ctl
+	    running: true
+	    after: [cg-new]
+	  - file: /etc/systemd/system/cg-new.service
+	    content: "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"
+	  - service: cg-new
+	    enabled: true
+	    running: true
+	    requires: [file:/etc/systemd/system/cg-new.service]
+	EOF
+	test_expect_code 2 tcg run --policy /srv/pol >out &&
+	test "$(testbed_exec "$h" systemctl is-enabled cg-new)" = enabled &&
+	test "$(testbed_exec "$h" systemctl is-active cg-new)" = active &&
+	test_expect_code 0 tcg run --policy /srv/pol
+'
+
 test_expect_success 'a failing unit fails its resource with its own status lines; the others go on' '
 	policy <<-\EOF &&
 	resources:
