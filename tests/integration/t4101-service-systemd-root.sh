@@ -80,6 +80,18 @@ test_expect_success 'a second run is a no-op' '
 	test_grep "plan: 0 to change, 3 ok" out
 '
 
+test_expect_success 'the fingerprint: the same while nothing changes, not after a hand change' '
+	cg plan --policy pol --root root --format json >j1 &&
+	cg plan --policy pol --root root --format json >j2 &&
+	test "$(jq -r .fingerprint j1)" = "$(jq -r .fingerprint j2)" &&
+	rm root/etc/systemd/system/multi-user.target.wants/db.service &&
+	test_expect_code 2 cg plan --policy pol --root root --format json >j3 &&
+	test "$(jq -r .fingerprint j1)" != "$(jq -r .fingerprint j3)" &&
+	test_expect_code 2 cg run --policy pol --root root >out &&
+	cg plan --policy pol --root root --format json >j4 &&
+	test "$(jq -r .fingerprint j1)" = "$(jq -r .fingerprint j4)"
+'
+
 test_expect_success 'a drop-in edited by hand is put back, the edit kept in the store' '
 	echo "# local" >>$dropin &&
 	test_expect_code 2 cg run --policy pol --root root >out &&
