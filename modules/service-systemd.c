@@ -667,7 +667,7 @@ static void status_lines(const struct svc_run *run, const char *unit,
 		line = nl;
 	}
 	if (keep.data)
-		svc_add_lines(out, size, keep.data, 12, NULL);
+		svc_add_lines(out, size, keep.data, 12);
 	cg_buf_release(&keep);
 	cg_exec_result_release(&res);
 }

@@ -532,9 +532,9 @@ static void fail_cmd(struct cg_resource *r, const char *verb,
 	snprintf(e.msg, sizeof(e.msg), "service %s %s failed (exit %d):",
 		 r->name, verb, out->status);
 	if (out->out.data)
-		svc_add_lines(e.msg, sizeof(e.msg), out->out.data, 6, NULL);
+		svc_add_lines(e.msg, sizeof(e.msg), out->out.data, 6);
 	if (out->err.data)
-		svc_add_lines(e.msg, sizeof(e.msg), out->err.data, 6, NULL);
+		svc_add_lines(e.msg, sizeof(e.msg), out->err.data, 6);
 	cg_error_hint(&e, "run /etc/init.d/%s %s by hand to see more", r->name,
 		      verb);
 	cg_resource_fail(r, &e);

@@ -54,7 +54,7 @@ void svc_unit_name(const char *name, char *buf, size_t size)
 }
 
 void svc_add_lines(char *out, size_t size, const char *text,
-		   size_t max_lines, const char *skip_prefix)
+		   size_t max_lines)
 {
 	size_t len = strlen(out), nlines = 0;
 	const char *line = text;
@@ -70,7 +70,7 @@ void svc_add_lines(char *out, size_t size, const char *text,
 		}
 		while (l && (s[l - 1] == ' ' || s[l - 1] == '\r'))
 			l--;
-		if (l && !(skip_prefix && cg_str_starts(s, skip_prefix))) {
+		if (l) {
 			int w = snprintf(out + len, size - len, "\n      %.*s",
 					 (int)l, s);
 

@@ -139,7 +139,7 @@ bool svc_has_unit_suffix(const char *name);
  * indented, to out, keeping out under size bytes: for error messages.
  */
 void svc_add_lines(char *out, size_t size, const char *text,
-		   size_t max_lines, const char *skip_prefix);
+		   size_t max_lines);
 
 /* --- the start-order graph ------------------------------------------- */
 
@@ -169,7 +169,7 @@ struct svc_graph {
 	size_t nedge, ecap;
 };
 
-/* The node for name (".service" suffix ignored), added if new. */
+/* The node for name (as parse keeps names: no ".service"), added if new. */
 size_t svc_graph_node(struct svc_graph *g, const char *name);
 void svc_graph_edge(struct svc_graph *g, size_t from, size_t to,
 		    size_t owner, bool via_before);
