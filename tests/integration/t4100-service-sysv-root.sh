@@ -8,8 +8,8 @@
 # An init script with an LSB header ($2: Default-Start, $3: Default-Stop).
 script() {
 	mkdir -p root/etc/init.d
-	printf '#!/bin/sh\n### BEGIN INIT INFO\n# Provides: %s\n# Default-Start: %s\n# Default-Stop: %s\n### END INIT INFO\necho "$0 $1" >>/tmp/cg-t4100-ran\n' \
-		"$1" "${2-2 3 4 5}" "${3-0 1 6}" >"root/etc/init.d/$1"
+	printf '#!/bin/sh\n### BEGIN INIT INFO\n# Provides: %s\n# Default-Start: %s\n# Default-Stop: %s\n### END INIT INFO\necho "$0 $1" >>%s/ran\n' \
+		"$1" "${2-2 3 4 5}" "${3-0 1 6}" "$TRASH" >"root/etc/init.d/$1"
 	chmod 755 "root/etc/init.d/$1"
 }
 
@@ -79,9 +79,8 @@ test_expect_success 'the boot order is in plan --format json too' '
 '
 
 test_expect_success 'run numbers the links from the order; nothing is run' '
-	rm -f /tmp/cg-t4100-ran &&
 	test_expect_code 2 cg run --policy pol --root root >out &&
-	test ! -e /tmp/cg-t4100-ran &&
+	test ! -e "$TRASH/ran" &&
 	test "$(links db)" = "rc0.d/K90db rc1.d/K90db rc2.d/S10db rc3.d/S10db rc4.d/S10db rc5.d/S10db rc6.d/K90db " &&
 	test "$(links web)" = "rc0.d/K80web rc1.d/K80web rc2.d/S20web rc3.d/S20web rc4.d/S20web rc5.d/S20web rc6.d/K80web " &&
 	test "$(readlink root/etc/rc2.d/S20web)" = ../init.d/web &&
