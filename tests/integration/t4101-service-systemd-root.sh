@@ -2,6 +2,7 @@
 # t4101-service-systemd-root: services in a systemd image under --root:
 # enable, disable and mask through systemctl --root, the start order as
 # drop-ins, nothing started or reloaded, a second run a no-op.
+# shellcheck disable=SC2034,SC2154 # used in test bodies; set by the testbed lib
 . "$(dirname "$0")/../lib/lib.sh"
 
 if ! command -v systemctl >/dev/null; then

@@ -4,6 +4,7 @@
 # absent service, one daemon-reload per run, the order holding at boot,
 # restart_on restarting exactly once (and not at all when nothing changed),
 # reload, a failing unit, stop+disable, masking, a second run a no-op.
+# shellcheck disable=SC2034,SC2154 # used in test bodies; set by the testbed lib
 . "$(dirname "$0")/../lib/lib.sh"
 TESTBED_DIR=$TOP/tests/testbed
 TESTBED_NO_TRAP=1

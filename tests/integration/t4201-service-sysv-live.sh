@@ -5,6 +5,7 @@
 # The host boots systemd, so the policy picks the backend with the var
 # init: sysvinit, and /usr/local/sbin/service runs the scripts directly, as
 # service(8) does where sysvinit is PID 1.
+# shellcheck disable=SC2034,SC2154 # used in test bodies; set by the testbed lib
 . "$(dirname "$0")/../lib/lib.sh"
 TESTBED_DIR=$TOP/tests/testbed
 TESTBED_NO_TRAP=1
