@@ -56,15 +56,16 @@ cursor() {
 }
 since() {
 	testbed_exec "$h" journalctl --sync
-	testbed_exec "$h" journalctl --after-cursor="$1" -o cat "${@:2}"
+	testbed_exec "$h" journalctl --after-cursor="$1" -o short
 }
+# No journalctl matches (_PID=1, -u, UNIT=): combined with --after-cursor,
+# journalctl 252 here misses entries through them. PID 1's lines say
+# "systemd[1]: " and name the unit.
 reloads_since() {
-	since "$1" _PID=1 | grep -cx 'Reloading\.' || :
+	since "$1" | grep -c ' systemd\[1\]: Reloading\.$' || :
 }
 starts_since() {
-	# No -u or UNIT= match: with --after-cursor, journalctl 252 finds
-	# nothing through them here. PID 1's messages name the unit.
-	since "$1" _PID=1 | grep -c "^Started $2 " || :
+	since "$1" | grep -c " systemd\[1\]: Started $2 " || :
 }
 prop() {
 	testbed_exec "$h" systemctl show -P "$2" "$1"
