@@ -1221,14 +1221,23 @@ static void service_summary(const struct cg_resource *const *res, size_t n,
 	svc_graph_release(&g);
 }
 
+static bool service_all_caps(const struct cg_ctx *ctx)
+{
+	const char *init = ctx->lookup ? ctx->lookup(ctx, "init") : NULL;
+
+	/* As run_init chooses the backend. */
+	return ctx->root->host && init &&
+	       strcmp(init, svc_backend_sysv.name) == 0;
+}
+
 /*
  * caps: systemd authorises by uid, not capability: systemctl needs uid 0
  * and nothing more, and the unit's processes are started by PID 1 with
  * the unit's own settings. What we write ourselves (drop-ins, rc links,
  * backups) lies in root's directories; CAP_DAC_OVERRIDE covers an image
- * tree (--root) owned by another user. Caveat for sysvinit on a live
- * host: `service NAME start` runs the daemon as our child, with our
- * capabilities, so an agent that drops them must keep them for this.
+ * tree (--root) owned by another user. sysvinit on a live host is
+ * different: `service NAME start` runs the daemon as our child, and it
+ * keeps the bounding set we leave it, for good: service_all_caps.
  */
 const struct cg_module cg_module_service = {
 	.type = "service",
@@ -1245,4 +1254,5 @@ const struct cg_module cg_module_service = {
 	.flags = CG_MODULE_BATCH,
 	.caps = { CAP_DAC_OVERRIDE },
 	.ncaps = 1,
+	.all_caps = service_all_caps,
 };

@@ -197,6 +197,12 @@ struct cg_module {
 	 */
 	cap_value_t caps[16];
 	size_t ncaps;
+	/*
+	 * Optional: CG_MODULE_ALL_CAPS decided for this host, when only some
+	 * hosts need it (services under sysvinit, whose daemons are started
+	 * as our children and keep the bounding set we leave them).
+	 */
+	bool (*all_caps)(const struct cg_ctx *ctx);
 };
 
 struct cg_exec;

@@ -471,6 +471,31 @@ static void test_names(void)
 	       "names: what is accepted");
 }
 
+static const char *fake_init;
+
+static const char *init_lookup(const struct cg_ctx *ctx, const char *name)
+{
+	(void)ctx;
+	return strcmp(name, "init") == 0 ? fake_init : NULL;
+}
+
+/* Daemons that `service` starts on sysvinit keep our bounding set. */
+static void test_all_caps(void)
+{
+	struct cg_root root = { .fd = -1, .host = true };
+	struct cg_ctx ctx = { .root = &root, .lookup = init_lookup };
+	const struct cg_module *m = &cg_module_service;
+
+	tap_ok(m->all_caps != NULL, "caps: service decides ALL_CAPS per host");
+	fake_init = "sysvinit";
+	tap_ok(m->all_caps(&ctx), "caps: sysvinit, live host: every capability");
+	fake_init = "systemd";
+	tap_ok(!m->all_caps(&ctx), "caps: systemd: its declared caps only");
+	fake_init = "sysvinit";
+	root.host = false;
+	tap_ok(!m->all_caps(&ctx), "caps: sysvinit under --root: nothing is started");
+}
+
 int main(void)
 {
 	test_levels();
@@ -486,5 +511,6 @@ int main(void)
 	test_sysv_links();
 	test_systemd_dropin();
 	test_names();
+	test_all_caps();
 	return tap_done();
 }
