@@ -6,40 +6,14 @@
 # reload, a failing unit, stop+disable, masking, a second run a no-op.
 # shellcheck disable=SC2034,SC2154 # used in test bodies; set by the testbed lib
 . "$(dirname "$0")/../lib/lib.sh"
-TESTBED_DIR=$TOP/tests/testbed
-TESTBED_NO_TRAP=1
-# shellcheck source=../testbed/lib.sh
-. "$TESTBED_DIR/lib.sh"
-
-if ! testbed_available; then
-	echo "1..0 # SKIP $testbed_skip_reason"
-	exit 0
-fi
-
-tb_cleanup() {
-	testbed_teardown_all
-	if [ -n "${testbed_watchdog:-}" ]; then
-		kill -USR1 "$testbed_watchdog" 2>/dev/null &&
-			wait "$testbed_watchdog" 2>/dev/null
-	fi
-}
-test_cleanup_add tb_cleanup
-trap 'exit 129' HUP
+. "$TOP/tests/lib/testbed-host.sh"
 
 h=t4200
 U=/lib/systemd/system
 
 # Run congruent inside the host; a sanitizer report fails the call (99).
 tcg() {
-	testbed_exec "$h" env NO_COLOR=1 ASAN_OPTIONS="$ASAN_OPTIONS" \
-		UBSAN_OPTIONS="$UBSAN_OPTIONS" congruent "$@" 2>"$TRASH/.tcg-err" &&
-		_rc=0 || _rc=$?
-	cat "$TRASH/.tcg-err" >&2
-	if grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' \
-		-e 'runtime error:' "$TRASH/.tcg-err"; then
-		return 99
-	fi
-	return $_rc
+	tb_cg "$h" "$@"
 }
 
 # The policy inside the host: roles/base.yaml from stdin.
