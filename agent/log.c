@@ -104,15 +104,33 @@ void cg_log_error(const struct cg_error *err)
 		    err->hint[0] ? "; hint: " : "", err->hint);
 }
 
-/* "update: content, mode" */
+/*
+ * "update: content, mode"; a field named more than once is named once
+ * with its count ("update: policy, rule x2000"), so that a line stays a
+ * line whatever the size of the change.
+ */
 static void what_changed(const struct cg_resource *r, struct cg_buf *b)
 {
-	size_t i;
+	const struct cg_change_item *it = r->change.items;
+	size_t i, k, n, shown = 0;
 
 	cg_buf_addf(b, "%s", cg_action_name(r->change.action));
-	for (i = 0; i < r->change.n; i++)
-		cg_buf_addf(b, "%s%s", i ? ", " : ": ",
-			    r->change.items[i].field);
+	for (i = 0; i < r->change.n; i++) {
+		for (k = 0; k < i; k++)
+			if (strcmp(it[k].field, it[i].field) == 0)
+				break;
+		if (k < i)
+			continue; /* named already */
+		if (shown == 16) {
+			cg_buf_addf(b, ", ...");
+			break;
+		}
+		for (n = 0, k = i; k < r->change.n; k++)
+			n += strcmp(it[k].field, it[i].field) == 0;
+		cg_buf_addf(b, "%s%s", shown++ ? ", " : ": ", it[i].field);
+		if (n > 1)
+			cg_buf_addf(b, " x%zu", n);
+	}
 }
 
 void cg_log_run(const struct cg_policy *p, const struct cg_run_info *info,
