@@ -528,6 +528,7 @@ static void parse_resource(struct loader *l, const struct cg_node *item,
 	cg_grow(&p->res, &p->cap, p->n + 1, sizeof(*p->res));
 	cg_grow(&l->attrs, &l->attrs_cap, p->n + 1, sizeof(*l->attrs));
 	memcpy(l->attrs[p->n], attrs, sizeof(l->attrs[0]));
+	cg_resource_pack(&r);
 	p->res[p->n] = r;
 	cg_index_put(&p->ids, p->res[p->n].id, p->n, NULL);
 	if (is_path_type(mod))

@@ -8,12 +8,23 @@
 #include "cg/resource.h"
 #include "cg/util.h"
 
+/*
+ * Room for element n of an array whose capacity is implied by its length:
+ * 4 up to 4 elements, then the next power of two.
+ */
+static void *grow(void *v, uint32_t n, size_t size)
+{
+	if (n != 0 && (n < 4 || (n & (n - 1)) != 0))
+		return v;
+	return cg_xrealloc(v, (n ? 2 * (size_t)n : 4) * size);
+}
+
 struct cg_change_item *cg_change_add(struct cg_change *c, const char *field,
 				     const char *from, const char *to)
 {
 	struct cg_change_item *it;
 
-	cg_grow(&c->items, &c->cap, c->n + 1, sizeof(*c->items));
+	c->items = grow(c->items, c->n, sizeof(*c->items));
 	it = &c->items[c->n++];
 	it->field = field;
 	it->from = from ? cg_xstrdup(from) : NULL;
@@ -27,8 +38,8 @@ void cg_change_unmanaged(struct cg_change *c, const char *kind,
 {
 	struct cg_unmanaged *u;
 
-	cg_grow(&c->unmanaged, &c->capunmanaged, c->nunmanaged + 1,
-		sizeof(*c->unmanaged));
+	c->unmanaged = grow(c->unmanaged, c->nunmanaged,
+			    sizeof(*c->unmanaged));
 	u = &c->unmanaged[c->nunmanaged++];
 	u->kind = kind;
 	u->item = cg_xstrdup(item);
@@ -83,6 +94,31 @@ void cg_resource_set_id(struct cg_resource *r, const char *type,
 	r->name = r->id + strlen(type) + 1;
 }
 
+/* Is r->where in r->id's allocation (cg_resource_pack)? */
+static bool where_packed(const struct cg_resource *r)
+{
+	return r->id && r->where == r->id + strlen(r->id) + 1;
+}
+
+void cg_resource_pack(struct cg_resource *r)
+{
+	size_t ni, nw;
+	char *s;
+
+	if (!r->id || !r->where || where_packed(r))
+		return;
+	ni = strlen(r->id) + 1;
+	nw = strlen(r->where) + 1;
+	s = cg_xmalloc(ni + nw);
+	memcpy(s, r->id, ni);
+	memcpy(s + ni, r->where, nw);
+	r->name = s + (r->name - r->id);
+	free(r->id);
+	free(r->where);
+	r->id = s;
+	r->where = s + ni;
+}
+
 int cg_resource_fail(struct cg_resource *r, const struct cg_error *err)
 {
 	if (!r->err)
@@ -128,8 +164,9 @@ void cg_resource_release(struct cg_resource *r)
 		free(r->orders[i]);
 	free(r->orders);
 	free(r->deps);
+	if (!where_packed(r))
+		free(r->where);
 	free(r->id);
-	free(r->where);
 	free(r->err);
 	cg_change_release(&r->change);
 	memset(r, 0, sizeof(*r));
