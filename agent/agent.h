@@ -330,7 +330,13 @@ struct cg_config {
 	char *state_dir;       /* owned; default CG_DEFAULT_STATE_DIR */
 	char *reports_url;     /* owned */
 	char *reports_prefix;  /* owned; default "hosts/" */
+	unsigned reports_heartbeat;    /* seconds; 0: commit every run */
+	unsigned reports_timeout;      /* seconds; default 60 */
+	unsigned reports_queue_max;    /* undelivered reports kept; 500 */
+	unsigned reports_queue_max_mb; /* and their size; 64 MiB */
 };
+
+#define CG_REPORTS_HEARTBEAT 14400 /* 4 hours */
 
 /*
  * Read the agent config at path. When path is the default and does not
