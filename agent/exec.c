@@ -33,6 +33,7 @@ void cg_exec_init(struct cg_exec *x, const char *const *argv)
 	x->err_max = CG_EXEC_ERR_MAX;
 	x->timeout_ms = CG_EXEC_TIMEOUT_MS;
 	x->netns_fd = -1;
+	x->in_fd = -1;
 }
 
 void cg_exec_result_release(struct cg_exec_result *res)
@@ -254,7 +255,14 @@ int cg_exec_run(const struct cg_exec *x, struct cg_exec_result *res,
 			goto out_free_path;
 	}
 	rc = CG_ERR;
-	if (x->in) {
+	if (x->in_fd >= 0) {
+		in[0] = fcntl(x->in_fd, F_DUPFD_CLOEXEC, 3);
+		if (in[0] < 0) {
+			cg_error_sys(err, CG_ERR, "cannot duplicate stdin for %s",
+				     name);
+			goto out_close;
+		}
+	} else if (x->in) {
 		if (pipe_high(in) < 0) {
 			cg_error_sys(err, CG_ERR, "pipe failed");
 			goto out_close;

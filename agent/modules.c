@@ -7,12 +7,14 @@ extern const struct cg_module cg_module_file;
 extern const struct cg_module cg_module_directory;
 extern const struct cg_module cg_module_symlink;
 extern const struct cg_module cg_module_iptables;
+extern const struct cg_module cg_module_package;
 
 const struct cg_module *const cg_modules[] = {
 	&cg_module_file,
 	&cg_module_directory,
 	&cg_module_symlink,
 	&cg_module_iptables,
+	&cg_module_package,
 	NULL,
 };
 

@@ -26,6 +26,12 @@ struct cg_exec {
 	const char *const *envp; /* borrowed; NULL: our environment */
 	const void *in;          /* borrowed: bytes for stdin; NULL: /dev/null */
 	size_t in_len;
+	/*
+	 * Or an open file for stdin (-1: none; it wins over in): for a
+	 * program that insists on a regular file (APT_CONFIG=/dev/stdin
+	 * with a memfd). Borrowed; the child gets a duplicate.
+	 */
+	int in_fd;
 	size_t out_max;      /* more stdout is an error, and the child killed */
 	size_t err_max;      /* stderr beyond this is read and dropped */
 	unsigned timeout_ms; /* then the child's process group is killed */
@@ -46,7 +52,7 @@ struct cg_exec_result {
 	struct cg_buf err;  /* stderr, at most err_max bytes of it */
 };
 
-/* Defaults: argv, no input, 30 s, 64 MiB of stdout, no namespace. */
+/* Defaults: argv, no input (in_fd -1), 30 s, 64 MiB of stdout, no namespace. */
 void cg_exec_init(struct cg_exec *x, const char *const *argv);
 
 /*

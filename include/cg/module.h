@@ -70,9 +70,9 @@ enum {
 	 */
 	CG_MODULE_BATCH = 1u << 0,
 	/*
-	 * The module runs programs that may do anything root can (package
-	 * maintainer scripts): run keeps every capability when the policy
-	 * has a resource of this type, instead of the union of caps.
+	 * apply() runs code nobody can bound (package maintainer scripts):
+	 * `run` keeps every capability while it works. caps then lists what
+	 * the module itself is known to need, a floor.
 	 */
 	CG_MODULE_ALL_CAPS = 1u << 1,
 	/*

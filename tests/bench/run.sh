@@ -87,3 +87,6 @@ awk -v a="$tg" -v b="$tp" -v c="$tn" 'BEGIN {
 # The firewall: 2,000 managed and 1,000 foreign rules, in a namespace.
 echo
 "$TOP/tests/bench/iptables.sh"
+
+# The package resource: a no-op run over 200 managed packages.
+"$TOP/tests/bench/packages.sh"
