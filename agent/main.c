@@ -605,6 +605,12 @@ static const struct command {
 	{ "facts", cmd_facts,
 	  "facts  [--root DIR] [--hostname NAME] [--format text|json]\n"
 	  "       print the facts templates and classes can use" },
+	{ "fleet", cg_cmd_fleet_main,
+	  "fleet  [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
+	  "       [--format text|json|html] [--stale HOURS] [--history N]\n"
+	  "       [--max-report-kb KB] [--timeout SECONDS]\n"
+	  "       the fleet from the central reports repository: each host's\n"
+	  "       state, policy commit, last report, resources and since when" },
 	{ "restore", cg_cmd_restore_main,
 	  "restore [--root DIR] [--state-dir DIR] [--list] [PATH [BACKUP]]\n"
 	  "       put back a file congruent overwrote (newest by default),\n"
