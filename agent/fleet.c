@@ -99,7 +99,7 @@ struct host {
 	enum state state; /* with stale */
 	int64_t since;  /* when the last report's state began */
 	bool since_before;
-	unsigned dropped; /* reports the host's queue dropped */
+	unsigned dropped; /* reports the host's queue dropped, in history */
 };
 
 struct skip {
@@ -480,9 +480,10 @@ static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 				if (strcmp(h.reps[i].digest, digest) == 0)
 					e->rep = (int)i;
 		}
-		if (h.nh == 0 && msg &&
+		/* Within the history read: a heartbeat is no reason to forget. */
+		if (msg &&
 		    trailer(msg, "Congruent-Dropped", dropped, sizeof(dropped)))
-			h.dropped = (unsigned)strtoul(dropped, NULL, 10);
+			h.dropped += (unsigned)strtoul(dropped, NULL, 10) % 100000000u;
 		if (e->rep < 0) {
 			struct report r = { 0 };
 

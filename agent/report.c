@@ -646,7 +646,12 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 	rc = cg_git_in_child(c->reports_timeout, push_child, &a, msg,
 			     sizeof(msg), &perr);
 	if (rc < 0) {
+		struct stat sb;
+
 		*err = perr;
+		/* libgit2 calls a missing path "unsupported URL protocol". */
+		if (c->reports_url[0] == '/' && stat(c->reports_url, &sb) < 0)
+			snprintf(err->msg, sizeof(err->msg), "no repository there");
 		cg_error_prefix(err, "cannot push to %s", c->reports_url);
 		cg_error_hint(err, "%u report%s (%zu bytes) wait%s in %s for the "
 				   "next run",
