@@ -106,9 +106,9 @@ test_expect_success 'a failure that goes on says since when' '
 '
 
 test_expect_success 'heartbeat: an unchanged host commits again after the interval' '
-	config hb.yaml "$TRASH/central.git" "heartbeat: 1" &&
+	config hb.yaml "$TRASH/central.git" "heartbeat: 3" &&
 	n=$(commits central.git web-1) &&
-	sleep 2 &&
+	sleep 4 &&
 	test_expect_code 0 host web-1 hb.yaml &&
 	test "$(commits central.git web-1)" = $((n + 1)) &&
 	git --git-dir=central.git log -1 --format=%s hosts/web-1 >subj &&
