@@ -244,7 +244,8 @@ struct cg_caps_state {
  * The union of the capabilities that the modules of p's resources declare
  * (CG_CAPS_ALL if one of them has CG_MODULE_ALL_CAPS).
  */
-uint64_t cg_caps_for_policy(const struct cg_policy *p);
+uint64_t cg_caps_for_policy(const struct cg_policy *p,
+			    const struct cg_ctx *ctx);
 
 /*
  * Keep only the capabilities in keep and self, as far as we hold them:

@@ -22,7 +22,8 @@
 #define SECBITS_NO_AMBIENT                                                 \
 	(SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED)
 
-uint64_t cg_caps_for_policy(const struct cg_policy *p)
+uint64_t cg_caps_for_policy(const struct cg_policy *p,
+			    const struct cg_ctx *ctx)
 {
 	uint64_t set = 0;
 	size_t i, k;
@@ -30,7 +31,8 @@ uint64_t cg_caps_for_policy(const struct cg_policy *p)
 	for (i = 0; i < p->n; i++) {
 		const struct cg_module *m = p->res[i].mod;
 
-		if (m->flags & CG_MODULE_ALL_CAPS)
+		if ((m->flags & CG_MODULE_ALL_CAPS) ||
+		    (m->all_caps && m->all_caps(ctx)))
 			return CG_CAPS_ALL;
 		for (k = 0; k < m->ncaps && k < CG_ARRAY_SIZE(m->caps); k++)
 			if (m->caps[k] >= 0 && m->caps[k] < 64)
@@ -292,7 +294,7 @@ int cg_engine_run_confined(struct cg_policy *p, struct cg_ctx *ctx,
 			   bool dry_run, bool verbose, struct cg_counts *counts,
 			   struct cg_error *err)
 {
-	uint64_t keep = cg_caps_for_policy(p);
+	uint64_t keep = cg_caps_for_policy(p, ctx);
 	struct cg_caps_state st;
 	char names[1024], summary[256];
 

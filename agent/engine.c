@@ -285,8 +285,10 @@ static bool changed_cb(const struct cg_ctx *ctx, const char *id)
 	const struct cg_engine *e = ctx->agent;
 	size_t idx;
 
+	/* Drifted only happens in a dry-run: there, "would change". */
 	return cg_index_get(&e->p->ids, id, &idx) &&
-	       e->p->res[idx].status == CG_STATUS_REPAIRED;
+	       (e->p->res[idx].status == CG_STATUS_REPAIRED ||
+		e->p->res[idx].status == CG_STATUS_DRIFTED);
 }
 
 struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)

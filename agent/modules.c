@@ -8,6 +8,7 @@ extern const struct cg_module cg_module_directory;
 extern const struct cg_module cg_module_symlink;
 extern const struct cg_module cg_module_iptables;
 extern const struct cg_module cg_module_package;
+extern const struct cg_module cg_module_service;
 
 const struct cg_module *const cg_modules[] = {
 	&cg_module_file,
@@ -15,6 +16,7 @@ const struct cg_module *const cg_modules[] = {
 	&cg_module_symlink,
 	&cg_module_iptables,
 	&cg_module_package,
+	&cg_module_service,
 	NULL,
 };
 

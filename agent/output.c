@@ -1,5 +1,6 @@
 /* output.c: plan and run results as text for people and JSON for programs. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 
@@ -161,6 +162,30 @@ static void print_roles(FILE *out, const struct cg_policy *p)
 		fprintf(out, "(none)");
 }
 
+/* What module m's summary hook says about its resources, or NULL. */
+static char *module_summary(const struct cg_policy *p,
+			    const struct cg_module *m)
+{
+	const struct cg_resource **v;
+	struct cg_buf b = { 0 };
+	size_t i, n = 0;
+
+	if (!m->summary)
+		return NULL;
+	v = cg_xcalloc(p->n + 1, sizeof(*v));
+	for (i = 0; i < p->n; i++)
+		if (p->res[p->order[i]].mod == m)
+			v[n++] = &p->res[p->order[i]];
+	if (n)
+		m->summary(v, n, &b);
+	free(v);
+	if (!b.len) {
+		cg_buf_release(&b);
+		return NULL;
+	}
+	return cg_buf_detach(&b, NULL);
+}
+
 void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *c, FILE *out)
 {
@@ -205,6 +230,13 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 			print_problem(out, r, info->color);
 		else
 			print_change(out, r, info->color);
+	}
+	for (i = 0; (plan || info->verbose) && cg_modules[i]; i++) {
+		char *text = module_summary(p, cg_modules[i]);
+
+		if (text)
+			fprintf(out, "\n%s", text);
+		free(text);
 	}
 	fprintf(out, "\n%s: ", plan ? "plan" : "run");
 	if (plan)
@@ -347,6 +379,20 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 		cg_json_obj_end(&j);
 	}
 	cg_json_arr_end(&j);
+	/* Display text, like diffs: not for reports. */
+	for (i = k = 0; details && cg_modules[i]; i++) {
+		char *text = module_summary(p, cg_modules[i]);
+
+		if (text && !k++) {
+			cg_json_key(&j, "summaries");
+			cg_json_obj_begin(&j);
+		}
+		if (text)
+			cg_json_kstr(&j, cg_modules[i]->type, text);
+		free(text);
+	}
+	if (k)
+		cg_json_obj_end(&j);
 	cg_json_obj_end(&j);
 	cg_buf_addch(&buf, '\n');
 	cg_json_flush(&j);

@@ -10,6 +10,7 @@
 #include "cg/node.h"
 #include "cg/resource.h"
 
+struct cg_buf;
 struct cg_root;
 struct cg_store;
 
@@ -56,7 +57,11 @@ struct cg_ctx {
 	/* All names lookup knows (NULL-terminated), for suggestions. */
 	const char *const *(*names)(const struct cg_ctx *ctx);
 	void *lookup_data; /* private to lookup and names */
-	/* Was resource id changed (repaired) earlier in this run? */
+	/*
+	 * Was resource id changed earlier in this run: repaired, or in a
+	 * dry-run drifted (so that `plan` shows what a change would bring,
+	 * like a restart)?
+	 */
 	bool (*changed)(const struct cg_ctx *ctx, const char *id);
 	void *agent; /* private to the engine */
 };
@@ -162,6 +167,16 @@ struct cg_module {
 	void (*fingerprint)(const struct cg_resource *r, unsigned char out[16]);
 
 	/*
+	 * Optional: append to out a section for `plan` (and `run -v`) about
+	 * all resources of this type together, once their outcomes are
+	 * final: what no single resource's change shows, like the boot
+	 * order of services. Whole lines, the first one a heading; res in
+	 * apply order. Reads desired and observed (do not forget them).
+	 */
+	void (*summary)(const struct cg_resource *const *res, size_t n,
+			struct cg_buf *out);
+
+	/*
 	 * Resources per observe() call, in order: 0 for all at once (a
 	 * module that reads one global state, like the package database),
 	 * N for modules whose observe is per resource anyway (files), which
@@ -182,6 +197,12 @@ struct cg_module {
 	 */
 	cap_value_t caps[16];
 	size_t ncaps;
+	/*
+	 * Optional: CG_MODULE_ALL_CAPS decided for this host, when only some
+	 * hosts need it (services under sysvinit, whose daemons are started
+	 * as our children and keep the bounding set we leave them).
+	 */
+	bool (*all_caps)(const struct cg_ctx *ctx);
 };
 
 struct cg_exec;

@@ -76,7 +76,6 @@ test_expect_success 'upgrade to a pinned version keeps the conffile the operator
 	  state: "3.0"
 	EOF
 	test_expect_code 2 pkg_cg $h plan --policy /srv/policy >out &&
-	test_grep "version 1.0 -> 3.0" out &&
 	test_grep "~ cga 1.0 -> 3.0 (upgrade)" out &&
 	test_expect_code 2 pkg_cg $h run --policy /srv/policy >out &&
 	test "$(pkg_version $h cga)" = 3.0 &&
@@ -122,7 +121,7 @@ test_expect_success 'remove: absent, in one transaction; config files stay' '
 	test_expect_code 2 pkg_cg $h plan --policy /srv/policy >out &&
 	cat out &&
 	test_grep "- cgapp 1.0" out &&
-	test_grep "version 2.0 -> (absent)" out &&
+	test_grep "- cga 2.0" out &&
 	test_grep "plan: 2 to change, 1 ok" out &&
 	testbed_exec $h cat /var/lib/dpkg/status >status.after &&
 	cmp status.before status.after &&

@@ -10,25 +10,8 @@ if ! testbed_available; then
 	exit 0
 fi
 
-# Plain TAP, no dependency on the integration lib.sh.
-tap_n=0
-tap_failed=0
-tap_out=$testbed_work.out
-# expect DESCRIPTION CMD [ARG...]: one test; the output of a failing command
-# is shown as TAP diagnostics.
-expect() {
-	tap_desc=$1
-	shift
-	tap_n=$((tap_n + 1))
-	if "$@" >"$tap_out" 2>&1; then
-		echo "ok $tap_n - $tap_desc"
-	else
-		tap_failed=$((tap_failed + 1))
-		echo "not ok $tap_n - $tap_desc"
-		sed 's/^/# /' "$tap_out"
-	fi
-	rm -f "$tap_out"
-}
+# shellcheck source=../testbed/tap.sh
+. "$(dirname "$0")/../testbed/tap.sh"
 
 echo "1..10"
 h=tb-boot

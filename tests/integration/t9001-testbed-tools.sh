@@ -11,22 +11,8 @@ if ! testbed_available; then
 	exit 0
 fi
 
-tap_n=0
-tap_failed=0
-tap_out=$testbed_work.out
-expect() {
-	tap_desc=$1
-	shift
-	tap_n=$((tap_n + 1))
-	if "$@" >"$tap_out" 2>&1; then
-		echo "ok $tap_n - $tap_desc"
-	else
-		tap_failed=$((tap_failed + 1))
-		echo "not ok $tap_n - $tap_desc"
-		sed 's/^/# /' "$tap_out"
-	fi
-	rm -f "$tap_out"
-}
+# shellcheck source=../testbed/tap.sh
+. "$(dirname "$0")/../testbed/tap.sh"
 
 echo "1..7"
 h=tb-tools

@@ -20,30 +20,7 @@
 #   cgfail 1.0          its postinst fails
 #   cgkill 1.0          its postinst kills dpkg, once (an interrupted run)
 
-TESTBED_NO_TRAP=1
-TESTBED_DIR=$TOP/tests/testbed
-. "$TOP/tests/testbed/lib.sh"
-if ! testbed_available; then
-	echo "1..0 # SKIP $testbed_skip_reason"
-	trap - EXIT
-	rm -rf "$TRASH"
-	exit 0
-fi
-
-# Tear the hosts down first, then lib.sh's own exit handler (which keeps
-# the test's status: "(exit $rc)" hands it on as $?).
-pkg__exit() {
-	pkg__rc=$?
-	testbed_teardown_all >/dev/null 2>&1 || pkg__rc=1
-	if [ -n "${testbed_watchdog:-}" ]; then
-		kill -USR1 "$testbed_watchdog" 2>/dev/null &&
-			wait "$testbed_watchdog" 2>/dev/null
-	fi
-	(exit "$pkg__rc")
-	test_exit_handler
-}
-trap pkg__exit EXIT
-trap 'exit 129' HUP
+. "$TOP/tests/lib/testbed-host.sh"
 
 # Build the repository's packages once (into the test's testbed work dir).
 pkg__debs() {
@@ -107,21 +84,8 @@ pkg_policy() {
 # in its stderr fails the call with 99. CONGRUENT_DPKG_LOCK_TIMEOUT is
 # passed in when set.
 pkg_cg() {
-	_h=$1
-	shift
-	_e="$TRASH/.pkg-cg-stderr.$$"
-	testbed_exec "$_h" env ASAN_OPTIONS="$ASAN_OPTIONS" \
-		UBSAN_OPTIONS="$UBSAN_OPTIONS" NO_COLOR=1 \
-		${CONGRUENT_DPKG_LOCK_TIMEOUT:+CONGRUENT_DPKG_LOCK_TIMEOUT=$CONGRUENT_DPKG_LOCK_TIMEOUT} \
-		congruent "$@" 2>"$_e" && _rc=0 || _rc=$?
-	cat "$_e" >&2
-	if grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' \
-		-e 'runtime error:' "$_e"; then
-		rm -f "$_e"
-		return 99
-	fi
-	rm -f "$_e"
-	return $_rc
+	TB_CG_ENV=${CONGRUENT_DPKG_LOCK_TIMEOUT:+CONGRUENT_DPKG_LOCK_TIMEOUT=$CONGRUENT_DPKG_LOCK_TIMEOUT} \
+		tb_cg "$@"
 }
 
 # pkg_version NAME PKG: the installed version of PKG, or "absent"
