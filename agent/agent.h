@@ -331,7 +331,13 @@ struct cg_config {
 	char *state_dir;       /* owned; default CG_DEFAULT_STATE_DIR */
 	char *reports_url;     /* owned */
 	char *reports_prefix;  /* owned; default "hosts/" */
+	unsigned reports_heartbeat;    /* seconds; 0: commit every run */
+	unsigned reports_timeout;      /* seconds; default 60 */
+	unsigned reports_queue_max;    /* undelivered reports kept; 500 */
+	unsigned reports_queue_max_mb; /* and their size; 64 MiB */
 };
+
+#define CG_REPORTS_HEARTBEAT 14400 /* 4 hours */
 
 /*
  * Read the agent config at path. When path is the default and does not
@@ -397,6 +403,57 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 int cg_source_mark_good(const char *state_dir, const struct cg_source *src,
 			struct cg_error *err);
 void cg_source_release(struct cg_source *src);
+
+/* --- report.c: reports queued in STATE, pushed to the central repository */
+
+/*
+ * The state a report describes, without what changes on every run (time,
+ * durations, fetch counts): host, policy commit, exit status, the
+ * fingerprint, and every resource's status and what differed. Two reports
+ * with the same digest say the same thing (hex SHA-256 into out).
+ */
+void cg_report_digest(const struct cg_policy *p, const struct cg_run_info *info,
+		      char out[65]);
+
+struct cg_report_status {
+	bool queued;          /* this run's report went into the queue */
+	unsigned pending;     /* reports in the queue, after this run */
+	size_t pending_bytes;
+	unsigned dropped;     /* dropped when the queue was full, this run */
+	unsigned delivered;   /* reports taken out of the queue by the push */
+	unsigned commits;     /* commits the push made */
+	char tip[48];         /* the host's ref after the push */
+};
+
+/*
+ * Put this run's report into STATE/reports/queue, unless it says the same
+ * as the last one queued or delivered and that one is younger than
+ * reports.heartbeat. When the queue is over reports.queue_max reports or
+ * queue_max_mb, the oldest are dropped (st->dropped; the count goes with
+ * the next commit).
+ */
+int cg_report_queue(const struct cg_config *c, const char *state_dir,
+		    const struct cg_policy *p, const struct cg_run_info *info,
+		    const struct cg_counts *counts, struct cg_report_status *st,
+		    struct cg_error *err);
+
+/*
+ * Deliver the queue, oldest first, as commits on refs/heads/PREFIX+host
+ * of reports.url, in a child with reports.timeout as its deadline and no
+ * capabilities. Nothing queued: nothing to do. On failure the queue is
+ * left for the next run.
+ */
+int cg_report_push(const struct cg_config *c, const char *state_dir,
+		   const char *host, struct cg_report_status *st,
+		   struct cg_error *err);
+
+/* Is PREFIX+host a valid branch name? err says why not. */
+int cg_report_ref(const char *prefix, const char *host, char *out, size_t size,
+		  struct cg_error *err);
+
+/* --- fleet.c: congruent fleet ---------------------------------------- */
+
+int cg_cmd_fleet_main(int argc, char **argv);
 
 /* --- restore.c ------------------------------------------------------ */
 

@@ -14,7 +14,25 @@ static const char *const source_keys[] = {
 	"url", "branch", "require_signed", "allowed_signers", "ca_file",
 	"ssh_key", "known_hosts", "timeout", NULL,
 };
-static const char *const reports_keys[] = { "url", "branch_prefix", NULL };
+static const char *const reports_keys[] = {
+	"url", "branch_prefix", "heartbeat", "timeout", "queue_max",
+	"queue_max_mb", NULL,
+};
+
+/* An unsigned number of the reports map into *out, if the key is there. */
+static int get_uint(const struct cg_node *map, const char *key,
+		    unsigned long max, unsigned *out, struct cg_error *err)
+{
+	const struct cg_node *n = cg_map_get(map, key);
+	unsigned long v;
+
+	if (!n)
+		return 0;
+	if (cg_node_uint(n, key, max, &v, err) < 0)
+		return CG_ERR;
+	*out = (unsigned)v;
+	return 0;
+}
 
 static int get_str(const struct cg_node *map, const char *key, char **out,
 		   struct cg_error *err)
@@ -103,8 +121,23 @@ static int parse(struct cg_config *c, const struct cg_node *root,
 		}
 		if (cg_map_check_keys(rep, reports_keys, "reports", err) < 0 ||
 		    get_str(rep, "url", &c->reports_url, err) < 0 ||
-		    get_str(rep, "branch_prefix", &c->reports_prefix, err) < 0)
+		    get_str(rep, "branch_prefix", &c->reports_prefix, err) < 0 ||
+		    get_uint(rep, "heartbeat", 7 * 86400, &c->reports_heartbeat,
+			     err) < 0 ||
+		    get_uint(rep, "timeout", 86400, &c->reports_timeout, err) <
+			    0 ||
+		    get_uint(rep, "queue_max", 100000, &c->reports_queue_max,
+			     err) < 0 ||
+		    get_uint(rep, "queue_max_mb", 65536,
+			     &c->reports_queue_max_mb, err) < 0)
 			return CG_ERR;
+		if (c->reports_queue_max == 0 || c->reports_queue_max_mb == 0) {
+			cg_error_set(err, CG_ERR, "reports: queue_max and "
+						  "queue_max_mb must be at "
+						  "least 1");
+			cg_error_where(err, "%s:%u", rep->doc->name, rep->line);
+			return CG_ERR;
+		}
 	}
 	return 0;
 }
@@ -121,6 +154,10 @@ int cg_config_load(struct cg_config *c, const char *path, bool explicit_path,
 	c->helper_timeout = CG_DEFAULT_HELPER_TIMEOUT;
 	c->state_dir = cg_xstrdup(CG_DEFAULT_STATE_DIR);
 	c->reports_prefix = cg_xstrdup("hosts/");
+	c->reports_heartbeat = CG_REPORTS_HEARTBEAT;
+	c->reports_timeout = 60;
+	c->reports_queue_max = 500;
+	c->reports_queue_max_mb = 64;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT && !explicit_path)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -255,6 +256,41 @@ static int write_report(const char *state_dir, const struct cg_policy *p,
 	return rc;
 }
 
+/*
+ * Queue this run's report and deliver the queue. A central repository
+ * that cannot be reached is a warning: the enforcement went as the exit
+ * status says, and the reports wait in STATE for the next run.
+ */
+static void central_report(const struct cg_config *c, const char *state,
+			   const struct cg_policy *p,
+			   const struct cg_run_info *info,
+			   const struct cg_counts *counts, bool color)
+{
+	struct cg_report_status st;
+	struct cg_error err;
+
+	cg_error_clear(&err);
+	if (cg_report_queue(c, state, p, info, counts, &st, &err) < 0) {
+		cg_error_prefix(&err, "cannot queue the report");
+		cg_print_error(stderr, &err, color);
+		return;
+	}
+	if (st.dropped)
+		cg_log(LOG_WARNING,
+		       "report queue full (reports.queue_max %u, queue_max_mb "
+		       "%u): dropped the %u oldest undelivered report%s",
+		       c->reports_queue_max, c->reports_queue_max_mb,
+		       st.dropped, st.dropped == 1 ? "" : "s");
+	if (cg_report_push(c, state, info->host, &st, &err) < 0) {
+		cg_print_error(stderr, &err, color);
+		return;
+	}
+	if (st.commits && info->verbose)
+		cg_log(LOG_INFO, "report: %u commit%s pushed to %s (%.12s)",
+		       st.commits, st.commits == 1 ? "" : "s", c->reports_url,
+		       st.tip);
+}
+
 /* Say what the source step decided, when it was not the plain case. */
 static void report_source(const struct cg_source *src,
 			  const struct cg_config *c, bool color)
@@ -433,6 +469,12 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		cg_print_error(stderr, &err, ecolor);
 		status |= 4;
 	}
+	/*
+	 * The central copy: plan's report is its output (it writes nothing,
+	 * and queueing is a write); --only runs are partial.
+	 */
+	if (!dry_run && !o.only && !o.no_report && conf.reports_url)
+		central_report(&conf, state, &p, &info, &counts, ecolor);
 out:
 	fflush(stdout);
 	cg_store_free(store);
@@ -563,6 +605,12 @@ static const struct command {
 	{ "facts", cmd_facts,
 	  "facts  [--root DIR] [--hostname NAME] [--format text|json]\n"
 	  "       print the facts templates and classes can use" },
+	{ "fleet", cg_cmd_fleet_main,
+	  "fleet  [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
+	  "       [--format text|json|html] [--stale HOURS] [--history N]\n"
+	  "       [--max-report-kb KB] [--timeout SECONDS]\n"
+	  "       the fleet from the central reports repository: each host's\n"
+	  "       state, policy commit, last report, resources and since when" },
 	{ "restore", cg_cmd_restore_main,
 	  "restore [--root DIR] [--state-dir DIR] [--list] [PATH [BACKUP]]\n"
 	  "       put back a file congruent overwrote (newest by default),\n"

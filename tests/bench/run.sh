@@ -90,3 +90,7 @@ echo
 
 # The package resource: a no-op run over 200 managed packages.
 "$TOP/tests/bench/packages.sh"
+
+# The fleet view: 10,000 host refs in a central repository.
+echo
+"$TOP/tests/bench/fleet.sh"

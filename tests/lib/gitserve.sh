@@ -20,7 +20,7 @@
 #   gitserve_deps                install what is missing (root only)
 #
 # A repository is served as basename(DIR) under dirname(DIR), read-only
-# (fetch and clone; no push). Each server listens on 127.0.0.1 only, on a
+# (fetch and clone; no push) unless gitserve_daemon is given --push. Each server listens on 127.0.0.1 only, on a
 # free port chosen at random and retried if taken. The HTTPS server
 # certificate names DNS:localhost and IP:127.0.0.1.
 #
@@ -243,8 +243,12 @@ gitserve__repo() { # DIR: sets _gs_base and _gs_name
 		{ gitserve__die "$1 is not a git repository"; return 1; }
 }
 
-# gitserve_daemon DIR: serve DIR with git daemon; prints git://127.0.0.1:PORT/NAME.
+# gitserve_daemon DIR [--push]: serve DIR with git daemon; prints
+# git://127.0.0.1:PORT/NAME. With --push, git push to it is allowed too
+# (receive-pack), for the central reports repository.
 gitserve_daemon() {
+	_gs_push=
+	[ "${2:-}" = --push ] && _gs_push=--enable=receive-pack
 	gitserve_deps || return 1
 	gitserve__repo "$1" || return 1
 	_gs_d=$(gitserve__dir) || return 1
@@ -256,7 +260,7 @@ gitserve_daemon() {
 		rm -f "$_gs_sd/pid"
 		gitserve__spawn "$_gs_sd/log" "$(git --exec-path)/git-daemon" \
 			--listen=127.0.0.1 --port="$_gs_port" --reuseaddr \
-			--export-all --base-path="$_gs_base" \
+			--export-all --base-path="$_gs_base" $_gs_push \
 			--informative-errors --verbose --pid-file="$_gs_sd/pid"
 		if gitserve__ready "$_gs_sd/pid" "$_gs_port"; then
 			echo "git://127.0.0.1:$_gs_port/$_gs_name"

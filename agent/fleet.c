@@ -1,0 +1,1319 @@
+/* fleet.c: congruent fleet: the hosts' reports from the central repository, as text, JSON or HTML. */
+#include <errno.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <git2.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cg/json.h"
+#include "cg/jsonparse.h"
+
+/*
+ * Every report was written by a host, and a host may be broken or
+ * hostile: each object's size is read from its header before the object
+ * is, JSON goes through the bounded parser, every field is checked for
+ * type and range, history is walked to a fixed depth, and what fails any
+ * of this is skipped with a line naming its ref. What is shown is escaped
+ * for where it goes (terminal, JSON, HTML).
+ */
+
+#define MAX_HISTORY 1000
+#define MAX_COLUMNS 40 /* resources as columns of the HTML table */
+#define DEFAULT_STALE_HOURS 12
+#define DEFAULT_HISTORY 20
+#define DEFAULT_MAX_REPORT (1u << 20)
+
+enum state {
+	ST_CONGRUENT,
+	ST_DRIFTED,
+	ST_REPAIRED,
+	ST_FAILED,
+	ST_STALE,
+	ST_N,
+};
+
+static const char *const state_names[] = { "congruent", "drifted", "repaired",
+					   "failed", "stale" };
+
+/* Resource statuses a report may hold; RS_OK also stands for "absent". */
+enum rstatus {
+	RS_OK,
+	RS_DRIFTED,
+	RS_REPAIRED,
+	RS_FAILED,
+	RS_SKIPPED,
+	RS_UNKNOWN, /* that report could not be read */
+};
+
+static const char *const rstatus_names[] = { "ok", "drifted", "repaired",
+					     "failed", "skipped", "unknown" };
+
+/* What one report says, as far as fleet uses it. */
+struct report {
+	char digest[65];
+	char *commit;        /* owned: the policy commit, or NULL */
+	char *agent_version; /* owned */
+	char *time;          /* owned: as the report says */
+	char fingerprint[65];
+	int64_t exit_status;
+	int64_t count[5];    /* ok, drifted, repaired, failed, skipped */
+	char **ids;          /* owned: resources not ok */
+	uint8_t *status;     /* owned: their status */
+	size_t n;
+	enum state state;
+};
+
+struct hist {
+	int64_t time;   /* the commit's */
+	char oid[GIT_OID_HEXSZ + 1];
+	bool heartbeat;
+	int rep;        /* index into host.reps, or -1: unreadable */
+};
+
+struct hres {
+	char *id;       /* borrowed from a report of the host */
+	uint8_t *st;    /* owned: status in each history entry */
+	int64_t since;  /* when the current status began; 0: ok now */
+	bool before;    /* ... or earlier: history ended first */
+	int col;        /* HTML column, or -1 */
+};
+
+struct host {
+	char *name;     /* owned */
+	char *ref;      /* owned */
+	struct report *reps; /* owned: distinct reports in history */
+	size_t nreps;
+	struct hist *h; /* owned: newest first */
+	size_t nh;
+	bool more;      /* history goes on past what was read */
+	struct hres *res; /* owned */
+	size_t nres;
+	enum state state; /* with stale */
+	int64_t since;  /* when the last report's state began */
+	bool since_before;
+	unsigned dropped; /* reports the host's queue dropped, in history */
+};
+
+struct skip {
+	char *ref;      /* owned */
+	char *why;      /* owned */
+};
+
+struct fleet {
+	git_repository *repo; /* owned */
+	const char *source;   /* borrowed: URL or DIR, for messages */
+	const char *prefix;
+	struct host *hosts;   /* owned */
+	size_t n, cap;
+	struct skip *skips;   /* owned */
+	size_t nskips, capskips;
+	size_t max_report;
+	unsigned history;
+	int64_t now;
+	int64_t stale_after;  /* seconds */
+	size_t count[ST_N];
+};
+
+static void report_release(struct report *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		free(r->ids[i]);
+	free(r->ids);
+	free(r->status);
+	free(r->commit);
+	free(r->agent_version);
+	free(r->time);
+	memset(r, 0, sizeof(*r));
+}
+
+static void host_release(struct host *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->nreps; i++)
+		report_release(&h->reps[i]);
+	for (i = 0; i < h->nres; i++)
+		free(h->res[i].st);
+	free(h->reps);
+	free(h->res);
+	free(h->h);
+	free(h->name);
+	free(h->ref);
+	memset(h, 0, sizeof(*h));
+}
+
+static void fleet_release(struct fleet *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		host_release(&f->hosts[i]);
+	for (i = 0; i < f->nskips; i++) {
+		free(f->skips[i].ref);
+		free(f->skips[i].why);
+	}
+	free(f->hosts);
+	free(f->skips);
+	git_repository_free(f->repo);
+	memset(f, 0, sizeof(*f));
+}
+
+static void add_skip(struct fleet *f, const char *ref, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void add_skip(struct fleet *f, const char *ref, const char *fmt, ...)
+{
+	struct skip *s;
+	va_list ap;
+	char why[1200];
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	cg_grow(&f->skips, &f->capskips, f->nskips + 1, sizeof(*f->skips));
+	s = &f->skips[f->nskips++];
+	s->ref = cg_xstrdup(ref);
+	s->why = cg_xstrdup(why);
+}
+
+static bool is_hex(const char *s, size_t len)
+{
+	size_t i;
+
+	if (strlen(s) != len)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static int rstatus_of(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < RS_UNKNOWN; i++)
+		if (strcmp(s, rstatus_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* A string member that must be there, at most max bytes. */
+static const char *need_str(const struct cg_jdoc *d, const struct cg_jnode *o,
+			    const char *key, size_t max, char *why,
+			    size_t size)
+{
+	const char *s = cg_jnode_get_str(d, o, key);
+
+	if (!s)
+		snprintf(why, size, "report.json: no string \"%s\"", key);
+	else if (strlen(s) > max)
+		snprintf(why, size, "report.json: \"%s\" is longer than %zu bytes",
+			 key, max);
+	else
+		return s;
+	return NULL;
+}
+
+/* Check and keep what a report says. why is set when it is refused. */
+static int parse_report(struct fleet *f, const char *data, size_t len,
+			struct report *r, char *why, size_t size)
+{
+	static const char *const counts[] = { "ok", "drifted", "repaired",
+					      "failed", "skipped" };
+	struct cg_jlimits lim = { .max_bytes = f->max_report,
+				  .max_depth = 16,
+				  .max_nodes = 200000,
+				  .max_string = 8192 };
+	const struct cg_jnode *root, *sum, *res, *v;
+	struct cg_jdoc doc = { 0 };
+	struct cg_error err;
+	const char *s, *fp, *tm, *ver;
+	size_t i, cap = 0;
+	int rc = CG_ERR;
+
+	if (cg_jdoc_parse(&doc, data, len, &lim, &err) < 0) {
+		snprintf(why, size, "report.json: %s", err.msg);
+		return CG_ERR;
+	}
+	root = cg_jdoc_root(&doc);
+	if (!cg_jnode_is(root, CG_JOBJ)) {
+		snprintf(why, size, "report.json: not a JSON object");
+		goto out;
+	}
+	if (!(tm = need_str(&doc, root, "time", 64, why, size)) ||
+	    !(fp = need_str(&doc, root, "fingerprint", 64, why, size)) ||
+	    !(ver = need_str(&doc, root, "agent_version", 64, why, size)))
+		goto out;
+	if (!is_hex(fp, 64)) {
+		snprintf(why, size, "report.json: \"fingerprint\" is not a "
+				    "SHA-256 in hex");
+		goto out;
+	}
+	v = cg_jnode_get(&doc, root, "commit");
+	s = cg_jnode_str(&doc, v);
+	if (v && !cg_jnode_is(v, CG_JNULL) && (!s || strlen(s) > 64)) {
+		snprintf(why, size, "report.json: \"commit\" is not a commit id");
+		goto out;
+	}
+	if (!cg_jnode_get_int(&doc, root, "exit_status", &r->exit_status) ||
+	    r->exit_status < 0 || r->exit_status > 255) {
+		snprintf(why, size, "report.json: no \"exit_status\" from 0 to 255");
+		goto out;
+	}
+	sum = cg_jnode_get(&doc, root, "summary");
+	for (i = 0; i < 5; i++)
+		if (!cg_jnode_get_int(&doc, sum, counts[i], &r->count[i]) ||
+		    r->count[i] < 0) {
+			snprintf(why, size, "report.json: no \"summary\" with "
+					    "counts");
+			goto out;
+		}
+	res = cg_jnode_get(&doc, root, "resources");
+	if (!cg_jnode_is(res, CG_JARR)) {
+		snprintf(why, size, "report.json: no \"resources\" array");
+		goto out;
+	}
+	for (v = cg_jnode_first(&doc, res); v; v = cg_jnode_next(&doc, v)) {
+		const char *id = cg_jnode_get_str(&doc, v, "id");
+		const char *st = cg_jnode_get_str(&doc, v, "status");
+		int k = st ? rstatus_of(st) : -1;
+
+		if (!id || !*id || strlen(id) > 4096 || k < 0) {
+			snprintf(why, size, "report.json: resource %zu has no "
+					    "\"id\" or a bad \"status\"",
+				 r->n + 1);
+			goto out;
+		}
+		if (k == RS_OK)
+			continue;
+		cg_grow(&r->ids, &cap, r->n + 1, sizeof(*r->ids));
+		r->status = cg_xrealloc(r->status, cap);
+		r->ids[r->n] = cg_xstrdup(id);
+		r->status[r->n++] = (uint8_t)k;
+	}
+	r->fingerprint[0] = '\0';
+	memcpy(r->fingerprint, fp, 65);
+	r->time = cg_xstrdup(tm);
+	r->agent_version = cg_xstrdup(ver);
+	r->commit = s ? cg_xstrdup(s) : NULL;
+	if (r->count[3] || r->count[4] || (r->exit_status & 4) ||
+	    r->exit_status == 1)
+		r->state = ST_FAILED;
+	else if (r->count[2])
+		r->state = ST_REPAIRED;
+	else if (r->count[1])
+		r->state = ST_DRIFTED;
+	else
+		r->state = ST_CONGRUENT;
+	rc = 0;
+out:
+	if (rc < 0)
+		report_release(r);
+	cg_jdoc_release(&doc);
+	return rc;
+}
+
+/* Read report.json of commit c, bounded before anything is loaded. */
+static int read_report(struct fleet *f, git_commit *c, struct report *r,
+		       char *why, size_t size)
+{
+	const git_tree_entry *e;
+	git_tree *tree = NULL;
+	git_odb *odb = NULL;
+	git_odb_object *obj = NULL;
+	git_object_t type;
+	size_t len;
+	int rc = CG_ERR;
+
+	if (git_commit_tree(&tree, c) < 0) {
+		snprintf(why, size, "cannot read the commit's tree");
+		return CG_ERR;
+	}
+	e = git_tree_entry_byname(tree, "report.json");
+	if (!e || git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
+		snprintf(why, size, "no file report.json in the commit");
+		goto out;
+	}
+	if (git_repository_odb(&odb, f->repo) < 0 ||
+	    git_odb_read_header(&len, &type, odb, git_tree_entry_id(e)) < 0) {
+		snprintf(why, size, "cannot read report.json");
+		goto out;
+	}
+	if (len > f->max_report) {
+		snprintf(why, size, "report.json is %zu bytes, more than the "
+				    "limit of %zu (--max-report-kb)",
+			 len, f->max_report);
+		goto out;
+	}
+	if (git_odb_read(&obj, odb, git_tree_entry_id(e)) < 0) {
+		snprintf(why, size, "cannot read report.json");
+		goto out;
+	}
+	rc = parse_report(f, git_odb_object_data(obj), git_odb_object_size(obj),
+			  r, why, size);
+out:
+	git_odb_object_free(obj);
+	git_odb_free(odb);
+	git_tree_free(tree);
+	return rc;
+}
+
+static bool trailer(const char *msg, const char *key, char *out, size_t size)
+{
+	size_t klen = strlen(key);
+	const char *l;
+
+	for (l = msg; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (strncmp(l, key, klen) == 0 && l[klen] == ':' &&
+		    l[klen + 1] == ' ') {
+			size_t n = strcspn(l + klen + 2, "\n");
+
+			if (n >= size)
+				n = size - 1;
+			memcpy(out, l + klen + 2, n);
+			out[n] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+static int find_res(const struct host *h, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < h->nres; i++)
+		if (strcmp(h->res[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The resources not ok somewhere in history, with their status in each. */
+static void host_resources(struct host *h)
+{
+	size_t i, k, cap = 0;
+
+	for (i = 0; i < h->nh; i++) {
+		const struct report *r;
+
+		if (h->h[i].rep < 0)
+			continue;
+		r = &h->reps[h->h[i].rep];
+		for (k = 0; k < r->n; k++) {
+			int j = find_res(h, r->ids[k]);
+
+			if (j < 0) {
+				cg_grow(&h->res, &cap, h->nres + 1,
+					sizeof(*h->res));
+				j = (int)h->nres++;
+				memset(&h->res[j], 0, sizeof(h->res[j]));
+				h->res[j].id = r->ids[k];
+				h->res[j].st = cg_xcalloc(h->nh, 1);
+				h->res[j].col = -1;
+			}
+		}
+	}
+	for (k = 0; k < h->nres; k++) {
+		struct hres *x = &h->res[k];
+
+		for (i = 0; i < h->nh; i++) {
+			const struct report *r;
+			size_t m;
+
+			if (h->h[i].rep < 0) {
+				x->st[i] = RS_UNKNOWN;
+				continue;
+			}
+			r = &h->reps[h->h[i].rep];
+			x->st[i] = RS_OK;
+			for (m = 0; m < r->n; m++)
+				if (strcmp(r->ids[m], x->id) == 0)
+					x->st[i] = r->status[m];
+		}
+		if (x->st[0] == RS_OK)
+			continue;
+		for (i = 0; i < h->nh && x->st[i] == x->st[0]; i++)
+			x->since = h->h[i].time;
+		x->before = i == h->nh && h->more;
+	}
+}
+
+/* One host's ref: its tip report (required) and its history. */
+static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
+{
+	struct host h = { 0 };
+	git_commit *c = NULL;
+	char why[1200];
+	size_t i, capreps = 0;
+
+	h.ref = cg_xstrdup(refname);
+	h.name = cg_xstrdup(refname + strlen("refs/heads/") + strlen(f->prefix));
+	h.h = cg_xcalloc(f->history, sizeof(*h.h));
+	if (git_commit_lookup(&c, f->repo, tip) < 0) {
+		add_skip(f, refname, "it does not point to a commit");
+		goto fail;
+	}
+	while (c && h.nh < f->history) {
+		struct hist *e = &h.h[h.nh];
+		char digest[65] = "", dropped[16];
+		const char *msg = git_commit_message(c);
+		git_commit *parent = NULL;
+
+		e->time = git_commit_time(c);
+		git_oid_tostr(e->oid, sizeof(e->oid), git_commit_id(c));
+		e->heartbeat = msg && cg_str_starts(msg, "heartbeat ");
+		e->rep = -1;
+		if (msg && trailer(msg, "Congruent-State", digest, sizeof(digest)) &&
+		    is_hex(digest, 64)) {
+			for (i = 0; i < h.nreps; i++)
+				if (strcmp(h.reps[i].digest, digest) == 0)
+					e->rep = (int)i;
+		}
+		/* Within the history read: a heartbeat is no reason to forget. */
+		if (msg &&
+		    trailer(msg, "Congruent-Dropped", dropped, sizeof(dropped)))
+			h.dropped += (unsigned)strtoul(dropped, NULL, 10) % 100000000u;
+		if (e->rep < 0) {
+			struct report r = { 0 };
+
+			if (read_report(f, c, &r, why, sizeof(why)) == 0) {
+				memcpy(r.digest, digest, sizeof(r.digest));
+				cg_grow(&h.reps, &capreps, h.nreps + 1,
+					sizeof(*h.reps));
+				e->rep = (int)h.nreps;
+				h.reps[h.nreps++] = r;
+			} else if (h.nh == 0) {
+				add_skip(f, refname, "%s (commit %.12s)", why,
+					 e->oid);
+				goto fail;
+			}
+		}
+		h.nh++;
+		if (git_commit_parentcount(c) == 0 ||
+		    git_commit_parent(&parent, c, 0) < 0) {
+			git_commit_free(c);
+			c = NULL;
+			break;
+		}
+		git_commit_free(c);
+		c = parent;
+	}
+	h.more = c != NULL;
+	git_commit_free(c);
+	c = NULL;
+	{
+		const struct report *top = &h.reps[h.h[0].rep];
+
+		h.state = top->state;
+		for (i = 0; i < h.nh && h.h[i].rep >= 0 &&
+			    h.reps[h.h[i].rep].state == top->state;
+		     i++)
+			h.since = h.h[i].time;
+		h.since_before = i == h.nh && h.more;
+		if (f->now - h.h[0].time > f->stale_after)
+			h.state = ST_STALE;
+	}
+	host_resources(&h);
+	f->count[h.state]++;
+	cg_grow(&f->hosts, &f->cap, f->n + 1, sizeof(*f->hosts));
+	f->hosts[f->n++] = h;
+	return;
+fail:
+	git_commit_free(c);
+	host_release(&h);
+}
+
+static int cmp_host(const void *a, const void *b)
+{
+	const struct host *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static int fleet_read(struct fleet *f, struct cg_error *err)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref;
+	char *base = cg_xasprintf("refs/heads/%s", f->prefix);
+	size_t blen = strlen(base);
+	int rc;
+
+	rc = git_reference_iterator_new(&it, f->repo);
+	if (rc < 0) {
+		free(base);
+		return cg_git_error(err, "cannot list the refs of %s", f->source);
+	}
+	while ((rc = git_reference_next(&ref, it)) == 0) {
+		const char *name = git_reference_name(ref);
+
+		if (strncmp(name, base, blen) == 0) {
+			if (!name[blen])
+				add_skip(f, name, "no host name after the prefix");
+			else if (git_reference_type(ref) != GIT_REFERENCE_DIRECT)
+				add_skip(f, name, "a symbolic ref");
+			else
+				read_host(f, name, git_reference_target(ref));
+		}
+		git_reference_free(ref);
+	}
+	git_reference_iterator_free(it);
+	free(base);
+	if (rc != GIT_ITEROVER)
+		return cg_git_error(err, "cannot list the refs of %s", f->source);
+	if (f->n)
+		qsort(f->hosts, f->n, sizeof(*f->hosts), cmp_host);
+	return 0;
+}
+
+/* --- fingerprints ---------------------------------------------------- */
+
+struct group {
+	const char *fp; /* borrowed */
+	size_t *hosts;  /* owned: indexes */
+	size_t n;
+};
+
+struct fpidx {
+	const char *fp; /* borrowed */
+	size_t i;
+};
+
+static int cmp_fpidx(const void *a, const void *b)
+{
+	const struct fpidx *x = a, *y = b;
+	int c = strcmp(x->fp, y->fp);
+
+	return c ? c : (x->i < y->i ? -1 : x->i > y->i);
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n > y->n ? -1 : 1;
+	return strcmp(x->fp, y->fp);
+}
+
+/* Hosts grouped by the fingerprint of their last report, largest first. */
+static struct group *fleet_groups(const struct fleet *f, size_t *n_out)
+{
+	size_t *idx = cg_xcalloc(f->n + 1, sizeof(*idx));
+	struct group *g = NULL;
+	size_t i, n = 0, cap = 0;
+
+	struct fpidx *fi = cg_xcalloc(f->n + 1, sizeof(*fi));
+
+	for (i = 0; i < f->n; i++) {
+		const struct host *h = &f->hosts[i];
+
+		fi[i].fp = h->reps[h->h[0].rep].fingerprint;
+		fi[i].i = i;
+	}
+	qsort(fi, f->n, sizeof(*fi), cmp_fpidx);
+	for (i = 0; i < f->n; i++)
+		idx[i] = fi[i].i;
+	free(fi);
+	for (i = 0; i < f->n; i++) {
+		const struct host *h = &f->hosts[idx[i]];
+		const char *fp = h->reps[h->h[0].rep].fingerprint;
+
+		if (!n || strcmp(g[n - 1].fp, fp) != 0) {
+			cg_grow(&g, &cap, n + 1, sizeof(*g));
+			g[n].fp = fp;
+			g[n].hosts = idx + i;
+			g[n].n = 0;
+			n++;
+		}
+		g[n - 1].n++;
+	}
+	/* Groups point into idx; the first group owns it. */
+	if (n)
+		qsort(g, n, sizeof(*g), cmp_group);
+	else
+		free(idx);
+	*n_out = n;
+	return g;
+}
+
+static void groups_free(struct group *g, size_t n)
+{
+	size_t i, *lowest = NULL;
+
+	for (i = 0; i < n; i++)
+		if (!lowest || g[i].hosts < lowest)
+			lowest = g[i].hosts;
+	free(lowest);
+	free(g);
+}
+
+/* --- text ------------------------------------------------------------ */
+
+/* A name from a report, made safe for a terminal. */
+static void put_safe(FILE *out, const char *s, int width)
+{
+	int n = 0;
+
+	for (; *s; s++, n++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+	for (; n < width; n++)
+		fputc(' ', out);
+}
+
+static const char *policy_of(const struct host *h)
+{
+	const char *c = h->reps[h->h[0].rep].commit;
+
+	return c ? c : "-";
+}
+
+static void fleet_text(const struct fleet *f, FILE *out)
+{
+	struct group *g;
+	size_t i, k, ng;
+	char when[32], since[32];
+
+	fprintf(out, "%-24s %-10s %-12s %-20s %s\n", "HOST", "STATE", "POLICY",
+		"LAST REPORT", "SINCE");
+	for (i = 0; i < f->n; i++) {
+		const struct host *h = &f->hosts[i];
+
+		cg_time_iso(when, h->h[0].time);
+		cg_time_iso(since, h->since);
+		put_safe(out, h->name, 24);
+		fprintf(out, " %-10s %-12.12s %-20s %s%s\n",
+			state_names[h->state], policy_of(h), when,
+			h->since_before ? "before " : "", since);
+		for (k = 0; k < h->nres; k++) {
+			const struct hres *x = &h->res[k];
+
+			if (x->st[0] == RS_OK)
+				continue;
+			cg_time_iso(since, x->since);
+			fprintf(out, "    ");
+			put_safe(out, x->id, 0);
+			fprintf(out, "  %s since %s%s\n", rstatus_names[x->st[0]],
+				x->before ? "before " : "", since);
+		}
+		if (h->dropped)
+			fprintf(out, "    (%u reports dropped by the host's "
+				     "full queue)\n",
+				h->dropped);
+	}
+	fprintf(out, "\n%zu host%s: %zu congruent, %zu drifted, %zu repaired, "
+		     "%zu failed, %zu stale",
+		f->n, f->n == 1 ? "" : "s", f->count[ST_CONGRUENT],
+		f->count[ST_DRIFTED], f->count[ST_REPAIRED], f->count[ST_FAILED],
+		f->count[ST_STALE]);
+	if (f->nskips)
+		fprintf(out, "; %zu ref%s skipped", f->nskips,
+			f->nskips == 1 ? "" : "s");
+	fprintf(out, "\n");
+	g = fleet_groups(f, &ng);
+	if (ng)
+		fprintf(out, "\nby fingerprint (hosts whose managed state is "
+			     "identical):\n");
+	for (i = 0; i < ng; i++) {
+		fprintf(out, "  %.12s  %zu host%s:", g[i].fp, g[i].n,
+			g[i].n == 1 ? "" : "s");
+		for (k = 0; k < g[i].n && k < 8; k++) {
+			fputc(' ', out);
+			put_safe(out, f->hosts[g[i].hosts[k]].name, 0);
+		}
+		if (g[i].n > 8)
+			fprintf(out, " ...");
+		fputc('\n', out);
+	}
+	groups_free(g, ng);
+}
+
+/* --- JSON ------------------------------------------------------------ */
+
+static void fleet_json(const struct fleet *f, FILE *out)
+{
+	struct cg_buf buf = { 0 };
+	struct cg_json j;
+	struct group *g;
+	char when[32];
+	size_t i, k, m, ng;
+
+	cg_json_init_file(&j, &buf, out, true);
+	cg_json_obj_begin(&j);
+	cg_time_iso(when, f->now);
+	cg_json_kstr(&j, "generated", when);
+	cg_json_kstr(&j, "reports", f->source);
+	cg_json_kint(&j, "stale_after_hours", f->stale_after / 3600);
+	cg_json_key(&j, "summary");
+	cg_json_obj_begin(&j);
+	cg_json_kint(&j, "hosts", (int64_t)f->n);
+	for (i = 0; i < ST_N; i++)
+		cg_json_kint(&j, state_names[i], (int64_t)f->count[i]);
+	cg_json_kint(&j, "skipped_refs", (int64_t)f->nskips);
+	cg_json_obj_end(&j);
+	cg_json_key(&j, "hosts");
+	cg_json_arr_begin(&j);
+	for (i = 0; i < f->n; i++) {
+		const struct host *h = &f->hosts[i];
+		const struct report *r = &h->reps[h->h[0].rep];
+
+		cg_json_obj_begin(&j);
+		cg_json_kstr(&j, "host", h->name);
+		cg_json_kstr(&j, "ref", h->ref);
+		cg_json_kstr(&j, "state", state_names[h->state]);
+		cg_json_kstr(&j, "last_state", state_names[r->state]);
+		cg_time_iso(when, h->since);
+		cg_json_kstr(&j, "state_since", when);
+		cg_json_kbool(&j, "state_since_before", h->since_before);
+		cg_json_kstr(&j, "policy_commit", r->commit);
+		cg_time_iso(when, h->h[0].time);
+		cg_json_kstr(&j, "last_report", when);
+		cg_json_kstr(&j, "run_time", r->time);
+		cg_json_kint(&j, "exit_status", r->exit_status);
+		cg_json_kstr(&j, "agent_version", r->agent_version);
+		cg_json_kstr(&j, "fingerprint", r->fingerprint);
+		cg_json_kstr(&j, "report_commit", h->h[0].oid);
+		cg_json_kint(&j, "dropped_reports", h->dropped);
+		cg_json_key(&j, "resources");
+		cg_json_arr_begin(&j);
+		for (k = 0; k < h->nres; k++) {
+			const struct hres *x = &h->res[k];
+
+			cg_json_obj_begin(&j);
+			cg_json_kstr(&j, "id", x->id);
+			cg_json_kstr(&j, "status", rstatus_names[x->st[0]]);
+			if (x->st[0] != RS_OK) {
+				cg_time_iso(when, x->since);
+				cg_json_kstr(&j, "since", when);
+				cg_json_kbool(&j, "since_before", x->before);
+			}
+			cg_json_key(&j, "history");
+			cg_json_arr_begin(&j);
+			for (m = 0; m < h->nh; m++)
+				cg_json_str(&j, rstatus_names[x->st[m]]);
+			cg_json_arr_end(&j);
+			cg_json_obj_end(&j);
+		}
+		cg_json_arr_end(&j);
+		cg_json_key(&j, "history");
+		cg_json_arr_begin(&j);
+		for (m = 0; m < h->nh; m++) {
+			cg_json_obj_begin(&j);
+			cg_time_iso(when, h->h[m].time);
+			cg_json_kstr(&j, "time", when);
+			cg_json_kstr(&j, "commit", h->h[m].oid);
+			cg_json_kstr(&j, "state",
+				     h->h[m].rep < 0
+					     ? "unknown"
+					     : state_names[h->reps[h->h[m].rep]
+								   .state]);
+			cg_json_kbool(&j, "heartbeat", h->h[m].heartbeat);
+			cg_json_obj_end(&j);
+		}
+		cg_json_arr_end(&j);
+		cg_json_obj_end(&j);
+	}
+	cg_json_arr_end(&j);
+	g = fleet_groups(f, &ng);
+	cg_json_key(&j, "fingerprints");
+	cg_json_arr_begin(&j);
+	for (i = 0; i < ng; i++) {
+		cg_json_obj_begin(&j);
+		cg_json_kstr(&j, "fingerprint", g[i].fp);
+		cg_json_kint(&j, "count", (int64_t)g[i].n);
+		cg_json_key(&j, "hosts");
+		cg_json_arr_begin(&j);
+		for (k = 0; k < g[i].n; k++)
+			cg_json_str(&j, f->hosts[g[i].hosts[k]].name);
+		cg_json_arr_end(&j);
+		cg_json_obj_end(&j);
+	}
+	cg_json_arr_end(&j);
+	groups_free(g, ng);
+	cg_json_key(&j, "skipped");
+	cg_json_arr_begin(&j);
+	for (i = 0; i < f->nskips; i++) {
+		cg_json_obj_begin(&j);
+		cg_json_kstr(&j, "ref", f->skips[i].ref);
+		cg_json_kstr(&j, "reason", f->skips[i].why);
+		cg_json_obj_end(&j);
+	}
+	cg_json_arr_end(&j);
+	cg_json_obj_end(&j);
+	cg_buf_addch(&buf, '\n');
+	cg_json_flush(&j);
+	cg_buf_release(&buf);
+}
+
+/* --- HTML ------------------------------------------------------------ */
+
+/* Text for HTML content and quoted attributes; bytes < 0x20 become '?'. */
+static void esc(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&':
+			fputs("&amp;", out);
+			break;
+		case '<':
+			fputs("&lt;", out);
+			break;
+		case '>':
+			fputs("&gt;", out);
+			break;
+		case '"':
+			fputs("&quot;", out);
+			break;
+		case '\'':
+			fputs("&#39;", out);
+			break;
+		default:
+			fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s,
+			      out);
+		}
+	}
+}
+
+static const char css[] =
+	"body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}"
+	"h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2em}"
+	"table{border-collapse:collapse}"
+	"th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;"
+	"vertical-align:top}"
+	"th{background:#f4f4f4;position:sticky;top:0}"
+	"th.res{writing-mode:vertical-rl;transform:rotate(180deg);"
+	"font-weight:normal;font-family:monospace;max-height:16em}"
+	".cards span{display:inline-block;margin:0 1em 1em 0;padding:.5em 1em;"
+	"border-radius:4px;color:#fff;font-weight:bold}"
+	".congruent{background:#2e7d32}.drifted{background:#f9a825}"
+	".repaired{background:#1565c0}.failed{background:#c62828}"
+	".stale{background:#757575}.skipped{background:#6a1b9a}"
+	".ok{background:#c8e6c9}.unknown{background:#eee}"
+	"td.state{color:#fff;font-weight:bold}"
+	".h{display:inline-block;width:8px;height:14px;margin-right:1px}"
+	"code{font-size:12px}";
+
+static void html_hist(FILE *out, const struct host *h, const struct hres *x)
+{
+	size_t m;
+	char when[32];
+
+	/* Oldest on the left, as a timeline reads. */
+	for (m = h->nh; m-- > 0;) {
+		cg_time_iso(when, h->h[m].time);
+		fprintf(out, "<span class=\"h %s\" title=\"%s %s\"></span>",
+			rstatus_names[x->st[m]], when, rstatus_names[x->st[m]]);
+	}
+}
+
+static void fleet_html(const struct fleet *f, FILE *out)
+{
+	const char **cols = NULL;
+	size_t ncols = 0, capcols = 0, i, k, c, ng;
+	struct group *g;
+	char when[32], since[32];
+
+	/* Columns: the resources involved anywhere, the first MAX_COLUMNS. */
+	for (i = 0; i < f->n; i++) {
+		struct host *h = &f->hosts[i];
+
+		for (k = 0; k < h->nres; k++) {
+			for (c = 0; c < ncols; c++)
+				if (strcmp(cols[c], h->res[k].id) == 0)
+					break;
+			if (c == ncols && ncols < MAX_COLUMNS) {
+				cg_grow(&cols, &capcols, ncols + 1,
+					sizeof(*cols));
+				cols[ncols++] = h->res[k].id;
+			}
+			h->res[k].col = c < ncols ? (int)c : -1;
+		}
+	}
+	cg_time_iso(when, f->now);
+	fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+		     "<meta charset=\"utf-8\"><title>congruent fleet</title>"
+		     "<style>%s</style></head><body>\n<h1>congruent fleet: ",
+		css);
+	esc(out, f->source);
+	fprintf(out, "</h1>\n<p>%zu hosts, generated %s; stale after %" PRId64
+		     " hours without a report.</p>\n<div class=\"cards\">",
+		f->n, when, f->stale_after / 3600);
+	for (i = 0; i < ST_N; i++)
+		fprintf(out, "<span class=\"%s\" id=\"count-%s\">%zu %s</span>",
+			state_names[i], state_names[i], f->count[i],
+			state_names[i]);
+	if (f->nskips)
+		fprintf(out, "<span class=\"skipped\" id=\"count-skipped\">%zu "
+			     "skipped</span>",
+			f->nskips);
+	fprintf(out, "</div>\n<h2>Hosts &times; resources</h2>\n"
+		     "<table id=\"hosts\"><thead><tr><th>host</th><th>state</th>"
+		     "<th>since</th><th>policy</th><th>last report</th>");
+	for (c = 0; c < ncols; c++) {
+		fprintf(out, "<th class=\"res\">");
+		esc(out, cols[c]);
+		fprintf(out, "</th>");
+	}
+	fprintf(out, "<th>other resources</th></tr></thead><tbody>\n");
+	for (i = 0; i < f->n; i++) {
+		const struct host *h = &f->hosts[i];
+
+		fprintf(out, "<tr data-host=\"");
+		esc(out, h->name);
+		fprintf(out, "\"><td>");
+		esc(out, h->name);
+		cg_time_iso(when, h->h[0].time);
+		cg_time_iso(since, h->since);
+		fprintf(out, "</td><td class=\"state %s\">%s</td><td>%s%s</td>"
+			     "<td><code>",
+			state_names[h->state], state_names[h->state],
+			h->since_before ? "before " : "", since);
+		esc(out, policy_of(h));
+		fprintf(out, "</code></td><td>%s</td>", when);
+		for (c = 0; c < ncols; c++) {
+			fprintf(out, "<td>");
+			for (k = 0; k < h->nres; k++)
+				if (h->res[k].col == (int)c)
+					html_hist(out, h, &h->res[k]);
+			fprintf(out, "</td>");
+		}
+		fprintf(out, "<td>");
+		for (k = 0; k < h->nres; k++) {
+			if (h->res[k].col >= 0)
+				continue;
+			fprintf(out, "<code>");
+			esc(out, h->res[k].id);
+			fprintf(out, "</code> ");
+			html_hist(out, h, &h->res[k]);
+			fprintf(out, "<br>");
+		}
+		fprintf(out, "</td></tr>\n");
+	}
+	fprintf(out, "</tbody></table>\n<h2>By fingerprint</h2>\n"
+		     "<table id=\"fingerprints\"><tr><th>fingerprint</th>"
+		     "<th>hosts</th><th>names</th></tr>\n");
+	g = fleet_groups(f, &ng);
+	for (i = 0; i < ng; i++) {
+		fprintf(out, "<tr><td><code>%.12s</code></td><td>%zu</td><td>",
+			g[i].fp, g[i].n);
+		for (k = 0; k < g[i].n && k < 50; k++) {
+			esc(out, f->hosts[g[i].hosts[k]].name);
+			fputc(' ', out);
+		}
+		if (g[i].n > 50)
+			fprintf(out, "&hellip;");
+		fprintf(out, "</td></tr>\n");
+	}
+	groups_free(g, ng);
+	fprintf(out, "</table>\n");
+	if (f->nskips) {
+		fprintf(out, "<h2>Skipped refs</h2>\n<ul id=\"skipped\">");
+		for (i = 0; i < f->nskips; i++) {
+			fprintf(out, "<li><code>");
+			esc(out, f->skips[i].ref);
+			fprintf(out, "</code>: ");
+			esc(out, f->skips[i].why);
+			fprintf(out, "</li>\n");
+		}
+		fprintf(out, "</ul>\n");
+	}
+	fprintf(out, "</body></html>\n");
+	free(cols);
+}
+
+/* --- the repository: a directory, or fetched from a URL -------------- */
+
+struct fetch_args {
+	const char *path;
+	const char *url;
+	const char *prefix;
+	const struct cg_config *c;
+};
+
+static int fleet_fetch_child(void *arg, char *msg, size_t size)
+{
+	const struct fetch_args *a = arg;
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	git_fetch_options fo;
+	char spec[600];
+	char *specs[] = { spec };
+	git_strarray refspecs = { specs, 1 };
+	const git_error *ge;
+	struct cg_error drop;
+	void *auth = NULL;
+	int rc;
+
+	if (cg_caps_limit(0, 0, (uid_t)-1, &drop) < 0) {
+		snprintf(msg, size, "%s", drop.msg);
+		return -1;
+	}
+	git_libgit2_init();
+	cg_git_set_ca(a->c, a->url);
+	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	fo.update_fetchhead = 0;
+	cg_git_auth_callbacks(&fo.callbacks, a->url, a->c->ssh_key,
+			      a->c->known_hosts, &auth);
+	snprintf(spec, sizeof(spec), "refs/heads/%s*:refs/heads/%s*", a->prefix,
+		 a->prefix);
+	rc = git_repository_init(&repo, a->path, 1);
+	if (rc == 0)
+		rc = git_remote_create_anonymous(&remote, repo, a->url);
+	if (rc == 0)
+		rc = git_remote_fetch(remote, &refspecs, &fo, "congruent fleet");
+	if (rc < 0) {
+		ge = git_error_last();
+		snprintf(msg, size, "%s",
+			 cg_git_auth_why(auth) ? cg_git_auth_why(auth)
+			 : ge && ge->message   ? ge->message
+					       : "fetch failed");
+	} else {
+		snprintf(msg, size, "ok");
+	}
+	free(auth);
+	git_remote_free(remote);
+	git_repository_free(repo);
+	return rc < 0 ? -1 : 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+struct fleet_opts {
+	const char *config;
+	bool config_given;
+	const char *reports;
+	const char *prefix;
+	int format; /* 0 text, 1 json, 2 html */
+	unsigned long stale_hours, history, max_report_kb, timeout;
+};
+
+static int fleet_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "congruent fleet: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'congruent help'.\n");
+	return -1;
+}
+
+static int number(const char *opt, const char *arg, unsigned long max,
+		  unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(arg, &end, 10);
+	if (errno || *end || !*arg || *out < 1 || *out > max) {
+		char what[128];
+
+		snprintf(what, sizeof(what), "%s takes a number from 1 to %lu, "
+					     "not '%%s'",
+			 opt, max);
+		return fleet_usage(what, arg);
+	}
+	return 0;
+}
+
+static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
+{
+	enum { O_REPORTS = 256, O_PREFIX, O_FORMAT, O_STALE, O_HISTORY,
+	       O_MAXREP, O_TIMEOUT };
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "reports", required_argument, NULL, O_REPORTS },
+		{ "prefix", required_argument, NULL, O_PREFIX },
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "stale", required_argument, NULL, O_STALE },
+		{ "history", required_argument, NULL, O_HISTORY },
+		{ "max-report-kb", required_argument, NULL, O_MAXREP },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->config = CG_DEFAULT_CONFIG;
+	o->stale_hours = DEFAULT_STALE_HOURS;
+	o->history = DEFAULT_HISTORY;
+	o->max_report_kb = DEFAULT_MAX_REPORT / 1024;
+	o->timeout = 120;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+c:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			o->config_given = true;
+			break;
+		case O_REPORTS:
+			o->reports = optarg;
+			break;
+		case O_PREFIX:
+			o->prefix = optarg;
+			break;
+		case O_FORMAT:
+			if (strcmp(optarg, "text") == 0)
+				o->format = 0;
+			else if (strcmp(optarg, "json") == 0)
+				o->format = 1;
+			else if (strcmp(optarg, "html") == 0)
+				o->format = 2;
+			else
+				return fleet_usage("--format is text, json or "
+						   "html, not '%s'",
+						   optarg);
+			break;
+		case O_STALE:
+			if (number("--stale", optarg, 24 * 365, &o->stale_hours) < 0)
+				return -1;
+			break;
+		case O_HISTORY:
+			if (number("--history", optarg, MAX_HISTORY, &o->history) <
+			    0)
+				return -1;
+			break;
+		case O_MAXREP:
+			if (number("--max-report-kb", optarg, 256 * 1024,
+				   &o->max_report_kb) < 0)
+				return -1;
+			break;
+		case O_TIMEOUT:
+			if (number("--timeout", optarg, 86400, &o->timeout) < 0)
+				return -1;
+			break;
+		default:
+			return fleet_usage("unknown option '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return fleet_usage("unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+int cg_cmd_fleet_main(int argc, char **argv)
+{
+	struct fleet_opts o;
+	struct cg_config conf;
+	struct fleet f;
+	struct cg_error err;
+	struct stat st;
+	char *tmp = NULL, *prefix_copy = NULL;
+	int status = 1;
+
+	if (fleet_opts_parse(argc, argv, &o) < 0)
+		return 1;
+	memset(&f, 0, sizeof(f));
+	cg_error_clear(&err);
+	if (cg_config_load(&conf, o.config, o.config_given, &err) < 0) {
+		cg_print_error(stderr, &err, false);
+		return 1;
+	}
+	if (!o.reports)
+		o.reports = conf.reports_url;
+	if (!o.reports) {
+		cg_error_set(&err, CG_ERR, "no reports repository to read");
+		cg_error_hint(&err, "pass --reports URL|DIR, or set reports.url "
+				    "in %s",
+			      conf.path ? conf.path : o.config);
+		cg_print_error(stderr, &err, false);
+		goto out;
+	}
+	prefix_copy = cg_xstrdup(o.prefix ? o.prefix : conf.reports_prefix);
+	f.prefix = prefix_copy;
+	f.source = o.reports;
+	f.history = (unsigned)o.history;
+	f.max_report = (size_t)o.max_report_kb * 1024;
+	f.stale_after = (int64_t)o.stale_hours * 3600;
+	f.now = (int64_t)time(NULL);
+	cg_git_setup(&conf);
+	if (stat(o.reports, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (git_repository_open_ext(&f.repo, o.reports,
+					    GIT_REPOSITORY_OPEN_NO_SEARCH,
+					    NULL) < 0) {
+			cg_git_error(&err, "cannot open %s", o.reports);
+			cg_print_error(stderr, &err, false);
+			goto out;
+		}
+	} else {
+		/* A URL: fetch the hosts' refs into a scratch repository. */
+		const char *t = getenv("TMPDIR");
+		struct fetch_args a;
+		char msg[1024];
+
+		tmp = cg_xasprintf("%s/congruent-fleet.XXXXXX",
+				   t && *t ? t : "/tmp");
+		if (!mkdtemp(tmp)) {
+			cg_error_sys(&err, CG_ERR, "cannot create %s", tmp);
+			cg_print_error(stderr, &err, false);
+			free(tmp);
+			tmp = NULL;
+			goto out;
+		}
+		a.path = tmp;
+		a.url = o.reports;
+		a.prefix = f.prefix;
+		a.c = &conf;
+		if (cg_git_in_child((unsigned)o.timeout, fleet_fetch_child, &a,
+				    msg, sizeof(msg), &err) < 0) {
+			cg_error_prefix(&err, "cannot fetch %s", o.reports);
+			cg_print_error(stderr, &err, false);
+			goto out;
+		}
+		if (git_repository_open_bare(&f.repo, tmp) < 0) {
+			cg_git_error(&err, "cannot open %s", tmp);
+			cg_print_error(stderr, &err, false);
+			goto out;
+		}
+	}
+	if (fleet_read(&f, &err) < 0) {
+		cg_print_error(stderr, &err, false);
+		goto out;
+	}
+	if (o.format == 1)
+		fleet_json(&f, stdout);
+	else if (o.format == 2)
+		fleet_html(&f, stdout);
+	else
+		fleet_text(&f, stdout);
+	fflush(stdout);
+	{
+		size_t i;
+
+		for (i = 0; i < f.nskips; i++) {
+			fprintf(stderr, "congruent fleet: ");
+			put_safe(stderr, f.skips[i].ref, 0);
+			fprintf(stderr, ": skipped: ");
+			put_safe(stderr, f.skips[i].why, 0);
+			fputc('\n', stderr);
+		}
+	}
+	status = ferror(stdout) ? 1 : 0;
+out:
+	fleet_release(&f);
+	if (tmp) {
+		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		free(tmp);
+	}
+	free(prefix_copy);
+	cg_config_release(&conf);
+	return status;
+}

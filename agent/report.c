@@ -1,0 +1,689 @@
+/* report.c: reports queued in STATE and pushed to the central repository as commits. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cg/hash.h"
+#include "cg/jsonparse.h"
+
+/*
+ * Layout under STATE/reports:
+ *   last-run.json     the last run's report (main.c)
+ *   queue/SEQ-TIME-DIGEST.json
+ *                     reports not yet delivered, oldest first by name;
+ *                     DIGEST is cg_report_digest, TIME the run's start
+ *   last              "DIGEST TIME" of the newest report queued or
+ *                     delivered: what an unchanged run is compared with
+ *   dropped           how many reports a full queue dropped since the
+ *                     last delivery (the next commit says so)
+ *   repo.git/         a bare repository where commits are made before
+ *                     the push: refs/congruent/central is the host's ref
+ *                     as fetched, refs/congruent/out what is pushed
+ *
+ * On the central repository, refs/heads/PREFIX+HOST is a chain of commits
+ * whose tree holds one file, report.json, and whose message ends with
+ * trailers: Congruent-State (the digest), and
+ * Congruent-Dropped when reports were lost to a full queue.
+ */
+
+#define CENTRAL_REF "refs/congruent/central"
+#define OUT_REF "refs/congruent/out"
+#define MAX_QUEUE_NAME 128
+
+void cg_report_digest(const struct cg_policy *p, const struct cg_run_info *info,
+		      char out[65])
+{
+	unsigned char d[CG_SHA256_LEN];
+	struct cg_buf b = { 0 };
+	char fp[65];
+	size_t i, k;
+
+	/* Fields end in NUL, records in '\n': no two reports hash alike. */
+	cg_engine_fingerprint(p, fp);
+	cg_buf_addf(&b, "%s%c%s%c%s%c%d%c%s\n", info->command, 0, info->host, 0,
+		    info->commit ? info->commit : "", 0, info->exit_status, 0,
+		    fp);
+	for (i = 0; i < p->n; i++) {
+		const struct cg_resource *r = &p->res[p->order[i]];
+
+		cg_buf_addf(&b, "%s%c%s%c%s", r->id, 0,
+			    cg_status_name(r->status), 0,
+			    cg_action_name(r->change.action));
+		b.len++;
+		for (k = 0; r->status != CG_STATUS_OK && k < r->change.n; k++) {
+			const struct cg_change_item *it = &r->change.items[k];
+
+			cg_buf_addf(&b, "%s%c%s%c%s", it->field, 0,
+				    it->from ? it->from : "", 0,
+				    it->to ? it->to : "");
+			b.len++;
+		}
+		for (k = 0; k < r->change.nunmanaged; k++) {
+			const struct cg_unmanaged *u = &r->change.unmanaged[k];
+
+			cg_buf_addf(&b, "u%s%c%s", u->kind ? u->kind : "", 0,
+				    u->item ? u->item : "");
+			b.len++;
+		}
+		if (r->err)
+			cg_buf_addstr(&b, r->err->msg);
+		cg_buf_addch(&b, '\n');
+	}
+	cg_sha256_buf(b.data, b.len, d);
+	cg_hex(d, sizeof(d), out);
+	cg_buf_release(&b);
+}
+
+int cg_report_ref(const char *prefix, const char *host, char *out, size_t size,
+		  struct cg_error *err)
+{
+	int valid = 0;
+	int n = snprintf(out, size, "refs/heads/%s%s", prefix, host);
+
+	cg_git_setup(NULL);
+	if (n < 0 || (size_t)n >= size ||
+	    git_reference_name_is_valid(&valid, out) < 0 || !valid ||
+	    !host[0] || strchr(host, '/')) {
+		cg_error_set(err, CG_ERR, "'%s%s' is not a valid branch name "
+					  "for the reports of host '%s'",
+			     prefix, host, host);
+		cg_error_hint(err, "check reports.branch_prefix in the agent "
+				   "config (and --hostname)");
+		return CG_ERR;
+	}
+	return 0;
+}
+
+/* --- the queue ------------------------------------------------------- */
+
+struct qent {
+	char *name; /* owned */
+	unsigned long seq;
+	int64_t time;
+	char digest[65];
+	size_t bytes;
+};
+
+struct queue {
+	struct qent *e; /* owned: sorted oldest first */
+	size_t n, cap;
+	size_t bytes;
+};
+
+static void queue_release(struct queue *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->n; i++)
+		free(q->e[i].name);
+	free(q->e);
+	memset(q, 0, sizeof(*q));
+}
+
+static bool parse_qname(const char *name, struct qent *e)
+{
+	unsigned long seq;
+	long long t;
+	char d[65];
+	int end = 0;
+
+	if (strlen(name) > MAX_QUEUE_NAME ||
+	    sscanf(name, "%10lu-%20lld-%64[0-9a-f].json%n", &seq, &t, d,
+		   &end) != 3 ||
+	    name[end] || strlen(d) != 64)
+		return false;
+	e->seq = seq;
+	e->time = t;
+	memcpy(e->digest, d, sizeof(d));
+	return true;
+}
+
+static int cmp_qent(const void *a, const void *b)
+{
+	const struct qent *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The queue as it is on disk. Names that are not ours are left alone. */
+static int queue_read(const char *dir, struct queue *q, struct cg_error *err)
+{
+	struct dirent *de;
+	DIR *d;
+
+	memset(q, 0, sizeof(*q));
+	d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return cg_error_sys(err, CG_ERR, "cannot read %s", dir);
+	}
+	while ((de = readdir(d))) {
+		struct qent e = { 0 };
+		struct stat st;
+
+		if (!parse_qname(de->d_name, &e) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		e.name = cg_xstrdup(de->d_name);
+		e.bytes = (size_t)st.st_size;
+		cg_grow(&q->e, &q->cap, q->n + 1, sizeof(*q->e));
+		q->e[q->n++] = e;
+		q->bytes += e.bytes;
+	}
+	closedir(d);
+	if (q->n)
+		qsort(q->e, q->n, sizeof(*q->e), cmp_qent);
+	return 0;
+}
+
+static char *reports_path(const char *state_dir, const char *name)
+{
+	return cg_xasprintf("%s/reports/%s", state_dir, name);
+}
+
+/* "DIGEST TIME" of the newest report recorded, from the queue or "last". */
+static bool read_last(const char *state_dir, const struct queue *q,
+		      char digest[65], int64_t *when)
+{
+	char *path, buf[160];
+	long long t;
+	ssize_t n;
+	int fd;
+
+	if (q->n) {
+		memcpy(digest, q->e[q->n - 1].digest, 65);
+		*when = q->e[q->n - 1].time;
+		return true;
+	}
+	path = reports_path(state_dir, "last");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(path);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	if (sscanf(buf, "%64[0-9a-f] %lld", digest, &t) != 2 ||
+	    strlen(digest) != 64)
+		return false;
+	*when = t;
+	return true;
+}
+
+static int write_last(const char *state_dir, const char *digest, int64_t when,
+		      struct cg_error *err)
+{
+	char *path = reports_path(state_dir, "last");
+	char buf[160];
+	int rc;
+
+	snprintf(buf, sizeof(buf), "%s %" PRId64 "\n", digest, when);
+	rc = cg_write_file_atomic(path, buf, strlen(buf), 0600, err);
+	free(path);
+	return rc;
+}
+
+static unsigned read_dropped(const char *state_dir)
+{
+	char *path = reports_path(state_dir, "dropped"), buf[32];
+	unsigned long v = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(path);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		v = strtoul(buf, NULL, 10);
+	}
+	return v > 100000000ul ? 100000000u : (unsigned)v;
+}
+
+static int write_dropped(const char *state_dir, unsigned v,
+			 struct cg_error *err)
+{
+	char *path = reports_path(state_dir, "dropped");
+	char buf[32];
+	int rc = 0;
+
+	if (v == 0) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			rc = cg_error_sys(err, CG_ERR, "cannot remove %s", path);
+	} else {
+		snprintf(buf, sizeof(buf), "%u\n", v);
+		rc = cg_write_file_atomic(path, buf, strlen(buf), 0600, err);
+	}
+	free(path);
+	return rc;
+}
+
+int cg_report_queue(const struct cg_config *c, const char *state_dir,
+		    const struct cg_policy *p, const struct cg_run_info *info,
+		    const struct cg_counts *counts, struct cg_report_status *st,
+		    struct cg_error *err)
+{
+	char *qdir = reports_path(state_dir, "queue"), *path = NULL;
+	size_t max_bytes = (size_t)c->reports_queue_max_mb << 20;
+	char digest[65], last[65];
+	struct queue q;
+	struct cg_buf b = { 0 };
+	int64_t last_time = 0, now = info->started;
+	unsigned long seq;
+	FILE *f;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = queue_read(qdir, &q, err);
+	if (rc < 0)
+		goto out;
+	cg_report_digest(p, info, digest);
+	if (read_last(state_dir, &q, last, &last_time) &&
+	    strcmp(last, digest) == 0 && c->reports_heartbeat &&
+	    now >= last_time && now - last_time < (int64_t)c->reports_heartbeat)
+		goto done; /* nothing new, and the last one is recent enough */
+
+	/* The report as JSON, without display-only diffs. */
+	f = open_memstream(&b.data, &b.len);
+	if (!f) {
+		rc = cg_error_sys(err, CG_ERR, "cannot make the report");
+		goto out;
+	}
+	cg_output_json(p, info, counts, false, true, f);
+	fclose(f);
+	b.cap = b.len + 1;
+
+	/* Make room, oldest first; the count goes with the next commit. */
+	while (q.n && (q.n + 1 > c->reports_queue_max ||
+		       q.bytes + b.len > max_bytes)) {
+		char *old = cg_xasprintf("%s/%s", qdir, q.e[0].name);
+
+		if (unlink(old) < 0 && errno != ENOENT) {
+			rc = cg_error_sys(err, CG_ERR, "cannot remove %s", old);
+			free(old);
+			goto out;
+		}
+		free(old);
+		st->dropped++;
+		q.bytes -= q.e[0].bytes;
+		free(q.e[0].name);
+		memmove(q.e, q.e + 1, (q.n - 1) * sizeof(*q.e));
+		q.n--;
+	}
+	if (st->dropped &&
+	    write_dropped(state_dir, read_dropped(state_dir) + st->dropped,
+			  err) < 0) {
+		rc = CG_ERR;
+		goto out;
+	}
+	rc = cg_mkdir_p(qdir, 0700, err);
+	if (rc < 0)
+		goto out;
+	seq = q.n ? q.e[q.n - 1].seq + 1 : 1;
+	path = cg_xasprintf("%s/%010lu-%020" PRId64 "-%s.json", qdir, seq, now,
+			    digest);
+	rc = cg_write_file_atomic(path, b.data, b.len, 0600, err);
+	if (rc < 0)
+		goto out;
+	rc = write_last(state_dir, digest, now, err);
+	if (rc < 0)
+		goto out;
+	st->queued = true;
+	q.bytes += b.len;
+done:
+	st->pending = (unsigned)q.n + st->queued;
+	st->pending_bytes = q.bytes;
+	rc = 0;
+out:
+	if (rc < 0)
+		cg_error_where(err, "%s", qdir);
+	queue_release(&q);
+	cg_buf_release(&b);
+	free(path);
+	free(qdir);
+	return rc;
+}
+
+/* --- the push, in a child -------------------------------------------- */
+
+struct push_args {
+	const struct cg_config *c;
+	const char *repo_path;
+	const char *qdir;
+	const char *host;
+	const char *ref;      /* refs/heads/PREFIX+host */
+	const struct queue *q;
+	unsigned dropped;
+};
+
+/* The value of "Key: value" among a commit message's lines, into out. */
+static bool trailer(const char *msg, const char *key, char *out, size_t size)
+{
+	size_t klen = strlen(key);
+	const char *l;
+
+	for (l = msg; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (strncmp(l, key, klen) == 0 && l[klen] == ':' &&
+		    l[klen + 1] == ' ') {
+			size_t n = strcspn(l + klen + 2, "\n");
+
+			if (n >= size)
+				n = size - 1;
+			memcpy(out, l + klen + 2, n);
+			out[n] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The subject of a report's commit: "HOST: STATE (counts)". */
+static void subject(struct cg_buf *m, const char *host, const char *data,
+		    size_t len, bool heartbeat)
+{
+	static const char *const names[] = { "ok", "repaired", "drifted",
+					     "failed", "skipped" };
+	struct cg_jlimits lim = cg_jlimits_default;
+	struct cg_jdoc doc = { 0 };
+	const struct cg_jnode *sum = NULL;
+	int64_t v[5] = { 0 };
+	const char *state;
+	size_t i;
+
+	lim.max_bytes = len + 1;
+	lim.max_nodes = SIZE_MAX / 2;
+	if (cg_jdoc_parse(&doc, data, len, &lim, NULL) == 0)
+		sum = cg_jnode_get(&doc, cg_jdoc_root(&doc), "summary");
+	for (i = 0; i < 5; i++)
+		cg_jnode_get_int(&doc, sum, names[i], &v[i]);
+	state = v[3] || v[4] ? "failed" : v[1] ? "repaired"
+				    : v[2] ? "drifted" : "congruent";
+	cg_buf_addf(m, "%s%s: %s (%" PRId64 " ok, %" PRId64 " repaired, %" PRId64
+		       " failed, %" PRId64 " skipped)\n",
+		    heartbeat ? "heartbeat " : "", host, state, v[0], v[1],
+		    v[3], v[4]);
+	cg_jdoc_release(&doc);
+}
+
+/* The callbacks share one payload (the ssh auth): this is the child's. */
+static char push_why[512];
+
+static int push_ref_cb(const char *refname, const char *status, void *data)
+{
+	(void)data;
+	if (status)
+		snprintf(push_why, sizeof(push_why), "%s refused: %s", refname,
+			 status);
+	return 0;
+}
+
+/*
+ * Commit every queued report on top of the host's ref as fetched, and
+ * push. Says "ok FILES COMMITS TIP", or what failed.
+ */
+static int push_child(void *arg, char *msg, size_t size)
+{
+	const struct push_args *a = arg;
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	git_reference *ref = NULL;
+	git_fetch_options fo;
+	git_push_options po;
+	git_oid tip;
+	bool have_tip = false;
+	char spec[600], tip_digest[65] = "";
+	char *specs[] = { spec };
+	git_strarray refspecs = { specs, 1 };
+	int64_t tip_time = 0;
+	unsigned commits = 0, dropped = a->dropped;
+	const git_error *ge;
+	struct cg_error drop;
+	void *auth = NULL;
+	size_t i;
+	int rc;
+
+	/* What talks to the network needs no privilege. */
+	if (cg_caps_limit(0, 0, (uid_t)-1, &drop) < 0) {
+		snprintf(msg, size, "%s", drop.msg);
+		return -1;
+	}
+	git_libgit2_init();
+	cg_git_set_ca(a->c, a->c->reports_url);
+	rc = git_repository_open_bare(&repo, a->repo_path);
+	if (rc < 0)
+		rc = git_repository_init(&repo, a->repo_path, 1);
+	if (rc < 0)
+		goto git_fail;
+	/* libgit2 1.5 ignores "+": fetch into a ref that does not exist. */
+	if (git_reference_lookup(&ref, repo, CENTRAL_REF) == 0) {
+		git_reference_delete(ref);
+		git_reference_free(ref);
+		ref = NULL;
+	}
+	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	fo.update_fetchhead = 0;
+	cg_git_auth_callbacks(&fo.callbacks, a->c->reports_url, a->c->ssh_key,
+			      a->c->known_hosts, &auth);
+	snprintf(spec, sizeof(spec), "%s:" CENTRAL_REF, a->ref);
+	rc = git_remote_create_anonymous(&remote, repo, a->c->reports_url);
+	if (rc == 0)
+		rc = git_remote_fetch(remote, &refspecs, &fo, "congruent report");
+	if (rc < 0)
+		goto git_fail;
+	git_remote_free(remote);
+	remote = NULL;
+	if (git_reference_name_to_id(&tip, repo, CENTRAL_REF) == 0) {
+		git_commit *c = NULL;
+
+		have_tip = true;
+		if (git_commit_lookup(&c, repo, &tip) == 0) {
+			trailer(git_commit_message(c), "Congruent-State",
+				tip_digest, sizeof(tip_digest));
+			tip_time = git_commit_time(c);
+			git_commit_free(c);
+		}
+	}
+	for (i = 0; i < a->q->n; i++) {
+		const struct qent *e = &a->q->e[i];
+		struct cg_buf data = { 0 }, m = { 0 };
+		git_treebuilder *tb = NULL;
+		git_signature *sig = NULL;
+		git_commit *parent = NULL;
+		git_oid blob, tree_id, commit_id;
+		git_tree *tree = NULL;
+		bool same = strcmp(e->digest, tip_digest) == 0;
+		char *path;
+		int fd;
+
+		/* The central copy is newer than what this host remembers. */
+		if (same && a->c->reports_heartbeat && e->time >= tip_time &&
+		    e->time - tip_time < (int64_t)a->c->reports_heartbeat)
+			continue;
+		path = cg_xasprintf("%s/%s", a->qdir, e->name);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || cg_read_fd(fd, &data, (size_t)256 << 20, NULL) < 0) {
+			snprintf(msg, size, "cannot read %s", path);
+			if (fd >= 0)
+				close(fd);
+			free(path);
+			cg_buf_release(&data);
+			goto fail;
+		}
+		close(fd);
+		free(path);
+		subject(&m, a->host, data.data ? data.data : "", data.len, same);
+		cg_buf_addf(&m, "\nCongruent-State: %s\n", e->digest);
+		if (dropped)
+			cg_buf_addf(&m, "Congruent-Dropped: %u\n", dropped);
+		rc = git_blob_create_from_buffer(&blob, repo, data.data, data.len);
+		if (rc == 0)
+			rc = git_treebuilder_new(&tb, repo, NULL);
+		if (rc == 0)
+			rc = git_treebuilder_insert(NULL, tb, "report.json", &blob,
+						    GIT_FILEMODE_BLOB);
+		if (rc == 0)
+			rc = git_treebuilder_write(&tree_id, tb);
+		if (rc == 0)
+			rc = git_tree_lookup(&tree, repo, &tree_id);
+		if (rc == 0)
+			rc = git_signature_new(&sig, a->host, "congruent@report",
+					       e->time, 0);
+		if (rc == 0 && have_tip)
+			rc = git_commit_lookup(&parent, repo, &tip);
+		if (rc == 0) {
+			const git_commit *parents[1] = { parent };
+
+			rc = git_commit_create(&commit_id, repo, NULL, sig, sig,
+					       NULL, m.data, tree,
+					       have_tip ? 1 : 0, parents);
+		}
+		git_commit_free(parent);
+		git_signature_free(sig);
+		git_tree_free(tree);
+		git_treebuilder_free(tb);
+		cg_buf_release(&data);
+		cg_buf_release(&m);
+		if (rc < 0)
+			goto git_fail;
+		tip = commit_id;
+		have_tip = true;
+		memcpy(tip_digest, e->digest, sizeof(tip_digest));
+		tip_time = e->time;
+		dropped = 0;
+		commits++;
+	}
+	if (commits) {
+		rc = git_reference_create(&ref, repo, OUT_REF, &tip, 1,
+					  "congruent report");
+		git_reference_free(ref);
+		ref = NULL;
+		if (rc < 0)
+			goto git_fail;
+		git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
+		po.callbacks = fo.callbacks;
+		po.callbacks.push_update_reference = push_ref_cb;
+		snprintf(spec, sizeof(spec), OUT_REF ":%s", a->ref);
+		rc = git_remote_create_anonymous(&remote, repo,
+						 a->c->reports_url);
+		if (rc == 0)
+			rc = git_remote_push(remote, &refspecs, &po);
+		if (rc < 0)
+			goto git_fail;
+		if (push_why[0]) {
+			snprintf(msg, size, "%s", push_why);
+			goto fail;
+		}
+	}
+	git_oid_tostr(spec, sizeof(spec), &tip);
+	snprintf(msg, size, "ok %zu %u %s", a->q->n, commits,
+		 have_tip ? spec : "-");
+	free(auth);
+	git_remote_free(remote);
+	git_repository_free(repo);
+	return 0;
+git_fail:
+	ge = git_error_last();
+	if (auth && cg_git_auth_why(auth))
+		snprintf(msg, size, "%s", cg_git_auth_why(auth));
+	else
+		snprintf(msg, size, "%s", ge && ge->message ? ge->message
+							    : "git failed");
+fail:
+	free(auth);
+	git_remote_free(remote);
+	git_repository_free(repo);
+	return -1;
+}
+
+int cg_report_push(const struct cg_config *c, const char *state_dir,
+		   const char *host, struct cg_report_status *st,
+		   struct cg_error *err)
+{
+	char *qdir = reports_path(state_dir, "queue");
+	char *repo_path = reports_path(state_dir, "repo.git");
+	char ref[512], msg[1024], tip[48] = "";
+	struct cg_error perr;
+	struct push_args a;
+	struct queue q;
+	unsigned files = 0, commits = 0;
+	size_t i;
+	int rc;
+
+	rc = cg_report_ref(c->reports_prefix, host, ref, sizeof(ref), err);
+	if (rc < 0)
+		goto out;
+	rc = queue_read(qdir, &q, err);
+	if (rc < 0)
+		goto out;
+	if (!q.n)
+		goto out_queue;
+	memset(&a, 0, sizeof(a));
+	a.c = c;
+	a.repo_path = repo_path;
+	a.qdir = qdir;
+	a.host = host;
+	a.ref = ref;
+	a.q = &q;
+	a.dropped = read_dropped(state_dir);
+	cg_error_clear(&perr);
+	rc = cg_git_in_child(c->reports_timeout, push_child, &a, msg,
+			     sizeof(msg), &perr);
+	if (rc < 0) {
+		struct stat sb;
+
+		*err = perr;
+		/* libgit2 calls a missing path "unsupported URL protocol". */
+		if (c->reports_url[0] == '/' && stat(c->reports_url, &sb) < 0)
+			snprintf(err->msg, sizeof(err->msg), "no repository there");
+		cg_error_prefix(err, "cannot push to %s", c->reports_url);
+		cg_error_hint(err, "%u report%s (%zu bytes) wait%s in %s for the "
+				   "next run",
+			      (unsigned)q.n, q.n == 1 ? "" : "s", q.bytes,
+			      q.n == 1 ? "s" : "", qdir);
+		goto out_queue;
+	}
+	if (sscanf(msg, "ok %u %u %47s", &files, &commits, tip) != 3 ||
+	    files != q.n) {
+		rc = cg_error_set(err, CG_ERR, "the push child said '%s'", msg);
+		goto out_queue;
+	}
+	/* Delivered: out of the queue, oldest first. */
+	for (i = 0; i < q.n; i++) {
+		char *path = cg_xasprintf("%s/%s", qdir, q.e[i].name);
+
+		if (unlink(path) < 0 && errno != ENOENT)
+			rc = cg_error_sys(err, CG_ERR, "cannot remove %s", path);
+		free(path);
+		if (rc < 0)
+			goto out_queue;
+	}
+	st->pending = 0;
+	st->pending_bytes = 0;
+	st->delivered = files;
+	st->commits = commits;
+	snprintf(st->tip, sizeof(st->tip), "%s", tip);
+	rc = write_dropped(state_dir, 0, err);
+out_queue:
+	queue_release(&q);
+out:
+	free(qdir);
+	free(repo_path);
+	return rc;
+}
