@@ -451,6 +451,13 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 int cg_report_ref(const char *prefix, const char *host, char *out, size_t size,
 		  struct cg_error *err);
 
+/*
+ * The value of a "Key: value" line of a report commit's message (the
+ * Congruent-State and Congruent-Dropped trailers) into out, truncated.
+ */
+bool cg_report_trailer(const char *msg, const char *key, char *out,
+		       size_t size);
+
 /* --- fleet.c: congruent fleet ---------------------------------------- */
 
 int cg_cmd_fleet_main(int argc, char **argv);

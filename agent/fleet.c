@@ -369,26 +369,6 @@ out:
 	return rc;
 }
 
-static bool trailer(const char *msg, const char *key, char *out, size_t size)
-{
-	size_t klen = strlen(key);
-	const char *l;
-
-	for (l = msg; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		if (strncmp(l, key, klen) == 0 && l[klen] == ':' &&
-		    l[klen + 1] == ' ') {
-			size_t n = strcspn(l + klen + 2, "\n");
-
-			if (n >= size)
-				n = size - 1;
-			memcpy(out, l + klen + 2, n);
-			out[n] = '\0';
-			return true;
-		}
-	}
-	return false;
-}
-
 static int find_res(const struct host *h, const char *id)
 {
 	size_t i;
@@ -474,15 +454,17 @@ static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 		git_oid_tostr(e->oid, sizeof(e->oid), git_commit_id(c));
 		e->heartbeat = msg && cg_str_starts(msg, "heartbeat ");
 		e->rep = -1;
-		if (msg && trailer(msg, "Congruent-State", digest, sizeof(digest)) &&
+		if (msg &&
+		    cg_report_trailer(msg, "Congruent-State", digest,
+				      sizeof(digest)) &&
 		    is_hex(digest, 64)) {
 			for (i = 0; i < h.nreps; i++)
 				if (strcmp(h.reps[i].digest, digest) == 0)
 					e->rep = (int)i;
 		}
 		/* Within the history read: a heartbeat is no reason to forget. */
-		if (msg &&
-		    trailer(msg, "Congruent-Dropped", dropped, sizeof(dropped)))
+		if (msg && cg_report_trailer(msg, "Congruent-Dropped", dropped,
+					     sizeof(dropped)))
 			h.dropped += (unsigned)strtoul(dropped, NULL, 10) % 100000000u;
 		if (e->rep < 0) {
 			struct report r = { 0 };

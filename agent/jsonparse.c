@@ -135,38 +135,6 @@ static void put_utf8(struct cg_jdoc *d, uint32_t cp)
 	}
 }
 
-/* Length of the valid UTF-8 sequence at p (not ASCII), or 0. */
-static size_t utf8_seq(const unsigned char *p, size_t left)
-{
-	size_t n, k;
-	uint32_t cp;
-
-	if ((p[0] & 0xe0) == 0xc0) {
-		n = 2;
-		cp = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		n = 3;
-		cp = p[0] & 0x0f;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		n = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n > left)
-		return 0;
-	for (k = 1; k < n; k++) {
-		if ((p[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[k] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* A string at ps->p (the opening quote); its offset in strs to *out. */
 static int parse_string(struct parser *ps, uint32_t *out, uint32_t *len_out)
 {
@@ -201,7 +169,7 @@ static int parse_string(struct parser *ps, uint32_t *out, uint32_t *len_out)
 		if (c < 0x20)
 			return fail(ps, "control character in a string");
 		if (c >= 0x80) {
-			size_t n = utf8_seq(ps->p, (size_t)(ps->end - ps->p));
+			size_t n = cg_utf8_len(ps->p, (size_t)(ps->end - ps->p));
 
 			if (!n)
 				return fail(ps, "invalid UTF-8 in a string");

@@ -372,8 +372,8 @@ struct push_args {
 	unsigned dropped;
 };
 
-/* The value of "Key: value" among a commit message's lines, into out. */
-static bool trailer(const char *msg, const char *key, char *out, size_t size)
+bool cg_report_trailer(const char *msg, const char *key, char *out,
+		       size_t size)
 {
 	size_t klen = strlen(key);
 	const char *l;
@@ -494,8 +494,9 @@ static int push_child(void *arg, char *msg, size_t size)
 
 		have_tip = true;
 		if (git_commit_lookup(&c, repo, &tip) == 0) {
-			trailer(git_commit_message(c), "Congruent-State",
-				tip_digest, sizeof(tip_digest));
+			cg_report_trailer(git_commit_message(c),
+					  "Congruent-State", tip_digest,
+					  sizeof(tip_digest));
 			tip_time = git_commit_time(c);
 			git_commit_free(c);
 		}

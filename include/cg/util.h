@@ -53,6 +53,11 @@ int cg_read_fd(int fd, struct cg_buf *b, size_t max, struct cg_error *err);
 /* Write all of data, retrying on short writes and EINTR; -1 with errno. */
 int cg_write_all(int fd, const void *data, size_t len);
 
+/*
+ * Length of the valid UTF-8 sequence at p (1 for ASCII), or 0 when it is
+ * not one (overlong forms and surrogates included); left: bytes at p.
+ */
+size_t cg_utf8_len(const unsigned char *p, size_t left);
 bool cg_str_starts(const char *s, const char *prefix);
 bool cg_str_ends(const char *s, const char *suffix);
 
