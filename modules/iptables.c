@@ -554,6 +554,45 @@ static bool same_group(const struct want *a, const struct want *b)
 }
 
 /*
+ * The group (family and table) of res[i], if not taken yet: marks all its
+ * members seen, puts those keep() accepts into group; returns how many.
+ */
+static size_t take_group(struct cg_resource *const *res, size_t n, size_t i,
+			 bool *seen, bool (*keep)(const struct cg_resource *),
+			 struct cg_resource **group)
+{
+	const struct want *wi = res[i]->desired;
+	size_t j, ng = 0;
+
+	if (seen[i])
+		return 0;
+	for (j = i; j < n; j++) {
+		if (seen[j] || !same_group(wi, res[j]->desired))
+			continue;
+		seen[j] = true;
+		if (keep(res[j]))
+			group[ng++] = res[j];
+	}
+	return ng;
+}
+
+/* Rules still to be made canonical (observe). */
+static bool needs_canon(const struct cg_resource *r)
+{
+	const struct want *w = r->desired;
+
+	return !w->canon_done && !cg_resource_is_failed(r);
+}
+
+/* Chains that are to exist (check). */
+static bool is_present(const struct cg_resource *r)
+{
+	const struct want *w = r->desired;
+
+	return !w->absent;
+}
+
+/*
  * The chains to create in the scratch namespace for the group (family and
  * table) of ref: the user chains the policy declares in res, and those its
  * rules jump to that exist on the host (t, may be NULL) or, with
@@ -621,19 +660,7 @@ static void canonicalize(struct cg_ctx *ctx, struct cg_resource **res,
 		size_t *rule_res = NULL, *rule_idx = NULL, nchains;
 		char **chains;
 
-		if (seen[i])
-			continue;
-		ng = 0;
-		for (j = i; j < n; j++) {
-			const struct want *wj = res[j]->desired;
-
-			if (seen[j] || !same_group(wi, wj))
-				continue;
-			seen[j] = true;
-			if (wj->canon_done || cg_resource_is_failed(res[j]))
-				continue;
-			group[ng++] = res[j];
-		}
+		ng = take_group(res, n, i, seen, needs_canon, group);
 		if (!ng)
 			continue;
 		/* Chains the policy declares anywhere in this batch count. */
@@ -1752,7 +1779,7 @@ static void iptables_validate(struct cg_resource *const *res, size_t n,
 	struct cg_resource **group;
 	struct cg_error e;
 	bool *seen;
-	size_t i, j, k, ng;
+	size_t i, k, ng;
 
 	if (!n || !pc->checking)
 		return;
@@ -1778,18 +1805,7 @@ static void iptables_validate(struct cg_resource *const *res, size_t n,
 		size_t *rule_res = NULL, *rule_idx = NULL, nchains;
 		char **chains;
 
-		if (seen[i])
-			continue;
-		ng = 0;
-		for (j = i; j < n; j++) {
-			const struct want *wj = res[j]->desired;
-
-			if (seen[j] || !same_group(wi, wj))
-				continue;
-			seen[j] = true;
-			if (!wj->absent)
-				group[ng++] = res[j];
-		}
+		ng = take_group(res, n, i, seen, is_present, group);
 		if (!ng)
 			continue;
 		group_chains(group, ng, wi, NULL, true, &chains, &nchains);
