@@ -205,6 +205,16 @@ static int add_child(struct loader *l, struct cg_node *n)
 		return 0;
 	}
 	f = &l->stack[l->depth - 1];
+	/*
+	 * A key must be a string; refuse it the moment it is complete, so
+	 * that nothing after (the streaming test of open_container, the
+	 * duplicate check) ever looks at a key without a string.
+	 */
+	if (f->node->kind == CG_NODE_MAP && f->n % 2 == 0 &&
+	    n->kind != CG_NODE_SCALAR)
+		return fail_at(l, n->line, n->col,
+			       "map keys must be plain strings, not %s",
+			       cg_node_kind_name(n));
 	if (f->streaming) {
 		/*
 		 * A whole item: hand it over, then forget it. Its anchors go
@@ -241,14 +251,7 @@ static int check_map(struct loader *l, struct cg_node *map)
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < map->len; i++) {
-		struct cg_node *k = map->items[2 * i];
-
-		if (k->kind != CG_NODE_SCALAR)
-			return fail_at(l, k->line, k->col,
-				       "map keys must be plain strings, not %s",
-				       cg_node_kind_name(k));
-	}
+	/* Every key is a string: add_child refused any other. */
 	if (map->len < 2)
 		return 0;
 	keys = cg_xmalloc(map->len * sizeof(*keys));

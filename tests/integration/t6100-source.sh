@@ -141,6 +141,26 @@ test_expect_success 'a commit whose policy fails check is refused with the reaso
 	test "$(cat root/etc/motd)" = v2
 '
 
+test_expect_success 'a complex YAML key in a role no host uses: refused, the last good enforced' '
+	set_motd v2 &&
+	printf "? [a]\n: [b]\n" >work/roles/unused.yaml &&
+	git -C work add roles &&
+	git -C work commit -q -m "complex key" &&
+	git -C work push -q ../origin.git main &&
+	bad=$(git -C work rev-parse HEAD) &&
+	echo drift >root/etc/motd &&
+	test_expect_code 6 run >out 2>err &&
+	test_grep "commit ${bad:0:12} refused" err &&
+	test_grep "roles/unused.yaml:1:3" err &&
+	test_grep "map keys must be plain strings" err &&
+	test "$(cat root/etc/motd)" = v2 &&
+	echo drift >root/etc/motd &&
+	test_expect_code 6 run --no-pull >out 2>err &&
+	test "$(cat root/etc/motd)" = v2 &&
+	git -C work rm -q roles/unused.yaml &&
+	git -C work commit -q -m "no complex key"
+'
+
 test_expect_success 'a commit without site.yaml is refused' '
 	git -C work rm -q site.yaml && git -C work commit -q -m "no site" &&
 	git -C work push -q ../origin.git main &&

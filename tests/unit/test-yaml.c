@@ -163,6 +163,14 @@ static void test_refusals(void)
 	refused("? [a, b]\n: 1\n", "t.yaml:1:3",
 		"map keys must be plain strings, not a list",
 		"list as a key");
+	/* The value then opens a list: no key string to look at. */
+	refused("? [a]\n: [b]\n", "t.yaml:1:3",
+		"map keys must be plain strings, not a list",
+		"list as a key, a list as its value");
+	refused("? [a]\n: {resources: [x]}\n", "t.yaml:1:3",
+		"map keys must be plain strings", "list as a key, a map value");
+	refused("? {a: 1}\n", "t.yaml:1:3",
+		"map keys must be plain strings, not a map", "a key alone");
 	refused("ok: 1\n? {a: 1}\n: 2\n", "t.yaml:2:3",
 		"map keys must be plain strings, not a map", "map as a key");
 	refused("a: 1\n---\nb: 2\n", "t.yaml:2:1", "more than one YAML document",
