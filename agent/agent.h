@@ -228,6 +228,13 @@ const char *cg_log_level(FILE *out, int prio);
  */
 int cg_lock_take(const char *state_dir, int *fd_out, struct cg_error *err);
 void cg_lock_release(int fd);
+/*
+ * In a child forked without exec (a git fetch or push, plan's sandbox),
+ * first thing: let go of the run's lock, die with parent (SIGKILL), and
+ * with timeout_s > 0 die by SIGALRM after that long even if the parent
+ * is gone, so that no child outlives its run or holds its lock.
+ */
+void cg_child_of_run(pid_t parent, unsigned timeout_s);
 
 /* --- caps.c: least privilege ---------------------------------------- */
 

@@ -4,11 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
+
+/* The lock this process holds, for children to let go of (-1: none). */
+static int held_fd = -1;
 
 int cg_lock_take(const char *state_dir, int *fd_out, struct cg_error *err)
 {
@@ -50,6 +55,7 @@ int cg_lock_take(const char *state_dir, int *fd_out, struct cg_error *err)
 	if (ftruncate(fd, 0) == 0)
 		(void)!pwrite(fd, buf, strlen(buf), 0);
 	*fd_out = fd;
+	held_fd = fd;
 	rc = 0;
 out:
 	free(path);
@@ -60,4 +66,29 @@ void cg_lock_release(int fd)
 {
 	if (fd >= 0)
 		close(fd);
+	if (fd == held_fd)
+		held_fd = -1;
+}
+
+void cg_child_of_run(pid_t parent, unsigned timeout_s)
+{
+	sigset_t all;
+
+	/*
+	 * A flock belongs to the open file, which fork shares: a child that
+	 * kept its copy would hold the lock after the run died.
+	 */
+	if (held_fd >= 0)
+		close(held_fd);
+	held_fd = -1;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(127);
+	/* The parent's deadline dies with the parent: keep one here too. */
+	if (timeout_s) {
+		signal(SIGALRM, SIG_DFL);
+		sigemptyset(&all);
+		sigaddset(&all, SIGALRM);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
+		alarm(timeout_s);
+	}
 }

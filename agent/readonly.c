@@ -711,7 +711,7 @@ int cg_plan_readonly(struct cg_policy *p, struct cg_ctx *ctx,
 	struct cg_buf b = { 0 };
 	struct reader rd;
 	int fds[2], efds[2], status = 0, rc = CG_ERR;
-	pid_t pid;
+	pid_t pid, parent;
 
 	summary[0] = '\0';
 	memset(counts, 0, sizeof(*counts));
@@ -729,6 +729,7 @@ int cg_plan_readonly(struct cg_policy *p, struct cg_ctx *ctx,
 		goto out;
 	}
 	fflush(NULL);
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		cg_error_sys(err, CG_ERR, "fork failed");
@@ -741,6 +742,7 @@ int cg_plan_readonly(struct cg_policy *p, struct cg_ctx *ctx,
 	if (pid == 0) {
 		close(fds[0]);
 		close(efds[0]);
+		cg_child_of_run(parent, 0);
 		child(e, p, fds[1], efds[1]);
 	}
 	close(fds[1]);

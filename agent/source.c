@@ -85,11 +85,12 @@ int cg_git_in_child(unsigned timeout_s,
 	uint64_t deadline = cg_now_ns() + (uint64_t)timeout_s * 1000000000u;
 	size_t got = 0;
 	int fds[2], status = 0, rc;
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return cg_error_sys(err, CG_ERR, "pipe");
 	fflush(NULL);
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		close(fds[0]);
@@ -100,6 +101,8 @@ int cg_git_in_child(unsigned timeout_s,
 		char line[1024] = "";
 
 		close(fds[0]);
+		/* A second past the parent's deadline, which kills it first. */
+		cg_child_of_run(parent, timeout_s + 1);
 		setpgid(0, 0);
 		rc = fn(arg, line, sizeof(line));
 		(void)!write(fds[1], line, strlen(line));

@@ -107,4 +107,32 @@ test_expect_success 'when the holder ends normally, the next run goes' '
 exec 3<&-
 wait $holder && echo "# the holder exited 0" || echo "# the holder exited $?"
 
+# A fetch child (forked, no exec) waiting on a server that never answers
+# when its run is killed: it must not keep the lock, nor outlive the run.
+export GIT_AUTHOR_NAME=ops GIT_AUTHOR_EMAIL=ops@example.com
+export GIT_COMMITTER_NAME=ops GIT_COMMITTER_EMAIL=ops@example.com
+git init -q -b main src && cp -r pol/site.yaml pol/roles src/ &&
+	git -C src add -A && git -C src commit -q -m v1 &&
+	git clone -q --bare src src.git
+port=$(perl -MIO::Socket::INET -e "print IO::Socket::INET->new(Listen=>1, LocalAddr=>q(127.0.0.1:0))->sockport")
+timeout 60 perl -MIO::Socket::INET -e "my \$s = IO::Socket::INET->new(Listen=>5, LocalAddr=>q(127.0.0.1:$port), ReuseAddr=>1) or die; while (my \$c = \$s->accept) { push @k, \$c }" &
+mute=$!
+test_cleanup_add "kill $mute"
+printf 'source:\n  url: %s\n  branch: main\n  timeout: 40\n' "$TRASH/src.git" >local.yaml
+printf 'source:\n  url: git://127.0.0.1:%s/p.git\n  branch: main\n  timeout: 40\n' "$port" >mute.yaml
+
+test_expect_success 'a fetch child of a killed run neither keeps the lock nor lives on' '
+	test_expect_code 0 cg run -c local.yaml --root root --state-dir gstate >/dev/null &&
+	{ "$CONGRUENT" run -c mute.yaml --root root --state-dir gstate >/dev/null 2>&1 & } &&
+	agent=$! && child= && _i=0 &&
+	while [ -z "$child" ] && [ $_i -lt 100 ]; do
+		child=$(pgrep -P $agent | head -n 1); sleep 0.05; _i=$((_i + 1))
+	done &&
+	test -n "$child" && sleep 0.3 &&
+	kill -9 $agent && wait_gone $agent &&
+	wait_gone $child &&
+	test_expect_code 0 cg run -c local.yaml --root root --state-dir gstate 2>err &&
+	! test_grep "another congruent run holds" err
+'
+
 test_done
