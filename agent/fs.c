@@ -863,6 +863,82 @@ int cg_mkdir_p(const char *dir, mode_t mode, struct cg_error *err)
 	return rc;
 }
 
+int cg_state_dir_in_root(const char *root, const char *rel, bool create,
+			 char **out, struct cg_error *err)
+{
+	char *copy = cg_xstrdup(rel), *comp, *save = NULL, *next;
+	int cur, fd, rc = 0;
+	struct stat st;
+
+	cur = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0) {
+		free(copy);
+		return cg_error_sys(err, CG_ERR, "cannot open root %s", root);
+	}
+	for (comp = strtok_r(copy, "/", &save); comp; comp = next) {
+		next = strtok_r(NULL, "/", &save);
+		if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
+			rc = cg_error_set(err, CG_ERR,
+					  "state_dir %s has a '%s' in it", rel,
+					  comp);
+			break;
+		}
+		fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+					       O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT && !create) {
+			/* Nothing there: nothing to read, nothing redirected. */
+			break;
+		}
+		if (fd < 0 && errno == ENOENT) {
+			/* Only the last directory is private, as cg_mkdir_p. */
+			if (mkdirat(cur, comp, next ? 0755 : 0700) < 0 &&
+			    errno != EEXIST) {
+				rc = cg_error_sys(err, CG_ERR,
+						  "cannot create %s%s", root,
+						  rel);
+				break;
+			}
+			fd = openat(cur, comp, O_PATH | O_DIRECTORY |
+						       O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (fd < 0) {
+			bool link = errno == ELOOP || errno == ENOTDIR;
+
+			rc = cg_error_sys(err, CG_ERR, "state directory %s%s: "
+					  "cannot open '%s'%s", root, rel,
+					  comp, link ? " (a symlink or not a "
+						       "directory)" : "");
+			if (link)
+				cg_error_hint(err, "a symlink in the image "
+						   "could send the lock, backups "
+						   "and reports out of the "
+						   "root: remove it, or pass "
+						   "--state-dir DIR");
+			break;
+		}
+		close(cur);
+		cur = fd;
+		if (next)
+			continue;
+		/* The last one holds backups: it must be ours alone. */
+		if (fstat(cur, &st) < 0 || st.st_uid != geteuid() ||
+		    (st.st_mode & 022)) {
+			rc = cg_error_set(err, CG_ERR,
+					  "state directory %s%s is not owned "
+					  "by us or is writable by others",
+					  root, rel);
+			cg_error_hint(err, "chown it to root and chmod 0700, "
+					   "or pass --state-dir DIR");
+		}
+	}
+	close(cur);
+	free(copy);
+	if (rc == 0)
+		*out = cg_xasprintf("%s%s", strcmp(root, "/") ? root : "",
+				    rel);
+	return rc;
+}
+
 int cg_write_file_atomic(const char *path, const void *data, size_t len,
 			 mode_t mode, struct cg_error *err)
 {

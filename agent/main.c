@@ -179,14 +179,23 @@ static void print_diag(const struct cg_diag *d, bool color)
 			d->n - CG_DIAG_MAX);
 }
 
-/* STATE: --state-dir, else the config's, inside --root if given. */
-static char *state_dir_for(const struct opts *o, const struct cg_config *c)
+/*
+ * STATE: --state-dir, else the config's, inside --root if given, where
+ * it is resolved without following the image's symlinks. create: make it
+ * (and take the lock after); otherwise a missing one is fine.
+ */
+static int state_dir_for(const struct opts *o, const struct cg_config *c,
+			 bool create, char **out, struct cg_error *err)
 {
-	if (o->state_dir)
-		return cg_xstrdup(o->state_dir);
-	if (o->root)
-		return cg_xasprintf("%s%s", o->root, c->state_dir);
-	return cg_xstrdup(c->state_dir);
+	const char *dir = o->state_dir ? o->state_dir : c->state_dir;
+
+	if (!o->state_dir && o->root)
+		return cg_state_dir_in_root(o->root, c->state_dir, create, out,
+					    err);
+	if (create && cg_mkdir_p(dir, 0700, err) < 0)
+		return CG_ERR;
+	*out = cg_xstrdup(dir);
+	return 0;
 }
 
 struct lookup_ctx {
@@ -378,16 +387,25 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		cg_print_error(stderr, &err, ecolor);
 		goto out;
 	}
-	state = state_dir_for(&o, &conf);
-	/* plan with a git source writes the cache, so it locks too. */
-	if (!dry_run || !o.policy) {
-		if (cg_mkdir_p(state, 0700, &err) < 0 ||
-		    cg_lock_take(state, &lockfd, &err) < 0) {
-			cg_print_error(stderr, &err, ecolor);
-			goto out;
-		}
-	}
+	/*
+	 * A local policy is loaded before STATE is made: a policy that
+	 * cannot be loaded leaves the host as it was, state included.
+	 */
 	policy_dir = o.policy;
+	if (o.policy && cg_policy_load(&p, policy_dir, &facts, &diag) < 0) {
+		print_diag(&diag, ecolor);
+		fprintf(stderr, "congruent: nothing was %s: fix the policy "
+				"(congruent check %s)\n",
+			dry_run ? "planned" : "changed", policy_dir);
+		goto out;
+	}
+	/* plan with a git source writes the cache, so it locks too. */
+	if (state_dir_for(&o, &conf, !dry_run || !o.policy, &state, &err) < 0 ||
+	    ((!dry_run || !o.policy) &&
+	     cg_lock_take(state, &lockfd, &err) < 0)) {
+		cg_print_error(stderr, &err, ecolor);
+		goto out;
+	}
 	if (!o.policy) {
 		if (cg_source_prepare(&conf, state, !o.no_pull, o.allow_rollback,
 				      &src, &err) < 0) {
@@ -398,7 +416,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		report_source(&src, &conf, ecolor);
 		policy_dir = src.dir;
 	}
-	if (cg_policy_load(&p, policy_dir, &facts, &diag) < 0) {
+	if (!o.policy && cg_policy_load(&p, policy_dir, &facts, &diag) < 0) {
 		print_diag(&diag, ecolor);
 		fprintf(stderr, "congruent: nothing was %s: fix the policy "
 				"(congruent check %s)\n",

@@ -203,9 +203,12 @@ int cg_cmd_restore_main(int argc, char **argv)
 		goto out_err;
 	if (state_opt)
 		state = cg_xstrdup(state_opt);
-	else if (rootdir)
-		state = cg_xasprintf("%s%s", rootdir, conf.state_dir);
-	else
+	else if (rootdir) {
+		/* Never through a symlink in the image (fs.h). */
+		if (cg_state_dir_in_root(rootdir, conf.state_dir, false,
+					 &state, &err) < 0)
+			goto out_err;
+	} else
 		state = cg_xstrdup(conf.state_dir);
 	dir = cg_xasprintf("%s/backups", state);
 	cg_store_open(&s, dir, &err);

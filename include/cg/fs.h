@@ -126,6 +126,17 @@ void cg_root_user_name(struct cg_root *root, uid_t uid, char *buf, size_t size);
 void cg_root_group_name(struct cg_root *root, gid_t gid, char *buf,
 			size_t size);
 
+/*
+ * The state directory rel (absolute, like /var/lib/congruent) inside the
+ * image root: each component is opened without following symlinks (a
+ * symlink or non-directory is refused with a hint to pass --state-dir),
+ * missing ones are made when create is set (the last 0700), and the last
+ * must be ours and not writable by others. *out is ROOTrel, the caller's.
+ * Without create a missing directory is fine: there is nothing to read.
+ */
+int cg_state_dir_in_root(const char *root, const char *rel, bool create,
+			 char **out, struct cg_error *err);
+
 /* Create dir (with mode) and missing parents (0755); a real path. */
 int cg_mkdir_p(const char *dir, mode_t mode, struct cg_error *err);
 

@@ -254,4 +254,37 @@ test_expect_success 'an unknown owner fails that resource with a hint' '
 	test_grep "no user named '\''nosuchuser'\''" out
 '
 
+test_expect_success 'a symlink in the image on the state directory path is refused, nothing written' '
+	fresh_root && mkdir -p root/var away &&
+	ln -s "$TRASH/away" root/var/lib &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /etc/motd
+	    content: "hi\n"
+	Y
+	test_expect_code 1 cg run --policy pol --root root 2>err &&
+	test_grep "a symlink or not a directory" err &&
+	test_grep "pass --state-dir" err &&
+	test_expect_code 1 cg restore --root root --list 2>err &&
+	test_grep "a symlink or not a directory" err &&
+	test -z "$(ls -A away)" &&
+	! test -e root/etc/motd &&
+	rm root/var/lib && mkdir -p root/var/lib/congruent && chmod 0777 root/var/lib/congruent &&
+	test_expect_code 1 cg run --policy pol --root root 2>err &&
+	test_grep "writable by others" err &&
+	! test -e root/etc/motd
+'
+
+test_expect_success 'a policy that does not load leaves no state directory behind' '
+	fresh_root &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /etc/motd
+	    mdoe: 1
+	Y
+	test_expect_code 1 cg run --policy pol --root root 2>err &&
+	test_grep "nothing was changed" err &&
+	! test -e root/var/lib/congruent
+'
+
 test_done
