@@ -197,6 +197,10 @@ static void parse_vars(struct loader *l, const struct cg_node *n,
 				cg_node_kind_name(v));
 			continue;
 		}
+		/* check's allvars keeps the longest: see longest_value. */
+		if (into == &l->allvars && cg_kvs_get(into, k->str) &&
+		    strlen(cg_kvs_get(into, k->str)) >= strlen(v->str))
+			continue;
 		cg_kvs_set(into, k->str, v->str);
 	}
 }
@@ -321,11 +325,13 @@ static int parse_class(struct loader *l, const struct cg_node *cls,
 	return rc;
 }
 
-static bool known_name(const struct cg_parse_ctx *pc, const char *name)
+static const char *longest_value(const struct cg_parse_ctx *pc,
+				 const char *name)
 {
 	const struct loader *l = pc->agent;
+	const char *v = cg_kvs_get(&l->allvars, name);
 
-	return cg_kvs_get(&l->allvars, name) || is_fact_name(name);
+	return v ? v : is_fact_name(name) ? "" : NULL;
 }
 
 static const char *const *all_names(const struct cg_parse_ctx *pc)
@@ -717,7 +723,7 @@ static int open_tree(struct loader *l, const char *dir)
 	}
 	l->pc.policy_fd = l->p->fd;
 	l->pc.policy_dir = l->p->dir;
-	l->pc.known_name = known_name;
+	l->pc.longest_value = longest_value;
 	l->pc.names = all_names;
 	l->pc.report = report_cb;
 	l->pc.warn = warn_cb;

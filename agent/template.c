@@ -95,6 +95,20 @@ int cg_template_render(const char *text, size_t len, const char *file,
 					      key);
 			return CG_ENOTFOUND;
 		}
+		/*
+		 * The template is bounded, its vars are, but not what they
+		 * multiply to: a 1 MiB var named 100,000 times.
+		 */
+		if (strlen(val) > CG_TEMPLATE_OUT_MAX - out->len) {
+			cg_error_set(err, CG_ERR,
+				     "template renders to more than %u MiB "
+				     "(at '%s')",
+				     CG_TEMPLATE_OUT_MAX >> 20, key);
+			cg_error_where(err, "%s:%u", file, line_of(text, open));
+			cg_error_hint(err, "a var this large belongs in a "
+					   "source: file, not a template");
+			return CG_ERR;
+		}
 		cg_buf_addstr(out, val);
 		p = close + 2;
 	}

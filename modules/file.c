@@ -96,7 +96,7 @@ static const char *check_lookup(void *cookie, const char *name)
 {
 	const struct check_vars *cv = cookie;
 
-	return cv->pc->known_name(cv->pc, name) ? "" : NULL;
+	return cv->pc->longest_value(cv->pc, name);
 }
 
 static const char *const *check_names(void *cookie)

@@ -23,8 +23,13 @@ struct cg_parse_ctx {
 	 * host (template variable names exist somewhere in the policy, ...).
 	 */
 	bool checking;
-	/* Is name a var of the policy or a fact? (for checking templates) */
-	bool (*known_name)(const struct cg_parse_ctx *pc, const char *name);
+	/*
+	 * checking templates: the longest value any class gives var name
+	 * ("" for a fact), or NULL when it is neither a var nor a fact.
+	 * Rendering with these bounds the size on every host.
+	 */
+	const char *(*longest_value)(const struct cg_parse_ctx *pc,
+				     const char *name);
 	/* All such names, NULL-terminated, for "did you mean" hints. */
 	const char *const *(*names)(const struct cg_parse_ctx *pc);
 	/* Report a problem found by validate (where and resource set). */

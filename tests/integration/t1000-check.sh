@@ -90,4 +90,27 @@ test_expect_success 'an unreadable policy tree is a clear error' '
 	test_grep "cannot open policy tree does-not-exist" err
 '
 
+test_expect_success 'a template rendering past 64 MiB: check finds it with the real vars, plan fails that resource' '
+	mkdir -p tbomb/roles tbomb/templates root &&
+	big=$(head -c 1048576 /dev/zero | tr "\\0" x) &&
+	{
+		echo "classes:"
+		echo "  - match: \"big-*\""
+		echo "    roles: [base]"
+		echo "    vars: { big: $big }"
+		echo "  - match: \"*\""
+		echo "    roles: [base]"
+		echo "    vars: { big: small }"
+	} >tbomb/site.yaml &&
+	printf "resources:\n  - file: /etc/bomb\n    template: templates/t\n" >tbomb/roles/base.yaml &&
+	for i in $(seq 100); do echo "{{ big }}"; done >tbomb/templates/t &&
+	test_expect_code 1 cg check tbomb 2>err &&
+	test_grep "templates/t:64" err &&
+	test_grep "renders to more than 64 MiB" err &&
+	test_expect_code 4 cg plan --policy tbomb --root root --hostname big-1 --format json >out.json &&
+	test "$(jq -r ".resources[0].status" out.json)" = failed &&
+	jq -r ".resources[0].error.message" out.json | grep -q "more than 64 MiB" &&
+	test_expect_code 2 cg plan --policy tbomb --root root --hostname web-1 >out
+'
+
 test_done

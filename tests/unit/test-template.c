@@ -182,9 +182,50 @@ static void test_errors(void)
 	}
 }
 
+static char *big; /* 1 MiB */
+
+static const char *lookup_big(void *cookie, const char *name)
+{
+	(void)cookie;
+	return strcmp(name, "big") == 0 ? big : NULL;
+}
+
+/* A small template over a large var: bounded, at the line past the bound. */
+static void test_bound(void)
+{
+	static const struct cg_template_vars bv = { lookup_big, NULL, NULL };
+	struct cg_buf text = { 0 }, out = { 0 };
+	struct cg_error err;
+	unsigned i;
+	int rc;
+
+	big = cg_xmalloc((1u << 20) + 1);
+	memset(big, 'x', 1u << 20);
+	big[1u << 20] = '\0';
+	for (i = 0; i < 200; i++)
+		cg_buf_addstr(&text, "{{ big }}\n");
+	cg_error_clear(&err);
+	rc = cg_template_render(text.data, text.len, "templates/bomb", &bv,
+				&out, &err);
+	tap_is_int(rc, CG_ERR, "200 x a 1 MiB var: refused");
+	tap_ok(out.len <= CG_TEMPLATE_OUT_MAX, "nothing past the bound kept");
+	tap_is_str(err.where, "templates/bomb:64", "at the line past 64 MiB");
+	tap_has_str(err.msg, "renders to more than 64 MiB", "says why");
+	cg_buf_release(&out);
+	text.len = 0;
+	for (i = 0; i < 63; i++)
+		cg_buf_addstr(&text, "{{ big }}");
+	rc = cg_template_render(text.data, text.len, "t", &bv, &out, &err);
+	tap_ok(rc == 0 && out.len == 63u << 20, "63 MiB renders");
+	cg_buf_release(&out);
+	cg_buf_release(&text);
+	free(big);
+}
+
 int main(void)
 {
 	test_render();
 	test_errors();
+	test_bound();
 	return tap_done();
 }
