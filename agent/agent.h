@@ -335,6 +335,7 @@ struct cg_config {
 	char *known_hosts;     /* owned: host keys accepted for ssh:// */
 	unsigned timeout;      /* seconds; default 60 */
 	unsigned helper_timeout; /* seconds per helper program (apt, ...) */
+	unsigned backup_max_mb;  /* larger old contents: hash only kept */
 	char *state_dir;       /* owned; default CG_DEFAULT_STATE_DIR */
 	char *reports_url;     /* owned */
 	char *reports_prefix;  /* owned; default "hosts/" */

@@ -7,9 +7,11 @@
 
 #include "agent.h"
 #include "cg/node.h"
+#include "cg/store.h"
 
 static const char *const top_keys[] = { "source", "state_dir", "reports",
-					"helper_timeout", NULL };
+					"helper_timeout", "backup_max_mb",
+					NULL };
 static const char *const source_keys[] = {
 	"url", "branch", "require_signed", "allowed_signers", "ca_file",
 	"ssh_key", "known_hosts", "timeout", NULL,
@@ -63,7 +65,9 @@ static int parse(struct cg_config *c, const struct cg_node *root,
 		return CG_ERR;
 	}
 	if (cg_map_check_keys(root, top_keys, "the agent config", err) < 0 ||
-	    get_str(root, "state_dir", &c->state_dir, err) < 0)
+	    get_str(root, "state_dir", &c->state_dir, err) < 0 ||
+	    get_uint(root, "backup_max_mb", 1u << 20, &c->backup_max_mb,
+		     err) < 0)
 		return CG_ERR;
 	n = cg_map_get(root, "helper_timeout");
 	if (n) {
@@ -152,6 +156,7 @@ int cg_config_load(struct cg_config *c, const char *path, bool explicit_path,
 	c->source_branch = cg_xstrdup("main");
 	c->timeout = 60;
 	c->helper_timeout = CG_DEFAULT_HELPER_TIMEOUT;
+	c->backup_max_mb = CG_STORE_MAX_MB;
 	c->state_dir = cg_xstrdup(CG_DEFAULT_STATE_DIR);
 	c->reports_prefix = cg_xstrdup("hosts/");
 	c->reports_heartbeat = CG_REPORTS_HEARTBEAT;

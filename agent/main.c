@@ -431,6 +431,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		char *dir = cg_xasprintf("%s/backups", state);
 
 		cg_store_open(&store, dir, &err);
+		cg_store_set_max(store, (uint64_t)conf.backup_max_mb << 20);
 		free(dir);
 		cache = cg_xasprintf("%s/cache", state);
 	}

@@ -27,10 +27,12 @@ static void list(const struct cg_backup *v, size_t n, bool all)
 			printf("%-40s ", v[i].path);
 		else
 			printf("%3zu  ", i + 1);
-		printf("%s  %.12s  %s %04o %u:%u %llu bytes\n", when, v[i].hash,
-		       v[i].type == 'l' ? "symlink" : "file   ",
+		printf("%s  %.12s  %s %04o %u:%u %llu bytes%s\n", when,
+		       v[i].hash, v[i].type == 'l' ? "symlink" : "file   ",
 		       (unsigned)v[i].mode, (unsigned)v[i].uid,
-		       (unsigned)v[i].gid, (unsigned long long)v[i].size);
+		       (unsigned)v[i].gid, (unsigned long long)v[i].size,
+		       v[i].type == 'h' ? " (hash only: over backup_max_mb)"
+					: "");
 	}
 }
 
@@ -83,6 +85,16 @@ static int put_back(struct cg_root *root, struct cg_store *s,
 	int dirfd, objfd, oldfd = -1, rc;
 	bool exists;
 
+	if (b->type == 'h') {
+		cg_error_set(err, CG_ERR,
+			     "only the hash of this version was kept (%llu "
+			     "bytes, over backup_max_mb): it cannot be put back",
+			     (unsigned long long)b->size);
+		cg_error_hint(err, "pick another version (restore --list), or "
+				   "raise backup_max_mb in the agent config for "
+				   "the future");
+		return CG_ERR;
+	}
 	rc = cg_store_open_object(s, b->hash, &objfd, err);
 	if (rc < 0)
 		return rc;
@@ -212,6 +224,7 @@ int cg_cmd_restore_main(int argc, char **argv)
 		state = cg_xstrdup(conf.state_dir);
 	dir = cg_xasprintf("%s/backups", state);
 	cg_store_open(&s, dir, &err);
+	cg_store_set_max(s, (uint64_t)conf.backup_max_mb << 20);
 	free(dir);
 	if (optind < argc && argv[optind][0] != '/') {
 		cg_error_set(&err, CG_ERR, "'%s' is not an absolute path",

@@ -1,4 +1,5 @@
 /* store.c: keeping old contents by SHA-256 under STATE/backups, with an index. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,7 +15,9 @@
 #include "cg/util.h"
 
 struct cg_store {
-	char *dir; /* owned */
+	char *dir;        /* owned */
+	uint64_t max;     /* content kept up to this size; above: hash only */
+	bool swept;       /* leftovers of killed runs removed */
 };
 
 int cg_store_open(struct cg_store **out, const char *dir, struct cg_error *err)
@@ -23,9 +26,101 @@ int cg_store_open(struct cg_store **out, const char *dir, struct cg_error *err)
 
 	(void)err;
 	s->dir = cg_xstrdup(dir);
+	s->max = (uint64_t)CG_STORE_MAX_MB << 20;
 	*out = s;
 	return 0;
 }
+
+void cg_store_set_max(struct cg_store *s, uint64_t bytes)
+{
+	s->max = bytes;
+}
+
+/*
+ * tmp-PID-NS objects of a run killed while copying. Only ever called
+ * under the run's lock, so no live run is writing one.
+ */
+static void sweep(struct cg_store *s, int objfd)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd;
+
+	s->swept = true;
+	fd = dup(objfd);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, "tmp-", 4) == 0)
+			unlinkat(objfd, de->d_name, 0);
+	closedir(d);
+}
+
+/*
+ * Copy in to out and hash it, leaving holes as holes: a 16 GiB sparse
+ * file costs its data, not 16 GiB (the hash still covers the zeros).
+ * out -1: hash only.
+ */
+static int copy_sparse(int in, int out, uint64_t size, struct cg_sha256 *h,
+		       const char *path, struct cg_error *err)
+{
+	static const char zeros[65536];
+	char buf[65536];
+	off_t pos = 0, data, hole;
+
+	while ((uint64_t)pos < size) {
+		data = lseek(in, pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			data = (off_t)size; /* a hole to the end */
+		else if (data < 0)
+			data = pos; /* no SEEK_DATA here: copy it all */
+		for (; pos < data; ) {
+			size_t k = (size_t)(data - pos) < sizeof(zeros)
+					   ? (size_t)(data - pos)
+					   : sizeof(zeros);
+
+			cg_sha256_update(h, zeros, k);
+			pos += (off_t)k;
+		}
+		if ((uint64_t)pos >= size)
+			break;
+		hole = lseek(in, pos, SEEK_HOLE);
+		if (hole < 0)
+			hole = (off_t)size;
+		while (pos < hole) {
+			size_t want = (size_t)(hole - pos) < sizeof(buf)
+					      ? (size_t)(hole - pos)
+					      : sizeof(buf);
+			ssize_t n = pread(in, buf, want, pos);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n == 0)
+				return cg_error_set(err, CG_ERR,
+						    "%s shrank while being "
+						    "backed up",
+						    path);
+			if (n < 0 ||
+			    (out >= 0 && pwrite(out, buf, (size_t)n, pos) != n))
+				return cg_error_sys(err, CG_ERR,
+						    "cannot copy %s into the "
+						    "backup store",
+						    path);
+			cg_sha256_update(h, buf, (size_t)n);
+			pos += n;
+		}
+	}
+	if (out >= 0 && ftruncate(out, (off_t)size) < 0)
+		return cg_error_sys(err, CG_ERR, "cannot copy %s into the "
+						 "backup store", path);
+	return 0;
+}
+
 
 void cg_store_free(struct cg_store *s)
 {
@@ -139,7 +234,7 @@ out:
 }
 
 int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
-		  const char *path, char *hash_out, struct cg_error *err)
+		  const char *path, unsigned *how_out, struct cg_error *err)
 {
 	unsigned char digest[CG_SHA256_LEN];
 	char hex[CG_SHA256_HEX], tmp[64], *objpath;
@@ -149,11 +244,13 @@ int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
 	int objfd = -1, in = -1, out = -1, rc = CG_ERR;
 	char type;
 
+	if (how_out)
+		*how_out = 0;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return cg_error_sys(err, CG_ERR, "cannot stat %s to back it up",
 				    path);
 	if (S_ISREG(st.st_mode))
-		type = 'f';
+		type = (uint64_t)st.st_size > s->max ? 'h' : 'f';
 	else if (S_ISLNK(st.st_mode))
 		type = 'l';
 	else
@@ -166,13 +263,19 @@ int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
 	free(objpath);
 	if (rc < 0)
 		return rc;
+	if (!s->swept)
+		sweep(s, objfd);
 	rc = CG_ERR;
 	snprintf(tmp, sizeof(tmp), "tmp-%d-%" PRIu64, (int)getpid(),
 		 cg_now_ns());
-	out = openat(objfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0) {
-		cg_error_sys(err, CG_ERR, "cannot create a backup object");
-		goto out_close;
+	if (type != 'h') {
+		out = openat(objfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			     0600);
+		if (out < 0) {
+			cg_error_sys(err, CG_ERR,
+				     "cannot create a backup object");
+			goto out_close;
+		}
 	}
 	cg_sha256_init(&h);
 	if (type == 'l') {
@@ -192,8 +295,6 @@ int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
 			goto out_unlink;
 		}
 	} else {
-		char buf[65536];
-
 		in = openat(dirfd, name,
 			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (in < 0 || fstat(in, &st2) < 0 || st2.st_ino != st.st_ino ||
@@ -203,45 +304,35 @@ int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
 				     path);
 			goto out_unlink;
 		}
-		for (;;) {
-			ssize_t n = read(in, buf, sizeof(buf));
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 || (n > 0 && cg_write_all(out, buf,
-							    (size_t)n) < 0)) {
-				cg_sha256_release(&h);
-				cg_error_sys(err, CG_ERR,
-					     "cannot copy %s into the backup "
-					     "store",
-					     path);
-				goto out_unlink;
-			}
-			if (n == 0)
-				break;
-			cg_sha256_update(&h, buf, (size_t)n);
-			size += (uint64_t)n;
+		size = (uint64_t)st2.st_size;
+		if (copy_sparse(in, out, size, &h, path, err) < 0) {
+			cg_sha256_release(&h);
+			goto out_unlink;
 		}
 	}
 	cg_sha256_final(&h, digest);
 	cg_hex(digest, sizeof(digest), hex);
-	if (fsync(out) < 0) {
-		cg_error_sys(err, CG_ERR, "fsync of backup object failed");
-		goto out_unlink;
+	if (out >= 0) {
+		if (fsync(out) < 0) {
+			cg_error_sys(err, CG_ERR,
+				     "fsync of backup object failed");
+			goto out_unlink;
+		}
+		close(out);
+		out = -1;
+		if (place_object(s, objfd, tmp, hex, err) < 0)
+			goto out_close;
 	}
-	close(out);
-	out = -1;
-	if (place_object(s, objfd, tmp, hex, err) < 0)
-		goto out_close;
 	if (append_index(s, type, &st, size, hex, path, err) < 0)
 		goto out_close;
-	if (hash_out)
-		memcpy(hash_out, hex, sizeof(hex));
+	if (how_out && type == 'h')
+		*how_out = CG_STORE_HASH_ONLY;
 	rc = 0;
 	goto out_close;
 
 out_unlink:
-	unlinkat(objfd, tmp, 0);
+	if (out >= 0)
+		unlinkat(objfd, tmp, 0);
 out_close:
 	if (out >= 0)
 		close(out);
@@ -261,7 +352,7 @@ static bool parse_line(char *line, struct cg_backup *b)
 
 	if (sscanf(line, "%" SCNd64 " %c %o %u %u %" SCNu64 " %64s %n", &t,
 		   &type, &mode, &uid, &gid, &size, hash, &off) < 7 ||
-	    off == 0 || (type != 'f' && type != 'l') ||
+	    off == 0 || (type != 'f' && type != 'l' && type != 'h') ||
 	    strlen(hash) != CG_SHA256_HEX - 1)
 		return false;
 	path = line + off;

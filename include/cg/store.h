@@ -13,7 +13,11 @@ struct cg_store;
 /* One kept version of a path. */
 struct cg_backup {
 	int64_t time;  /* when it was kept, seconds since the epoch */
-	char type;     /* 'f' regular file, 'l' symlink (content: target) */
+	/*
+	 * 'f' regular file, 'l' symlink (content: target), 'h' a regular
+	 * file over the size bound: only its hash was kept, no content.
+	 */
+	char type;
 	mode_t mode;
 	uid_t uid;
 	gid_t gid;
@@ -29,14 +33,27 @@ struct cg_backup {
 int cg_store_open(struct cg_store **out, const char *dir, struct cg_error *err);
 void cg_store_free(struct cg_store *s);
 
+/* Content is kept up to this size by default (agent config backup_max_mb). */
+#define CG_STORE_MAX_MB 64
+
+/* Keep content up to bytes in size; above, only its hash (0: never). */
+void cg_store_set_max(struct cg_store *s, uint64_t bytes);
+
+enum {
+	CG_STORE_HASH_ONLY = 1u << 0, /* over the bound: no content kept */
+};
+
 /*
  * Keep what is at name in dirfd (a regular file's content, or a symlink's
  * target) as a version of path, durably, before the caller changes it. The
- * object is named by its SHA-256, written once however often it is kept.
- * hash_out (may be NULL) receives the hex digest.
+ * object is named by its SHA-256, written once however often it is kept;
+ * holes of a sparse file stay holes. A file over the size bound is hashed
+ * and indexed, not copied, and *how_out (may be NULL) says
+ * CG_STORE_HASH_ONLY. The first keep of a run removes objects left
+ * half-written by a killed run (call it under the run's lock).
  */
 int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
-		  const char *path, char *hash_out, struct cg_error *err);
+		  const char *path, unsigned *how_out, struct cg_error *err);
 
 /*
  * The versions kept for path (all paths when NULL), newest first. Free

@@ -287,4 +287,38 @@ test_expect_success 'a policy that does not load leaves no state directory behin
 	! test -e root/var/lib/congruent
 '
 
+test_expect_success 'a 16 GiB sparse file over backup_max_mb: hash only kept, the repair made' '
+	fresh_root &&
+	mkpol <<-Y &&
+	resources:
+	  - file: /etc/big
+	    content: "small\n"
+	Y
+	test_expect_code 2 cg run --policy pol --root root >/dev/null &&
+	truncate -s 16G root/etc/big &&
+	mkdir -p root/var/lib/congruent/backups/objects &&
+	echo half >root/var/lib/congruent/backups/objects/tmp-1-2 &&
+	test_expect_code 2 cg run --policy pol --root root >out &&
+	test_grep "only its hash was kept" out &&
+	test "$(cat root/etc/big)" = small &&
+	test "$(du -sk root/var/lib/congruent | cut -f1)" -lt 1024 &&
+	! test -e root/var/lib/congruent/backups/objects/tmp-1-2 &&
+	cg restore --root root --list /etc/big >list &&
+	test_grep "17179869184 bytes (hash only: over backup_max_mb)" list &&
+	test_expect_code 1 cg restore --root root /etc/big 1 2>err &&
+	test_grep "only the hash of this version was kept" err &&
+	test "$(cat root/etc/big)" = small
+'
+
+test_expect_success 'a sparse file under the bound is kept sparse, and restores whole' '
+	printf "backup_max_mb: 1024\n" >big.yaml &&
+	truncate -s 512M root/etc/big && echo tail >>root/etc/big &&
+	sum=$(sha256sum <root/etc/big) &&
+	test_expect_code 2 cg run -c big.yaml --policy pol --root root >out &&
+	test_grep_not "only its hash" out &&
+	test "$(du -sk root/var/lib/congruent | cut -f1)" -lt 1024 &&
+	cg restore -c big.yaml --root root /etc/big 1 &&
+	test "$(sha256sum <root/etc/big)" = "$sum"
+'
+
 test_done
