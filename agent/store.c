@@ -234,7 +234,7 @@ out:
 }
 
 int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
-		  const char *path, unsigned *how_out, struct cg_error *err)
+		  const char *path, struct cg_kept *kept, struct cg_error *err)
 {
 	unsigned char digest[CG_SHA256_LEN];
 	char hex[CG_SHA256_HEX], tmp[64], *objpath;
@@ -244,8 +244,6 @@ int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
 	int objfd = -1, in = -1, out = -1, rc = CG_ERR;
 	char type;
 
-	if (how_out)
-		*how_out = 0;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return cg_error_sys(err, CG_ERR, "cannot stat %s to back it up",
 				    path);
@@ -325,8 +323,10 @@ int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
 	}
 	if (append_index(s, type, &st, size, hex, path, err) < 0)
 		goto out_close;
-	if (how_out && type == 'h')
-		*how_out = CG_STORE_HASH_ONLY;
+	if (kept) {
+		memcpy(kept->hash, hex, sizeof(hex));
+		kept->hash_only = type == 'h';
+	}
 	rc = 0;
 	goto out_close;
 

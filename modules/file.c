@@ -788,15 +788,16 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 	/* Keep what is there before it goes. */
 	if (w->meta.absent || S_ISLNK(st.st_mode) ||
 	    has_item(&r->change, "content") || st.st_nlink > 1) {
-		unsigned how;
+		struct cg_kept kept;
 
-		rc = cg_store_keep(ctx->store, dirfd, base, r->name, &how, err);
+		rc = cg_store_keep(ctx->store, dirfd, base, r->name, &kept,
+				   err);
 		if (rc < 0) {
 			cg_error_prefix(err, "not changing %s: backup failed",
 					r->name);
 			goto out;
 		}
-		if (how & CG_STORE_HASH_ONLY)
+		if (kept.hash_only)
 			cg_change_note(&r->change, "the old content is over "
 						   "backup_max_mb: only its "
 						   "hash was kept");

@@ -39,8 +39,10 @@ void cg_store_free(struct cg_store *s);
 /* Keep content up to bytes in size; above, only its hash (0: never). */
 void cg_store_set_max(struct cg_store *s, uint64_t bytes);
 
-enum {
-	CG_STORE_HASH_ONLY = 1u << 0, /* over the bound: no content kept */
+/* What cg_store_keep kept. */
+struct cg_kept {
+	char hash[CG_SHA256_HEX]; /* SHA-256 of the content, hex */
+	int hash_only;            /* over the bound: no content kept */
 };
 
 /*
@@ -48,12 +50,12 @@ enum {
  * target) as a version of path, durably, before the caller changes it. The
  * object is named by its SHA-256, written once however often it is kept;
  * holes of a sparse file stay holes. A file over the size bound is hashed
- * and indexed, not copied, and *how_out (may be NULL) says
- * CG_STORE_HASH_ONLY. The first keep of a run removes objects left
+ * and indexed, not copied. The first keep of a run removes objects left
  * half-written by a killed run (call it under the run's lock).
+ * *out (may be NULL) says what was kept.
  */
 int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
-		  const char *path, unsigned *how_out, struct cg_error *err);
+		  const char *path, struct cg_kept *out, struct cg_error *err);
 
 /*
  * The versions kept for path (all paths when NULL), newest first. Free

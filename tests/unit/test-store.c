@@ -129,7 +129,8 @@ static void test_keep(struct cg_store *s)
 	struct cg_error err;
 	struct cg_backup *v = NULL;
 	size_t n = 0;
-	char hash[CG_SHA256_HEX], hash2[CG_SHA256_HEX], want[65], sum[65];
+	struct cg_kept k1, k2;
+	char *hash = k1.hash, *hash2 = k2.hash, want[65], sum[65];
 	char *content, *p;
 	struct stat st;
 	int64_t t0 = (int64_t)time(NULL), t1;
@@ -145,8 +146,8 @@ static void test_keep(struct cg_store *s)
 	}
 	tap_ok(fchownat(rootfd, "motd", uid, gid, AT_SYMLINK_NOFOLLOW) == 0,
 	       "keep: owner set up");
-	memset(hash, 0, sizeof(hash));
-	rc = cg_store_keep(s, rootfd, "motd", "/etc/motd", hash, &err);
+	memset(&k1, 0, sizeof(k1));
+	rc = cg_store_keep(s, rootfd, "motd", "/etc/motd", &k1, &err);
 	t1 = (int64_t)time(NULL);
 	if (!tap_is_int(rc, 0, "keep: a file"))
 		printf("#   %s\n", err.msg);
@@ -190,7 +191,7 @@ static void test_keep(struct cg_store *s)
 
 	/* A second version: newest first. */
 	put("motd", "new motd, longer than before\n", 0644);
-	rc = cg_store_keep(s, rootfd, "motd", "/etc/motd", hash2, &err);
+	rc = cg_store_keep(s, rootfd, "motd", "/etc/motd", &k2, &err);
 	tap_is_int(rc, 0, "keep: a second version");
 	rc = cg_store_list(s, "/etc/motd", &v, &n, &err);
 	tap_ok(rc == 0 && n == 2, "list: two versions");
@@ -205,7 +206,7 @@ static void test_keep(struct cg_store *s)
 	/* Same content as the first, under another path: one object. */
 	put("copy", old, 0600);
 	tap_is_int(objects(NULL, NULL), 2, "dedup: two objects so far");
-	rc = cg_store_keep(s, rootfd, "copy", "/etc/motd.copy", hash2, &err);
+	rc = cg_store_keep(s, rootfd, "copy", "/etc/motd.copy", &k2, &err);
 	tap_is_int(rc, 0, "dedup: same content kept again");
 	tap_is_str(hash2, hash, "dedup: same hash");
 	tap_is_int(objects(&tmps, &loose), 2, "dedup: still two objects");
@@ -228,7 +229,7 @@ static void test_keep(struct cg_store *s)
 
 	/* The empty file. */
 	put("empty", "", 0644);
-	rc = cg_store_keep(s, rootfd, "empty", "/etc/empty", hash, &err);
+	rc = cg_store_keep(s, rootfd, "empty", "/etc/empty", &k1, &err);
 	tap_is_str(rc == 0 ? hash : err.msg,
 		   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 		   "keep: the empty file");
@@ -243,11 +244,12 @@ static void test_symlink(struct cg_store *s)
 	struct cg_error err;
 	struct cg_backup *v = NULL;
 	size_t n = 0;
-	char hash[CG_SHA256_HEX], want[65], *content;
+	struct cg_kept k1;
+	char *hash = k1.hash, want[65], *content;
 	int rc;
 
 	tap_ok(symlinkat(target, rootfd, "localtime") == 0, "link: made");
-	rc = cg_store_keep(s, rootfd, "localtime", "/etc/localtime", hash, &err);
+	rc = cg_store_keep(s, rootfd, "localtime", "/etc/localtime", &k1, &err);
 	tap_is_int(rc, 0, "link: kept");
 	openssl_hex(target, strlen(target), want);
 	tap_is_str(hash, want, "link: hash of the target");
@@ -262,7 +264,7 @@ static void test_symlink(struct cg_store *s)
 
 	/* The link's target is not followed: a link to a file. */
 	tap_ok(symlinkat("motd", rootfd, "to-motd") == 0, "link: to a file");
-	rc = cg_store_keep(s, rootfd, "to-motd", "/etc/to-motd", hash, &err);
+	rc = cg_store_keep(s, rootfd, "to-motd", "/etc/to-motd", &k1, &err);
 	openssl_hex("motd", 4, want);
 	tap_is_str(rc == 0 ? hash : err.msg, want,
 		   "link: the link is kept, not the file it points to");
@@ -360,6 +362,52 @@ static void test_refusals(struct cg_store *s)
 	cg_backups_free(v, n);
 }
 
+/* Holes stay holes; over the bound, the hash only, and it is the hash. */
+static void test_sparse(struct cg_store *s)
+{
+	struct cg_backup *v = NULL;
+	struct cg_error err;
+	struct cg_kept k;
+	struct stat st;
+	char sum[65], *p;
+	size_t n = 0;
+	int fd;
+
+	fd = openat(rootfd, "sparse", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	tap_ok(fd >= 0 && pwrite(fd, "head", 4, 0) == 4 &&
+		       pwrite(fd, "tail", 4, 256u << 20) == 4 &&
+		       ftruncate(fd, (512u << 20)) == 0,
+	       "sparse: 512 MiB with 8 bytes of data");
+	close(fd);
+	sha256sum_hex("root/sparse", sum);
+	cg_store_set_max(s, 1u << 30);
+	tap_is_int(cg_store_keep(s, rootfd, "sparse", "/srv/sparse", &k, &err),
+		   0, "sparse: kept");
+	tap_ok(!k.hash_only, "sparse: under the bound: content kept");
+	if (sum[0])
+		tap_is_str(k.hash, sum, "sparse: the hash covers the holes");
+	p = cg_xasprintf("%s/state/backups/objects/%.2s/%s", base, k.hash,
+			 k.hash + 2);
+	tap_ok(stat(p, &st) == 0 && st.st_size == (512 << 20) &&
+		       st.st_blocks < 1024,
+	       "sparse: the object is as long, and sparse too");
+	free(p);
+
+	cg_store_set_max(s, 1u << 20);
+	tap_is_int(cg_store_keep(s, rootfd, "sparse", "/srv/sparse", &k, &err),
+		   0, "over the bound: kept");
+	tap_ok(k.hash_only, "over the bound: hash only");
+	if (sum[0])
+		tap_is_str(k.hash, sum, "over the bound: the same hash");
+	tap_is_int(cg_store_list(s, "/srv/sparse", &v, &n, &err), 0,
+		   "over the bound: listed");
+	tap_ok(n == 2 && v[0].type == 'h' && v[1].type == 'f' &&
+		       v[0].size == (512u << 20),
+	       "over the bound: type h, with its size");
+	cg_backups_free(v, n);
+	cg_store_set_max(s, (uint64_t)CG_STORE_MAX_MB << 20);
+}
+
 int main(void)
 {
 	struct cg_store *s = NULL;
@@ -385,6 +433,7 @@ int main(void)
 	test_symlink(s);
 	test_paths(s);
 	test_refusals(s);
+	test_sparse(s);
 	cg_store_free(s);
 	cg_store_free(NULL);
 
