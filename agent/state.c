@@ -406,9 +406,9 @@ void cg_state_print(const struct cg_state *st, bool json, FILE *out)
 		if (i == 0 || strcmp(st->v[i].id, st->v[i - 1].id))
 			cg_buf_addf(&b, "%s%s\n", i ? "\n" : "", st->v[i].id);
 		/* A value of several lines (an error message) is indented. */
-		cg_buf_addf(&b, "    %-8s ", st->v[i].key);
+		cg_buf_addf(&b, "    %-16s ", st->v[i].key);
 		while ((nl = strchr(v, '\n'))) {
-			cg_buf_addf(&b, "%.*s\n             ", (int)(nl - v), v);
+			cg_buf_addf(&b, "%.*s\n%21s", (int)(nl - v), v, "");
 			v = nl + 1;
 		}
 		cg_buf_addf(&b, "%s\n", v);
