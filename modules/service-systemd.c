@@ -677,7 +677,7 @@ static void journal_cursor(char *out, size_t size)
  * stream line may reach the journal a moment after the process ended:
  * look a few times.
  */
-static void journal_lines(const char *cursor, const char *unit, char *out,
+static bool journal_lines(const char *cursor, const char *unit, char *out,
 			  size_t size)
 {
 	char *after = cg_xasprintf("--after-cursor=%s", cursor);
@@ -687,6 +687,7 @@ static void journal_lines(const char *cursor, const char *unit, char *out,
 	const char *sync[] = { "journalctl", "--sync", NULL };
 	struct cg_buf keep = { 0 };
 	size_t round, nlines = 0;
+	bool read = true;
 
 	for (round = 0; round < JOURNAL_ROUNDS && !nlines; round++) {
 		struct cg_exec_result res;
@@ -703,10 +704,14 @@ static void journal_lines(const char *cursor, const char *unit, char *out,
 		x.timeout_ms = JOURNAL_TIMEOUT_MS;
 		x.out_max = JOURNAL_OUT_MAX;
 		cg_buf_reset(&keep);
-		if (cg_exec_run(&x, &res, NULL) < 0 || res.status != 0 ||
-		    !res.out.data) {
+		if (cg_exec_run(&x, &res, NULL) < 0 || res.status != 0) {
 			cg_exec_result_release(&res);
+			read = false;
 			break;
+		}
+		if (!res.out.data) {
+			cg_exec_result_release(&res);
+			continue;
 		}
 		for (line = res.out.data; *line;) {
 			const char *nl = strchr(line, '\n');
@@ -742,6 +747,7 @@ static void journal_lines(const char *cursor, const char *unit, char *out,
 	}
 	cg_buf_release(&keep);
 	free(after);
+	return read;
 }
 
 /*
@@ -754,19 +760,20 @@ static void fail_with_journal(struct cg_resource *r, const char *cursor,
 	struct cg_error e;
 	char unit[UNIT_MAX];
 	size_t len;
+	bool read;
 
 	svc_unit_name(r->name, unit, sizeof(unit));
 	cg_error_clear(&e);
 	snprintf(e.msg, sizeof(e.msg), "%s %s%s%s:", unit, what,
 		 why && why[0] ? " " : "", why ? why : "");
 	len = strlen(e.msg);
-	if (cursor[0])
-		journal_lines(cursor, unit, e.msg, sizeof(e.msg));
+	read = cursor[0] && journal_lines(cursor, unit, e.msg, sizeof(e.msg));
 	if (strlen(e.msg) == len) {
 		e.msg[len - 1] = '\0';
 		snprintf(e.msg + len - 1, sizeof(e.msg) - len + 1, "%s",
-			 cursor[0] ? " (the unit logged nothing this time)"
-				   : " (no journal to read what the unit said)");
+			 read ? " (the unit logged nothing this time)"
+			      : " (what the unit said could not be read from "
+				"the journal)");
 	}
 	cg_error_hint(&e, "journalctl -u %s -n 50 shows more; systemctl status "
 			  "%s",
