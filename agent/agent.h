@@ -470,6 +470,63 @@ bool cg_report_trailer(const char *msg, const char *key, char *out,
 
 int cg_cmd_fleet_main(int argc, char **argv);
 
+/* --- state.c: outcomes kept between runs (STATE/records) ---------- */
+
+/*
+ * What a run could not finish (a failed reload) and, later, what
+ * congruent owns: per resource id a few key/value strings, in one file,
+ * STATE/records, read once at the start of a run and written whole,
+ * atomically and durably, on every change (cg_write_file_atomic). The
+ * format (README "STATE"): the line "congruent-records 1", then one line
+ * per record, "ID<TAB>KEY<TAB>VALUE", sorted by id and key; in ID and
+ * VALUE a backslash, tab and newline are written \\, \t and \n. KEY is
+ * [a-z0-9_.-]. Bounded as below; a file out of bounds is refused whole.
+ */
+#define CG_STATE_FILE "records"
+#define CG_STATE_BYTES_MAX (8u << 20)
+#define CG_STATE_RECORDS_MAX 100000u
+#define CG_STATE_KEYS_MAX 16u    /* per id */
+#define CG_STATE_ID_MAX 1024u
+#define CG_STATE_KEY_MAX 32u
+#define CG_STATE_VALUE_MAX 4096u
+
+struct cg_state_rec {
+	char *id;  /* owned */
+	char *key; /* owned */
+	char *val; /* owned */
+};
+
+struct cg_state {
+	char *path;             /* owned: STATE/records */
+	bool writable;          /* false for plan and `state`: set refuses */
+	struct cg_state_rec *v; /* owned: sorted by id, then key */
+	size_t n, cap;
+};
+
+/* Read STATE/records (none yet: no records). err names file:line. */
+int cg_state_load(struct cg_state *st, const char *state_dir, bool writable,
+		  struct cg_error *err);
+/* Parse text as a records file (where names it in errors). */
+int cg_state_parse(struct cg_state *st, const char *text, size_t len,
+		   const char *where, struct cg_error *err);
+/* The records as the file holds them. */
+void cg_state_format(const struct cg_state *st, struct cg_buf *out);
+/* The value of key for id, or NULL. Accepts NULL st. */
+const char *cg_state_get(const struct cg_state *st, const char *id,
+			 const char *key);
+/*
+ * Set n keys of id at once: kv holds n pairs key, value; a NULL value
+ * removes the key. Written to disk before it returns; on failure memory
+ * and file are left as they were.
+ */
+int cg_state_set(struct cg_state *st, const char *id, const char *const *kv,
+		 size_t n, struct cg_error *err);
+bool cg_state_key_ok(const char *key);
+void cg_state_release(struct cg_state *st);
+
+/* `congruent state`: the records as text (by id) or JSON. */
+void cg_state_print(const struct cg_state *st, bool json, FILE *out);
+
 /* --- restore.c ------------------------------------------------------ */
 
 int cg_cmd_restore_main(int argc, char **argv);

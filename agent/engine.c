@@ -22,6 +22,7 @@ struct cg_engine {
 	struct cg_ctx *ctx;
 	struct batch *batches;
 	size_t nbatches;
+	size_t *pos;           /* per resource: its place in p->order */
 	unsigned long changes; /* resources repaired so far */
 };
 
@@ -291,6 +292,30 @@ static bool changed_cb(const struct cg_ctx *ctx, const char *id)
 		e->p->res[idx].status == CG_STATUS_DRIFTED);
 }
 
+static const struct cg_resource *earlier_cb(const struct cg_ctx *ctx,
+					    const struct cg_resource *r,
+					    size_t i)
+{
+	const struct cg_engine *e = ctx->agent;
+	size_t at = e->pos[r - e->p->res];
+
+	return i < at ? &e->p->res[e->p->order[i]] : NULL;
+}
+
+static const char *record_cb(const struct cg_ctx *ctx,
+			     const struct cg_resource *r, const char *key)
+{
+	return cg_state_get(ctx->records, r->id, key);
+}
+
+static int record_set_cb(const struct cg_ctx *ctx, const struct cg_resource *r,
+			 const char *const *kv, size_t n, struct cg_error *err)
+{
+	if (!ctx->records)
+		return cg_error_set(err, CG_ERR, "no STATE records here");
+	return cg_state_set(ctx->records, r->id, kv, n, err);
+}
+
 struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 {
 	struct cg_engine *e = cg_xcalloc(1, sizeof(*e));
@@ -299,6 +324,9 @@ struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 	e->p = p;
 	e->ctx = ctx;
 	ctx->changed = changed_cb;
+	ctx->earlier = earlier_cb;
+	ctx->record = record_cb;
+	ctx->record_set = record_set_cb;
 	ctx->agent = e;
 	for (k = 0; cg_modules[k]; k++)
 		;
@@ -316,6 +344,9 @@ struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 		b->res[b->n++] = r;
 	}
 	e->observed = cg_xcalloc(p->n + 1, sizeof(*e->observed));
+	e->pos = cg_xcalloc(p->n + 1, sizeof(*e->pos));
+	for (i = 0; i < p->n; i++)
+		e->pos[p->order[i]] = i;
 	return e;
 }
 
@@ -380,9 +411,11 @@ void cg_engine_free(struct cg_engine *e)
 		free(e->batches[i].res);
 	free(e->batches);
 	free(e->observed);
+	free(e->pos);
 	if (e->ctx->agent == e) {
 		e->ctx->agent = NULL;
 		e->ctx->changed = NULL;
+		e->ctx->earlier = NULL;
 	}
 	free(e);
 }

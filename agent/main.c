@@ -345,6 +345,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	struct lookup_ctx lc;
 	struct cg_ctx ctx;
 	struct cg_source src;
+	struct cg_state records = { 0 };
 	bool color = use_color(stdout), ecolor = use_color(stderr);
 	const char *policy_dir;
 	char *state = NULL, *cache = NULL;
@@ -406,6 +407,13 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		cg_print_error(stderr, &err, ecolor);
 		goto out;
 	}
+	/* Outcomes of earlier runs, read once, like observed state. */
+	if (cg_state_load(&records, state, !dry_run, &err) < 0) {
+		cg_print_error(stderr, &err, ecolor);
+		fprintf(stderr, "congruent: nothing was %s\n",
+			dry_run ? "planned" : "changed");
+		goto out;
+	}
 	if (!o.policy) {
 		if (cg_source_prepare(&conf, state, !o.no_pull, o.allow_rollback,
 				      &src, &err) < 0) {
@@ -447,6 +455,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.lookup = ctx_lookup;
 	ctx.names = ctx_names;
 	ctx.lookup_data = &lc;
+	ctx.records = &records;
 	ctx.helper_timeout_ms = conf.helper_timeout * 1000u;
 	/* Least privilege; plan diffs in a read-only sandbox (caps.c). */
 	if (cg_engine_run_confined(&p, &ctx, dry_run, o.verbose, &counts,
@@ -504,6 +513,7 @@ out:
 	cg_diag_release(&diag);
 	cg_lock_release(lockfd);
 	cg_source_release(&src);
+	cg_state_release(&records);
 	free(cache);
 	free(state);
 	cg_log_close();
@@ -588,6 +598,41 @@ static int cmd_facts(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_state(int argc, char **argv)
+{
+	struct cg_config conf;
+	struct cg_state st;
+	struct cg_error err;
+	struct opts o;
+	char *state;
+	int n, rc = 1;
+
+	n = parse_opts("state", argc, argv, &o);
+	if (n < 0)
+		return 1;
+	if (n < argc)
+		return usage_error("state", "unexpected argument '%s'", argv[n]);
+	cg_error_clear(&err);
+	if (cg_config_load(&conf, o.config, o.config_given, &err) < 0) {
+		cg_print_error(stderr, &err, use_color(stderr));
+		return 1;
+	}
+	memset(&st, 0, sizeof(st));
+	state = NULL;
+	/* Read only, without the lock: the file is replaced whole. */
+	if (state_dir_for(&o, &conf, false, &state, &err) < 0 ||
+	    cg_state_load(&st, state, false, &err) < 0) {
+		cg_print_error(stderr, &err, use_color(stderr));
+	} else {
+		cg_state_print(&st, o.json, stdout);
+		rc = 0;
+	}
+	cg_state_release(&st);
+	free(state);
+	cg_config_release(&conf);
+	return rc;
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	int major, minor, rev;
@@ -634,6 +679,10 @@ static const struct command {
 	  "restore [--root DIR] [--state-dir DIR] [--list] [PATH [BACKUP]]\n"
 	  "       put back a file congruent overwrote (newest by default),\n"
 	  "       or list what is kept" },
+	{ "state", cmd_state,
+	  "state  [-c FILE] [--root DIR] [--state-dir DIR] [--format text|json]\n"
+	  "       the outcomes kept in STATE/records for later runs (a\n"
+	  "       restart or reload still pending because it failed)" },
 	{ "version", cmd_version, "version\n       print the version" },
 	{ "help", cmd_help, "help\n       this text" },
 };

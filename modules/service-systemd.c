@@ -13,6 +13,7 @@
 
 #include "cg/exec.h"
 #include "cg/fs.h"
+#include "cg/jsonparse.h"
 #include "cg/store.h"
 #include "service.h"
 
@@ -25,6 +26,11 @@
 /* A Type=simple unit counts as started once forked: watch it a moment. */
 #define SETTLE_ROUNDS 5
 #define SETTLE_STEP_MS 100
+/* What the unit said in the journal: bounded in time, size and lines. */
+#define JOURNAL_TIMEOUT_MS 15000u
+#define JOURNAL_OUT_MAX (4u << 20)
+#define JOURNAL_ROUNDS 5
+#define JOURNAL_LINES 12
 
 /* What systemd says about one unit. */
 struct unit {
@@ -631,59 +637,147 @@ out:
 	return rc;
 }
 
-/* The unit's own account of why it is not running, for an error. */
-static void status_lines(const struct svc_run *run, const char *unit,
-			 char *out, size_t size)
+static void sleep_ms(unsigned ms)
 {
-	const char *args[] = { "status", "--no-pager", "--full", "--lines=6",
-			       "--output=cat" };
-	static const char *const skip[] = { "Loaded:", "Docs:",	 "Tasks:",
-					    "Memory:", "CPU:",	 "CGroup:",
-					    "TriggeredBy:", NULL };
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * The journal position now, so that the error of an action carries what
+ * the unit logged in this attempt only; "" when there is no journal.
+ */
+static void journal_cursor(char *out, size_t size)
+{
+	const char *argv[] = { "journalctl", "--show-cursor", "--lines=0",
+			       "--quiet", "--no-pager", NULL };
 	struct cg_exec_result res;
-	struct cg_buf keep = { 0 };
-	const char *line;
-	size_t i;
+	struct cg_exec x;
+	const char *p;
 
-	if (ctl(run, args, CG_ARRAY_SIZE(args), &unit, 1, 0, &res, NULL) < 0 ||
-	    !res.out.data) {
-		cg_exec_result_release(&res);
-		return;
+	out[0] = '\0';
+	cg_exec_init(&x, argv);
+	x.timeout_ms = JOURNAL_TIMEOUT_MS;
+	x.out_max = 4096;
+	if (cg_exec_run(&x, &res, NULL) == 0 && res.status == 0 &&
+	    res.out.data && (p = strstr(res.out.data, "-- cursor: "))) {
+		p += strlen("-- cursor: ");
+		snprintf(out, size, "%.*s", (int)strcspn(p, "\n"), p);
 	}
-	/* The title line and the unit's inventory say nothing of why. */
-	line = strchr(res.out.data, '\n');
-	while (line && *++line) {
-		const char *nl = strchr(line, '\n'), *t = line;
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-		bool skipped = false;
-
-		while (*t == ' ')
-			t++;
-		for (i = 0; skip[i]; i++)
-			if (cg_str_starts(t, skip[i]))
-				skipped = true;
-		if (!skipped)
-			cg_buf_addf(&keep, "%.*s\n", (int)len, line);
-		line = nl;
-	}
-	if (keep.data)
-		svc_add_lines(out, size, keep.data, 12);
-	cg_buf_release(&keep);
 	cg_exec_result_release(&res);
 }
 
-static void fail_with_status(const struct svc_run *run, struct cg_resource *r,
-			     const char *what, const char *why)
+/*
+ * What unit's own processes logged since cursor (not PID 1's lines about
+ * it, not earlier attempts): the last JOURNAL_LINES lines into out. No
+ * journalctl matches: combined with --after-cursor, journalctl 252 misses
+ * entries through them; the unit is picked here from _SYSTEMD_UNIT. A
+ * stream line may reach the journal a moment after the process ended:
+ * look a few times.
+ */
+static bool journal_lines(const char *cursor, const char *unit, char *out,
+			  size_t size)
+{
+	char *after = cg_xasprintf("--after-cursor=%s", cursor);
+	const char *argv[] = { "journalctl", after, "--output=json",
+			       "--output-fields=_SYSTEMD_UNIT,MESSAGE",
+			       "--quiet", "--no-pager", NULL };
+	const char *sync[] = { "journalctl", "--sync", NULL };
+	struct cg_buf keep = { 0 };
+	size_t round, nlines = 0;
+	bool read = true;
+
+	for (round = 0; round < JOURNAL_ROUNDS && !nlines; round++) {
+		struct cg_exec_result res;
+		struct cg_exec x;
+		const char *line;
+
+		if (round)
+			sleep_ms(SETTLE_STEP_MS);
+		cg_exec_init(&x, sync);
+		x.timeout_ms = JOURNAL_TIMEOUT_MS;
+		if (cg_exec_run(&x, &res, NULL) == 0)
+			cg_exec_result_release(&res);
+		cg_exec_init(&x, argv);
+		x.timeout_ms = JOURNAL_TIMEOUT_MS;
+		x.out_max = JOURNAL_OUT_MAX;
+		cg_buf_reset(&keep);
+		if (cg_exec_run(&x, &res, NULL) < 0 || res.status != 0) {
+			cg_exec_result_release(&res);
+			read = false;
+			break;
+		}
+		if (!res.out.data) {
+			cg_exec_result_release(&res);
+			continue;
+		}
+		for (line = res.out.data; *line;) {
+			const char *nl = strchr(line, '\n');
+			size_t len = nl ? (size_t)(nl - line) : strlen(line);
+			struct cg_jdoc doc = { 0 };
+			const char *u, *msg;
+
+			if (cg_jdoc_parse(&doc, line, len, &cg_jlimits_default,
+					  NULL) == 0) {
+				u = cg_jnode_get_str(&doc, cg_jdoc_root(&doc),
+						     "_SYSTEMD_UNIT");
+				msg = cg_jnode_get_str(&doc, cg_jdoc_root(&doc),
+						       "MESSAGE");
+				if (u && msg && strcmp(u, unit) == 0) {
+					cg_buf_addf(&keep, "%s\n", msg);
+					nlines++;
+				}
+			}
+			cg_jdoc_release(&doc);
+			line = nl ? nl + 1 : line + len;
+		}
+		cg_exec_result_release(&res);
+	}
+	if (keep.data) {
+		const char *from = keep.data;
+
+		/* The last lines say most: an error ends what a unit says. */
+		while (nlines > JOURNAL_LINES) {
+			from = strchr(from, '\n') + 1;
+			nlines--;
+		}
+		svc_add_lines(out, size, from, JOURNAL_LINES);
+	}
+	cg_buf_release(&keep);
+	free(after);
+	return read;
+}
+
+/*
+ * Fail r: "UNIT what: why" and then what the unit logged in this
+ * attempt (since cursor), or that it logged nothing.
+ */
+static void fail_with_journal(struct cg_resource *r, const char *cursor,
+			      const char *what, const char *why)
 {
 	struct cg_error e;
 	char unit[UNIT_MAX];
+	size_t len;
+	bool read;
 
 	svc_unit_name(r->name, unit, sizeof(unit));
 	cg_error_clear(&e);
 	snprintf(e.msg, sizeof(e.msg), "%s %s%s%s:", unit, what,
-		 why && why[0] ? ": " : "", why ? why : "");
-	status_lines(run, unit, e.msg, sizeof(e.msg));
-	cg_error_hint(&e, "systemctl status %s; journalctl -u %s", unit, unit);
+		 why && why[0] ? " " : "", why ? why : "");
+	len = strlen(e.msg);
+	read = cursor[0] && journal_lines(cursor, unit, e.msg, sizeof(e.msg));
+	if (strlen(e.msg) == len) {
+		e.msg[len - 1] = '\0';
+		snprintf(e.msg + len - 1, sizeof(e.msg) - len + 1, "%s",
+			 read ? " (the unit logged nothing this time)"
+			      : " (what the unit said could not be read from "
+				"the journal)");
+	}
+	cg_error_hint(&e, "journalctl -u %s -n 50 shows more; systemctl status "
+			  "%s",
+		      unit, unit);
 	cg_resource_fail(r, &e);
 }
 
@@ -761,13 +855,6 @@ out:
 	return n > 0;
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /*
  * After start or restart: a unit that failed, or whose process died
@@ -775,7 +862,7 @@ static void sleep_ms(unsigned ms)
  * fails its resource with the unit's status lines.
  */
 static void settle(const struct svc_run *run, struct cg_resource **sel,
-		   size_t n, const char *what)
+		   size_t n, const char *cursor, const char *what)
 {
 	struct unit *u = cg_xcalloc(n + 1, sizeof(*u));
 	bool *bad = cg_xcalloc(n + 1, sizeof(*bad));
@@ -802,7 +889,7 @@ static void settle(const struct svc_run *run, struct cg_resource **sel,
 	}
 	for (i = 0; i < n; i++)
 		if (bad[i])
-			fail_with_status(run, sel[i], what, NULL);
+			fail_with_journal(sel[i], cursor, what, NULL);
 out:
 	units_free(u, n);
 	free(bad);
@@ -838,22 +925,15 @@ static int sd_apply(const struct svc_run *run, struct cg_resource **res,
 		    const struct svc_todo *t, size_t n, struct cg_error *err)
 {
 	struct cg_resource **sel = cg_xcalloc(n + 1, sizeof(*sel));
+	char cursor[512];
 	bool changed = false;
 	size_t i, k;
 
 	(void)err;
-	/* A unit that is not there can only be masked or have a drop-in. */
-	for (i = 0; i < n; i++) {
-		const struct svc_seen *s = res[i]->observed;
-
-		if (!s->present && (t[i].enable == 1 || t[i].run == 1))
-			cg_resource_failf(
-				res[i],
-				"install the package that ships it first "
-				"(list package:... in requires:)",
-				"there is no unit %s.service on this host",
-				res[i]->name);
-	}
+	/*
+	 * A unit that is not there can only be masked or have a drop-in:
+	 * todo_for failed the others (the same check in plan).
+	 */
 	for (i = 0; i < n; i++) {
 		struct cg_error e;
 
@@ -935,27 +1015,30 @@ static int sd_apply(const struct svc_run *run, struct cg_resource **res,
 		const char *args[] = { "start" };
 
 		mark_acted(sel, k);
+		journal_cursor(cursor, sizeof(cursor));
 		ctl_each(run, args, 1, sel, k, false);
 		k = pick(res, t, n, offsetof(struct svc_todo, run), 1, false,
 			 sel);
-		settle(run, sel, k, "did not start");
+		settle(run, sel, k, cursor, "did not start");
 	}
 	k = pick(res, t, n, offsetof(struct svc_todo, bounce), 1, false, sel);
 	if (k) {
 		const char *args[] = { "restart" };
 
 		mark_acted(sel, k);
+		journal_cursor(cursor, sizeof(cursor));
 		ctl_each(run, args, 1, sel, k, false);
 		k = pick(res, t, n, offsetof(struct svc_todo, bounce), 1,
 			 false, sel);
-		settle(run, sel, k, "did not come back after the restart");
+		settle(run, sel, k, cursor,
+		       "did not come back after the restart");
 	}
 	/* Reloads one by one: a failure is its unit's, and none repeats. */
 	k = pick(res, t, n, offsetof(struct svc_todo, bounce), 2, false, sel);
 	mark_acted(sel, k);
 	for (i = 0; i < k; i++) {
 		const char *args[] = { "reload" };
-		char unit[UNIT_MAX], line[300];
+		char unit[UNIT_MAX];
 		const char *u = unit;
 		struct cg_exec_result r;
 		struct cg_error e;
@@ -963,13 +1046,13 @@ static int sd_apply(const struct svc_run *run, struct cg_resource **res,
 
 		svc_unit_name(sel[i]->name, unit, sizeof(unit));
 		cg_error_clear(&e);
+		journal_cursor(cursor, sizeof(cursor));
 		rc = ctl(run, args, 1, &u, 1, JOB_TIMEOUT_MS, &r, &e);
-		if (rc < 0) {
+		if (rc < 0)
 			cg_resource_fail(sel[i], &e);
-		} else if (r.status != 0) {
-			cg_exec_first_line(&r, line, sizeof(line));
-			fail_with_status(run, sel[i], "did not reload", line);
-		}
+		else if (r.status != 0)
+			fail_with_journal(sel[i], cursor, "did not reload",
+					  NULL);
 		cg_exec_result_release(&r);
 	}
 out:
@@ -982,6 +1065,7 @@ const struct svc_backend svc_backend_systemd = {
 	.has_mask = true,
 	.numbers = false,
 	.order_field = "order",
+	.missing = "there is no unit %s.service on this host",
 	.heading = "boot order of the managed services (systemd: After=/"
 		   "Before= drop-ins, soft: never Requires=)",
 	.observe = sd_observe,

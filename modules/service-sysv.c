@@ -561,19 +561,9 @@ static int sv_apply(const struct svc_run *run, struct cg_resource **res,
 
 	(void)err;
 	for (i = 0; i < n; i++) {
-		const struct svc_seen *s = res[i]->observed;
 		struct cg_error e;
 
-		if (!s->present && (t[i].enable == 1 || t[i].run == 1)) {
-			cg_resource_failf(res[i],
-					  "install the package that ships it "
-					  "first (list package:... in "
-					  "requires:)",
-					  "there is no /etc/init.d/%s on this "
-					  "host",
-					  res[i]->name);
-			continue;
-		}
+		/* A missing script: todo_for failed it (as in plan). */
 		cg_error_clear(&e);
 		if (t[i].order && relink(run, res[i], &e) < 0)
 			cg_resource_fail(res[i], &e);
@@ -600,6 +590,7 @@ const struct svc_backend svc_backend_sysv = {
 	.has_mask = false,
 	.numbers = true,
 	.order_field = "rc links",
+	.missing = "there is no /etc/init.d/%s on this host",
 	.heading = "boot order of the managed services (sysvinit: start "
 		   "numbers in /etc/rc2.d, as ls shows them)",
 	.observe = sv_observe,

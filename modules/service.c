@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cg/diff.h"
 #include "cg/fs.h"
@@ -817,8 +818,8 @@ static char *changed_ids(struct cg_ctx *ctx, const struct svc_want *w)
  * cannot be (masking on sysvinit, enabling a static unit, ...). *why_out
  * (may be NULL) gets what restart_on saw changed.
  */
-static int todo_for(struct cg_ctx *ctx, const struct cg_resource *r,
-		    struct svc_todo *t, char **why_out, struct cg_error *err)
+static int todo_inner(struct cg_ctx *ctx, const struct cg_resource *r,
+		      struct svc_todo *t, char **why_out, struct cg_error *err)
 {
 	const struct svc_want *w = r->desired;
 	const struct svc_seen *s = r->observed;
@@ -827,7 +828,7 @@ static int todo_for(struct cg_ctx *ctx, const struct cg_resource *r,
 	bool masked = s->masked;
 	char *why;
 
-	t->order = t->reread = false;
+	t->order = t->reread = t->pending = t->drop = false;
 	t->mask = t->enable = t->run = SVC_UNSET;
 	t->bounce = 0;
 	if (why_out)
@@ -885,15 +886,24 @@ static int todo_for(struct cg_ctx *ctx, const struct cg_resource *r,
 	t->reread = s->stale;
 	if (want_run != SVC_UNSET && (want_run == 1) != s->running)
 		t->run = want_run;
+	t->pending = !w->acted && ctx->record &&
+		     ctx->record(ctx, r, SVC_REC_REFRESH);
+	/*
+	 * A refresh that failed before is owed until one works; a start
+	 * does as well. A service that stays down needs none: forget it.
+	 */
+	if (t->pending && !s->running && t->run != 1)
+		t->drop = true;
 	if (!s->running || t->run != SVC_UNSET || w->acted)
 		return 0;
 	why = changed_ids(ctx, w);
-	if (!why)
+	if (!why && !t->pending)
 		return 0;
 	if (w->reload && !s->can_reload) {
 		cg_error_set(err, CG_ERR,
-			     "%s changed, but %s cannot reload (no ExecReload=)",
-			     why, r->name);
+			     "%s%s, but %s cannot reload (no ExecReload=)",
+			     why ? why : "a reload is pending",
+			     why ? " changed" : "", r->name);
 		free(why);
 		cg_error_hint(err, "drop reload: true to restart it instead");
 		return CG_ERR;
@@ -906,14 +916,105 @@ static int todo_for(struct cg_ctx *ctx, const struct cg_resource *r,
 	return 0;
 }
 
-static void add_notes(struct cg_resource *r, const struct svc_todo *t)
+/* Does name a relate to name b ("nginx" and "nginx-light", "ssh")? */
+static bool related(const char *a, const char *b)
+{
+	return strstr(a, b) || strstr(b, a);
+}
+
+/*
+ * What earlier in the order changes in this run and may bring r's unit
+ * or init script: a file resource that writes it, or a package that is
+ * installed or upgraded (one whose name relates to r's first); NULL if
+ * nothing may. A package already installed ships nothing new.
+ */
+static const struct cg_resource *provider(struct cg_ctx *ctx,
+					  const struct cg_resource *r)
+{
+	static const char *const dirs[] = {
+		"/etc/systemd/system/", "/run/systemd/system/",
+		"/lib/systemd/system/", "/usr/lib/systemd/system/",
+		"/etc/init.d/",
+	};
+	const struct cg_resource *o, *any = NULL;
+	size_t i, j;
+
+	for (i = 0; ctx->earlier && (o = ctx->earlier(ctx, r, i)); i++) {
+		bool changes = o->status == CG_STATUS_DRIFTED ||
+			       o->status == CG_STATUS_REPAIRED;
+
+		if (!changes)
+			continue;
+		if (strcmp(o->mod->type, "package") == 0 &&
+		    (o->change.action == CG_ACTION_CREATE ||
+		     o->change.action == CG_ACTION_UPDATE)) {
+			if (related(o->name, r->name))
+				return o;
+			if (!any)
+				any = o;
+			continue;
+		}
+		if (strcmp(o->mod->type, "file") != 0)
+			continue;
+		for (j = 0; j < CG_ARRAY_SIZE(dirs); j++) {
+			size_t len = strlen(dirs[j]);
+			const char *base = o->name + len;
+
+			if (strncmp(o->name, dirs[j], len) != 0 ||
+			    strncmp(base, r->name, strlen(r->name)) != 0)
+				continue;
+			base += strlen(r->name);
+			if (!*base || strcmp(base, ".service") == 0)
+				return o;
+		}
+	}
+	return any;
+}
+
+/*
+ * todo_inner, and the check that what is to be enabled or started is on
+ * the host: in apply (fresh observation) always; in diff unless
+ * something earlier in the order may bring it (see provider), for then
+ * run looks again just before applying, and plan cannot know.
+ */
+static int todo_for(struct cg_ctx *ctx, const struct cg_resource *r,
+		    struct svc_todo *t, char **why_out, bool applying,
+		    struct cg_error *err)
+{
+	const struct svc_seen *s = r->observed;
+
+	if (todo_inner(ctx, r, t, why_out, err) < 0)
+		return CG_ERR;
+	if (s->present || (t->enable != 1 && t->run != 1) ||
+	    (!applying && provider(ctx, r)))
+		return 0;
+	if (why_out) {
+		free(*why_out);
+		*why_out = NULL;
+	}
+	cg_error_set(err, CG_ERR, s->be->missing, r->name);
+	cg_error_hint(err, "install the package that ships it first (a "
+			   "package resource before it in the order, or in "
+			   "its requires:)");
+	return CG_ERR;
+}
+
+static void add_notes(struct cg_ctx *ctx, struct cg_resource *r,
+		      const struct svc_todo *t)
 {
 	const struct svc_want *w = r->desired;
 	const struct svc_seen *s = r->observed;
+	const struct cg_resource *from = NULL;
 	struct cg_buf b = { 0 };
 	size_t j;
 
-	if (!s->present && (t->enable == 1 || t->run == 1 || t->order))
+	if (!s->present && (t->enable == 1 || t->run == 1))
+		from = provider(ctx, r);
+	if (from)
+		cg_buf_addf(&b, "%s is not on this host yet: %s, earlier in "
+				"the order, may bring it",
+			    r->name, from->id);
+	else if (!s->present && t->order)
 		cg_buf_addf(&b, "%s is not on this host (yet)", r->name);
 	if (s->offline && (w->running != SVC_UNSET || w->nrestart_on))
 		cg_buf_addf(&b, "%s--root: not started, stopped or restarted "
@@ -942,7 +1043,7 @@ static int service_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	struct svc_todo t;
 	char *why = NULL;
 
-	if (todo_for(ctx, r, &t, &why, err) < 0)
+	if (todo_for(ctx, r, &t, &why, false, err) < 0)
 		return CG_ERR;
 	if (t.mask != SVC_UNSET)
 		cg_change_add(c, "masked", t.mask ? "false" : "true",
@@ -983,18 +1084,95 @@ static int service_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	if (t.run != SVC_UNSET)
 		cg_change_add(c, "running", s->running ? "running" : "stopped",
 			      t.run ? "running" : "stopped");
-	if (t.bounce) {
-		char *to = cg_xasprintf("because %s changed", why);
+	if (t.bounce || t.drop) {
+		const char *kind = t.pending ? ctx->record(ctx, r,
+							   SVC_REC_REFRESH)
+					     : NULL;
+		const char *since = t.pending ? ctx->record(ctx, r,
+							    SVC_REC_SINCE)
+					      : NULL;
+		struct cg_buf to = { 0 };
 
-		cg_change_add(c, t.bounce == 2 ? "reload" : "restart", NULL, to);
-		free(to);
+		if (why)
+			cg_buf_addf(&to, "because %s changed", why);
+		if (t.pending)
+			cg_buf_addf(&to, "%spending since %s: the last one "
+					 "failed",
+				    why ? "; " : "", since ? since : "?");
+		if (t.drop)
+			cg_buf_addf(&to, " (%s): not running now, so "
+					 "forgotten",
+				    kind);
+		cg_change_add(c,
+			      t.drop ? (strcmp(kind, "reload") == 0
+						? "reload"
+						: "restart")
+			      : t.bounce == 2 ? "reload"
+					      : "restart",
+			      NULL, to.data);
+		cg_buf_release(&to);
 	}
 	free(why);
 	if (c->n) {
 		c->action = CG_ACTION_UPDATE;
-		add_notes(r, &t);
+		add_notes(ctx, r, &t);
 	}
 	return 0;
+}
+
+/*
+ * A restart or reload restart_on asked for and that failed stays owed in
+ * STATE until one works (or a start does): every later run retries it
+ * and fails until then. Written before the run reports it.
+ */
+static void keep_outcome(struct cg_ctx *ctx, struct cg_resource *r,
+			 const struct svc_todo *t)
+{
+	const char *since = ctx->record ? ctx->record(ctx, r, SVC_REC_SINCE)
+					: NULL;
+	bool failed = cg_resource_is_failed(r);
+	struct cg_error e;
+	char now[32];
+	int rc = 0;
+
+	if (!ctx->record_set)
+		return;
+	cg_error_clear(&e);
+	if (t->drop || (t->pending && !failed && (t->bounce || t->run == 1))) {
+		const char *kv[] = { SVC_REC_REFRESH, NULL, SVC_REC_SINCE, NULL,
+				     SVC_REC_ERROR, NULL };
+
+		rc = ctx->record_set(ctx, r, kv, 3, &e);
+	} else if (failed && (t->bounce || t->pending)) {
+		const char *kind = t->bounce == 2 ? "reload"
+				   : t->bounce    ? "restart"
+						  : ctx->record(ctx, r,
+								SVC_REC_REFRESH);
+		const char *kv[] = { SVC_REC_REFRESH, kind, SVC_REC_SINCE, since,
+				     SVC_REC_ERROR, r->err->msg };
+
+		if (!since) {
+			cg_time_iso(now, (int64_t)time(NULL));
+			kv[3] = now;
+		}
+		rc = ctx->record_set(ctx, r, kv, 3, &e);
+	}
+	if (rc == 0)
+		return;
+	cg_error_prefix(&e, "%s, but STATE could not keep that",
+			failed ? "the refresh failed" : "the refresh worked");
+	cg_error_hint(&e, "make the state directory writable; congruent "
+			  "state shows what it holds");
+	if (failed) {
+		/* Both: the service's own error first. */
+		char msg[sizeof(e.msg)];
+
+		snprintf(msg, sizeof(msg), "%s", r->err->msg);
+		snprintf(r->err->msg, sizeof(r->err->msg), "%.500s; %.500s", msg,
+			 e.msg);
+		return;
+	}
+	cg_resource_fail(r, &e);
 }
 
 /* Sort key: the place in the start order (rc number or level). */
@@ -1024,7 +1202,7 @@ static int service_apply(struct cg_ctx *ctx, struct cg_resource **res,
 		struct cg_error e;
 
 		cg_error_clear(&e);
-		if (todo_for(ctx, res[i], &one, NULL, &e) < 0) {
+		if (todo_for(ctx, res[i], &one, NULL, true, &e) < 0) {
 			cg_resource_fail(res[i], &e);
 			continue;
 		}
@@ -1040,6 +1218,8 @@ static int service_apply(struct cg_ctx *ctx, struct cg_resource **res,
 		k++;
 	}
 	rc = k ? run.be->apply(&run, v, t, k, err) : 0;
+	for (i = 0; rc == 0 && i < k; i++)
+		keep_outcome(ctx, v[i], &t[i]);
 	free(v);
 	free(t);
 	return rc;

@@ -85,7 +85,19 @@ struct svc_todo {
 	signed char run;   /* 1 start, 0 stop */
 	signed char bounce; /* 1 restart, 2 reload, 0 nothing */
 	bool reread;       /* systemd: its unit files changed on disk */
+	/*
+	 * A restart or reload that failed in an earlier run is pending
+	 * (STATE records, SVC_REC_*): bounce retries it; drop forgets it
+	 * (the service is not running, and is not to be started).
+	 */
+	bool pending;
+	bool drop;
 };
+
+/* The STATE record keys of a pending restart or reload. */
+#define SVC_REC_REFRESH "refresh"             /* "restart" or "reload" */
+#define SVC_REC_SINCE "refresh.since"         /* the first failure, UTC */
+#define SVC_REC_ERROR "refresh.error"         /* the last failure's message */
 
 /* An init system: a const table of these, chosen from the host. */
 struct svc_backend {
@@ -93,6 +105,8 @@ struct svc_backend {
 	bool has_mask;
 	bool numbers;         /* start order as rc numbers (not edges) */
 	const char *order_field; /* the change item: "order", "rc links" */
+	/* printf format with the name: no unit or script on this host */
+	const char *missing;
 	const char *heading;  /* of the boot order section in plan */
 
 	/*

@@ -68,6 +68,32 @@ struct cg_ctx {
 	 * like a restart)?
 	 */
 	bool (*changed)(const struct cg_ctx *ctx, const char *id);
+	/*
+	 * The i-th resource (0 first) before r in the apply order, or NULL
+	 * past r: what may change the host before r's turn (a package that
+	 * ships r's unit). Read only its id, type, status and change.
+	 */
+	const struct cg_resource *(*earlier)(const struct cg_ctx *ctx,
+					     const struct cg_resource *r,
+					     size_t i);
+	/*
+	 * Outcomes kept between runs (STATE/records): a few key/value
+	 * strings per resource, read at the start of the run, so that plan
+	 * sees them too. record() gives r's value of key, or NULL. Keys
+	 * are [a-z0-9_.-], at most 32 bytes; values at most 4096 bytes.
+	 */
+	const char *(*record)(const struct cg_ctx *ctx,
+			      const struct cg_resource *r, const char *key);
+	/*
+	 * Set n keys of r's records at once (kv: n pairs key, value; a NULL
+	 * value removes the key), durably on disk before it returns, so
+	 * before the run reports anything about it. Fails in plan, which
+	 * writes nothing (apply is never called there anyway).
+	 */
+	int (*record_set)(const struct cg_ctx *ctx, const struct cg_resource *r,
+			  const char *const *kv, size_t n,
+			  struct cg_error *err);
+	void *records; /* private to the agent: its struct cg_state */
 	void *agent; /* private to the engine */
 };
 

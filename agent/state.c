@@ -1,0 +1,435 @@
+/* state.c: outcomes kept between runs, per resource id, in STATE/records. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cg/json.h"
+
+#define MAGIC "congruent-records 1\n"
+
+static int cmp_rec(const char *id, const char *key,
+		   const struct cg_state_rec *r)
+{
+	int c = strcmp(id, r->id);
+
+	return c ? c : strcmp(key, r->key);
+}
+
+/* The index of (id, key), or where it would go (*found false). */
+static size_t find(const struct cg_state *st, const char *id, const char *key,
+		   bool *found)
+{
+	size_t lo = 0, hi = st->n;
+
+	*found = false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_rec(id, key, &st->v[mid]);
+
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+bool cg_state_key_ok(const char *key)
+{
+	const char *p;
+
+	if (!key[0] || strlen(key) > CG_STATE_KEY_MAX)
+		return false;
+	for (p = key; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '-' || *p == '.'))
+			return false;
+	return true;
+}
+
+/* A field may hold any byte but NUL; these three are escaped. */
+static void put_escaped(struct cg_buf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			cg_buf_addstr(b, "\\\\");
+		else if (*s == '\t')
+			cg_buf_addstr(b, "\\t");
+		else if (*s == '\n')
+			cg_buf_addstr(b, "\\n");
+		else
+			cg_buf_addch(b, *s);
+	}
+}
+
+void cg_state_format(const struct cg_state *st, struct cg_buf *out)
+{
+	size_t i;
+
+	cg_buf_addstr(out, MAGIC);
+	for (i = 0; i < st->n; i++) {
+		put_escaped(out, st->v[i].id);
+		cg_buf_addch(out, '\t');
+		cg_buf_addstr(out, st->v[i].key);
+		cg_buf_addch(out, '\t');
+		put_escaped(out, st->v[i].val);
+		cg_buf_addch(out, '\n');
+	}
+}
+
+/* Unescape s[0..len) into a new string; NULL for a bad escape. */
+static char *unescape(const char *s, size_t len)
+{
+	char *out = cg_xmalloc(len + 1), *o = out;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] != '\\') {
+			*o++ = s[i];
+			continue;
+		}
+		if (++i == len)
+			goto bad;
+		if (s[i] == '\\')
+			*o++ = '\\';
+		else if (s[i] == 't')
+			*o++ = '\t';
+		else if (s[i] == 'n')
+			*o++ = '\n';
+		else
+			goto bad;
+	}
+	*o = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+static size_t keys_of(const struct cg_state *st, const char *id)
+{
+	bool found;
+	size_t i = find(st, id, "", &found), k = 0;
+
+	for (; i < st->n && strcmp(st->v[i].id, id) == 0; i++)
+		k++;
+	return k;
+}
+
+/* Insert or replace; takes the strings. */
+static void put_rec(struct cg_state *st, char *id, char *key, char *val)
+{
+	bool found;
+	size_t i = find(st, id, key, &found);
+
+	if (found) {
+		free(st->v[i].val);
+		st->v[i].val = val;
+		free(id);
+		free(key);
+		return;
+	}
+	cg_grow(&st->v, &st->cap, st->n + 1, sizeof(*st->v));
+	memmove(&st->v[i + 1], &st->v[i], (st->n - i) * sizeof(*st->v));
+	st->v[i].id = id;
+	st->v[i].key = key;
+	st->v[i].val = val;
+	st->n++;
+}
+
+static void drop_rec(struct cg_state *st, size_t i)
+{
+	free(st->v[i].id);
+	free(st->v[i].key);
+	free(st->v[i].val);
+	memmove(&st->v[i], &st->v[i + 1], (st->n - i - 1) * sizeof(*st->v));
+	st->n--;
+}
+
+int cg_state_parse(struct cg_state *st, const char *text, size_t len,
+		   const char *where, struct cg_error *err)
+{
+	const char *p = text, *end = text + len;
+	unsigned line = 1;
+
+	if (len > CG_STATE_BYTES_MAX)
+		return cg_error_set(err, CG_ERR,
+				    "%s: larger than %u bytes: not written "
+				    "by congruent",
+				    where, CG_STATE_BYTES_MAX);
+	if (len < strlen(MAGIC) || memcmp(text, MAGIC, strlen(MAGIC)) != 0)
+		return cg_error_set(err, CG_ERR,
+				    "%s:1: not a congruent records file "
+				    "(it must begin \"congruent-records 1\")",
+				    where);
+	p += strlen(MAGIC);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *t1, *t2;
+		char *id = NULL, *key = NULL, *val = NULL;
+		bool found;
+
+		line++;
+		if (!nl)
+			return cg_error_set(err, CG_ERR,
+					    "%s:%u: the last line has no "
+					    "newline (cut short?)",
+					    where, line);
+		t1 = memchr(p, '\t', (size_t)(nl - p));
+		t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
+		if (memchr(p, '\0', (size_t)(nl - p)) || !t2)
+			goto bad;
+		id = unescape(p, (size_t)(t1 - p));
+		key = cg_xstrndup(t1 + 1, (size_t)(t2 - t1 - 1));
+		val = unescape(t2 + 1, (size_t)(nl - t2 - 1));
+		if (!id || !val || !id[0] || strlen(id) > CG_STATE_ID_MAX ||
+		    !cg_state_key_ok(key) || strlen(val) > CG_STATE_VALUE_MAX ||
+		    st->n >= CG_STATE_RECORDS_MAX) {
+			free(id);
+			free(key);
+			free(val);
+			goto bad;
+		}
+		find(st, id, key, &found);
+		if (found || keys_of(st, id) >= CG_STATE_KEYS_MAX) {
+			free(id);
+			free(key);
+			free(val);
+			goto bad;
+		}
+		put_rec(st, id, key, val);
+		p = nl + 1;
+	}
+	return 0;
+bad:
+	return cg_error_set(err, CG_ERR,
+			    "%s:%u: not a record (ID TAB KEY TAB VALUE, each "
+			    "within its bounds, a key once per id)",
+			    where, line);
+}
+
+int cg_state_load(struct cg_state *st, const char *state_dir, bool writable,
+		  struct cg_error *err)
+{
+	struct cg_buf b = { 0 };
+	int fd, rc;
+
+	memset(st, 0, sizeof(*st));
+	st->path = cg_xasprintf("%s/%s", state_dir, CG_STATE_FILE);
+	st->writable = writable;
+	fd = open(st->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot open %s", st->path);
+		goto fail;
+	}
+	rc = cg_read_fd(fd, &b, CG_STATE_BYTES_MAX, err);
+	close(fd);
+	if (rc == 0)
+		rc = cg_state_parse(st, b.data ? b.data : "", b.len, st->path,
+				    err);
+	cg_buf_release(&b);
+	if (rc == 0)
+		return 0;
+fail:
+	cg_error_hint(err, "congruent writes this file whole or not at all; "
+			   "look at it, then move it away to start afresh "
+			   "(what it remembers, like a failed reload, is then "
+			   "forgotten)");
+	cg_state_release(st);
+	return rc;
+}
+
+const char *cg_state_get(const struct cg_state *st, const char *id,
+			 const char *key)
+{
+	bool found;
+	size_t i;
+
+	if (!st)
+		return NULL;
+	i = find(st, id, key, &found);
+	return found ? st->v[i].val : NULL;
+}
+
+/* Write the whole file, or remove it when there is nothing to keep. */
+static int save(const struct cg_state *st, struct cg_error *err)
+{
+	struct cg_buf b = { 0 };
+	int rc;
+
+	if (!st->n) {
+		const char *slash = strrchr(st->path, '/');
+		char *dir = cg_xstrndup(st->path, (size_t)(slash - st->path));
+		int dfd;
+
+		if (unlink(st->path) < 0 && errno != ENOENT) {
+			free(dir);
+			return cg_error_sys(err, CG_ERR, "cannot remove %s",
+					    st->path);
+		}
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rc = dfd < 0 ? cg_error_sys(err, CG_ERR, "cannot open %s", dir)
+			     : cg_fs_sync_dir(dfd, dir, err);
+		if (dfd >= 0)
+			close(dfd);
+		free(dir);
+		return rc;
+	}
+	cg_state_format(st, &b);
+	rc = cg_write_file_atomic(st->path, b.data, b.len, 0600, err);
+	cg_buf_release(&b);
+	return rc;
+}
+
+int cg_state_set(struct cg_state *st, const char *id, const char *const *kv,
+		 size_t n, struct cg_error *err)
+{
+	struct cg_state_rec *old;
+	size_t i, oldn;
+	int rc;
+
+	if (!st->writable)
+		return cg_error_set(err, CG_ERR,
+				    "%s: not written: this command changes "
+				    "nothing",
+				    id);
+	if (!id[0] || strlen(id) > CG_STATE_ID_MAX)
+		return cg_error_set(err, CG_ERR, "'%.64s': no id for a record",
+				    id);
+	for (i = 0; i < n; i++) {
+		if (!cg_state_key_ok(kv[2 * i]))
+			return cg_error_set(err, CG_ERR,
+					    "%s: '%.64s' is not a record key",
+					    id, kv[2 * i]);
+		if (kv[2 * i + 1] && strlen(kv[2 * i + 1]) > CG_STATE_VALUE_MAX)
+			return cg_error_set(err, CG_ERR,
+					    "%s: the value of %s is longer "
+					    "than %u bytes",
+					    id, kv[2 * i], CG_STATE_VALUE_MAX);
+	}
+	/* Keep a copy, so that a failed write leaves memory as the disk. */
+	oldn = st->n;
+	old = cg_xcalloc(oldn + 1, sizeof(*old));
+	for (i = 0; i < oldn; i++) {
+		old[i].id = cg_xstrdup(st->v[i].id);
+		old[i].key = cg_xstrdup(st->v[i].key);
+		old[i].val = cg_xstrdup(st->v[i].val);
+	}
+	for (i = 0; i < n; i++) {
+		const char *key = kv[2 * i], *val = kv[2 * i + 1];
+		bool found;
+		size_t at = find(st, id, key, &found);
+
+		if (!val) {
+			if (found)
+				drop_rec(st, at);
+			continue;
+		}
+		put_rec(st, cg_xstrdup(id), cg_xstrdup(key), cg_xstrdup(val));
+	}
+	if (keys_of(st, id) > CG_STATE_KEYS_MAX || st->n > CG_STATE_RECORDS_MAX)
+		rc = cg_error_set(err, CG_ERR,
+				  "%s: STATE holds at most %u keys per id and "
+				  "%u records",
+				  id, CG_STATE_KEYS_MAX, CG_STATE_RECORDS_MAX);
+	else
+		rc = save(st, err);
+	if (rc < 0) {
+		struct cg_state_rec *v = st->v;
+		size_t vn = st->n;
+
+		st->v = old;
+		st->n = st->cap = oldn;
+		old = v;
+		oldn = vn;
+	}
+	for (i = 0; i < oldn; i++) {
+		free(old[i].id);
+		free(old[i].key);
+		free(old[i].val);
+	}
+	free(old);
+	return rc;
+}
+
+/* The end of one resource's records in the JSON of cg_state_print. */
+static void end_resource(struct cg_json *j)
+{
+	cg_json_obj_end(j);
+	cg_json_obj_end(j);
+}
+
+void cg_state_print(const struct cg_state *st, bool json, FILE *out)
+{
+	struct cg_buf b = { 0 };
+	size_t i;
+
+	if (json) {
+		struct cg_json j;
+
+		cg_json_init(&j, &b, true);
+		cg_json_obj_begin(&j);
+		cg_json_kstr(&j, "file", st->path);
+		cg_json_key(&j, "resources");
+		cg_json_arr_begin(&j);
+		for (i = 0; i < st->n; i++) {
+			if (i == 0 || strcmp(st->v[i].id, st->v[i - 1].id)) {
+				if (i)
+					end_resource(&j);
+				cg_json_obj_begin(&j);
+				cg_json_kstr(&j, "id", st->v[i].id);
+				cg_json_key(&j, "records");
+				cg_json_obj_begin(&j);
+			}
+			cg_json_kstr(&j, st->v[i].key, st->v[i].val);
+		}
+		if (st->n)
+			end_resource(&j);
+		cg_json_arr_end(&j);
+		cg_json_obj_end(&j);
+		cg_buf_addch(&b, '\n');
+	} else if (!st->n) {
+		cg_buf_addf(&b, "no records in %s\n", st->path);
+	}
+	for (i = 0; !json && i < st->n; i++) {
+		const char *v = st->v[i].val, *nl;
+
+		if (i == 0 || strcmp(st->v[i].id, st->v[i - 1].id))
+			cg_buf_addf(&b, "%s%s\n", i ? "\n" : "", st->v[i].id);
+		/* A value of several lines (an error message) is indented. */
+		cg_buf_addf(&b, "    %-16s ", st->v[i].key);
+		while ((nl = strchr(v, '\n'))) {
+			cg_buf_addf(&b, "%.*s\n%21s", (int)(nl - v), v, "");
+			v = nl + 1;
+		}
+		cg_buf_addf(&b, "%s\n", v);
+	}
+	if (b.len)
+		fwrite(b.data, 1, b.len, out);
+	cg_buf_release(&b);
+}
+
+void cg_state_release(struct cg_state *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	for (i = 0; i < st->n; i++) {
+		free(st->v[i].id);
+		free(st->v[i].key);
+		free(st->v[i].val);
+	}
+	free(st->v);
+	free(st->path);
+	memset(st, 0, sizeof(*st));
+}
