@@ -19,6 +19,7 @@ struct batch {
 struct cg_engine {
 	struct cg_policy *p;
 	bool *observed;        /* per resource (index in p->res) */
+	size_t *pos;           /* per resource: its place in p->order */
 	struct cg_ctx *ctx;
 	struct batch *batches;
 	size_t nbatches;
@@ -291,6 +292,33 @@ static bool changed_cb(const struct cg_ctx *ctx, const char *id)
 		e->p->res[idx].status == CG_STATUS_DRIFTED);
 }
 
+/* Is id want, under it (want + "/..."), or of its type (want "TYPE:")? */
+static bool id_covers(const char *want, const char *id)
+{
+	size_t n = strlen(want);
+
+	if (!n || strncmp(id, want, n) != 0)
+		return false;
+	return id[n] == '\0' || id[n] == '/' || want[n - 1] == ':';
+}
+
+static const char *made_before_cb(const struct cg_ctx *ctx,
+				  const struct cg_resource *r, const char *id)
+{
+	const struct cg_engine *e = ctx->agent;
+	size_t i, end = e->pos[r - e->p->res];
+
+	for (i = 0; i < end; i++) {
+		const struct cg_resource *d = &e->p->res[e->p->order[i]];
+
+		if ((d->status == CG_STATUS_REPAIRED ||
+		     d->status == CG_STATUS_DRIFTED) &&
+		    id_covers(id, d->id))
+			return d->id;
+	}
+	return NULL;
+}
+
 struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 {
 	struct cg_engine *e = cg_xcalloc(1, sizeof(*e));
@@ -299,6 +327,7 @@ struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 	e->p = p;
 	e->ctx = ctx;
 	ctx->changed = changed_cb;
+	ctx->made_before = made_before_cb;
 	ctx->agent = e;
 	for (k = 0; cg_modules[k]; k++)
 		;
@@ -316,6 +345,9 @@ struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 		b->res[b->n++] = r;
 	}
 	e->observed = cg_xcalloc(p->n + 1, sizeof(*e->observed));
+	e->pos = cg_xcalloc(p->n + 1, sizeof(*e->pos));
+	for (i = 0; i < p->n; i++)
+		e->pos[p->order[i]] = i;
 	return e;
 }
 
@@ -380,9 +412,11 @@ void cg_engine_free(struct cg_engine *e)
 		free(e->batches[i].res);
 	free(e->batches);
 	free(e->observed);
+	free(e->pos);
 	if (e->ctx->agent == e) {
 		e->ctx->agent = NULL;
 		e->ctx->changed = NULL;
+		e->ctx->made_before = NULL;
 	}
 	free(e);
 }
