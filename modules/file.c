@@ -786,11 +786,9 @@ static int observe_one(struct cg_ctx *ctx, struct cg_dircache *dc,
 		s->parent_missing = true;
 		dirfd = -1;
 		/* What apply would say: diff says it first (plan = run). */
-		s->parent_err = cg_xmalloc(sizeof(*s->parent_err));
-		*s->parent_err = *err;
-		cg_error_hint(s->parent_err,
-			      "declare the directory (directory: ...) before "
-			      "this file, or list it in requires:");
+		s->parent_err = fsmeta_parent_missing(
+			r->name, "declare the directory (directory: ...) "
+				 "before this file, or list it in requires:");
 		cg_error_clear(err);
 	} else if (rc < 0) {
 		return rc;

@@ -219,6 +219,17 @@ int fsmeta_check(const struct fsmeta *m, const struct fsmeta_why *why,
 	return 0;
 }
 
+struct cg_error *fsmeta_parent_missing(const char *path, const char *hint)
+{
+	struct cg_error *e = cg_xmalloc(sizeof(*e));
+	const char *slash = strrchr(path, '/');
+
+	cg_error_set(e, CG_ENOTFOUND, "directory %.*s does not exist",
+		     slash ? (int)(slash - path) : 0, path);
+	cg_error_hint(e, "%s", hint);
+	return e;
+}
+
 int fsmeta_check_parent(const struct cg_error *parent_err,
 			const struct cg_ctx *ctx, const struct cg_resource *r,
 			struct cg_change *c, struct cg_error *err)

@@ -62,6 +62,14 @@ int fsmeta_check_parent(const struct cg_error *parent_err,
 			const struct cg_ctx *ctx, const struct cg_resource *r,
 			struct cg_change *c, struct cg_error *err);
 
+/*
+ * A new, owned error for observe to keep: the directory that holds path
+ * is missing. It names that directory, not the first missing one on the
+ * way, which an earlier resource may have made by run's turn: the same
+ * words in plan and run.
+ */
+struct cg_error *fsmeta_parent_missing(const char *path, const char *hint);
+
 /* Add a line of context to c->note, after what it says already. */
 void fsmeta_note(struct cg_change *c, const char *text);
 

@@ -157,11 +157,9 @@ static int symlink_observe(struct cg_ctx *ctx, struct cg_resource **res,
 		if (rc == CG_ENOTFOUND) {
 			/* What apply would say: diff says it first. */
 			s->parent_missing = true;
-			s->parent_err = cg_xmalloc(sizeof(*s->parent_err));
-			*s->parent_err = e;
-			cg_error_hint(s->parent_err,
-				      "declare the directory before the "
-				      "symlink, or list it in requires:");
+			s->parent_err = fsmeta_parent_missing(
+				r->name, "declare the directory before the "
+					 "symlink, or list it in requires:");
 			continue;
 		}
 		if (rc < 0) {
