@@ -290,6 +290,18 @@ fail:
 	return CG_ERR;
 }
 
+/* Does a module run a program for a resource in the sandbox? */
+static bool policy_confines(const struct cg_policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->res[i].mod->confines &&
+		    p->res[i].mod->confines(&p->res[i]))
+			return true;
+	return false;
+}
+
 int cg_engine_run_confined(struct cg_policy *p, struct cg_ctx *ctx,
 			   bool dry_run, bool verbose, struct cg_counts *counts,
 			   struct cg_error *err)
@@ -299,9 +311,14 @@ int cg_engine_run_confined(struct cg_policy *p, struct cg_ctx *ctx,
 	char names[1024], summary[256];
 
 	memset(counts, 0, sizeof(*counts));
-	/* plan keeps what it needs to build its sandbox, for itself only. */
-	if (cg_caps_limit(keep, dry_run ? cg_sandbox_caps() : 0, (uid_t)-1,
-			  err) < 0)
+	/*
+	 * plan keeps what it needs to build its sandbox, for itself only;
+	 * so does run when it validates in one (cg_ctx_exec_confined).
+	 */
+	if (cg_caps_limit(keep,
+			  dry_run || policy_confines(p) ? cg_sandbox_caps()
+							: 0,
+			  (uid_t)-1, err) < 0)
 		return CG_ERR;
 	if (verbose && cg_caps_read(0, &st, NULL) == 0) {
 		cg_caps_names(st.amb, names, sizeof(names));

@@ -19,10 +19,10 @@ struct batch {
 struct cg_engine {
 	struct cg_policy *p;
 	bool *observed;        /* per resource (index in p->res) */
+	size_t *pos;           /* per resource: its place in p->order */
 	struct cg_ctx *ctx;
 	struct batch *batches;
 	size_t nbatches;
-	size_t *pos;           /* per resource: its place in p->order */
 	unsigned long changes; /* resources repaired so far */
 };
 
@@ -316,6 +316,31 @@ static int record_set_cb(const struct cg_ctx *ctx, const struct cg_resource *r,
 	return cg_state_set(ctx->records, r->id, kv, n, err);
 }
 
+/* Is id want, under it (want + "/..."), or of its type (want "TYPE:")? */
+static bool id_covers(const char *want, const char *id)
+{
+	size_t n = strlen(want);
+
+	if (!n || strncmp(id, want, n) != 0)
+		return false;
+	return id[n] == '\0' || id[n] == '/' || want[n - 1] == ':';
+}
+
+static const char *made_before_cb(const struct cg_ctx *ctx,
+				  const struct cg_resource *r, const char *id)
+{
+	const struct cg_resource *d;
+	size_t i;
+
+	for (i = 0; (d = earlier_cb(ctx, r, i)); i++) {
+		if ((d->status == CG_STATUS_REPAIRED ||
+		     d->status == CG_STATUS_DRIFTED) &&
+		    id_covers(id, d->id))
+			return d->id;
+	}
+	return NULL;
+}
+
 struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 {
 	struct cg_engine *e = cg_xcalloc(1, sizeof(*e));
@@ -327,6 +352,7 @@ struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 	ctx->earlier = earlier_cb;
 	ctx->record = record_cb;
 	ctx->record_set = record_set_cb;
+	ctx->made_before = made_before_cb;
 	ctx->agent = e;
 	for (k = 0; cg_modules[k]; k++)
 		;
@@ -416,6 +442,7 @@ void cg_engine_free(struct cg_engine *e)
 		e->ctx->agent = NULL;
 		e->ctx->changed = NULL;
 		e->ctx->earlier = NULL;
+		e->ctx->made_before = NULL;
 	}
 	free(e);
 }

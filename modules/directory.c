@@ -18,6 +18,7 @@ struct seen {
 	struct stat st;
 	struct fsmeta_ids ids;
 	bool ids_ok;
+	struct fsmeta_why *why; /* owned, or NULL: owner/group unknown */
 };
 
 static const char *const directory_keys[] = {
@@ -68,9 +69,17 @@ static void directory_fingerprint(const struct cg_resource *r,
 	cg_buf_release(&b);
 }
 
+static void free_seen(struct seen *s)
+{
+	if (!s)
+		return;
+	fsmeta_why_free(s->why);
+	free(s);
+}
+
 static void directory_forget(struct cg_resource *r)
 {
-	free(r->observed);
+	free_seen(r->observed);
 	r->observed = NULL;
 }
 
@@ -79,7 +88,7 @@ static void directory_release(struct cg_resource *r)
 	if (r->desired)
 		fsmeta_release(r->desired);
 	free(r->desired);
-	free(r->observed);
+	free_seen(r->observed);
 	r->desired = r->observed = NULL;
 }
 
@@ -97,10 +106,10 @@ static int directory_observe(struct cg_ctx *ctx, struct cg_resource **res,
 		const char *base;
 		int dirfd, rc;
 
-		free(r->observed);
+		free_seen(r->observed);
 		s = cg_xcalloc(1, sizeof(*s));
 		r->observed = s;
-		s->ids_ok = fsmeta_resolve(m, ctx->root, &s->ids, NULL) == 0;
+		s->ids_ok = fsmeta_observe(m, ctx->root, &s->ids, &s->why);
 		cg_error_clear(&e);
 		rc = cg_root_open_parent(ctx->root, r->name, 0, &dirfd, &base,
 					 NULL, &e);
@@ -153,6 +162,8 @@ static int directory_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		if (s->parent_missing)
 			cg_change_note(c, "missing parent directories will "
 					  "be created, mode 0755");
+		if (fsmeta_check(m, s->why, ctx, r, NULL, c, err) < 0)
+			return CG_ERR;
 		fsmeta_diff_new(m, 0755, c);
 		return 0;
 	}
@@ -165,6 +176,8 @@ static int directory_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		return CG_ERR;
 	}
 	fsmeta_diff(m, s->ids_ok ? &s->ids : NULL, &s->st, ctx->root, c);
+	if (c->n && fsmeta_check(m, s->why, ctx, r, NULL, c, err) < 0)
+		return CG_ERR;
 	if (c->n)
 		c->action = CG_ACTION_UPDATE;
 	return 0;

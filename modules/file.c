@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cg/diff.h"
+#include "cg/exec.h"
 #include "cg/fs.h"
 #include "cg/hash.h"
 #include "cg/module.h"
@@ -20,6 +21,10 @@
 /* Bigger files are compared by hash and never shown as a diff. */
 #define DIFF_MAX (1u << 20)
 #define TEMPLATE_MAX (16u << 20)
+/* Content a validate: command is given, in memory: at most this. */
+#define VALIDATE_MAX (16u << 20)
+/* What %s in validate: stands for: the new content, as the check's stdin. */
+#define VALIDATE_PATH "/proc/self/fd/0"
 
 enum src {
 	SRC_NONE,     /* manage existence and metadata only */
@@ -36,6 +41,8 @@ struct want {
 	/* owned: the content (SRC_CONTENT), or the path of the source or
 	 * template in the policy tree */
 	char *value;
+	char **validate;     /* owned: argv of validate:, NULL-ended, or NULL */
+	char *validate_text; /* owned: validate: as written, for messages */
 };
 
 enum kind {
@@ -69,6 +76,9 @@ struct seen {
 	gid_t gid;
 	uint32_t nlink;
 	struct fsmeta_ids ids;
+	struct fsmeta_why *why; /* owned, or NULL: owner/group unknown */
+	/* owned, or NULL: why the directory cannot be opened (missing) */
+	struct cg_error *parent_err;
 	unsigned char have[CG_SHA256_LEN]; /* content as it is */
 	unsigned char want[CG_SHA256_LEN]; /* content wanted */
 	unsigned char content[16];         /* cg_hash128 of the content */
@@ -77,7 +87,7 @@ struct seen {
 
 static const char *const file_keys[] = {
 	"content", "source", "template", "mode",      "owner",
-	"group",   "state",  "show_diff", NULL,
+	"group",   "state",  "show_diff", "validate", NULL,
 };
 
 static int bad_path(const struct cg_node *n, const char *what,
@@ -154,6 +164,128 @@ static int check_policy_file(const struct cg_node *n, bool is_template,
 	return rc;
 }
 
+static int validate_error(const struct cg_node *n, const char *msg,
+			  struct cg_error *err)
+{
+	cg_error_set(err, CG_ERR, "validate: %s", msg);
+	cg_error_where(err, "%s:%u", n->doc->name, n->line);
+	cg_error_hint(err, "write a command like \"visudo -c -f %%s\" (split "
+			   "into words, '...' and \"...\" quote, no shell), "
+			   "or a list of its words");
+	return CG_ERR;
+}
+
+/*
+ * Split a command line into words: blanks separate, '...' quotes
+ * literally, "..." quotes with backslash escapes for \" and \\, and a
+ * backslash outside quotes takes the next character as it is. No shell:
+ * no variables, globs, pipes or redirections.
+ */
+static int split_words(const struct cg_node *n, struct cg_buf *argv,
+		       struct cg_error *err)
+{
+	const char *p = n->str;
+	struct cg_buf w = { 0 };
+
+	for (;;) {
+		bool in_word = false;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (!*p)
+			break;
+		while (*p && *p != ' ' && *p != '\t' && *p != '\n') {
+			char q = *p;
+
+			in_word = true;
+			if (q == '\'' || q == '"') {
+				for (p++; *p && *p != q; p++) {
+					if (q == '"' && *p == '\\' &&
+					    (p[1] == '"' || p[1] == '\\'))
+						p++;
+					cg_buf_add(&w, p, 1);
+				}
+				if (!*p) {
+					cg_buf_release(&w);
+					return validate_error(
+						n, "a quote is not closed", err);
+				}
+				p++;
+				continue;
+			}
+			if (q == '\\' && p[1])
+				p++;
+			cg_buf_add(&w, p++, 1);
+		}
+		if (in_word) {
+			char *word = w.len ? cg_buf_detach(&w, NULL)
+					   : cg_xstrdup("");
+
+			cg_buf_add(argv, &word, sizeof(word));
+		}
+		cg_buf_release(&w);
+	}
+	return 0;
+}
+
+static void free_argv(char **argv)
+{
+	size_t i;
+
+	for (i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/* validate: a command line, or a list of its words. */
+static int parse_validate(struct want *w, const struct cg_node *n,
+			  struct cg_error *err)
+{
+	struct cg_buf argv = { 0 }, text = { 0 };
+	char *end = NULL;
+	size_t i, count;
+
+	if (n->kind == CG_NODE_SCALAR) {
+		if (split_words(n, &argv, err) < 0)
+			goto fail;
+		cg_buf_addf(&text, "%s", n->str);
+	} else if (n->kind == CG_NODE_SEQ) {
+		for (i = 0; i < n->len; i++) {
+			const struct cg_node *it = n->items[i];
+			char *word;
+
+			if (it->kind != CG_NODE_SCALAR) {
+				validate_error(it, "each word of the list "
+						   "must be a string", err);
+				goto fail;
+			}
+			word = cg_xstrndup(it->str, it->len);
+			cg_buf_add(&argv, &word, sizeof(word));
+			cg_buf_addf(&text, "%s%s", i ? " " : "", it->str);
+		}
+	} else {
+		validate_error(n, "must be a command line or a list of words",
+			       err);
+		goto fail;
+	}
+	count = argv.len / sizeof(char *);
+	if (!count || !((char **)(void *)argv.data)[0][0]) {
+		validate_error(n, "the command is empty", err);
+		goto fail;
+	}
+	cg_buf_add(&argv, &end, sizeof(end));
+	w->validate = (char **)(void *)cg_buf_detach(&argv, NULL);
+	w->validate_text = cg_buf_detach(&text, NULL);
+	return 0;
+fail:
+	count = argv.len / sizeof(char *);
+	for (i = 0; i < count; i++)
+		free(((char **)(void *)argv.data)[i]);
+	cg_buf_release(&argv);
+	cg_buf_release(&text);
+	return CG_ERR;
+}
+
 static int file_parse(struct cg_resource *r, const struct cg_node *item,
 		      const struct cg_node *value, const struct cg_parse_ctx *pc,
 		      struct cg_error *err)
@@ -216,6 +348,15 @@ static int file_parse(struct cg_resource *r, const struct cg_node *item,
 	n = cg_map_get(item, "show_diff");
 	if (n && cg_node_bool(n, "show_diff", &w->show_diff, err) < 0)
 		return CG_ERR;
+	n = cg_map_get(item, "validate");
+	if (n) {
+		if (!src)
+			return validate_error(n, "needs content, source or "
+						 "template: something new to "
+						 "check", err);
+		if (parse_validate(w, n, err) < 0)
+			return CG_ERR;
+	}
 	return 0;
 }
 
@@ -233,6 +374,8 @@ static void free_seen(struct seen *s)
 	if (!s)
 		return;
 	free_texts(s->texts);
+	fsmeta_why_free(s->why);
+	free(s->parent_err);
 	free(s);
 }
 
@@ -271,6 +414,8 @@ static void file_release(struct cg_resource *r)
 
 	if (w) {
 		free(w->value);
+		free_argv(w->validate);
+		free(w->validate_text);
 		fsmeta_release(&w->meta);
 		free(w);
 	}
@@ -479,6 +624,146 @@ static void keep_new_text(struct seen *s, const struct want *w,
 	free(mem);
 }
 
+/* One line of what the check said: its stderr, then its stdout. */
+static void check_output(const struct cg_exec_result *res, char *buf,
+			 size_t size)
+{
+	const struct cg_buf *parts[2] = { &res->err, &res->out };
+	size_t k, i, n = 0;
+	bool blank = true;
+
+	buf[0] = '\0';
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < parts[k]->len && n + 4 < size; i++) {
+			char ch = parts[k]->data[i];
+
+			if (ch == '\n' || ch == '\r' || ch == '\t') {
+				if (!blank) {
+					if (ch == '\n' && n + 4 < size) {
+						buf[n++] = ';';
+					}
+					buf[n++] = ' ';
+				}
+				blank = true;
+				continue;
+			}
+			if ((unsigned char)ch < 0x20 || ch == 0x7f)
+				ch = '?';
+			buf[n++] = ch;
+			blank = false;
+		}
+		if (!blank && n + 4 < size) {
+			buf[n++] = ';';
+			buf[n++] = ' ';
+			blank = true;
+		}
+	}
+	while (n && (buf[n - 1] == ' ' || buf[n - 1] == ';'))
+		n--;
+	buf[n] = '\0';
+}
+
+/*
+ * Run validate: on the new content, in the sandbox: the same in plan and
+ * run, before anything is written. A failure fails the resource with
+ * what the command said.
+ */
+static int validate_content(struct cg_ctx *ctx, const struct cg_resource *r,
+			    const struct want *w, const struct cg_content *c,
+			    struct cg_error *err)
+{
+	struct cg_exec_result res;
+	struct cg_buf mem = { 0 }, argvb = { 0 };
+	struct cg_exec x;
+	char *env[6] = { NULL }, *real, out[768];
+	const char *data = c->data;
+	size_t len = c->len, i, nargs;
+	int rc;
+
+	if (c->fd >= 0) {
+		/* The source was read through already. */
+		if (lseek(c->fd, 0, SEEK_SET) < 0)
+			return cg_error_sys(err, CG_ERR,
+					    "cannot read the source again");
+		rc = cg_read_fd(c->fd, &mem, VALIDATE_MAX, err);
+		if (rc < 0) {
+			cg_error_prefix(err, "cannot validate");
+			goto out;
+		}
+		data = mem.data ? mem.data : "";
+		len = mem.len;
+	} else if (len > VALIDATE_MAX) {
+		rc = cg_error_set(err, CG_ERR,
+				  "the content is too large to validate "
+				  "(more than %u bytes)",
+				  VALIDATE_MAX);
+		goto out;
+	}
+	for (nargs = 0; w->validate[nargs]; nargs++) {
+		struct cg_buf a = { 0 };
+		const char *p;
+		char *word;
+
+		for (p = w->validate[nargs]; *p; p++) {
+			if (p[0] == '%' && p[1] == 's') {
+				cg_buf_addf(&a, "%s", VALIDATE_PATH);
+				p++;
+			} else if (p[0] == '%' && p[1] == '%') {
+				cg_buf_add(&a, "%", 1);
+				p++;
+			} else {
+				cg_buf_add(&a, p, 1);
+			}
+		}
+		word = a.len ? cg_buf_detach(&a, NULL) : cg_xstrdup("");
+		cg_buf_add(&argvb, &word, sizeof(word));
+	}
+	{
+		char *end = NULL;
+
+		cg_buf_add(&argvb, &end, sizeof(end));
+	}
+	real = realpath(ctx->root->path, NULL);
+	env[0] = cg_xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+			    "/usr/bin:/sbin:/bin");
+	env[1] = cg_xstrdup("LC_ALL=C");
+	env[2] = cg_xstrdup("HOME=/");
+	env[3] = cg_xasprintf("CONGRUENT_PATH=%s", r->name);
+	env[4] = cg_xasprintf("CONGRUENT_ROOT=%s",
+			      real ? real : ctx->root->path);
+	free(real);
+	cg_exec_init(&x, (const char *const *)(void *)argvb.data);
+	x.envp = (const char *const *)env;
+	x.out_max = 1u << 20;
+	rc = cg_ctx_exec_confined(ctx, &x, data, len, &res, err);
+	if (rc == 0 && res.status != 0) {
+		check_output(&res, out, sizeof(out));
+		rc = cg_error_set(err, CG_ERR,
+				  "validate \"%s\" failed (exit %d)%s%s",
+				  w->validate_text, res.status,
+				  out[0] ? ": " : "", out);
+		cg_error_hint(err, "%s was left as it is; fix the content "
+				   "in the policy (the command read the new "
+				   "content as %s)",
+			      r->name, VALIDATE_PATH);
+	} else if (rc < 0) {
+		cg_error_prefix(err, "validate \"%s\"", w->validate_text);
+		if (rc == CG_ENOTFOUND)
+			cg_error_hint(err, "install the program, or give its "
+					   "full path in validate:");
+		rc = CG_ERR;
+	}
+	cg_exec_result_release(&res);
+	for (i = 0; i < 5; i++)
+		free(env[i]);
+	for (i = 0; i < nargs; i++)
+		free(((char **)(void *)argvb.data)[i]);
+	cg_buf_release(&argvb);
+out:
+	cg_buf_release(&mem);
+	return rc;
+}
+
 static int observe_one(struct cg_ctx *ctx, struct cg_dircache *dc,
 		       struct cg_resource *r, struct cg_error *err)
 {
@@ -493,13 +778,18 @@ static int observe_one(struct cg_ctx *ctx, struct cg_dircache *dc,
 	free_seen(r->observed);
 	s = cg_xcalloc(1, sizeof(*s));
 	r->observed = s;
-	s->ids_ok = fsmeta_resolve(&w->meta, ctx->root, &s->ids, NULL) == 0;
+	s->ids_ok = fsmeta_observe(&w->meta, ctx->root, &s->ids, &s->why);
 
 	rc = cg_root_parent_cached(ctx->root, dc, r->name, &dirfd, &base, err);
 	if (rc == CG_ENOTFOUND) {
 		s->kind = SEEN_ABSENT;
 		s->parent_missing = true;
 		dirfd = -1;
+		/* What apply would say: diff says it first (plan = run). */
+		s->parent_err = fsmeta_parent_missing(
+			r->name, "declare the directory (directory: ...) "
+				 "before this file, or list it in requires:");
+		cg_error_clear(err);
 	} else if (rc < 0) {
 		return rc;
 	} else if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -527,15 +817,22 @@ static int observe_one(struct cg_ctx *ctx, struct cg_dircache *dc,
 		goto out;
 	if (s->kind != SEEN_FILE) {
 		keep_new_text(s, w, &c);
-		goto out;
+	} else {
+		/* O_NONBLOCK: a FIFO swapped in since the fstatat must not
+		 * hang us. */
+		fd = openat(dirfd, base,
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0) {
+			rc = cg_error_sys(err, CG_ERR, "cannot open %s",
+					  r->name);
+			goto out;
+		}
+		rc = compare_content(s, w, fd, (uint64_t)st.st_size, &c, err);
 	}
-	/* O_NONBLOCK: a FIFO swapped in since the fstatat must not hang us. */
-	fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		rc = cg_error_sys(err, CG_ERR, "cannot open %s", r->name);
-		goto out;
-	}
-	rc = compare_content(s, w, fd, (uint64_t)st.st_size, &c, err);
+	/* Only new content is checked: what is there already stays. */
+	if (rc == 0 && w->validate &&
+	    (s->kind != SEEN_FILE || s->content_differs))
+		rc = validate_content(ctx, r, w, &c, err);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -608,6 +905,9 @@ static void add_content_item(struct cg_change *c, struct seen *s,
 	s->texts = NULL;
 }
 
+/* How apply says an owner/group lookup failed (resolve_ids). */
+#define OWNER_ERR "cannot set owner/group"
+
 static int file_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		     struct cg_error *err)
 {
@@ -648,8 +948,12 @@ static int file_diff(struct cg_ctx *ctx, struct cg_resource *r,
 						   : CG_ACTION_UPDATE;
 		if (s->kind == SEEN_LINK)
 			cg_change_add(c, "type", "symlink", "file");
-		if (s->parent_missing)
-			cg_change_note(c, "its directory does not exist yet");
+		if (s->parent_missing &&
+		    fsmeta_check_parent(s->parent_err, ctx, r, c, err) < 0)
+			return CG_ERR;
+		if (fsmeta_check(&w->meta, s->why, ctx, r, OWNER_ERR, c, err) <
+		    0)
+			return CG_ERR;
 		if (w->src != SRC_NONE)
 			add_content_item(c, s, false, r->name);
 		fsmeta_diff_new(&w->meta, 0644, c);
@@ -664,6 +968,9 @@ static int file_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	st.st_uid = s->uid;
 	st.st_gid = s->gid;
 	fsmeta_diff(&w->meta, s->ids_ok ? &s->ids : NULL, &st, ctx->root, c);
+	if (c->n &&
+	    fsmeta_check(&w->meta, s->why, ctx, r, OWNER_ERR, c, err) < 0)
+		return CG_ERR;
 	if (c->n) {
 		c->action = CG_ACTION_UPDATE;
 		if (s->nlink > 1)
@@ -681,7 +988,7 @@ static int resolve_ids(struct cg_ctx *ctx, const struct want *w,
 	int rc = fsmeta_resolve(&w->meta, ctx->root, ids, err);
 
 	if (rc < 0)
-		cg_error_prefix(err, "cannot set owner/group");
+		cg_error_prefix(err, OWNER_ERR);
 	return rc;
 }
 
@@ -868,6 +1175,13 @@ static int file_apply(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
 	return 0;
 }
 
+static bool file_confines(const struct cg_resource *r)
+{
+	const struct want *w = r->desired;
+
+	return w && w->validate;
+}
+
 const struct cg_module cg_module_file = {
 	.type = "file",
 	.keys = file_keys,
@@ -878,6 +1192,7 @@ const struct cg_module cg_module_file = {
 	.release = file_release,
 	.forget = file_forget,
 	.fingerprint = file_fingerprint,
+	.confines = file_confines,
 	.observe_window = 256,
 	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID },
 	.ncaps = 4,

@@ -123,6 +123,140 @@ int fsmeta_resolve(const struct fsmeta *m, struct cg_root *root,
 	return 0;
 }
 
+bool fsmeta_observe(const struct fsmeta *m, struct cg_root *root,
+		    struct fsmeta_ids *ids, struct fsmeta_why **why_out)
+{
+	struct fsmeta_why why;
+
+	memset(ids, 0, sizeof(*ids));
+	memset(&why, 0, sizeof(why));
+	*why_out = NULL;
+	if (m->owner) {
+		if (cg_root_uid(root, m->owner, &ids->uid, &why.owner) < 0)
+			why.owner_unknown = true;
+		else
+			ids->has_uid = true;
+	}
+	if (m->group) {
+		if (cg_root_gid(root, m->group, &ids->gid, &why.group) < 0)
+			why.group_unknown = true;
+		else
+			ids->has_gid = true;
+	}
+	if (!why.owner_unknown && !why.group_unknown)
+		return true;
+	*why_out = cg_xmalloc(sizeof(why));
+	**why_out = why;
+	return false;
+}
+
+void fsmeta_why_free(struct fsmeta_why *why)
+{
+	free(why);
+}
+
+void fsmeta_note(struct cg_change *c, const char *text)
+{
+	char *old;
+
+	if (!c->note) {
+		cg_change_note(c, "%s", text);
+		return;
+	}
+	old = cg_xstrdup(c->note);
+	cg_change_note(c, "%s; %s", old, text);
+	free(old);
+}
+
+/* Is name (of kind "user" or "group") made before r? Then note it. */
+static bool made_earlier(const struct cg_ctx *ctx, const struct cg_resource *r,
+			 const char *kind, const char *key, const char *name,
+			 struct cg_change *c)
+{
+	char id[512], note[768];
+	const char *by = NULL;
+
+	if (ctx && ctx->made_before) {
+		snprintf(id, sizeof(id), "%s:%s", kind, name);
+		by = ctx->made_before(ctx, r, id);
+		if (!by)
+			by = ctx->made_before(ctx, r, "package:");
+	}
+	if (!by)
+		return false;
+	snprintf(note, sizeof(note), "%s %s does not exist yet: %s, earlier, %s",
+		 key, name, by,
+		 strncmp(by, "package:", 8) == 0 ? "may create it"
+						 : "creates it");
+	fsmeta_note(c, note);
+	return true;
+}
+
+static int fail_as(const struct cg_error *why, const char *prefix,
+		   struct cg_error *err)
+{
+	if (err) {
+		*err = *why;
+		if (prefix)
+			cg_error_prefix(err, "%s", prefix);
+	}
+	return CG_ERR;
+}
+
+int fsmeta_check(const struct fsmeta *m, const struct fsmeta_why *why,
+		 const struct cg_ctx *ctx, const struct cg_resource *r,
+		 const char *prefix, struct cg_change *c,
+		 struct cg_error *err)
+{
+	if (!why)
+		return 0;
+	if (why->owner_unknown &&
+	    !made_earlier(ctx, r, "user", "owner", m->owner, c))
+		return fail_as(&why->owner, prefix, err);
+	if (why->group_unknown &&
+	    !made_earlier(ctx, r, "group", "group", m->group, c))
+		return fail_as(&why->group, prefix, err);
+	return 0;
+}
+
+struct cg_error *fsmeta_parent_missing(const char *path, const char *hint)
+{
+	struct cg_error *e = cg_xmalloc(sizeof(*e));
+	const char *slash = strrchr(path, '/');
+
+	cg_error_set(e, CG_ENOTFOUND, "directory %.*s does not exist",
+		     slash ? (int)(slash - path) : 0, path);
+	cg_error_hint(e, "%s", hint);
+	return e;
+}
+
+int fsmeta_check_parent(const struct cg_error *parent_err,
+			const struct cg_ctx *ctx, const struct cg_resource *r,
+			struct cg_change *c, struct cg_error *err)
+{
+	const char *slash = strrchr(r->name, '/'), *by = NULL;
+	char id[4096 + 16], note[4096 + 64];
+
+	if (!parent_err)
+		return 0;
+	if (ctx && ctx->made_before && slash && slash > r->name) {
+		/* Any directory at or below the parent makes the parent. */
+		snprintf(id, sizeof(id), "directory:%.*s",
+			 (int)(slash - r->name), r->name);
+		by = ctx->made_before(ctx, r, id);
+		if (!by)
+			by = ctx->made_before(ctx, r, "package:");
+	}
+	if (!by)
+		return fail_as(parent_err, NULL, err);
+	snprintf(note, sizeof(note),
+		 "its directory does not exist yet: %s, earlier, %s", by,
+		 strncmp(by, "package:", 8) == 0 ? "may create it"
+						 : "creates it");
+	fsmeta_note(c, note);
+	return 0;
+}
+
 bool fsmeta_differs(const struct fsmeta *m, const struct fsmeta_ids *ids,
 		    const struct stat *st)
 {

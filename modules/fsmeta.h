@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "cg/fs.h"
+#include "cg/module.h"
 #include "cg/node.h"
 #include "cg/resource.h"
 
@@ -23,6 +24,54 @@ struct fsmeta_ids {
 	uid_t uid;
 	gid_t gid;
 };
+
+/* Why owner or group is unknown in the root: kept from observe for diff. */
+struct fsmeta_why {
+	bool owner_unknown, group_unknown;
+	struct cg_error owner, group; /* the failed lookups */
+};
+
+/*
+ * observe: look owner and group up in root into ids. When one is
+ * unknown, *why_out is set (owned by the caller, fsmeta_why_free) and
+ * false returned; ids then holds what is known.
+ */
+bool fsmeta_observe(const struct fsmeta *m, struct cg_root *root,
+		    struct fsmeta_ids *ids, struct fsmeta_why **why_out);
+void fsmeta_why_free(struct fsmeta_why *why);
+
+/*
+ * diff: an owner or group unknown at observe (why, may be NULL) fails in
+ * run, so it is an error here too, the same one (msg prefixed with
+ * prefix, may be NULL): unless a resource earlier in the order creates
+ * it (user:NAME, group:NAME, or any package), which only a note on c
+ * then says.
+ */
+int fsmeta_check(const struct fsmeta *m, const struct fsmeta_why *why,
+		 const struct cg_ctx *ctx, const struct cg_resource *r,
+		 const char *prefix, struct cg_change *c,
+		 struct cg_error *err);
+
+/*
+ * diff: the directory that holds r is missing (err says so, as run would
+ * fail): an error, unless a directory resource earlier in the order makes
+ * it (or a package may), which a note on c then says. Directories make
+ * their missing parents themselves and do not ask.
+ */
+int fsmeta_check_parent(const struct cg_error *parent_err,
+			const struct cg_ctx *ctx, const struct cg_resource *r,
+			struct cg_change *c, struct cg_error *err);
+
+/*
+ * A new, owned error for observe to keep: the directory that holds path
+ * is missing. It names that directory, not the first missing one on the
+ * way, which an earlier resource may have made by run's turn: the same
+ * words in plan and run.
+ */
+struct cg_error *fsmeta_parent_missing(const char *path, const char *hint);
+
+/* Add a line of context to c->note, after what it says already. */
+void fsmeta_note(struct cg_change *c, const char *text);
 
 /* Read mode (when allow_mode), owner, group and state from item. */
 int fsmeta_parse(struct fsmeta *m, const struct cg_node *item, bool allow_mode,

@@ -26,6 +26,9 @@ struct seen {
 	char *target; /* owned: when it is a symlink */
 	struct fsmeta_ids ids;
 	bool ids_ok;
+	struct fsmeta_why *why; /* owned, or NULL: owner/group unknown */
+	/* owned, or NULL: why the directory cannot be opened (missing) */
+	struct cg_error *parent_err;
 };
 
 static const char *const symlink_keys[] = {
@@ -85,6 +88,8 @@ static void free_seen(struct seen *s)
 	if (!s)
 		return;
 	free(s->target);
+	fsmeta_why_free(s->why);
+	free(s->parent_err);
 	free(s);
 }
 
@@ -144,13 +149,17 @@ static int symlink_observe(struct cg_ctx *ctx, struct cg_resource **res,
 		free_seen(r->observed);
 		s = cg_xcalloc(1, sizeof(*s));
 		r->observed = s;
-		s->ids_ok = fsmeta_resolve(&w->meta, ctx->root, &s->ids,
-					   NULL) == 0;
+		s->ids_ok = fsmeta_observe(&w->meta, ctx->root, &s->ids,
+					   &s->why);
 		cg_error_clear(&e);
 		rc = cg_root_open_parent(ctx->root, r->name, 0, &dirfd, &base,
 					 NULL, &e);
 		if (rc == CG_ENOTFOUND) {
+			/* What apply would say: diff says it first. */
 			s->parent_missing = true;
+			s->parent_err = fsmeta_parent_missing(
+				r->name, "declare the directory before the "
+					 "symlink, or list it in requires:");
 			continue;
 		}
 		if (rc < 0) {
@@ -224,8 +233,9 @@ static int symlink_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	}
 	if (!s->exists) {
 		c->action = CG_ACTION_CREATE;
-		if (s->parent_missing)
-			cg_change_note(c, "its directory does not exist yet");
+		if (s->parent_missing &&
+		    fsmeta_check_parent(s->parent_err, ctx, r, c, err) < 0)
+			return CG_ERR;
 		cg_change_add(c, "target", NULL, w->target);
 	} else if (!is_link) {
 		c->action = CG_ACTION_UPDATE;
@@ -244,6 +254,8 @@ static int symlink_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		if (w->meta.group)
 			cg_change_add(c, "group", NULL, w->meta.group);
 	}
+	if (c->n && fsmeta_check(&w->meta, s->why, ctx, r, NULL, c, err) < 0)
+		return CG_ERR;
 	if (c->n && c->action == CG_ACTION_NONE)
 		c->action = CG_ACTION_UPDATE;
 	return 0;

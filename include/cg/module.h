@@ -94,6 +94,20 @@ struct cg_ctx {
 			  const char *const *kv, size_t n,
 			  struct cg_error *err);
 	void *records; /* private to the agent: its struct cg_state */
+	/*
+	 * Will a resource before r in the order have made id exist by r's
+	 * turn? The id of the first such resource that changed (repaired,
+	 * or in a dry-run drifted) whose id is id, or lies under it
+	 * ("directory:/a/b" for "directory:/a", a directory made with its
+	 * parents), or is of the type when id is "TYPE:" ("package:", which
+	 * may ship any file, user or group); NULL when none. For diff(), to
+	 * tell what fails in run from what an earlier resource makes work:
+	 * the first is a failure in plan too, the second a note. A user
+	 * or group resource type answers for "user:NAME" and "group:NAME".
+	 */
+	const char *(*made_before)(const struct cg_ctx *ctx,
+				   const struct cg_resource *r,
+				   const char *id);
 	void *agent; /* private to the engine */
 };
 
@@ -234,6 +248,12 @@ struct cg_module {
 	 * as our children and keep the bounding set we leave them).
 	 */
 	bool (*all_caps)(const struct cg_ctx *ctx);
+	/*
+	 * Optional: does observe() run a program for r in the sandbox
+	 * (cg_ctx_exec_confined, a file's validate:)? run then keeps what
+	 * building the sandbox needs, for the agent itself only.
+	 */
+	bool (*confines)(const struct cg_resource *r);
 };
 
 struct cg_exec;
@@ -250,6 +270,20 @@ struct cg_exec_result;
  */
 int cg_ctx_exec(const struct cg_ctx *ctx, const struct cg_exec *x,
 		struct cg_exec_result *res, struct cg_error *err);
+
+/*
+ * cg_ctx_exec in a sandbox, the one plan diffs in (cg_sandbox_enter:
+ * every mount read-only and nodev, no network, no capabilities, uid
+ * 65534 when the agent is root), entered by a child process made for
+ * this one program, whose working directory is "/". The in_len bytes at
+ * in are its stdin, as an in-memory file (a sealed memfd) that
+ * /proc/self/fd/0 also names; x->in and x->in_fd are ignored. plan and
+ * run both check through it, so that a check (validate:) gives the same
+ * answer in both and can change nothing in either.
+ */
+int cg_ctx_exec_confined(const struct cg_ctx *ctx, const struct cg_exec *x,
+			 const void *in, size_t in_len,
+			 struct cg_exec_result *res, struct cg_error *err);
 
 /* The NULL-terminated table of all modules (agent/modules.c). */
 extern const struct cg_module *const cg_modules[];

@@ -222,6 +222,7 @@ test_expect_success 'plan as a user diffs in a user namespace of its own' '
 	command -v setpriv >/dev/null || exit 0
 	if ! unshare -U true 2>/dev/null; then exit 0; fi
 	mkdir -p user && cp -r pol user/pol && test_make_root user/root &&
+	mkdir -p user/root/etc/ssh user/root/etc/secret &&
 	printf "old\n" >user/root/etc/motd &&
 	chmod -R a+rX user && chmod a+rx "$TRASH" &&
 	rc=0 &&

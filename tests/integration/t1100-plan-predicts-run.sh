@@ -1,0 +1,72 @@
+#!/bin/bash
+# t1100-plan-predicts-run: what plan says of each resource is what run does.
+#
+# Cases are data: tests/fixtures/predict/NAME/ holds policy/ and root/, and
+# optionally expect.exit (the one exit status plan and run must both
+# have). Each case's root is copied twice; plan runs on one copy, which
+# must not change at all, run on the other; then per resource plan's
+# drifted must be run's repaired, and ok, failed (with the same message
+# and hint) and skipped the same word, and the exit statuses the same.
+# A new case is a new directory.
+. "$(dirname "$0")/../lib/lib.sh"
+
+# Both copies are called "root" (in plan/ and run/), so that messages
+# naming the root's files read the same.
+outcomes() {
+	jq -r '.resources[] | [.id,
+		(if .status == "repaired" or .status == "drifted"
+		 then "changes" else .status end),
+		(.error.message // ""), (.error.hint // "")] | @tsv' "$1"
+}
+
+# Everything plan could have written: every entry with its metadata,
+# every file's bytes, the state directory included.
+snapshot() {
+	(cd "$1" && find . -printf '%y %m %U:%G %s %p -> %l\n' | sort &&
+		find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
+}
+
+# The validators run as nobody and must reach nothing of ours; the
+# trash directory itself is 0700.
+chmod 755 "$TRASH"
+
+for dir in "$FIXTURES"/predict/*/; do
+	name=$(basename "$dir")
+	want=
+	[ -f "$dir/expect.exit" ] && want=$(cat "$dir/expect.exit")
+
+	test_expect_success "$name: plan predicts run" "
+		rm -rf '$name' && mkdir -p '$name/plan' '$name/run' &&
+		cp -a '$dir/root' '$name/plan/root' &&
+		cp -a '$dir/root' '$name/run/root' &&
+		snapshot '$name/plan/root' >'$name/before' &&
+		(cd '$name/plan' &&
+			{ cg plan --format json --policy '$dir/policy' \
+				--root root --state-dir state \
+				--hostname predict-1 >plan.json; echo \$? >rc; }) &&
+		(cd '$name/run' &&
+			{ cg run --format json --policy '$dir/policy' \
+				--root root --state-dir state \
+				--hostname predict-1 >run.json; echo \$? >rc; }) &&
+		snapshot '$name/plan/root' >'$name/after' &&
+		test_cmp '$name/before' '$name/after' &&
+		test ! -e '$name/plan/state' &&
+		outcomes '$name/plan/plan.json' >'$name/plan.out' &&
+		outcomes '$name/run/run.json' >'$name/run.out' &&
+		test -s '$name/plan.out' &&
+		test_cmp '$name/plan.out' '$name/run.out' &&
+		test_cmp '$name/plan/rc' '$name/run/rc' &&
+		jq -e '.exit_status == '\$(cat '$name/run/rc') '$name/run/run.json' &&
+		if [ -n '$want' ]; then
+			echo '$want' >'$name/want' &&
+			test_cmp '$name/want' '$name/run/rc'
+		fi
+	"
+done
+
+test_expect_success 'the table holds the cases of issue 11 and more' '
+	ls -d "$FIXTURES"/predict/*/ >cases &&
+	test $(wc -l <cases) -ge 20
+'
+
+test_done
