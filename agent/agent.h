@@ -2,6 +2,7 @@
 #ifndef CG_AGENT_H
 #define CG_AGENT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -130,6 +131,12 @@ struct cg_counts {
 };
 
 /*
+ * Set (to the signal number) by the agent's SIGTERM/SIGINT handler: the
+ * engine finishes the resource at hand, then skips the rest, saying why.
+ */
+extern volatile sig_atomic_t cg_stop_signal;
+
+/*
  * Observe every resource (one batch per module), diff, and unless dry_run
  * apply and verify, in p->order. Outcomes are left in each resource.
  * The same as cg_engine_new + cg_engine_finish + cg_engine_free.
@@ -180,6 +187,7 @@ struct cg_run_info {
 	int64_t started;      /* seconds since the epoch */
 	uint64_t duration_ns;
 	int exit_status;
+	int stopped;          /* the signal that stopped the run early, or 0 */
 	bool verbose;
 	bool color;
 };
@@ -210,11 +218,17 @@ void cg_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 void cg_log_error(const struct cg_error *err);
 
 /*
- * A line per resource repaired, failed or skipped, in order, then a
- * summary; nothing at all for a run that changed nothing, unless verbose.
+ * A line for r when it was repaired, failed or was skipped: the engine of
+ * a run calls it as each outcome becomes final, so that what was done is
+ * in the log even if the run is killed a moment later.
  */
-void cg_log_run(const struct cg_policy *p, const struct cg_run_info *info,
-		const struct cg_counts *c);
+void cg_log_resource(const struct cg_resource *r);
+
+/*
+ * The summary line of a run (and why it stopped early); nothing for a
+ * run that changed nothing, unless verbose.
+ */
+void cg_log_run(const struct cg_run_info *info, const struct cg_counts *c);
 
 /* "<3>" for prio 3 when out is stderr and stderr is the journal; or "". */
 const char *cg_log_level(FILE *out, int prio);

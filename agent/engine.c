@@ -16,8 +16,11 @@ struct batch {
 	unsigned long observed_at; /* the engine's change counter then */
 };
 
+volatile sig_atomic_t cg_stop_signal;
+
 struct cg_engine {
 	struct cg_policy *p;
+	bool dry_run;
 	bool *observed;        /* per resource (index in p->res) */
 	size_t *pos;           /* per resource: its place in p->order */
 	struct cg_ctx *ctx;
@@ -75,9 +78,14 @@ static void observe_upto(struct cg_engine *e, struct cg_resource *r)
 	b->observed_at = e->changes;
 }
 
-/* r's outcome is final: digest what was observed, then let it go. */
-static void finish(struct cg_resource *r)
+/*
+ * r's outcome is final: log it (a run), digest what was observed, then
+ * let it go.
+ */
+static void finish(struct cg_engine *e, struct cg_resource *r)
 {
+	if (!e->dry_run)
+		cg_log_resource(r);
 	if (r->mod->fingerprint && r->observed &&
 	    r->status != CG_STATUS_FAILED && r->status != CG_STATUS_SKIPPED) {
 		r->mod->fingerprint(r, r->digest);
@@ -92,6 +100,30 @@ static void finish(struct cg_resource *r)
 		r->mod->forget(r);
 }
 
+/* Mark r skipped, saying why (msg). */
+static void skip(struct cg_resource *r, const char *msg)
+{
+	cg_change_release(&r->change);
+	if (!r->err)
+		r->err = cg_xmalloc(sizeof(*r->err));
+	cg_error_clear(r->err);
+	snprintf(r->err->msg, sizeof(r->err->msg), "%s", msg);
+	snprintf(r->err->where, sizeof(r->err->where), "%s", r->where);
+	snprintf(r->err->resource, sizeof(r->err->resource), "%s", r->id);
+	r->status = CG_STATUS_SKIPPED;
+}
+
+/* The run was told to stop before r's turn. */
+static void stopped(struct cg_engine *e, struct cg_resource *r)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "skipped: the run was stopped (%s) "
+				   "before its turn", strsignal(cg_stop_signal));
+	skip(r, msg);
+	finish(e, r);
+}
+
 /* A requirement that failed or was skipped makes r skipped. */
 static bool skip_if_blocked(struct cg_engine *e, struct cg_resource *r)
 {
@@ -99,23 +131,16 @@ static bool skip_if_blocked(struct cg_engine *e, struct cg_resource *r)
 
 	for (i = 0; i < r->nhard; i++) {
 		const struct cg_resource *d = &e->p->res[r->deps[i]];
-		struct cg_error err;
+		char msg[sizeof(r->err->msg)];
 
 		if (d->status != CG_STATUS_FAILED &&
 		    d->status != CG_STATUS_SKIPPED)
 			continue;
-		cg_error_clear(&err);
-		snprintf(err.msg, sizeof(err.msg),
-			 "skipped: it requires %s, which %s", d->id,
+		snprintf(msg, sizeof(msg), "skipped: it requires %s, which %s",
+			 d->id,
 			 d->status == CG_STATUS_FAILED ? "failed"
 						       : "was skipped");
-		snprintf(err.where, sizeof(err.where), "%s", r->where);
-		snprintf(err.resource, sizeof(err.resource), "%s", r->id);
-		cg_change_release(&r->change);
-		if (!r->err)
-			r->err = cg_xmalloc(sizeof(*r->err));
-		*r->err = err;
-		r->status = CG_STATUS_SKIPPED;
+		skip(r, msg);
 		return true;
 	}
 	return false;
@@ -193,7 +218,7 @@ static size_t gather(struct cg_engine *e, struct cg_resource *first,
 			continue;
 		if (r->change.action == CG_ACTION_NONE) {
 			r->status = CG_STATUS_OK;
-			finish(r);
+			finish(e, r);
 			continue;
 		}
 		v[n++] = r;
@@ -224,7 +249,7 @@ static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)
 				continue;
 			if (v[i]->change.action == CG_ACTION_NONE) {
 				v[i]->status = CG_STATUS_OK;
-				finish(v[i]);
+				finish(e, v[i]);
 			} else {
 				v[k++] = v[i];
 			}
@@ -272,7 +297,7 @@ static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)
 		}
 		cg_change_release(&r->change);
 		r->change = saved[i];
-		finish(r);
+		finish(e, r);
 	}
 	free(saved);
 	b->observed_at = e->changes;
@@ -396,20 +421,25 @@ void cg_engine_finish(struct cg_engine *e, bool dry_run,
 	 * observe_window) when the first of them comes up in the order,
 	 * unless cg_engine_observe_all did it all before.
 	 */
+	e->dry_run = dry_run;
 	for (i = 0; i < p->n; i++) {
 		struct cg_resource *r = &p->res[p->order[i]];
 		struct cg_resource **v;
 		uint64_t t0;
 		size_t n;
 
+		if (cg_stop_signal && r->status == CG_STATUS_PENDING) {
+			stopped(e, r);
+			continue;
+		}
 		observe_upto(e, r);
 		t0 = cg_now_ns();
 		if (r->status != CG_STATUS_PENDING) {
-			finish(r);
+			finish(e, r);
 			continue;
 		}
 		if (skip_if_blocked(e, r) || !diff(e, r)) {
-			finish(r);
+			finish(e, r);
 			continue;
 		}
 		if (r->change.action == CG_ACTION_NONE || dry_run) {
@@ -417,7 +447,7 @@ void cg_engine_finish(struct cg_engine *e, bool dry_run,
 					    ? CG_STATUS_OK
 					    : CG_STATUS_DRIFTED;
 			r->ns += cg_now_ns() - t0;
-			finish(r);
+			finish(e, r);
 			continue;
 		}
 		n = gather(e, r, &v);

@@ -133,45 +133,47 @@ static void what_changed(const struct cg_resource *r, struct cg_buf *b)
 	}
 }
 
-void cg_log_run(const struct cg_policy *p, const struct cg_run_info *info,
-		const struct cg_counts *c)
+void cg_log_resource(const struct cg_resource *r)
+{
+	struct cg_buf b = { 0 };
+
+	switch (r->status) {
+	case CG_STATUS_REPAIRED:
+		what_changed(r, &b);
+		cg_log(LOG_NOTICE, "repaired %s (%s): %s", r->id,
+		       r->where, b.data);
+		break;
+	case CG_STATUS_FAILED:
+		cg_log(LOG_ERR, "failed %s (%s): %s%s%s", r->id,
+		       r->where, r->err ? r->err->msg : "?",
+		       r->err && r->err->hint[0] ? "; hint: " : "",
+		       r->err ? r->err->hint : "");
+		break;
+	case CG_STATUS_SKIPPED: {
+		const char *m = r->err ? r->err->msg : "?";
+
+		if (cg_str_starts(m, "skipped: "))
+			m += strlen("skipped: ");
+		cg_log(LOG_WARNING, "skipped %s (%s): %s", r->id,
+		       r->where, m);
+		break;
+	}
+	default:
+		break;
+	}
+	cg_buf_release(&b);
+}
+
+void cg_log_run(const struct cg_run_info *info, const struct cg_counts *c)
 {
 	bool quiet = !c->repaired && !c->failed && !c->skipped;
 	char commit[32] = "";
-	size_t i;
 
 	if (quiet && !info->verbose)
 		return;
-	for (i = 0; i < p->n; i++) {
-		const struct cg_resource *r = &p->res[p->order[i]];
-		struct cg_buf b = { 0 };
-
-		switch (r->status) {
-		case CG_STATUS_REPAIRED:
-			what_changed(r, &b);
-			cg_log(LOG_NOTICE, "repaired %s (%s): %s", r->id,
-			       r->where, b.data);
-			break;
-		case CG_STATUS_FAILED:
-			cg_log(LOG_ERR, "failed %s (%s): %s%s%s", r->id,
-			       r->where, r->err ? r->err->msg : "?",
-			       r->err && r->err->hint[0] ? "; hint: " : "",
-			       r->err ? r->err->hint : "");
-			break;
-		case CG_STATUS_SKIPPED: {
-			const char *m = r->err ? r->err->msg : "?";
-
-			if (cg_str_starts(m, "skipped: "))
-				m += strlen("skipped: ");
-			cg_log(LOG_WARNING, "skipped %s (%s): %s", r->id,
-			       r->where, m);
-			break;
-		}
-		default:
-			break;
-		}
-		cg_buf_release(&b);
-	}
+	if (info->stopped)
+		cg_log(LOG_WARNING, "stopped by %s: what was not done yet "
+				    "is skipped", strsignal(info->stopped));
 	if (info->commit)
 		snprintf(commit, sizeof(commit), " at %.12s", info->commit);
 	cg_log(c->failed || c->skipped ? LOG_WARNING : LOG_INFO,

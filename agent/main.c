@@ -265,6 +265,30 @@ static int write_report(const char *state_dir, const struct cg_policy *p,
 	return rc;
 }
 
+static void on_stop(int sig)
+{
+	cg_stop_signal = sig;
+}
+
+/*
+ * systemctl stop and shutdown send SIGTERM: finish the resource at hand
+ * (a half-done apt transaction or rename helps nobody), skip the rest,
+ * log and report what was done, and exit saying so. A second signal
+ * changes nothing; SIGKILL still ends it at once, safely (atomic writes).
+ */
+static void catch_stop(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 /*
  * Queue this run's report and deliver the queue. A central repository
  * that cannot be reached is a warning: the enforcement went as the exit
@@ -290,6 +314,12 @@ static void central_report(const struct cg_config *c, const char *state,
 		       "%u): dropped the %u oldest undelivered report%s",
 		       c->reports_queue_max, c->reports_queue_max_mb,
 		       st.dropped, st.dropped == 1 ? "" : "s");
+	/* Stopping: the queue is delivered by the next run. */
+	if (info->stopped) {
+		cg_log(LOG_WARNING, "report queued, not pushed: the run was "
+				    "stopped");
+		return;
+	}
 	if (cg_report_push(c, state, info->host, &st, &err) < 0) {
 		cg_print_error(stderr, &err, color);
 		return;
@@ -357,8 +387,10 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		return 1;
 	if (i < argc)
 		return usage_error(cmd, "unexpected argument '%s'", argv[i]);
-	if (!dry_run)
+	if (!dry_run) {
 		cg_log_open(); /* changes and failures to syslog (log.c) */
+		catch_stop();
+	}
 	memset(&p, 0, sizeof(p));
 	p.fd = -1;
 	memset(&src, 0, sizeof(src));
@@ -483,6 +515,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	info.started = (int64_t)time(NULL) - (int64_t)((cg_now_ns() - t0) / 1000000000u);
 	info.duration_ns = cg_now_ns() - t0;
 	info.exit_status = status;
+	info.stopped = cg_stop_signal;
 	info.verbose = o.verbose;
 	info.color = color;
 	if (o.json) {
@@ -491,7 +524,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		cg_output_text(&p, &info, &counts, stdout);
 	}
 	if (!dry_run)
-		cg_log_run(&p, &info, &counts);
+		cg_log_run(&info, &counts);
 	if (!dry_run && write_report(state, &p, &info, &counts, &err) < 0) {
 		cg_error_prefix(&err, "cannot write the local report");
 		cg_print_error(stderr, &err, ecolor);

@@ -243,8 +243,10 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		fprintf(out, "%zu to change, ", c->drifted);
 	else
 		fprintf(out, "%zu repaired, ", c->repaired);
-	fprintf(out, "%zu ok, %zu failed, %zu skipped (%.3f s)\n", c->ok,
-		c->failed, c->skipped, (double)info->duration_ns / 1e9);
+	fprintf(out, "%zu ok, %zu failed, %zu skipped (%.3f s)%s%s\n", c->ok,
+		c->failed, c->skipped, (double)info->duration_ns / 1e9,
+		info->stopped ? "; stopped by SIG" : "",
+		info->stopped ? sigabbrev_np(info->stopped) : "");
 }
 
 static void json_change(struct cg_json *j, const struct cg_resource *r,
@@ -288,6 +290,8 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	cg_json_kstr(&j, "time", when);
 	cg_json_kint(&j, "duration_ms", (int64_t)(info->duration_ns / 1000000));
 	cg_json_kint(&j, "exit_status", info->exit_status);
+	if (info->stopped)
+		cg_json_kstr(&j, "stopped", sigabbrev_np(info->stopped));
 	cg_json_kstr(&j, "policy", info->policy);
 	cg_json_kstr(&j, "commit", info->commit);
 	if (info->source) {

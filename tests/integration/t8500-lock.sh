@@ -135,4 +135,27 @@ test_expect_success 'a fetch child of a killed run neither keeps the lock nor li
 	! test_grep "another congruent run holds" err
 '
 
+test_expect_success 'SIGTERM mid-run: the resource at hand finished, the rest skipped, all logged and reported' '
+	rm -rf troot && test_make_root troot &&
+	{ "$CONGRUENT" run --policy pol --root troot --format json >term.json 2>term.err & } &&
+	agent=$! && _i=0 &&
+	until [ "$(ls troot/srv 2>/dev/null | wc -l)" -ge 50 ] || [ $_i -ge 2000 ]; do
+		sleep 0.01; _i=$((_i + 1))
+	done &&
+	kill -TERM $agent && { wait $agent && rc=0 || rc=$?; } &&
+	test $rc = 6 &&
+	made=$(ls troot/srv | grep -c "^f") &&
+	test "$made" -lt 3000 &&
+	test "$(grep -c "repaired file:/srv/f" term.err)" = "$made" &&
+	test_grep "stopped by Terminated" term.err &&
+	test "$(jq -r .stopped term.json)" = TERM &&
+	test "$(jq "[.resources[] | select(.status == \"repaired\")] | length" term.json)" = $((made + 1)) &&
+	jq -r ".resources[] | select(.status == \"skipped\") | .error.message" term.json | sort -u >skipped &&
+	test "$(cat skipped)" = "skipped: the run was stopped (Terminated) before its turn" &&
+	test "$(jq -r .stopped troot/var/lib/congruent/reports/last-run.json)" = TERM &&
+	for f in troot/srv/f*; do test "$(cat "$f")" = "file ${f#troot/srv/f}" || exit 1; done &&
+	test_expect_code 2 cg run --policy pol --root troot >/dev/null &&
+	test "$(ls troot/srv | wc -l)" = 3000
+'
+
 test_done
