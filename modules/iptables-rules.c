@@ -130,6 +130,51 @@ static int bad_line(struct cg_error *err, unsigned lineno, const char *line,
 	return CG_ERR;
 }
 
+/*
+ * Is a double quote open at the end of line[0..len)? Inside quotes a
+ * backslash escapes the next character, as iptables-save writes them
+ * (\" and \\) and as ipt_split reads them.
+ */
+static bool quote_is_open(const char *line, size_t len)
+{
+	bool quoted = false;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (quoted && line[i] == '\\' && i + 1 < len)
+			i++;
+		else if (line[i] == '"')
+			quoted = !quoted;
+	}
+	return quoted;
+}
+
+/*
+ * "# Table `filter' is incompatible, use 'nft' tool.": iptables-nft-save
+ * prints that instead of the table. The table is there, unreadable.
+ */
+static void note_incompatible(struct ipt_ruleset *rs, struct ipt_table *t,
+			      const char *line, size_t len)
+{
+	const char *a = memchr(line, '`', len), *b;
+	char name[64];
+
+	if (t) {
+		t->incompatible = true;
+		return;
+	}
+	if (!a)
+		return;
+	b = memchr(a + 1, '\'', (size_t)(line + len - a - 1));
+	if (!b || b == a + 1 || (size_t)(b - a - 1) >= sizeof(name))
+		return;
+	snprintf(name, sizeof(name), "%.*s", (int)(b - a - 1), a + 1);
+	t = ipt_ruleset_table(rs, name);
+	if (!t)
+		t = add_table(rs, name);
+	t->incompatible = true;
+}
+
 int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 		      struct cg_error *err)
 {
@@ -151,8 +196,8 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 		if (line[0] == '#') {
 			if (memmem(line, len, "legacy tables present", 21))
 				rs->legacy_tables = true;
-			else if (t && memmem(line, len, "incompatible", 12))
-				t->incompatible = true;
+			else if (memmem(line, len, "incompatible", 12))
+				note_incompatible(rs, t, line, len);
 		} else if (line[0] == '*') {
 			char name[64];
 
@@ -194,9 +239,29 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 		} else {
 			uint64_t pkts = 0, bytes = 0;
 			const char *chain, *ce, *end = line + len;
+			bool multi = false;
 			struct ipt_chain *c;
 			struct ipt_rule *r;
 
+			if (quote_is_open(line, len)) {
+				/*
+				 * A quoted word (a comment) with a newline in
+				 * it: the rule goes on until the quote closes.
+				 */
+				while (nl && quote_is_open(line, len)) {
+					nl = strchr(nl + 1, '\n');
+					len = nl ? (size_t)(nl - line)
+						 : strlen(line);
+					lineno++;
+				}
+				if (quote_is_open(line, len))
+					return bad_line(err, lineno, line, len,
+							"a quote that never "
+							"closes");
+				next = nl ? nl + 1 : line + len;
+				end = line + len;
+				multi = true;
+			}
 			if (*p == '[' && !parse_counters(&p, &pkts, &bytes))
 				return bad_line(err, lineno, line, len,
 						"bad counters");
@@ -227,6 +292,15 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 					   : cg_xstrdup("");
 			r->pkts = pkts;
 			r->bytes = bytes;
+			if (multi && !c->distrust)
+				c->distrust = cg_xasprintf(
+					"rule [%zu] of chain %s is printed by "
+					"iptables-save over several lines (a "
+					"comment or other quoted text with a "
+					"newline): iptables-restore can neither "
+					"delete it by its text nor write it "
+					"back",
+					c->n, c->name);
 		}
 		line = next;
 	}
@@ -247,6 +321,7 @@ static void table_release(struct ipt_table *t)
 		free(c->rules);
 		free(c->name);
 		free(c->policy);
+		free(c->distrust);
 	}
 	free(t->chains);
 	free(t->name);
@@ -316,10 +391,14 @@ bool ipt_ruleset_in_use(const struct ipt_ruleset *rs, size_t *nrules_out)
 	for (i = 0; i < rs->n; i++) {
 		const struct ipt_table *t = &rs->tables[i];
 
+		if (t->incompatible)
+			used = true;
 		for (j = 0; j < t->n; j++) {
 			const struct ipt_chain *c = &t->chains[j];
 
 			nrules += c->n;
+			if (c->distrust)
+				used = true;
 			if (c->n || !c->policy ||
 			    strcmp(c->policy, "ACCEPT") != 0)
 				used = true;
