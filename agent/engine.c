@@ -19,6 +19,7 @@ struct batch {
 struct cg_engine {
 	struct cg_policy *p;
 	bool *observed;        /* per resource (index in p->res) */
+	bool *finished;        /* per resource: its digest is taken */
 	struct cg_ctx *ctx;
 	struct batch *batches;
 	size_t nbatches;
@@ -74,9 +75,17 @@ static void observe_upto(struct cg_engine *e, struct cg_resource *r)
 	b->observed_at = e->changes;
 }
 
-/* r's outcome is final: digest what was observed, then let it go. */
-static void finish(struct cg_resource *r)
+/*
+ * r's outcome is final: digest what was observed, then let it go. Once
+ * only: a resource a batch found in order is finished there, and the
+ * loop over the order that comes to it later must not take its digest
+ * again from an observation already let go.
+ */
+static void finish(struct cg_engine *e, struct cg_resource *r)
 {
+	if (e->finished[r - e->p->res])
+		return;
+	e->finished[r - e->p->res] = true;
 	if (r->mod->fingerprint && r->observed &&
 	    r->status != CG_STATUS_FAILED && r->status != CG_STATUS_SKIPPED) {
 		r->mod->fingerprint(r, r->digest);
@@ -192,7 +201,7 @@ static size_t gather(struct cg_engine *e, struct cg_resource *first,
 			continue;
 		if (r->change.action == CG_ACTION_NONE) {
 			r->status = CG_STATUS_OK;
-			finish(r);
+			finish(e, r);
 			continue;
 		}
 		v[n++] = r;
@@ -223,7 +232,7 @@ static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)
 				continue;
 			if (v[i]->change.action == CG_ACTION_NONE) {
 				v[i]->status = CG_STATUS_OK;
-				finish(v[i]);
+				finish(e, v[i]);
 			} else {
 				v[k++] = v[i];
 			}
@@ -271,7 +280,7 @@ static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)
 		}
 		cg_change_release(&r->change);
 		r->change = saved[i];
-		finish(r);
+		finish(e, r);
 	}
 	free(saved);
 	b->observed_at = e->changes;
@@ -316,6 +325,7 @@ struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 		b->res[b->n++] = r;
 	}
 	e->observed = cg_xcalloc(p->n + 1, sizeof(*e->observed));
+	e->finished = cg_xcalloc(p->n + 1, sizeof(*e->finished));
 	return e;
 }
 
@@ -348,11 +358,11 @@ void cg_engine_finish(struct cg_engine *e, bool dry_run,
 		observe_upto(e, r);
 		t0 = cg_now_ns();
 		if (r->status != CG_STATUS_PENDING) {
-			finish(r);
+			finish(e, r);
 			continue;
 		}
 		if (skip_if_blocked(e, r) || !diff(e, r)) {
-			finish(r);
+			finish(e, r);
 			continue;
 		}
 		if (r->change.action == CG_ACTION_NONE || dry_run) {
@@ -360,7 +370,7 @@ void cg_engine_finish(struct cg_engine *e, bool dry_run,
 					    ? CG_STATUS_OK
 					    : CG_STATUS_DRIFTED;
 			r->ns += cg_now_ns() - t0;
-			finish(r);
+			finish(e, r);
 			continue;
 		}
 		n = gather(e, r, &v);
@@ -380,6 +390,7 @@ void cg_engine_free(struct cg_engine *e)
 		free(e->batches[i].res);
 	free(e->batches);
 	free(e->observed);
+	free(e->finished);
 	if (e->ctx->agent == e) {
 		e->ctx->agent = NULL;
 		e->ctx->changed = NULL;
