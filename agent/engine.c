@@ -413,6 +413,11 @@ void cg_engine_count(const struct cg_policy *p, struct cg_counts *counts)
 
 	memset(counts, 0, sizeof(*counts));
 	for (i = 0; i < p->n; i++) {
+		const struct cg_change *c = &p->res[i].change;
+		size_t k;
+
+		for (k = 0; k < c->nunmanaged; k++)
+			counts->extra += !c->unmanaged[k].owner;
 		switch (p->res[i].status) {
 		case CG_STATUS_OK:
 			counts->ok++;

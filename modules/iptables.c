@@ -1104,7 +1104,7 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	const struct want *w = r->desired;
 	struct cg_change *c = &r->change;
 	struct need nd;
-	size_t i;
+	size_t i, k;
 
 	(void)ctx;
 	if (compute_need(r, &nd, err) < 0)
@@ -1142,11 +1142,16 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 					  op->at, rule);
 		free(rule);
 	}
-	for (i = 0; i < nd.plan.nkept; i++) {
+	for (i = 0, k = 0; i < nd.plan.nkept; i++) {
 		char *rule = cg_xasprintf("-A %s %s", w->chain,
 					  nd.plan.kept[i].spec);
 
-		cg_change_unmanaged(c, "rule", rule, nd.plan.kept[i].owner);
+		/* kept[] points into the chain, in its order. */
+		while (k < nd.chain->n &&
+		       nd.chain->rules[k].spec != nd.plan.kept[i].spec)
+			k++;
+		cg_change_unmanaged(c, "rule", rule, nd.plan.kept[i].owner)
+			->pos = (uint32_t)(k + 1);
 		free(rule);
 	}
 	if (c->n && c->action == CG_ACTION_NONE)
