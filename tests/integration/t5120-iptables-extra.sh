@@ -84,6 +84,10 @@ test_expect_success 'fleet shows the hosts that carry unknown rules' '
 	cat out &&
 	NS=$CLEAN &&
 	test_expect_code 2 cgi run -c agent.yaml --hostname fw-2 --state-dir state2 &&
+	git --git-dir=central.git log -1 --format=%s hosts/fw-1 >subject &&
+	test_grep "fw-1: congruent (1 ok, 0 repaired, 0 failed, 0 skipped, 1 extra)" subject &&
+	git --git-dir=central.git log -1 --format=%s hosts/fw-2 >subject &&
+	test_grep "fw-2: repaired (0 ok, 1 repaired, 0 failed, 0 skipped)" subject &&
 	cg fleet --reports central.git >fleet.txt &&
 	cat fleet.txt &&
 	test_grep "    1 extra (in managed resources, not in the policy, owner unknown)" fleet.txt &&
