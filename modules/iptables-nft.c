@@ -1,13 +1,22 @@
 /* iptables-nft.c: does iptables-nft-save show the rules nft holds? */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
+#include "cg/fs.h"
+#include "cg/hash.h"
 #include "cg/jsonparse.h"
 #include "iptables.h"
+
+/* Changes whenever what the key covers or means changes. */
+#define CACHE_MAGIC "congruent-nft-check-1"
 
 #define NONE ((size_t)-1)
 /* Rules a scratch namespace may refuse (sets, helpers) before giving up. */
@@ -328,11 +337,115 @@ static void compare(enum ipt_family f, const struct ipt_where *w,
 	}
 }
 
+static void add_tool(struct cg_sha256 *h, char *path)
+{
+	char real[PATH_MAX], buf[PATH_MAX + 96];
+	struct stat st;
+
+	if (path && realpath(path, real) && stat(real, &st) == 0) {
+		snprintf(buf, sizeof(buf), "%s %lld %lld %lld", real,
+			 (long long)st.st_size, (long long)st.st_mtime,
+			 (long long)st.st_ino);
+		cg_sha256_update(h, buf, strlen(buf) + 1);
+	}
+	free(path);
+}
+
+/*
+ * What the comparison depends on: the tools, the kernel, the chains as
+ * iptables-save showed them (the script) and as nft holds them here. The
+ * same key, the same (consistent) outcome: no scratch namespace needed.
+ */
+static void check_key(const struct ipt_backend *be, enum ipt_family f,
+		      const struct ipt_table *t, const struct check *ck,
+		      size_t nck, const struct nft_view *live,
+		      char hex[CG_SHA256_HEX])
+{
+	unsigned char d[CG_SHA256_LEN];
+	struct cg_buf s = { 0 };
+	struct cg_sha256 h;
+	struct utsname u;
+	size_t *lc, *lr, nl, i, k;
+	char *path = NULL;
+
+	cg_sha256_init(&h);
+#define ADD(x) cg_sha256_update(&h, (x), strlen(x) + 1)
+	ADD(CACHE_MAGIC);
+	ADD(be->name);
+	ADD(ipt_family_name(f));
+	if (uname(&u) == 0) {
+		ADD(u.release);
+		ADD(u.version);
+	}
+	if (ipt_tool(be, f, "restore", false, &path, NULL) < 0)
+		path = NULL;
+	add_tool(&h, path);
+	if (cg_exec_find("nft", &path, NULL) < 0)
+		path = NULL;
+	add_tool(&h, path);
+	build(t, ck, nck, &s, &lc, &lr, &nl);
+	free(lc);
+	free(lr);
+	cg_sha256_update(&h, s.data, s.len);
+	cg_buf_release(&s);
+	for (i = 0; i < nck; i++) {
+		const struct nft_chain *c = view_chain(live, ck[i].c->name);
+
+		ADD(ck[i].c->name);
+		for (k = 0; c && k < c->n; k++)
+			ADD(c->rules[k]);
+	}
+#undef ADD
+	cg_sha256_final(&h, d);
+	cg_hex(d, sizeof(d), hex);
+}
+
+static char *cache_path(const char *dir, enum ipt_family f, const char *table)
+{
+	return cg_xasprintf("%s/nft-check-%s-%s", dir, ipt_family_name(f),
+			    table);
+}
+
+static bool cache_says_ok(const char *dir, enum ipt_family f,
+			  const char *table, const char *key)
+{
+	char *path = cache_path(dir, f, table);
+	struct cg_buf b = { 0 };
+	bool ok = false;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(path);
+	if (fd < 0)
+		return false;
+	if (cg_read_fd(fd, &b, 4096, NULL) == 0 && b.data)
+		ok = b.len == strlen(key) + 1 && memcmp(b.data, key, b.len - 1) ==
+							0 && b.data[b.len - 1] == '\n';
+	close(fd);
+	cg_buf_release(&b);
+	return ok;
+}
+
+/* Best effort: a cache that cannot be written is only slower. */
+static void cache_ok(const char *dir, enum ipt_family f, const char *table,
+		     const char *key)
+{
+	char *path, line[CG_SHA256_HEX + 1];
+
+	if (cg_mkdir_p(dir, 0700, NULL) < 0)
+		return;
+	snprintf(line, sizeof(line), "%s\n", key);
+	path = cache_path(dir, f, table);
+	cg_write_file_atomic(path, line, strlen(line), 0600, NULL);
+	free(path);
+}
+
 int ipt_nft_check(const struct ipt_backend *be, enum ipt_family f,
 		  const struct ipt_where *w, struct ipt_table *t,
 		  const char *const *chains, size_t nchains,
-		  struct cg_error *err)
+		  const char *cache_dir, struct cg_error *err)
 {
+	char key[CG_SHA256_HEX];
 	struct nft_view live = { 0 }, scratch = { 0 };
 	struct ipt_where sw = { NULL, -1, w->timeout_ms };
 	struct check *ck = cg_xcalloc(nchains + 1, sizeof(*ck));
@@ -353,6 +466,11 @@ int ipt_nft_check(const struct ipt_backend *be, enum ipt_family f,
 	rc = view_read(f, w, t->name, &live, err);
 	if (rc < 0)
 		goto out_free;
+	if (cache_dir) {
+		check_key(be, f, t, ck, nck, &live, key);
+		if (cache_says_ok(cache_dir, f, t->name, key))
+			goto out_free;
+	}
 	rc = cg_netns_new(&sw.netns_fd, err);
 	if (rc < 0)
 		goto out_free;
@@ -392,6 +510,11 @@ int ipt_nft_check(const struct ipt_backend *be, enum ipt_family f,
 	for (i = 0; i < nck; i++)
 		compare(f, w, t->name, &ck[i], view_chain(&live, ck[i].c->name),
 			view_chain(&scratch, ck[i].c->name));
+	/* Only a table all read as nft holds it, every rule compared. */
+	for (i = 0; i < nck && !ck[i].c->distrust; i++)
+		;
+	if (cache_dir && i == nck && !refused)
+		cache_ok(cache_dir, f, t->name, key);
 out_close:
 	close(sw.netns_fd);
 out_free:

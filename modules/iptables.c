@@ -744,7 +744,7 @@ static int read_host(struct host *h, struct cg_error *err)
  * holds them (iptables-nft.c); when nft is not installed there is
  * nothing to compare with.
  */
-static void nft_check_host(struct host *h)
+static void nft_check_host(struct host *h, const char *cache_dir)
 {
 	const char **chains = cg_xcalloc(h->nres + 1, sizeof(*chains));
 	bool *seen = cg_xcalloc(h->nres + 1, sizeof(*seen));
@@ -771,7 +771,7 @@ static void nft_check_host(struct host *h)
 			continue;
 		cg_error_clear(&e);
 		rc = ipt_nft_check(h->be, h->family, &h->where, t, chains, n,
-				   &e);
+				   cache_dir, &e);
 		if (rc == CG_ENOTFOUND)
 			break;
 		for (j = i; rc < 0 && j < h->nres; j++) {
@@ -847,7 +847,7 @@ static int iptables_observe(struct cg_ctx *ctx, struct cg_resource **res,
 			h->res[h->nres++] = res[i];
 		}
 		if (h && h->be == &ipt_backend_nft)
-			nft_check_host(h);
+			nft_check_host(h, ctx->cache_dir);
 		host_unref(h);
 	}
 	canonicalize(ctx, res, n);

@@ -130,4 +130,17 @@ test_expect_success 'rules iptables wrote itself, with comments and quotes, are 
 	test_grep_not "say" input
 '
 
+test_expect_success 'a table found consistent is remembered, a change to it is seen' '
+	NS=cgtest-$$-plain &&
+	test_expect_code 0 cgi run &&
+	test -f state/cache/nft-check-ipv4-filter &&
+	nsx nft add rule ip filter INPUT ip saddr "{ 10.0.0.1, 10.0.0.2 }" accept &&
+	ipt_plan_predicts_run 4 &&
+	test_grep "was written with nft and is not what iptables-save shows" run.json &&
+	nsx nft -a list chain ip filter INPUT >nft &&
+	handle=$(sed -n "s/.*saddr.* # handle //p" nft) &&
+	nsx nft delete rule ip filter INPUT handle "$handle" &&
+	test_expect_code 0 cgi run
+'
+
 test_done
