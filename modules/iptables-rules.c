@@ -130,23 +130,85 @@ static int bad_line(struct cg_error *err, unsigned lineno, const char *line,
 	return CG_ERR;
 }
 
+/* Where a scan of quotes is: inside one, just after a backslash in one. */
+struct quoting {
+	bool quoted, escaped;
+};
+
 /*
- * Is a double quote open at the end of line[0..len)? Inside quotes a
- * backslash escapes the next character, as iptables-save writes them
- * (\" and \\) and as ipt_split reads them.
+ * Scan s[0..len) on from q. Inside quotes a backslash escapes the next
+ * character, as iptables-save writes them (\" and \\) and as ipt_split
+ * reads them.
  */
-static bool quote_is_open(const char *line, size_t len)
+static void scan_quotes(struct quoting *q, const char *s, size_t len)
 {
-	bool quoted = false;
 	size_t i;
 
 	for (i = 0; i < len; i++) {
-		if (quoted && line[i] == '\\' && i + 1 < len)
-			i++;
-		else if (line[i] == '"')
-			quoted = !quoted;
+		if (q->escaped)
+			q->escaped = false;
+		else if (q->quoted && s[i] == '\\')
+			q->escaped = true;
+		else if (s[i] == '"')
+			q->quoted = !q->quoted;
 	}
-	return quoted;
+}
+
+/* Could line be one of iptables-save's own (a rule, a chain, the end)? */
+static bool looks_structural(const char *line, size_t len)
+{
+	return (len >= 3 && memcmp(line, "-A ", 3) == 0) ||
+	       (len && strchr("[:*#", line[0])) ||
+	       (len == 6 && memcmp(line, "COMMIT", 6) == 0);
+}
+
+/*
+ * The rule at line (*len bytes, a quote open at its end) goes on over
+ * the next lines until the quote closes: *len and *nl are moved there.
+ * *tangled when one of those lines looks like iptables-save's own, so
+ * that what is one rule and what is not cannot be told apart. -1 when
+ * the quote never closes, or only after a COMMIT line (the table would
+ * end inside the rule).
+ */
+static int continue_rule(const char *line, size_t *len, const char **nl,
+			 unsigned *lineno, bool *tangled)
+{
+	struct quoting q = { false, false };
+
+	scan_quotes(&q, line, *len);
+	while (q.quoted && *nl) {
+		const char *from = *nl + 1, *to = strchr(from, '\n');
+		size_t part = to ? (size_t)(to - from) : strlen(from);
+
+		(*lineno)++;
+		if (looks_structural(from, part))
+			*tangled = true;
+		if (part == 6 && memcmp(from, "COMMIT", 6) == 0)
+			return -1;
+		scan_quotes(&q, *nl, (size_t)(from + part - *nl));
+		*nl = to;
+		*len = (size_t)(from + part - line);
+	}
+	return q.quoted ? -1 : 0;
+}
+
+/*
+ * A rule over several lines whose lines look like rules: any chain of
+ * the table may have lost rules to it, or gained some. None is trusted.
+ */
+static void distrust_table(struct ipt_table *t, const struct ipt_chain *c,
+			   size_t rule)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (!t->chains[i].distrust)
+			t->chains[i].distrust = cg_xasprintf(
+				"table %s holds a rule printed over several "
+				"lines whose text looks like more rules (rule "
+				"[%zu] of chain %s): where it ends cannot be "
+				"told",
+				t->name, rule, c->name);
 }
 
 /*
@@ -181,6 +243,9 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 	struct ipt_table *t = NULL;
 	const char *line = text;
 	unsigned lineno = 0;
+	/* The table's tangled rule: its chain and place, for messages. */
+	const struct ipt_chain *tangled_c = NULL;
+	size_t tangled_rule = 0;
 
 	while (*line) {
 		const char *nl = strchr(line, '\n');
@@ -214,6 +279,9 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 			if (!t)
 				return bad_line(err, lineno, line, len,
 						"COMMIT outside a table");
+			if (tangled_c)
+				distrust_table(t, tangled_c, tangled_rule);
+			tangled_c = NULL;
 			t = NULL;
 		} else if (line[0] == ':') {
 			const char *sp = memchr(line, ' ', len);
@@ -239,28 +307,27 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 		} else {
 			uint64_t pkts = 0, bytes = 0;
 			const char *chain, *ce, *end = line + len;
-			bool multi = false;
+			bool multi = false, tangled = false;
 			struct ipt_chain *c;
 			struct ipt_rule *r;
 
-			if (quote_is_open(line, len)) {
+			if (memchr(line, '"', len)) {
 				/*
 				 * A quoted word (a comment) with a newline in
 				 * it: the rule goes on until the quote closes.
 				 */
-				while (nl && quote_is_open(line, len)) {
-					nl = strchr(nl + 1, '\n');
-					len = nl ? (size_t)(nl - line)
-						 : strlen(line);
-					lineno++;
-				}
-				if (quote_is_open(line, len))
-					return bad_line(err, lineno, line, len,
-							"a quote that never "
-							"closes");
+				unsigned first = lineno;
+
+				if (continue_rule(line, &len, &nl, &lineno,
+						  &tangled) < 0)
+					return bad_line(err, first, line,
+							len > 200 ? 200 : len,
+							"a quote that does "
+							"not close within the "
+							"table");
+				multi = lineno != first;
 				next = nl ? nl + 1 : line + len;
 				end = line + len;
-				multi = true;
 			}
 			if (*p == '[' && !parse_counters(&p, &pkts, &bytes))
 				return bad_line(err, lineno, line, len,
@@ -301,6 +368,10 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 					"delete it by its text nor write it "
 					"back",
 					c->n, c->name);
+			if (tangled && !tangled_c) {
+				tangled_c = c;
+				tangled_rule = c->n;
+			}
 		}
 		line = next;
 	}

@@ -89,6 +89,7 @@ static void test_parse_untrusted(void)
 	/* A comment holding a newline, a rule and a line that is a comment. */
 	tap_is_int(ipt_ruleset_parse(&rs,
 				     "*filter\n:INPUT ACCEPT [0:0]\n"
+				     ":FORWARD ACCEPT [0:0]\n"
 				     "[1:2] -A INPUT -p tcp -m comment "
 				     "--comment \"x \\\" y\n"
 				     "-A INPUT -p tcp -m tcp --dport 22 -j "
@@ -111,6 +112,35 @@ static void test_parse_untrusted(void)
 							 "INPUT"),
 	       "the chain is not trusted, naming the rule");
 	tap_ok(ipt_ruleset_in_use(&rs, NULL), "and in use");
+	c = ipt_table_chain(ipt_ruleset_table(&rs, "filter"), "FORWARD");
+	tap_ok(c && c->distrust && strstr(c->distrust, "looks like more rules"),
+	       "its lines look like rules: no chain of the table is trusted");
+	ipt_ruleset_release(&rs);
+
+	tap_is_int(ipt_ruleset_parse(&rs,
+				     "*filter\n:INPUT ACCEPT [0:0]\n"
+				     ":OTHERS - [0:0]\n"
+				     "-A INPUT -j ACCEPT\n"
+				     "-A OTHERS -m comment --comment \"line "
+				     "one\nline two\" -j DROP\n"
+				     "COMMIT\n",
+				     &err),
+		   0, "a comment of two plain lines parses");
+	t = ipt_ruleset_table(&rs, "filter");
+	c = ipt_table_chain(t, "OTHERS");
+	tap_ok(c && c->n == 1 && c->distrust, "its chain is not trusted");
+	c = ipt_table_chain(t, "INPUT");
+	tap_ok(c && c->n == 1 && !c->distrust, "the others are");
+	ipt_ruleset_release(&rs);
+
+	tap_is_int(ipt_ruleset_parse(&rs,
+				     "*filter\n:INPUT ACCEPT [0:0]\n"
+				     "-A INPUT -i a\"b -j DROP\nCOMMIT\n"
+				     "*nat\n:INPUT ACCEPT [0:0]\n"
+				     "-A INPUT -i c\"d -j DROP\nCOMMIT\n",
+				     &err),
+		   CG_ERR, "a quote open across a COMMIT is an error");
+	tap_has_str(err.msg, "line 3", "naming the rule's line");
 	ipt_ruleset_release(&rs);
 
 	tap_is_int(ipt_ruleset_parse(&rs,
@@ -119,7 +149,7 @@ static void test_parse_untrusted(void)
 				     "COMMIT\n",
 				     &err),
 		   CG_ERR, "a quote that never closes is an error");
-	tap_has_str(err.msg, "never closes", "saying so");
+	tap_has_str(err.msg, "does not close within the table", "saying so");
 	ipt_ruleset_release(&rs);
 
 	tap_is_int(ipt_ruleset_parse(&rs,
