@@ -128,6 +128,8 @@ int cg_order(struct cg_resource *res, size_t n, size_t **order_out,
 
 struct cg_counts {
 	size_t ok, drifted, repaired, failed, skipped;
+	/* Unmanaged items nobody known owns (an operator's hand rule). */
+	size_t extra;
 };
 
 /*

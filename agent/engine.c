@@ -23,6 +23,7 @@ struct cg_engine {
 	bool dry_run;
 	bool *observed;        /* per resource (index in p->res) */
 	size_t *pos;           /* per resource: its place in p->order */
+	bool *finished;        /* per resource: its digest is taken */
 	struct cg_ctx *ctx;
 	struct batch *batches;
 	size_t nbatches;
@@ -80,10 +81,15 @@ static void observe_upto(struct cg_engine *e, struct cg_resource *r)
 
 /*
  * r's outcome is final: log it (a run), digest what was observed, then
- * let it go.
+ * let it go. Once only: a resource a batch found in order is finished
+ * there, and the loop over the order that comes to it later must not
+ * log it again or take its digest from an observation already let go.
  */
 static void finish(struct cg_engine *e, struct cg_resource *r)
 {
+	if (e->finished[r - e->p->res])
+		return;
+	e->finished[r - e->p->res] = true;
 	if (!e->dry_run)
 		cg_log_resource(r);
 	if (r->mod->fingerprint && r->observed &&
@@ -398,6 +404,7 @@ struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 	e->pos = cg_xcalloc(p->n + 1, sizeof(*e->pos));
 	for (i = 0; i < p->n; i++)
 		e->pos[p->order[i]] = i;
+	e->finished = cg_xcalloc(p->n + 1, sizeof(*e->finished));
 	return e;
 }
 
@@ -468,6 +475,7 @@ void cg_engine_free(struct cg_engine *e)
 	free(e->batches);
 	free(e->observed);
 	free(e->pos);
+	free(e->finished);
 	if (e->ctx->agent == e) {
 		e->ctx->agent = NULL;
 		e->ctx->changed = NULL;
@@ -492,6 +500,11 @@ void cg_engine_count(const struct cg_policy *p, struct cg_counts *counts)
 
 	memset(counts, 0, sizeof(*counts));
 	for (i = 0; i < p->n; i++) {
+		const struct cg_change *c = &p->res[i].change;
+		size_t k;
+
+		for (k = 0; k < c->nunmanaged; k++)
+			counts->extra += !c->unmanaged[k].owner;
 		switch (p->res[i].status) {
 		case CG_STATUS_OK:
 			counts->ok++;

@@ -65,6 +65,7 @@ struct report {
 	char fingerprint[65];
 	int64_t exit_status;
 	int64_t count[5];    /* ok, drifted, repaired, failed, skipped */
+	int64_t extra;       /* unmanaged items nobody known owns (0: none) */
 	char **ids;          /* owned: resources not ok */
 	uint8_t *status;     /* owned: their status */
 	size_t n;
@@ -279,6 +280,14 @@ static int parse_report(struct fleet *f, const char *data, size_t len,
 					    "counts");
 			goto out;
 		}
+	/* Reports from before 0.2 have no "extra". */
+	v = cg_jnode_get(&doc, sum, "extra");
+	r->extra = 0;
+	if (v && (!cg_jnode_int(v, &r->extra) || r->extra < 0)) {
+		snprintf(why, size, "report.json: \"extra\" in \"summary\" "
+				    "is not a count");
+		goto out;
+	}
 	res = cg_jnode_get(&doc, root, "resources");
 	if (!cg_jnode_is(res, CG_JARR)) {
 		snprintf(why, size, "report.json: no \"resources\" array");
@@ -663,7 +672,7 @@ static const char *policy_of(const struct host *h)
 static void fleet_text(const struct fleet *f, FILE *out)
 {
 	struct group *g;
-	size_t i, k, ng;
+	size_t i, k, ng, nextra = 0;
 	char when[32], since[32];
 
 	fprintf(out, "%-24s %-10s %-12s %-20s %s\n", "HOST", "STATE", "POLICY",
@@ -692,6 +701,13 @@ static void fleet_text(const struct fleet *f, FILE *out)
 			fprintf(out, "    (%u reports dropped by the host's "
 				     "full queue)\n",
 				h->dropped);
+		if (h->reps[h->h[0].rep].extra) {
+			fprintf(out, "    %" PRId64 " extra (in managed "
+				     "resources, not in the policy, owner "
+				     "unknown)\n",
+				h->reps[h->h[0].rep].extra);
+			nextra++;
+		}
 	}
 	fprintf(out, "\n%zu host%s: %zu congruent, %zu drifted, %zu repaired, "
 		     "%zu failed, %zu stale",
@@ -701,6 +717,8 @@ static void fleet_text(const struct fleet *f, FILE *out)
 	if (f->nskips)
 		fprintf(out, "; %zu ref%s skipped", f->nskips,
 			f->nskips == 1 ? "" : "s");
+	if (nextra)
+		fprintf(out, "; %zu with extra", nextra);
 	fprintf(out, "\n");
 	g = fleet_groups(f, &ng);
 	if (ng)
@@ -766,6 +784,7 @@ static void fleet_json(const struct fleet *f, FILE *out)
 		cg_json_kstr(&j, "fingerprint", r->fingerprint);
 		cg_json_kstr(&j, "report_commit", h->h[0].oid);
 		cg_json_kint(&j, "dropped_reports", h->dropped);
+		cg_json_kint(&j, "extra", r->extra);
 		cg_json_key(&j, "resources");
 		cg_json_arr_begin(&j);
 		for (k = 0; k < h->nres; k++) {

@@ -142,6 +142,28 @@ static void print_change(FILE *out, const struct cg_resource *r, bool color)
 	}
 }
 
+/*
+ * What lives in a managed resource that the policy does not name, item by
+ * item: "extra [3] -A INPUT -s 192.0.2.7/32 -j ACCEPT  (owner: unknown)".
+ */
+static void print_unmanaged(FILE *out, const struct cg_resource *r,
+			    bool color)
+{
+	size_t k;
+
+	for (k = 0; k < r->change.nunmanaged; k++) {
+		const struct cg_unmanaged *u = &r->change.unmanaged[k];
+		const char *o = u->owner ? u->owner : "unknown";
+
+		fprintf(out, "    %sextra", col(color, u->owner ? "" : YELLOW));
+		if (u->pos)
+			fprintf(out, " [%u]", (unsigned)u->pos);
+		fprintf(out, " %s  (owner: %s%s)%s\n", u->item, o,
+			strcmp(o, "ignore") == 0 ? ":" : "",
+			col(color, u->owner ? "" : RESET));
+	}
+}
+
 static void print_problem(FILE *out, const struct cg_resource *r, bool color)
 {
 	if (!r->err)
@@ -191,7 +213,7 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 {
 	bool plan = strcmp(info->command, "plan") == 0;
 	bool quiet = !plan && !info->verbose && !c->repaired && !c->failed &&
-		     !c->skipped;
+		     !c->skipped && !c->extra;
 	size_t i;
 
 	if (quiet)
@@ -220,16 +242,18 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		const struct cg_resource *r = &p->res[p->order[i]];
 		char m = mark(r);
 
-		if (m == '=')
+		if (m == '=' && !r->change.nunmanaged)
 			continue;
 		fprintf(out, "\n%s%c %s%s  (%s)\n",
 			col(info->color, mark_color(m)), m, r->id,
 			col(info->color, RESET), r->where);
 		if (r->status == CG_STATUS_FAILED ||
-		    r->status == CG_STATUS_SKIPPED)
+		    r->status == CG_STATUS_SKIPPED) {
 			print_problem(out, r, info->color);
-		else
-			print_change(out, r, info->color);
+			continue;
+		}
+		print_change(out, r, info->color);
+		print_unmanaged(out, r, info->color);
 	}
 	for (i = 0; (plan || info->verbose) && cg_modules[i]; i++) {
 		char *text = module_summary(p, cg_modules[i]);
@@ -243,10 +267,14 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		fprintf(out, "%zu to change, ", c->drifted);
 	else
 		fprintf(out, "%zu repaired, ", c->repaired);
-	fprintf(out, "%zu ok, %zu failed, %zu skipped (%.3f s)%s%s\n", c->ok,
-		c->failed, c->skipped, (double)info->duration_ns / 1e9,
-		info->stopped ? "; stopped by SIG" : "",
-		info->stopped ? sigabbrev_np(info->stopped) : "");
+	fprintf(out, "%zu ok, %zu failed, %zu skipped", c->ok, c->failed,
+		c->skipped);
+	if (c->extra)
+		fprintf(out, ", %zu extra", c->extra);
+	fprintf(out, " (%.3f s)", (double)info->duration_ns / 1e9);
+	if (info->stopped)
+		fprintf(out, "; stopped by SIG%s", sigabbrev_np(info->stopped));
+	fputc('\n', out);
 }
 
 static void json_change(struct cg_json *j, const struct cg_resource *r,
@@ -331,6 +359,7 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	cg_json_kint(&j, "repaired", (int64_t)c->repaired);
 	cg_json_kint(&j, "failed", (int64_t)c->failed);
 	cg_json_kint(&j, "skipped", (int64_t)c->skipped);
+	cg_json_kint(&j, "extra", (int64_t)c->extra);
 	cg_json_obj_end(&j);
 	cg_json_key(&j, "resources");
 	cg_json_arr_begin(&j);
@@ -360,6 +389,9 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 				cg_json_kstr(&j, "kind", u->kind);
 				cg_json_kstr(&j, "item", u->item);
 				cg_json_kstr(&j, "owner", u->owner);
+				if (u->pos)
+					cg_json_kint(&j, "position",
+						     (int64_t)u->pos);
 				cg_json_obj_end(&j);
 			}
 			cg_json_arr_end(&j);

@@ -486,6 +486,7 @@ static void put_outcomes(struct cg_buf *b, const struct cg_policy *p)
 			put_str(b, u->kind);
 			put_str(b, u->item);
 			put_str(b, u->owner);
+			put_u64(b, u->pos);
 		}
 	}
 }
@@ -606,10 +607,12 @@ static int get_outcomes(struct reader *rd, struct cg_policy *p,
 		for (k = 0; k < nitems && !rd->bad; k++) {
 			char *kind = get_str(rd), *item = get_str(rd);
 			char *owner = get_str(rd);
+			uint64_t pos = get_u64(rd);
 
 			if (kind && item) {
 				cg_change_unmanaged(&r->change, intern(kind),
-						    item, owner);
+						    item, owner)
+					->pos = (uint32_t)pos;
 			} else {
 				free(kind);
 				rd->bad = true;

@@ -402,7 +402,7 @@ static void subject(struct cg_buf *m, const char *host, const char *data,
 	struct cg_jlimits lim = cg_jlimits_default;
 	struct cg_jdoc doc = { 0 };
 	const struct cg_jnode *sum = NULL;
-	int64_t v[5] = { 0 };
+	int64_t v[5] = { 0 }, extra = 0;
 	const char *state;
 	size_t i;
 
@@ -412,12 +412,17 @@ static void subject(struct cg_buf *m, const char *host, const char *data,
 		sum = cg_jnode_get(&doc, cg_jdoc_root(&doc), "summary");
 	for (i = 0; i < 5; i++)
 		cg_jnode_get_int(&doc, sum, names[i], &v[i]);
+	/* Rules in managed chains nobody known owns: the fleet sees them. */
+	cg_jnode_get_int(&doc, sum, "extra", &extra);
 	state = v[3] || v[4] ? "failed" : v[1] ? "repaired"
 				    : v[2] ? "drifted" : "congruent";
 	cg_buf_addf(m, "%s%s: %s (%" PRId64 " ok, %" PRId64 " repaired, %" PRId64
-		       " failed, %" PRId64 " skipped)\n",
+		       " failed, %" PRId64 " skipped",
 		    heartbeat ? "heartbeat " : "", host, state, v[0], v[1],
 		    v[3], v[4]);
+	if (extra > 0)
+		cg_buf_addf(m, ", %" PRId64 " extra", extra);
+	cg_buf_addstr(m, ")\n");
 	cg_jdoc_release(&doc);
 }
 

@@ -33,8 +33,9 @@ struct cg_change_item *cg_change_add(struct cg_change *c, const char *field,
 	return it;
 }
 
-void cg_change_unmanaged(struct cg_change *c, const char *kind,
-			 const char *item, const char *owner)
+struct cg_unmanaged *cg_change_unmanaged(struct cg_change *c,
+					 const char *kind, const char *item,
+					 const char *owner)
 {
 	struct cg_unmanaged *u;
 
@@ -44,6 +45,8 @@ void cg_change_unmanaged(struct cg_change *c, const char *kind,
 	u->kind = kind;
 	u->item = cg_xstrdup(item);
 	u->owner = owner ? cg_xstrdup(owner) : NULL;
+	u->pos = 0;
+	return u;
 }
 
 void cg_change_note(struct cg_change *c, const char *fmt, ...)

@@ -129,8 +129,18 @@ int ipt_save(const struct ipt_backend *be, enum ipt_family f,
 		cg_exec_first_line(&res, msg, sizeof(msg));
 		rc = cg_error_set(err, CG_ERR, "%s failed (exit %d): %s", prog,
 				  res.status, msg[0] ? msg : "no message");
-		cg_error_hint(err, "can this user change the firewall (root, "
-				   "CAP_NET_ADMIN)?");
+		/* "Parsing nftables rule failed", "... not supported" */
+		if (be == &ipt_backend_nft && res.err.data &&
+		    (strstr(res.err.data, "nftables rule") ||
+		     strstr(res.err.data, "not supported")))
+			cg_error_hint(err, "a rule written with nft that "
+					   "iptables cannot read? Find it with "
+					   "`nft -a list ruleset` and replace "
+					   "or delete it; congruent touches "
+					   "nothing it cannot read");
+		else
+			cg_error_hint(err, "can this user change the firewall "
+					   "(root, CAP_NET_ADMIN)?");
 	}
 	if (rc == 0) {
 		rc = ipt_ruleset_parse(out, res.out.data ? res.out.data : "",
@@ -268,6 +278,49 @@ int ipt_restore(const struct ipt_backend *be, enum ipt_family f,
 					 : "iptables-restore failed without "
 					   "saying why");
 	}
+	cg_exec_result_release(&res);
+	free(prog);
+	return rc;
+}
+
+int ipt_nft_list(enum ipt_family f, const struct ipt_where *w,
+		 const char *table, bool json, const char *chain,
+		 struct cg_buf *out, struct cg_error *err)
+{
+	const char *fam = f == IPT_IPV6 ? "ip6" : "ip";
+	const char *argv[8];
+	struct cg_exec_result res;
+	struct cg_exec x;
+	char *prog;
+	size_t n = 0;
+	int rc;
+
+	rc = cg_exec_find("nft", &prog, err);
+	if (rc < 0)
+		return rc;
+	argv[n++] = prog;
+	argv[n++] = json ? "-j" : "-a";
+	argv[n++] = "list";
+	argv[n++] = chain ? "chain" : "table";
+	argv[n++] = fam;
+	argv[n++] = table;
+	if (chain)
+		argv[n++] = chain;
+	argv[n] = NULL;
+	cg_exec_init(&x, argv);
+	exec_where(&x, w);
+	rc = cg_exec_run(&x, &res, err);
+	if (rc == 0 && res.status != 0) {
+		char msg[512];
+
+		cg_exec_first_line(&res, msg, sizeof(msg));
+		rc = cg_error_set(err, CG_ERR, "nft list %s %s %s failed "
+					       "(exit %d): %s",
+				  chain ? "chain" : "table", fam, table,
+				  res.status, msg[0] ? msg : "no message");
+	}
+	if (rc == 0 && res.out.data)
+		cg_buf_add(out, res.out.data, res.out.len);
 	cg_exec_result_release(&res);
 	free(prog);
 	return rc;

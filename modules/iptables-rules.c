@@ -130,12 +130,122 @@ static int bad_line(struct cg_error *err, unsigned lineno, const char *line,
 	return CG_ERR;
 }
 
+/* Where a scan of quotes is: inside one, just after a backslash in one. */
+struct quoting {
+	bool quoted, escaped;
+};
+
+/*
+ * Scan s[0..len) on from q. Inside quotes a backslash escapes the next
+ * character, as iptables-save writes them (\" and \\) and as ipt_split
+ * reads them.
+ */
+static void scan_quotes(struct quoting *q, const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (q->escaped)
+			q->escaped = false;
+		else if (q->quoted && s[i] == '\\')
+			q->escaped = true;
+		else if (s[i] == '"')
+			q->quoted = !q->quoted;
+	}
+}
+
+/* Could line be one of iptables-save's own (a rule, a chain, the end)? */
+static bool looks_structural(const char *line, size_t len)
+{
+	return (len >= 3 && memcmp(line, "-A ", 3) == 0) ||
+	       (len && strchr("[:*#", line[0])) ||
+	       (len == 6 && memcmp(line, "COMMIT", 6) == 0);
+}
+
+/*
+ * The rule at line (*len bytes, a quote open at its end) goes on over
+ * the next lines until the quote closes: *len and *nl are moved there.
+ * *tangled when one of those lines looks like iptables-save's own, so
+ * that what is one rule and what is not cannot be told apart. -1 when
+ * the quote never closes, or only after a COMMIT line (the table would
+ * end inside the rule).
+ */
+static int continue_rule(const char *line, size_t *len, const char **nl,
+			 unsigned *lineno, bool *tangled)
+{
+	struct quoting q = { false, false };
+
+	scan_quotes(&q, line, *len);
+	while (q.quoted && *nl) {
+		const char *from = *nl + 1, *to = strchr(from, '\n');
+		size_t part = to ? (size_t)(to - from) : strlen(from);
+
+		(*lineno)++;
+		if (looks_structural(from, part))
+			*tangled = true;
+		if (part == 6 && memcmp(from, "COMMIT", 6) == 0)
+			return -1;
+		scan_quotes(&q, *nl, (size_t)(from + part - *nl));
+		*nl = to;
+		*len = (size_t)(from + part - line);
+	}
+	return q.quoted ? -1 : 0;
+}
+
+/*
+ * A rule over several lines whose lines look like rules: any chain of
+ * the table may have lost rules to it, or gained some. None is trusted.
+ */
+static void distrust_table(struct ipt_table *t, const struct ipt_chain *c,
+			   size_t rule)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (!t->chains[i].distrust)
+			t->chains[i].distrust = cg_xasprintf(
+				"table %s holds a rule printed over several "
+				"lines whose text looks like more rules (rule "
+				"[%zu] of chain %s): where it ends cannot be "
+				"told",
+				t->name, rule, c->name);
+}
+
+/*
+ * "# Table `filter' is incompatible, use 'nft' tool.": iptables-nft-save
+ * prints that instead of the table. The table is there, unreadable.
+ */
+static void note_incompatible(struct ipt_ruleset *rs, struct ipt_table *t,
+			      const char *line, size_t len)
+{
+	const char *a = memchr(line, '`', len), *b;
+	char name[64];
+
+	if (t) {
+		t->incompatible = true;
+		return;
+	}
+	if (!a)
+		return;
+	b = memchr(a + 1, '\'', (size_t)(line + len - a - 1));
+	if (!b || b == a + 1 || (size_t)(b - a - 1) >= sizeof(name))
+		return;
+	snprintf(name, sizeof(name), "%.*s", (int)(b - a - 1), a + 1);
+	t = ipt_ruleset_table(rs, name);
+	if (!t)
+		t = add_table(rs, name);
+	t->incompatible = true;
+}
+
 int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 		      struct cg_error *err)
 {
 	struct ipt_table *t = NULL;
 	const char *line = text;
 	unsigned lineno = 0;
+	/* The table's tangled rule: its chain and place, for messages. */
+	const struct ipt_chain *tangled_c = NULL;
+	size_t tangled_rule = 0;
 
 	while (*line) {
 		const char *nl = strchr(line, '\n');
@@ -151,8 +261,8 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 		if (line[0] == '#') {
 			if (memmem(line, len, "legacy tables present", 21))
 				rs->legacy_tables = true;
-			else if (t && memmem(line, len, "incompatible", 12))
-				t->incompatible = true;
+			else if (memmem(line, len, "incompatible", 12))
+				note_incompatible(rs, t, line, len);
 		} else if (line[0] == '*') {
 			char name[64];
 
@@ -169,6 +279,9 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 			if (!t)
 				return bad_line(err, lineno, line, len,
 						"COMMIT outside a table");
+			if (tangled_c)
+				distrust_table(t, tangled_c, tangled_rule);
+			tangled_c = NULL;
 			t = NULL;
 		} else if (line[0] == ':') {
 			const char *sp = memchr(line, ' ', len);
@@ -194,9 +307,28 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 		} else {
 			uint64_t pkts = 0, bytes = 0;
 			const char *chain, *ce, *end = line + len;
+			bool multi = false, tangled = false;
 			struct ipt_chain *c;
 			struct ipt_rule *r;
 
+			if (memchr(line, '"', len)) {
+				/*
+				 * A quoted word (a comment) with a newline in
+				 * it: the rule goes on until the quote closes.
+				 */
+				unsigned first = lineno;
+
+				if (continue_rule(line, &len, &nl, &lineno,
+						  &tangled) < 0)
+					return bad_line(err, first, line,
+							len > 200 ? 200 : len,
+							"a quote that does "
+							"not close within the "
+							"table");
+				multi = lineno != first;
+				next = nl ? nl + 1 : line + len;
+				end = line + len;
+			}
 			if (*p == '[' && !parse_counters(&p, &pkts, &bytes))
 				return bad_line(err, lineno, line, len,
 						"bad counters");
@@ -227,6 +359,19 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 					   : cg_xstrdup("");
 			r->pkts = pkts;
 			r->bytes = bytes;
+			if (multi && !c->distrust)
+				c->distrust = cg_xasprintf(
+					"rule [%zu] of chain %s is printed by "
+					"iptables-save over several lines (a "
+					"comment or other quoted text with a "
+					"newline): iptables-restore can neither "
+					"delete it by its text nor write it "
+					"back",
+					c->n, c->name);
+			if (tangled && !tangled_c) {
+				tangled_c = c;
+				tangled_rule = c->n;
+			}
 		}
 		line = next;
 	}
@@ -247,6 +392,7 @@ static void table_release(struct ipt_table *t)
 		free(c->rules);
 		free(c->name);
 		free(c->policy);
+		free(c->distrust);
 	}
 	free(t->chains);
 	free(t->name);
@@ -316,10 +462,14 @@ bool ipt_ruleset_in_use(const struct ipt_ruleset *rs, size_t *nrules_out)
 	for (i = 0; i < rs->n; i++) {
 		const struct ipt_table *t = &rs->tables[i];
 
+		if (t->incompatible)
+			used = true;
 		for (j = 0; j < t->n; j++) {
 			const struct ipt_chain *c = &t->chains[j];
 
 			nrules += c->n;
+			if (c->distrust)
+				used = true;
 			if (c->n || !c->policy ||
 			    strcmp(c->policy, "ACCEPT") != 0)
 				used = true;

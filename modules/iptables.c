@@ -739,6 +739,52 @@ static int read_host(struct host *h, struct cg_error *err)
 	return CG_ERR;
 }
 
+/*
+ * On nf_tables, make sure the managed chains of each table read as nft
+ * holds them (iptables-nft.c); when nft is not installed there is
+ * nothing to compare with.
+ */
+static void nft_check_host(struct host *h, const char *cache_dir)
+{
+	const char **chains = cg_xcalloc(h->nres + 1, sizeof(*chains));
+	bool *seen = cg_xcalloc(h->nres + 1, sizeof(*seen));
+	size_t i, j, n;
+
+	for (i = 0; i < h->nres; i++) {
+		const struct want *wi = h->res[i]->desired;
+		struct ipt_table *t;
+		struct cg_error e;
+		int rc;
+
+		if (seen[i])
+			continue;
+		for (j = i, n = 0; j < h->nres; j++) {
+			const struct want *wj = h->res[j]->desired;
+
+			if (strcmp(wj->table, wi->table) == 0) {
+				seen[j] = true;
+				chains[n++] = wj->chain;
+			}
+		}
+		t = ipt_ruleset_table(&h->rs, wi->table);
+		if (!t || t->incompatible)
+			continue;
+		cg_error_clear(&e);
+		rc = ipt_nft_check(h->be, h->family, &h->where, t, chains, n,
+				   cache_dir, &e);
+		if (rc == CG_ENOTFOUND)
+			break;
+		for (j = i; rc < 0 && j < h->nres; j++) {
+			const struct want *wj = h->res[j]->desired;
+
+			if (strcmp(wj->table, wi->table) == 0)
+				cg_resource_fail(h->res[j], &e);
+		}
+	}
+	free(chains);
+	free(seen);
+}
+
 static int iptables_observe(struct cg_ctx *ctx, struct cg_resource **res,
 			    size_t n, struct cg_error *err)
 {
@@ -800,6 +846,8 @@ static int iptables_observe(struct cg_ctx *ctx, struct cg_resource **res,
 				sizeof(*h->res));
 			h->res[h->nres++] = res[i];
 		}
+		if (h && h->be == &ipt_backend_nft)
+			nft_check_host(h, ctx->cache_dir);
 		host_unref(h);
 	}
 	canonicalize(ctx, res, n);
@@ -960,6 +1008,21 @@ static int compute_need(const struct cg_resource *r, struct need *nd,
 		return CG_ERR;
 	}
 	nd->chain = ipt_table_chain(t, w->chain);
+	if (nd->chain && nd->chain->distrust) {
+		/*
+		 * What iptables-save shows is not what the kernel holds: a
+		 * purge could delete what is not there, and a rule that
+		 * looks managed may do something else. Fail closed.
+		 */
+		cg_error_set(err, CG_ERR, "%s; not touching chain %s",
+			     nd->chain->distrust, w->chain);
+		cg_error_hint(err, "look at it with `nft -a list chain %s %s "
+				   "%s` (or iptables -S %s), then replace or "
+				   "delete that rule by hand",
+			      w->family == IPT_IPV6 ? "ip6" : "ip", w->table,
+			      w->chain, w->chain);
+		return CG_ERR;
+	}
 	if (w->absent) {
 		if (nd->chain && check_drop(r, t, nd->chain, err) < 0)
 			return CG_ERR;
@@ -1041,7 +1104,7 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	const struct want *w = r->desired;
 	struct cg_change *c = &r->change;
 	struct need nd;
-	size_t i;
+	size_t i, k;
 
 	(void)ctx;
 	if (compute_need(r, &nd, err) < 0)
@@ -1079,11 +1142,16 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 					  op->at, rule);
 		free(rule);
 	}
-	for (i = 0; i < nd.plan.nkept; i++) {
+	for (i = 0, k = 0; i < nd.plan.nkept; i++) {
 		char *rule = cg_xasprintf("-A %s %s", w->chain,
 					  nd.plan.kept[i].spec);
 
-		cg_change_unmanaged(c, "rule", rule, nd.plan.kept[i].owner);
+		/* kept[] points into the chain, in its order. */
+		while (k < nd.chain->n &&
+		       nd.chain->rules[k].spec != nd.plan.kept[i].spec)
+			k++;
+		cg_change_unmanaged(c, "rule", rule, nd.plan.kept[i].owner)
+			->pos = (uint32_t)(k + 1);
 		free(rule);
 	}
 	if (c->n && c->action == CG_ACTION_NONE)

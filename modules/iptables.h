@@ -30,6 +30,13 @@ struct ipt_chain {
 	uint64_t pkts, bytes;
 	struct ipt_rule *rules; /* owned, in order */
 	size_t n, cap;
+	/*
+	 * owned: why the rules of this chain as read are not to be trusted
+	 * (a rule iptables-save printed over several lines, one nft holds
+	 * in another form than iptables-save shows), naming the rule; NULL
+	 * when they are. A resource managing the chain fails closed.
+	 */
+	char *distrust;
 };
 
 struct ipt_table {
@@ -50,7 +57,11 @@ struct ipt_ruleset {
 /*
  * Parse the output of iptables-save (with or without -c) into rs, which
  * must be zeroed. Anything that is not what iptables-save prints is an
- * error naming the line.
+ * error naming the line. A rule whose quoted text holds a newline (a
+ * comment) is one rule over several lines: it is read as one, with the
+ * newlines in its spec, and its chain is distrusted (iptables-restore
+ * cannot write such a rule back, nor delete it by spec). A table that
+ * iptables-nft-save calls incompatible is there, empty and marked so.
  */
 int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 		      struct cg_error *err);
@@ -203,6 +214,35 @@ int ipt_restore(const struct ipt_backend *be, enum ipt_family f,
 void ipt_restore_message(const char *stderr_text, char *buf, size_t size);
 /* The script line iptables-restore's message names, or 0. */
 unsigned ipt_restore_line(const char *stderr_text);
+
+/*
+ * `nft -j list table ip|ip6 TABLE` (json), or `nft -a list chain ... CHAIN`
+ * (text, chain set), where w says, into out. CG_ENOTFOUND when nft is not
+ * installed.
+ */
+int ipt_nft_list(enum ipt_family f, const struct ipt_where *w,
+		 const char *table, bool json, const char *chain,
+		 struct cg_buf *out, struct cg_error *err);
+
+/* --- iptables-nft.c: is what iptables-nft-save shows what nft holds? - */
+
+/*
+ * For the chains of t named in chains (those the policy manages), as
+ * iptables-nft-save showed them where w says: compare, rule by rule, what
+ * nft holds there with what nft holds once those rules are written back
+ * in a scratch namespace. A chain that differs (a rule written with nft
+ * that iptables-save prints wrongly or not at all) gets c->distrust,
+ * naming the rule. With a cache_dir (run), a table found consistent is
+ * remembered there, keyed by everything the outcome depends on (tools,
+ * kernel, the chains as iptables-save and nft show them here), so that an
+ * unchanged table needs no scratch namespace the next time. A negative
+ * return: the comparison could not be made
+ * (err says why); CG_ENOTFOUND when nft is not installed.
+ */
+int ipt_nft_check(const struct ipt_backend *be, enum ipt_family f,
+		  const struct ipt_where *w, struct ipt_table *t,
+		  const char *const *chains, size_t nchains,
+		  const char *cache_dir, struct cg_error *err);
 
 /* --- iptables-canon.c: rules in the kernel's own form ---------------- */
 

@@ -52,6 +52,7 @@ struct cg_unmanaged {
 	const char *kind; /* borrowed, static: "rule" */
 	char *item;       /* owned: "-A INPUT -s 192.0.2.7/32 -j DROP" */
 	char *owner;      /* owned, or NULL when unknown: "docker" */
+	uint32_t pos;     /* its place (a rule's in its chain, 1-based); 0: none */
 };
 
 /*
@@ -70,8 +71,11 @@ struct cg_change {
 /* Append an item; from and to are copied (either may be NULL). */
 struct cg_change_item *cg_change_add(struct cg_change *c, const char *field,
 				     const char *from, const char *to);
-/* Record an unmanaged item; item and owner (may be NULL) are copied. */
-void cg_change_unmanaged(struct cg_change *c, const char *kind,
+/*
+ * Record an unmanaged item; item and owner (may be NULL) are copied. The
+ * caller may set its pos.
+ */
+struct cg_unmanaged *cg_change_unmanaged(struct cg_change *c, const char *kind,
 			 const char *item, const char *owner);
 /* Set c->note (replacing any) from a format. */
 void cg_change_note(struct cg_change *c, const char *fmt, ...)

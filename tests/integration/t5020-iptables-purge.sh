@@ -51,7 +51,7 @@ test_expect_success 'purge on: plan shows them going, with their positions' '
 	test_grep "- [2] -A INPUT -s 192.0.2.50/32 -j DROP" out &&
 	test_grep "- [5] -A INPUT -s 192.0.2.52/32 -m comment --comment \"by hand, \\\"quoted\\\"\" -j DROP" out &&
 	test_grep "kept: 1 rule matching ignore:" out &&
-	test_grep_not "192.0.2.51/32" out
+	test_grep "    extra [4] -A INPUT -s 192.0.2.51/32 -m comment --comment keep-me -j DROP  (owner: ignore:)" out
 '
 
 test_expect_success 'purge on: run removes them, by spec, and keeps the ignored' '

@@ -81,3 +81,19 @@ EOF
 	chmod +x "$TRASH/bin/iptables-nft-restore"
 	cat >"$TRASH/bin/hook"
 }
+
+# plan, then run, both --format json, in the current namespace: each must
+# exit $1, and plan's predicted outcome of each resource (drifted: run
+# repairs it) and its message must be run's. Leaves plan.json, run.json.
+ipt_plan_predicts_run() {
+	_want=$1
+	shift
+	test_expect_code "$_want" cgi plan --format json "$@" >plan.json &&
+	test_expect_code "$_want" cgi run --format json "$@" >run.json &&
+	jq -r '.resources[] | "\(.id) \(.status) \(.error.message // "")"' \
+		plan.json | sed 's/^\([^ ]*\) drifted /\1 repaired /' \
+		>plan.outcome &&
+	jq -r '.resources[] | "\(.id) \(.status) \(.error.message // "")"' \
+		run.json >run.outcome &&
+	test_cmp plan.outcome run.outcome
+}

@@ -78,6 +78,95 @@ static void test_parse(void)
 	ipt_ruleset_release(&rs);
 }
 
+/* What iptables-save cannot show faithfully is read as such. */
+static void test_parse_untrusted(void)
+{
+	struct ipt_ruleset rs = { 0 };
+	const struct ipt_table *t;
+	const struct ipt_chain *c;
+	struct cg_error err;
+
+	/* A comment holding a newline, a rule and a line that is a comment. */
+	tap_is_int(ipt_ruleset_parse(&rs,
+				     "*filter\n:INPUT ACCEPT [0:0]\n"
+				     ":FORWARD ACCEPT [0:0]\n"
+				     "[1:2] -A INPUT -p tcp -m comment "
+				     "--comment \"x \\\" y\n"
+				     "-A INPUT -p tcp -m tcp --dport 22 -j "
+				     "ACCEPT\n#\" -j DROP\n"
+				     "-A INPUT -m comment --comment \"a\\\\\" "
+				     "-j ACCEPT\nCOMMIT\n",
+				     &err),
+		   0, "a rule over three lines parses");
+	c = ipt_table_chain(ipt_ruleset_table(&rs, "filter"), "INPUT");
+	tap_ok(c && c->n == 2, "as one rule, not three");
+	tap_is_str(c ? c->rules[0].spec : NULL,
+		   "-p tcp -m comment --comment \"x \\\" y\n-A INPUT -p tcp -m "
+		   "tcp --dport 22 -j ACCEPT\n#\" -j DROP",
+		   "its spec holds the newlines");
+	tap_ok(c && c->rules[0].pkts == 1, "and its counters");
+	tap_is_str(c ? c->rules[1].spec : NULL,
+		   "-m comment --comment \"a\\\\\" -j ACCEPT",
+		   "an escaped backslash before the closing quote");
+	tap_ok(c && c->distrust && strstr(c->distrust, "rule [1] of chain "
+							 "INPUT"),
+	       "the chain is not trusted, naming the rule");
+	tap_ok(ipt_ruleset_in_use(&rs, NULL), "and in use");
+	c = ipt_table_chain(ipt_ruleset_table(&rs, "filter"), "FORWARD");
+	tap_ok(c && c->distrust && strstr(c->distrust, "looks like more rules"),
+	       "its lines look like rules: no chain of the table is trusted");
+	ipt_ruleset_release(&rs);
+
+	tap_is_int(ipt_ruleset_parse(&rs,
+				     "*filter\n:INPUT ACCEPT [0:0]\n"
+				     ":OTHERS - [0:0]\n"
+				     "-A INPUT -j ACCEPT\n"
+				     "-A OTHERS -m comment --comment \"line "
+				     "one\nline two\" -j DROP\n"
+				     "COMMIT\n",
+				     &err),
+		   0, "a comment of two plain lines parses");
+	t = ipt_ruleset_table(&rs, "filter");
+	c = ipt_table_chain(t, "OTHERS");
+	tap_ok(c && c->n == 1 && c->distrust, "its chain is not trusted");
+	c = ipt_table_chain(t, "INPUT");
+	tap_ok(c && c->n == 1 && !c->distrust, "the others are");
+	ipt_ruleset_release(&rs);
+
+	tap_is_int(ipt_ruleset_parse(&rs,
+				     "*filter\n:INPUT ACCEPT [0:0]\n"
+				     "-A INPUT -i a\"b -j DROP\nCOMMIT\n"
+				     "*nat\n:INPUT ACCEPT [0:0]\n"
+				     "-A INPUT -i c\"d -j DROP\nCOMMIT\n",
+				     &err),
+		   CG_ERR, "a quote open across a COMMIT is an error");
+	tap_has_str(err.msg, "line 3", "naming the rule's line");
+	ipt_ruleset_release(&rs);
+
+	tap_is_int(ipt_ruleset_parse(&rs,
+				     "*filter\n:INPUT ACCEPT [0:0]\n"
+				     "-A INPUT -m comment --comment \"x\n"
+				     "COMMIT\n",
+				     &err),
+		   CG_ERR, "a quote that never closes is an error");
+	tap_has_str(err.msg, "does not close within the table", "saying so");
+	ipt_ruleset_release(&rs);
+
+	tap_is_int(ipt_ruleset_parse(&rs,
+				     "# Table `filter' is incompatible, use "
+				     "'nft' tool.\n*nat\n:INPUT ACCEPT "
+				     "[0:0]\nCOMMIT\n",
+				     &err),
+		   0, "an incompatible table parses");
+	t = ipt_ruleset_table(&rs, "filter");
+	tap_ok(t && t->incompatible && t->n == 0,
+	       "it is there, empty and incompatible");
+	t = ipt_ruleset_table(&rs, "nat");
+	tap_ok(t && !t->incompatible, "the next table is not");
+	tap_ok(ipt_ruleset_in_use(&rs, NULL), "in use");
+	ipt_ruleset_release(&rs);
+}
+
 static void test_take_table(void)
 {
 	struct ipt_ruleset a = { 0 }, b = { 0 };
@@ -501,6 +590,7 @@ static void test_plan_random(void)
 int main(void)
 {
 	test_parse();
+	test_parse_untrusted();
 	test_take_table();
 	test_words();
 	test_names_and_owners();
