@@ -33,8 +33,6 @@ int cg_root_open(struct cg_root *root, const char *path, struct cg_error *err)
 		root->fd = -1;
 		return CG_ERR;
 	}
-	root->dev = st.st_dev;
-	root->ino = st.st_ino;
 	root->host = stat("/", &slash) == 0 && slash.st_dev == st.st_dev &&
 		     slash.st_ino == st.st_ino;
 	root->path = cg_xstrdup(path);
@@ -108,14 +106,6 @@ bool cg_path_is_clean(const char *path, const char **why)
 	return true;
 }
 
-static bool at_root(const struct cg_root *root, int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && st.st_dev == root->dev &&
-	       st.st_ino == root->ino;
-}
-
 static void shown_push(char *shown, size_t size, const char *comp)
 {
 	size_t len = strlen(shown);
@@ -129,6 +119,69 @@ static void shown_pop(char *shown)
 
 	if (slash)
 		*slash = '\0';
+}
+
+static int open_beneath_walk(int dirfd, const char *relpath, int flags,
+			     struct cg_error *err)
+{
+	/*
+	 * Without openat2 (kernels before 5.6): walk component by component
+	 * and follow no symlink at all, which is stricter but never unsafe.
+	 */
+	char *copy = cg_xstrdup(relpath), *comp, *save = NULL;
+	int cur = dup(dirfd), next, fd = -1;
+
+	for (comp = strtok_r(copy, "/", &save); comp;
+	     comp = strtok_r(NULL, "/", &save)) {
+		bool last = !save || strspn(save, "/") == strlen(save);
+
+		if (strcmp(comp, "..") == 0) {
+			errno = EXDEV;
+			goto out;
+		}
+		if (last) {
+			fd = openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC);
+			goto out;
+		}
+		next = openat(cur, comp,
+			      O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			goto out;
+		close(cur);
+		cur = next;
+	}
+out:
+	if (cur >= 0) {
+		int saved = errno;
+
+		close(cur);
+		errno = saved;
+	}
+	free(copy);
+	(void)err;
+	return fd;
+}
+
+/*
+ * Open the directory rel under dirfd through real directories only: no
+ * "..", no symlink, nothing that can lead out of dirfd, whatever is
+ * renamed meanwhile (openat2 RESOLVE_BENEATH; before Linux 5.6 a walk
+ * with O_NOFOLLOW at each step, just as strict). rel "" is dirfd itself.
+ */
+static int open_dir_beneath(int dirfd, const char *rel, int flags)
+{
+	struct open_how how;
+	long fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)(flags | O_DIRECTORY | O_CLOEXEC);
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		      RESOLVE_NO_MAGICLINKS;
+	fd = syscall(SYS_openat2, dirfd, rel[0] ? rel : ".", &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = open_beneath_walk(dirfd, rel[0] ? rel : ".",
+				       flags | O_DIRECTORY, NULL);
+	return (int)fd;
 }
 
 int cg_root_open_parent(struct cg_root *root, const char *path, unsigned flags,
@@ -146,6 +199,22 @@ int cg_root_open_parent(struct cg_root *root, const char *path, unsigned flags,
 				    "%s is not an absolute path", path);
 	base++;
 	rest = cg_xstrndup(path + 1, (size_t)(base - path - 1));
+	/*
+	 * The usual case, one system call: every directory on the way is a
+	 * real one. Otherwise (a symlink to follow or refuse, a directory
+	 * to make, an error to explain) walk it step by step.
+	 */
+	if (base - path > 1)
+		rest[base - path - 2] = '\0'; /* no trailing '/' */
+	fd = open_dir_beneath(root->fd, rest, O_RDONLY);
+	if (fd >= 0) {
+		*dirfd_out = fd;
+		*base_out = base;
+		if (created_out)
+			*created_out = 0;
+		rc = 0;
+		goto out_free_rest;
+	}
 	shown[0] = '\0';
 	cur = openat(root->fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (cur < 0) {
@@ -166,17 +235,23 @@ int cg_root_open_parent(struct cg_root *root, const char *path, unsigned flags,
 		if (!comp[0] || strcmp(comp, ".") == 0)
 			continue;
 		if (strcmp(comp, "..") == 0) {
-			if (at_root(root, cur))
-				continue;
-			next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+			/*
+			 * Never openat(cur, ".."): if cur was renamed out of
+			 * the root meanwhile, that climbs out with it. shown
+			 * is where cur is inside the root, through real
+			 * directories only: go up in that, from the root.
+			 */
+			shown_pop(shown);
+			next = open_dir_beneath(root->fd,
+						shown[0] ? shown + 1 : "",
+						O_PATH);
 			if (next < 0) {
-				cg_error_sys(err, CG_ERR, "cannot open %s/..",
-					     shown);
+				cg_error_sys(err, CG_ERR, "cannot open %s",
+					     shown[0] ? shown : "/");
 				goto out_close;
 			}
 			close(cur);
 			cur = next;
-			shown_pop(shown);
 			continue;
 		}
 		if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -328,47 +403,6 @@ void cg_dircache_release(struct cg_dircache *dc)
 	free(dc->dir);
 	dc->dir = NULL;
 	dc->fd = -1;
-}
-
-static int open_beneath_walk(int dirfd, const char *relpath, int flags,
-			     struct cg_error *err)
-{
-	/*
-	 * Without openat2 (kernels before 5.6): walk component by component
-	 * and follow no symlink at all, which is stricter but never unsafe.
-	 */
-	char *copy = cg_xstrdup(relpath), *comp, *save = NULL;
-	int cur = dup(dirfd), next, fd = -1;
-
-	for (comp = strtok_r(copy, "/", &save); comp;
-	     comp = strtok_r(NULL, "/", &save)) {
-		bool last = !save || strspn(save, "/") == strlen(save);
-
-		if (strcmp(comp, "..") == 0) {
-			errno = EXDEV;
-			goto out;
-		}
-		if (last) {
-			fd = openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC);
-			goto out;
-		}
-		next = openat(cur, comp,
-			      O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0)
-			goto out;
-		close(cur);
-		cur = next;
-	}
-out:
-	if (cur >= 0) {
-		int saved = errno;
-
-		close(cur);
-		errno = saved;
-	}
-	free(copy);
-	(void)err;
-	return fd;
 }
 
 int cg_open_beneath(int dirfd, const char *relpath, int flags, int *fd_out,

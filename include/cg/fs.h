@@ -17,8 +17,6 @@ struct cg_idcache;
 struct cg_root {
 	int fd;     /* owned: O_PATH directory */
 	char *path; /* owned: as given, for messages */
-	dev_t dev;
-	ino_t ino;
 	bool host;  /* path is "/": ids come from NSS, not ROOT/etc/passwd */
 	struct cg_idcache *ids; /* owned: users and groups looked up */
 };
@@ -41,7 +39,12 @@ enum {
  * Open the directory that holds path inside root. Directories on the way
  * are followed when they are symlinks only if the link belongs to root
  * (uid 0) or to us: a link an unprivileged user planted is never followed.
- * ".." and absolute link targets never leave root. The last component is
+ * ".." and absolute link targets never leave root, even when a directory
+ * on the way is renamed out of it meanwhile: a path of real directories
+ * is opened in one openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), and a
+ * ".." in a link's target goes up by name from the root, never by
+ * openat(fd, ".."). Before Linux 5.6 (no openat2) each step is an openat
+ * with O_NOFOLLOW instead, as safe and slower. The last component is
  * not looked at: callers lstat it (fstatat AT_SYMLINK_NOFOLLOW) and never
  * follow it. *dirfd_out is O_RDONLY|O_DIRECTORY (fsync-able); *base_out
  * points into path. CG_ENOTFOUND when a directory on the way is missing;

@@ -321,4 +321,29 @@ test_expect_success 'a sparse file under the bound is kept sparse, and restores 
 	test "$(sha256sum <root/etc/big)" = "$sum"
 '
 
+# The walk is paused (strace delays each readlinkat by a second) while the
+# directory holding a root-owned link with ".." is renamed out of the
+# root: the second walk, apply's, must still go up inside the root.
+if strace -o /dev/null -e inject=readlinkat:delay_exit=1 true 2>/dev/null; then
+	test_expect_success 'a directory renamed out of the root mid-walk: ".." stays inside' '
+		fresh_root && mkdir -p root/d/sub root/evil evil away2 &&
+		ln -s ../../evil root/d/sub/l &&
+		mkpol <<-Y &&
+		resources:
+		  - file: /d/sub/l/f
+		    content: "x\n"
+		Y
+		{ (sleep 1.4; mv root/d/sub away2/sub) & } &&
+		mover=$! &&
+		{ strace -f -o /dev/null -e trace=readlinkat \
+			-e inject=readlinkat:delay_exit=1000000 \
+			"$CONGRUENT" run --policy pol --root root >out 2>&1; true; } &&
+		wait $mover &&
+		! test -e evil/f &&
+		test -d away2/sub
+	'
+else
+	test_skip 'a directory renamed out of the root mid-walk' 'strace cannot inject delays here'
+fi
+
 test_done
