@@ -280,6 +280,7 @@ static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)
 		if (r->status == CG_STATUS_FAILED) {
 			cg_change_release(&r->change);
 			r->change = saved[i];
+			finish(e, r);
 			continue;
 		}
 		cg_error_clear(&err);
@@ -460,6 +461,8 @@ void cg_engine_finish(struct cg_engine *e, bool dry_run,
 		n = gather(e, r, &v);
 		apply_batch(e, v, n);
 		free(v);
+		/* apply_batch may have left r failed, unfinished; else a no-op. */
+		finish(e, r);
 	}
 	cg_engine_count(p, counts);
 }

@@ -91,7 +91,7 @@ test_expect_success 'an unreadable policy tree is a clear error' '
 '
 
 test_expect_success 'a template rendering past 64 MiB: check finds it with the real vars, plan fails that resource' '
-	mkdir -p tbomb/roles tbomb/templates root &&
+	mkdir -p tbomb/roles tbomb/templates root/etc &&
 	big=$(head -c 1048576 /dev/zero | tr "\\0" x) &&
 	{
 		echo "classes:"
