@@ -203,6 +203,13 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 /* Print an error the way every command does: where: resource: msg + hint. */
 void cg_print_error(FILE *out, const struct cg_error *err, bool color);
 
+/* --- usage.c: what each command takes ------------------------------ */
+
+/* The usage text of a command (synopsis, then what it does), or NULL. */
+const char *cg_usage_text(const char *cmd);
+/* "usage: congruent CMD ..." for -h/--help and `help CMD`. */
+void cg_usage_print(const char *cmd, FILE *out);
+
 /* --- log.c: what a run changed, to stderr and syslog ----------------- */
 
 /*

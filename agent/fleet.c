@@ -1111,7 +1111,7 @@ static int fleet_usage(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "congruent fleet: ");
 	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'congruent help'.\n");
+	fprintf(stderr, "\nTry 'congruent help fleet'.\n");
 	return -1;
 }
 
@@ -1133,6 +1133,7 @@ static int number(const char *opt, const char *arg, unsigned long max,
 	return 0;
 }
 
+/* 0, -1 on a usage error, 1 when --help printed the usage (exit 0). */
 static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 {
 	enum { O_REPORTS = 256, O_PREFIX, O_FORMAT, O_STALE, O_HISTORY,
@@ -1146,6 +1147,7 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 		{ "history", required_argument, NULL, O_HISTORY },
 		{ "max-report-kb", required_argument, NULL, O_MAXREP },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -1158,8 +1160,11 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 	o->timeout = 120;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+c:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:h", lo, NULL)) != -1) {
 		switch (c) {
+		case 'h':
+			cg_usage_print("fleet", stdout);
+			return 1;
 		case 'c':
 			o->config = optarg;
 			o->config_given = true;
@@ -1220,8 +1225,10 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	char *tmp = NULL, *prefix_copy = NULL;
 	int status = 1;
 
-	if (fleet_opts_parse(argc, argv, &o) < 0)
-		return 1;
+	status = fleet_opts_parse(argc, argv, &o);
+	if (status != 0)
+		return status < 0 ? 1 : 0;
+	status = 1;
 	memset(&f, 0, sizeof(f));
 	cg_error_clear(&err);
 	if (cg_config_load(&conf, o.config, o.config_given, &err) < 0) {

@@ -75,9 +75,13 @@ static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
 	fprintf(stderr, "congruent %s: ", cmd);
 	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'congruent help'.\n");
+	fprintf(stderr, "\nTry 'congruent help %s'.\n", cmd);
 	return 1;
 }
+
+/* parse_opts' return for -h/--help: the usage was printed, exit 0. */
+#define OPTS_HELP (-2)
+#define OPTS_EXIT(i) ((i) == OPTS_HELP ? 0 : 1)
 
 /* Parse the options of run, plan, facts and check; -1 on a usage error. */
 static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o)
@@ -153,7 +157,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o)
 			o->verbose = true;
 			break;
 		case 'h':
-			return usage_error(cmd, "%s", "usage:"), -1;
+			cg_usage_print(cmd, stdout);
+			return OPTS_HELP;
 		default:
 			return usage_error(cmd, "unknown option '%s'",
 					   argv[optind - 1]),
@@ -384,7 +389,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 
 	i = parse_opts(cmd, argc, argv, &o);
 	if (i < 0)
-		return 1;
+		return OPTS_EXIT(i);
 	if (i < argc)
 		return usage_error(cmd, "unexpected argument '%s'", argv[i]);
 	if (!dry_run) {
@@ -572,7 +577,7 @@ static int cmd_check(int argc, char **argv)
 
 	i = parse_opts("check", argc, argv, &o);
 	if (i < 0)
-		return 1;
+		return OPTS_EXIT(i);
 	if (argc - i > 1)
 		return usage_error("check", "one policy directory, not '%s'",
 				   argv[i + 1]);
@@ -599,7 +604,7 @@ static int cmd_facts(int argc, char **argv)
 
 	n = parse_opts("facts", argc, argv, &o);
 	if (n < 0)
-		return 1;
+		return OPTS_EXIT(n);
 	if (n < argc)
 		return usage_error("facts", "unexpected argument '%s'", argv[n]);
 	if (cg_root_open(&root, o.root ? o.root : "/", &err) < 0 ||
@@ -642,7 +647,7 @@ static int cmd_state(int argc, char **argv)
 
 	n = parse_opts("state", argc, argv, &o);
 	if (n < 0)
-		return 1;
+		return OPTS_EXIT(n);
 	if (n < argc)
 		return usage_error("state", "unexpected argument '%s'", argv[n]);
 	cg_error_clear(&err);
@@ -670,8 +675,14 @@ static int cmd_version(int argc, char **argv)
 {
 	int major, minor, rev;
 
-	(void)argc;
-	(void)argv;
+	if (argc > 1 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		cg_usage_print("version", stdout);
+		return 0;
+	}
+	if (argc > 1)
+		return usage_error("version", "unexpected argument '%s'",
+				   argv[1]);
 	git_libgit2_version(&major, &minor, &rev);
 	printf("congruent %s (libgit2 %d.%d.%d, libyaml %s, %s)\n", CG_VERSION,
 	       major, minor, rev, yaml_get_version_string(),
@@ -684,51 +695,39 @@ static int cmd_help(int argc, char **argv);
 static const struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
-	const char *usage;
 } commands[] = {
-	{ "run", cmd_run,
-	  "run    [-c FILE] [--policy DIR] [--root DIR] [--netns NAME]\n"
-	  "       [--splay SECONDS] [--hostname NAME] [--state-dir DIR]\n"
-	  "       [--no-pull] [--no-report] [--format text|json] [-v]\n"
-	  "       [--only TYPE]\n"
-	  "       enforce the policy (--only: only resources of one type,\n"
-	  "       like iptables for the firewall at boot)" },
-	{ "plan", cmd_plan,
-	  "plan   (the options of run)\n"
-	  "       show what run would change; changes nothing" },
-	{ "check", cmd_check,
-	  "check  [DIR]\n"
-	  "       validate a policy tree; needs no root" },
-	{ "facts", cmd_facts,
-	  "facts  [--root DIR] [--hostname NAME] [--format text|json]\n"
-	  "       print the facts templates and classes can use" },
-	{ "fleet", cg_cmd_fleet_main,
-	  "fleet  [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
-	  "       [--format text|json|html] [--stale HOURS] [--history N]\n"
-	  "       [--max-report-kb KB] [--timeout SECONDS]\n"
-	  "       the fleet from the central reports repository: each host's\n"
-	  "       state, policy commit, last report, resources and since when" },
-	{ "restore", cg_cmd_restore_main,
-	  "restore [--root DIR] [--state-dir DIR] [--list] [PATH [BACKUP]]\n"
-	  "       put back a file congruent overwrote (newest by default),\n"
-	  "       or list what is kept" },
-	{ "state", cmd_state,
-	  "state  [-c FILE] [--root DIR] [--state-dir DIR] [--format text|json]\n"
-	  "       the outcomes kept in STATE/records for later runs (a\n"
-	  "       restart or reload still pending because it failed)" },
-	{ "version", cmd_version, "version\n       print the version" },
-	{ "help", cmd_help, "help\n       this text" },
+	{ "run", cmd_run },
+	{ "plan", cmd_plan },
+	{ "check", cmd_check },
+	{ "facts", cmd_facts },
+	{ "fleet", cg_cmd_fleet_main },
+	{ "restore", cg_cmd_restore_main },
+	{ "state", cmd_state },
+	{ "version", cmd_version },
+	{ "help", cmd_help },
 };
 
 static int cmd_help(int argc, char **argv)
 {
 	size_t i;
 
-	(void)argc;
-	(void)argv;
+	if (argc > 1) {
+		const char *cmd = argv[1];
+
+		if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+			cmd = "help";
+		if (!cg_usage_text(cmd)) {
+			fprintf(stderr, "congruent help: no command '%s'\n",
+				argv[1]);
+			fprintf(stderr, "Try 'congruent help'.\n");
+			return 1;
+		}
+		cg_usage_print(cmd, stdout);
+		return 0;
+	}
 	printf("usage: congruent COMMAND [OPTIONS]\n\ncommands:\n");
 	for (i = 0; i < CG_ARRAY_SIZE(commands); i++) {
-		const char *u = commands[i].usage;
+		const char *u = cg_usage_text(commands[i].name);
 
 		printf("  ");
 		for (; *u; u++) {
@@ -742,7 +741,8 @@ static int cmd_help(int argc, char **argv)
 	       "drift found (plan),\n4 some resources failed, 6 both, 1 "
 	       "nothing was enforced.\n");
 	printf("plan may load kernel modules when it checks firewall rules "
-	       "in a scratch\nnetwork namespace. See congruent(8).\n");
+	       "in a scratch\nnetwork namespace. 'congruent help COMMAND' "
+	       "gives one command's usage;\nsee congruent(8).\n");
 	return 0;
 }
 
@@ -776,6 +776,9 @@ int main(int argc, char **argv)
 		best = cg_suggest(name, names);
 		if (best)
 			fprintf(stderr, "  hint: did you mean '%s'?\n", best);
+		else
+			fprintf(stderr, "  hint: 'congruent help' lists the "
+					"commands\n");
 	}
 	return 1;
 }

@@ -164,6 +164,7 @@ int cg_cmd_restore_main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *rootdir = NULL, *state_opt = NULL, *config = CG_DEFAULT_CONFIG;
@@ -180,8 +181,11 @@ int cg_cmd_restore_main(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+c:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'h':
+			cg_usage_print("restore", stdout);
+			return 0;
 		case 'r':
 			rootdir = optarg;
 			break;
@@ -196,11 +200,9 @@ int cg_cmd_restore_main(int argc, char **argv)
 			config_given = true;
 			break;
 		default:
-			fprintf(stderr, "congruent restore: unknown option '%s'\n"
-					"usage: congruent restore [--root DIR] "
-					"[--state-dir DIR] [--list] [PATH "
-					"[BACKUP]]\n",
-				argv[optind - 1]);
+			fprintf(stderr, "congruent restore: unknown option "
+					"'%s'\n", argv[optind - 1]);
+			cg_usage_print("restore", stderr);
 			return 1;
 		}
 	}

@@ -25,6 +25,31 @@ test_expect_success 'version and help' '
 	grep -q "restore" out
 '
 
+test_expect_success 'every command: --help and -h print its usage and exit 0' '
+	for c in run plan check facts fleet restore state version help; do
+		for h in --help -h; do
+			cg $c $h >out 2>err || { echo "$c $h failed"; exit 1; }
+			grep -q "^usage: congruent $c" out || { echo "$c $h:"; cat out; exit 1; }
+			test ! -s err || { echo "$c $h wrote to stderr"; exit 1; }
+		done
+	done &&
+	cg run --help >out && test_grep "--allow-rollback" out && test_grep "--only TYPE" out &&
+	cg plan --help >out && test_grep "--allow-rollback" out && test_grep "--only TYPE" out &&
+	cg help >out && test_grep "fleet" out && test_grep "help COMMAND" out
+'
+
+test_expect_success 'help COMMAND gives that usage; help of nothing known is an error' '
+	cg help fleet >out &&
+	test_grep "usage: congruent fleet [-c FILE]" out &&
+	test_expect_code 1 cg help nope 2>err &&
+	test_grep "no command '\''nope'\''" err
+'
+
+test_expect_success 'an unknown command with no near name points to help' '
+	test_expect_code 1 cg frobnicate 2>err &&
+	test_grep "'\''congruent help'\'' lists the commands" err
+'
+
 test_expect_success 'an unknown command suggests the right one' '
 	test_expect_code 1 cg plna 2>err &&
 	test_grep "unknown command" err &&

@@ -1,0 +1,84 @@
+/* usage.c: what each command takes, for help, --help and usage errors. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+
+/*
+ * One entry per command, in the order help lists them; the first line of
+ * each is its synopsis, the rest says what it does.
+ */
+static const struct {
+	const char *name;
+	const char *text;
+} usages[] = {
+	{ "run",
+	  "run    [-c FILE] [--policy DIR] [--root DIR] [--netns NAME]\n"
+	  "       [--splay SECONDS] [--hostname NAME] [--state-dir DIR]\n"
+	  "       [--no-pull] [--no-report] [--format text|json] [-v]\n"
+	  "       [--only TYPE] [--allow-rollback]\n"
+	  "       enforce the policy (--only: only resources of one type,\n"
+	  "       like iptables for the firewall at boot)" },
+	{ "plan",
+	  "plan   [-c FILE] [--policy DIR] [--root DIR] [--netns NAME]\n"
+	  "       [--hostname NAME] [--state-dir DIR] [--no-pull]\n"
+	  "       [--format text|json] [-v] [--only TYPE] [--allow-rollback]\n"
+	  "       show what run would change; changes nothing" },
+	{ "check",
+	  "check  [DIR]\n"
+	  "       validate a policy tree; needs no root" },
+	{ "facts",
+	  "facts  [--root DIR] [--hostname NAME] [--format text|json]\n"
+	  "       print the facts templates and classes can use" },
+	{ "fleet",
+	  "fleet  [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
+	  "       [--format text|json|html] [--stale HOURS] [--history N]\n"
+	  "       [--max-report-kb KB] [--timeout SECONDS]\n"
+	  "       the fleet from the central reports repository: each host's\n"
+	  "       state, policy commit, last report, resources and since when" },
+	{ "restore",
+	  "restore [-c FILE] [--root DIR] [--state-dir DIR] [--list]\n"
+	  "       [PATH [BACKUP]]\n"
+	  "       put back a file congruent overwrote (newest by default),\n"
+	  "       or list what is kept" },
+	{ "state",
+	  "state  [-c FILE] [--root DIR] [--state-dir DIR] [--format text|json]\n"
+	  "       the outcomes kept in STATE/records for later runs (a\n"
+	  "       restart or reload still pending because it failed)" },
+	{ "version",
+	  "version\n       print the version" },
+	{ "help",
+	  "help   [COMMAND]\n"
+	  "       this text, or the usage of COMMAND" },
+};
+
+const char *cg_usage_text(const char *cmd)
+{
+	size_t i;
+
+	for (i = 0; i < CG_ARRAY_SIZE(usages); i++)
+		if (strcmp(usages[i].name, cmd) == 0)
+			return usages[i].text;
+	return NULL;
+}
+
+void cg_usage_print(const char *cmd, FILE *out)
+{
+	const char *u = cg_usage_text(cmd);
+
+	if (!u)
+		return;
+	/* "run    [-c FILE]": the name's padding is for help's list only. */
+	fprintf(out, "usage: congruent %s", cmd);
+	u += strlen(cmd);
+	while (*u == ' ')
+		u++;
+	if (*u && *u != '\n')
+		fputc(' ', out);
+	for (; *u; u++) {
+		fputc(*u, out);
+		if (*u == '\n')
+			fprintf(out, "  ");
+	}
+	fprintf(out, "\n\nSee congruent(8) for every option.\n");
+}
