@@ -27,6 +27,11 @@ struct loader {
 	struct cg_facts *facts; /* NULL when checking */
 	struct cg_kvs allvars;  /* checking: every var of any class */
 	struct cg_index paths;  /* path -> index: one resource per path */
+	/*
+	 * Ids of resources refused with an error of their own: a reference
+	 * to one is no second error ("which is not declared").
+	 */
+	struct cg_kvs broken;
 	const char **names;     /* checking: allvars and facts, for hints */
 	/* Per resource, the hash of its declared attributes: the same id
 	 * declared twice must say the same thing. */
@@ -543,6 +548,18 @@ static void parse_resource(struct loader *l, const struct cg_node *item,
 	return;
 
 out_release:
+	{
+		const struct cg_node *v = cg_map_get(item, mod->type);
+
+		if (r.id)
+			cg_kvs_set(&l->broken, r.id, "");
+		else if (v && v->kind == CG_NODE_SCALAR) {
+			char *id = cg_xasprintf("%s:%s", mod->type, v->str);
+
+			cg_kvs_set(&l->broken, id, "");
+			free(id);
+		}
+	}
 	cg_resource_release(&r);
 }
 
@@ -628,6 +645,8 @@ static void resolve_one(struct loader *l, struct cg_resource *r, size_t i,
 	char hint[300];
 	size_t idx;
 
+	if (!cg_index_get(&p->ids, id, &idx) && cg_kvs_get(&l->broken, id))
+		return; /* its own error was reported: no cascade */
 	if (cg_index_get(&p->ids, id, &idx)) {
 		if (idx == i)
 			add_err_where(l, r->where, r->id, NULL,
@@ -734,6 +753,7 @@ static int open_tree(struct loader *l, const char *dir)
 static void loader_release(struct loader *l)
 {
 	cg_kvs_release(&l->allvars);
+	cg_kvs_release(&l->broken);
 	cg_index_release(&l->paths);
 	free(l->names);
 	free(l->attrs);

@@ -113,4 +113,24 @@ test_expect_success 'a template rendering past 64 MiB: check finds it with the r
 	test_expect_code 2 cg plan --policy tbomb --root root --hostname web-1 >out
 '
 
+test_expect_success 'one mistake, one error: references to a refused resource are no second error' '
+	mkpol casc &&
+	cat >casc/roles/base.yaml <<-\Y &&
+	resources:
+	  - file: /etc/app.conf
+	    mdoe: "0644"
+	  - service: app
+	    restart_on: [file:/etc/app.conf]
+	  - file: /etc/b
+	    requires: [file:/etc/app.conf, file:/etc/nope]
+	  - file: /etc/c
+	    requires: [file:/etc/app.conf]
+	Y
+	test_expect_code 1 cg check casc 2>err &&
+	test_grep "unknown key '\''mdoe'\''" err &&
+	test_grep "requires '\''file:/etc/nope'\'', which is not declared" err &&
+	test "$(grep -c "not declared" err)" = 1 &&
+	test_grep "casc: 2 errors" err
+'
+
 test_done
