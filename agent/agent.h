@@ -239,6 +239,9 @@ void cg_log_resource(const struct cg_resource *r);
  */
 void cg_log_run(const struct cg_run_info *info, const struct cg_counts *c);
 
+/* Is fd the stream into the journal that JOURNAL_STREAM names? */
+bool cg_fd_is_journal(int fd);
+
 /* "<3>" for prio 3 when out is stderr and stderr is the journal; or "". */
 const char *cg_log_level(FILE *out, int prio);
 

@@ -17,17 +17,21 @@ static int journal = -1; /* is stderr the journal? -1: not looked yet */
  * it): a line sent to syslog as well would be there twice. Lines on it
  * are then prefixed with <N>, which the journal reads as their priority.
  */
-static bool stderr_is_journal(void)
+bool cg_fd_is_journal(int fd)
 {
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
 	struct stat st;
 
-	if (journal >= 0)
-		return journal;
-	journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
-		  fstat(2, &st) == 0 && (unsigned long long)st.st_dev == dev &&
-		  (unsigned long long)st.st_ino == ino;
+	return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	       fstat(fd, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
+static bool stderr_is_journal(void)
+{
+	if (journal < 0)
+		journal = cg_fd_is_journal(2);
 	return journal;
 }
 

@@ -523,9 +523,14 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	info.stopped = cg_stop_signal;
 	info.verbose = o.verbose;
 	info.color = color;
+	/*
+	 * Under systemd stdout goes to the journal too, where the log lines
+	 * already say what changed: the text report there would be every
+	 * change twice, with file contents. -v asks for it anyway.
+	 */
 	if (o.json) {
 		cg_output_json(&p, &info, &counts, true, true, stdout);
-	} else {
+	} else if (dry_run || o.verbose || !cg_fd_is_journal(1)) {
 		cg_output_text(&p, &info, &counts, stdout);
 	}
 	if (!dry_run)

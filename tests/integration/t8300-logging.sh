@@ -147,6 +147,19 @@ test_expect_success 'under systemd: stderr is the journal, lines carry their pri
 	printf "classes:\n  - match: \"*\"\n    roles: [r]\n" >pol/site.yaml
 '
 
+test_expect_success 'under systemd, stdout in the journal too: the log lines only, no report, no diffs' '
+	echo drift >root/etc/motd &&
+	rc=0 &&
+	AS_JOURNAL=1 with_log run --policy pol --root root >>err.raw 2>jerr || rc=$? &&
+	test_grep "<5>congruent: repaired file:/etc/motd" jerr &&
+	test_grep_not "Run for" jerr &&
+	test_grep_not "+++ /etc/motd" jerr &&
+	echo drift >root/etc/motd &&
+	rc=0 &&
+	AS_JOURNAL=1 with_log run -v --policy pol --root root >>err.raw 2>jerr || rc=$? &&
+	test_grep "+++ /etc/motd" jerr
+'
+
 # script(1) gives the command a terminal.
 test_expect_success 'colours on a terminal (an empty NO_COLOR does not count)' '
 	command -v script >/dev/null || exit 0
