@@ -190,12 +190,37 @@ struct cg_run_info {
 	uint64_t duration_ns;
 	int exit_status;
 	int stopped;          /* the signal that stopped the run early, or 0 */
+	bool live;            /* resources were printed as they came */
 	bool verbose;
 	bool color;
 };
 
+/*
+ * The whole text report at the end; for a live run (info->live) only what
+ * cg_live_final did not print as it went: the module summaries and the
+ * summary line.
+ */
 void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *c, FILE *out);
+
+/*
+ * A run's live output: each resource's outcome is logged and (with out)
+ * printed as it becomes final, the heading before the first; a step that
+ * takes more than 3 s says so on stderr. Install with ctx->final =
+ * cg_live_final, ctx->working = cg_live_working, ctx->output = lv.
+ */
+struct cg_live {
+	const struct cg_policy *p;     /* borrowed */
+	const struct cg_run_info *info; /* borrowed: heading, colour */
+	FILE *out;                     /* borrowed, or NULL: log only */
+	bool headed;                   /* the heading was printed */
+};
+
+void cg_live_start(struct cg_live *lv, const struct cg_policy *p,
+		   const struct cg_run_info *info, FILE *out);
+void cg_live_final(const struct cg_ctx *ctx, const struct cg_resource *r);
+void cg_live_working(const struct cg_ctx *ctx, const struct cg_resource *first,
+		     size_t n, const char *what);
 /* details: include display-only diffs (never in reports). */
 void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *c, bool details, bool pretty,

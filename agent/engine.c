@@ -20,7 +20,6 @@ volatile sig_atomic_t cg_stop_signal;
 
 struct cg_engine {
 	struct cg_policy *p;
-	bool dry_run;
 	bool *observed;        /* per resource (index in p->res) */
 	size_t *pos;           /* per resource: its place in p->order */
 	bool *finished;        /* per resource: its digest is taken */
@@ -50,14 +49,24 @@ static void fail_all(struct cg_resource **res, size_t n,
 			cg_resource_fail(res[i], err);
 }
 
+/* Tell the live output what is about to take time (or that it is done). */
+static void working(struct cg_engine *e, struct cg_resource *const *res,
+		    size_t n, const char *what)
+{
+	if (e->ctx->working)
+		e->ctx->working(e->ctx, n ? res[0] : NULL, n, what);
+}
+
 static void observe(struct cg_engine *e, const struct cg_module *m,
 		    struct cg_resource **res, size_t n)
 {
 	struct cg_error err;
 
 	cg_error_clear(&err);
+	working(e, res, n, "observing");
 	if (m->observe(e->ctx, res, n, &err) < 0)
 		fail_all(res, n, &err);
+	working(e, NULL, 0, NULL);
 }
 
 /* Observe r's module's next window (r first in it) if r is not observed. */
@@ -80,8 +89,8 @@ static void observe_upto(struct cg_engine *e, struct cg_resource *r)
 }
 
 /*
- * r's outcome is final: log it (a run), digest what was observed, then
- * let it go. Once only: a resource a batch found in order is finished
+ * r's outcome is final: tell the live output (a run), digest what was
+ * observed, then let it go. Once only: a resource a batch found in order is finished
  * there, and the loop over the order that comes to it later must not
  * log it again or take its digest from an observation already let go.
  */
@@ -90,8 +99,8 @@ static void finish(struct cg_engine *e, struct cg_resource *r)
 	if (e->finished[r - e->p->res])
 		return;
 	e->finished[r - e->p->res] = true;
-	if (!e->dry_run)
-		cg_log_resource(r);
+	if (e->ctx->final)
+		e->ctx->final(e->ctx, r);
 	if (r->mod->fingerprint && r->observed &&
 	    r->status != CG_STATUS_FAILED && r->status != CG_STATUS_SKIPPED) {
 		r->mod->fingerprint(r, r->digest);
@@ -265,8 +274,10 @@ static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)
 			return;
 	}
 	cg_error_clear(&err);
+	working(e, v, n, "applying");
 	if (m->apply(e->ctx, v, n, &err) < 0)
 		fail_all(v, n, &err);
+	working(e, NULL, 0, NULL);
 
 	/* Verify: look once more; what still differs did not work. */
 	if (!(m->flags & CG_MODULE_VERIFIES))
@@ -429,7 +440,6 @@ void cg_engine_finish(struct cg_engine *e, bool dry_run,
 	 * observe_window) when the first of them comes up in the order,
 	 * unless cg_engine_observe_all did it all before.
 	 */
-	e->dry_run = dry_run;
 	for (i = 0; i < p->n; i++) {
 		struct cg_resource *r = &p->res[p->order[i]];
 		struct cg_resource **v;

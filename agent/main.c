@@ -376,6 +376,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	struct cg_store *store = NULL;
 	struct cg_counts counts;
 	struct cg_run_info info;
+	struct cg_live live;
 	struct cg_error err;
 	struct lookup_ctx lc;
 	struct cg_ctx ctx;
@@ -494,6 +495,26 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.lookup_data = &lc;
 	ctx.records = &records;
 	ctx.helper_timeout_ms = conf.helper_timeout * 1000u;
+	memset(&info, 0, sizeof(info));
+	info.command = cmd;
+	info.host = cg_facts_get(&facts, "hostname");
+	info.policy = o.policy ? o.policy : conf.source_url;
+	info.commit = p.commit;
+	info.source = o.policy ? NULL : &src;
+	info.verbose = o.verbose;
+	info.color = color;
+	/*
+	 * A run logs each outcome as it is final and, on a terminal or into
+	 * a file (not the journal, not JSON, not -v's full layout), prints
+	 * it too: an 8 s service start is not 8 s of silence.
+	 */
+	if (!dry_run) {
+		info.live = !o.json && !o.verbose && !cg_fd_is_journal(1);
+		cg_live_start(&live, &p, &info, info.live ? stdout : NULL);
+		ctx.final = cg_live_final;
+		ctx.working = cg_live_working;
+		ctx.output = &live;
+	}
 	/* Least privilege; plan diffs in a read-only sandbox (caps.c). */
 	if (cg_engine_run_confined(&p, &ctx, dry_run, o.verbose, &counts,
 				   &err) < 0) {
@@ -511,18 +532,10 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		status |= 4;
 	}
 
-	memset(&info, 0, sizeof(info));
-	info.command = cmd;
-	info.host = cg_facts_get(&facts, "hostname");
-	info.policy = o.policy ? o.policy : conf.source_url;
-	info.commit = p.commit;
-	info.source = o.policy ? NULL : &src;
 	info.started = (int64_t)time(NULL) - (int64_t)((cg_now_ns() - t0) / 1000000000u);
 	info.duration_ns = cg_now_ns() - t0;
 	info.exit_status = status;
 	info.stopped = cg_stop_signal;
-	info.verbose = o.verbose;
-	info.color = color;
 	/*
 	 * Under systemd stdout goes to the journal too, where the log lines
 	 * already say what changed: the text report there would be every

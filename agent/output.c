@@ -1,8 +1,11 @@
 /* output.c: plan and run results as text for people and JSON for programs. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "cg/json.h"
@@ -208,6 +211,114 @@ static char *module_summary(const struct cg_policy *p,
 	return cg_buf_detach(&b, NULL);
 }
 
+static void print_heading(FILE *out, const struct cg_policy *p,
+			  const struct cg_run_info *info)
+{
+	bool plan = strcmp(info->command, "plan") == 0;
+
+	fprintf(out, "%s%s for %s%s (roles: ", col(info->color, BOLD),
+		plan ? "Plan" : "Run", info->host, col(info->color, RESET));
+	print_roles(out, p);
+	fprintf(out, ") from %s", info->policy);
+	if (info->commit)
+		fprintf(out, " at %.12s", info->commit);
+	fprintf(out, "\n");
+}
+
+/* A resource's block, unless it is '=' with nothing else to say. */
+static bool print_resource(FILE *out, const struct cg_resource *r, bool color)
+{
+	char m = mark(r);
+
+	if (m == '=' && !r->change.nunmanaged)
+		return false;
+	fprintf(out, "\n%s%c %s%s  (%s)\n", col(color, mark_color(m)), m,
+		r->id, col(color, RESET), r->where);
+	if (r->status == CG_STATUS_FAILED || r->status == CG_STATUS_SKIPPED) {
+		print_problem(out, r, color);
+		return true;
+	}
+	print_change(out, r, color);
+	print_unmanaged(out, r, color);
+	return true;
+}
+
+/* What the SIGALRM handler prints: preformatted, as it may only write(2). */
+static char busy_line[512];
+static volatile sig_atomic_t busy_len;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	if (busy_len)
+		(void)!write(STDERR_FILENO, busy_line, (size_t)busy_len);
+}
+
+void cg_live_start(struct cg_live *lv, const struct cg_policy *p,
+		   const struct cg_run_info *info, FILE *out)
+{
+	struct sigaction sa;
+
+	memset(lv, 0, sizeof(*lv));
+	lv->p = p;
+	lv->info = info;
+	lv->out = out;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+}
+
+void cg_live_final(const struct cg_ctx *ctx, const struct cg_resource *r)
+{
+	struct cg_live *lv = ctx->output;
+
+	cg_log_resource(r);
+	if (!lv->out)
+		return;
+	if (mark(r) == '=' && !r->change.nunmanaged)
+		return;
+	if (!lv->headed)
+		print_heading(lv->out, lv->p, lv->info);
+	lv->headed = true;
+	print_resource(lv->out, r, lv->info->color);
+	fflush(lv->out);
+}
+
+/*
+ * A step that takes long says so: after 3 s, then every 10 s, one line on
+ * stderr (a log line under systemd), from a timer, so that nothing on the
+ * way (an apt transaction, a service start) has to know.
+ */
+void cg_live_working(const struct cg_ctx *ctx, const struct cg_resource *first,
+		     size_t n, const char *what)
+{
+	struct itimerval it;
+	int len;
+
+	(void)ctx;
+	memset(&it, 0, sizeof(it));
+	busy_len = 0;
+	if (first) {
+		len = snprintf(busy_line, sizeof(busy_line),
+			       "%scongruent: still %s %s%s\n",
+			       cg_log_level(stderr, LOG_INFO), what, first->id,
+			       n > 1 ? " and the next of its type" : "");
+		if (n > 2)
+			len = snprintf(busy_line, sizeof(busy_line),
+				       "%scongruent: still %s %s and %zu more "
+				       "of its type\n",
+				       cg_log_level(stderr, LOG_INFO), what,
+				       first->id, n - 1);
+		if (len > 0 && (size_t)len < sizeof(busy_line))
+			busy_len = len;
+		it.it_value.tv_sec = 3;
+		it.it_interval.tv_sec = 10;
+	}
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
 void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *c, FILE *out)
 {
@@ -218,13 +329,10 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 
 	if (quiet)
 		return;
-	fprintf(out, "%s%s for %s%s (roles: ", col(info->color, BOLD),
-		plan ? "Plan" : "Run", info->host, col(info->color, RESET));
-	print_roles(out, p);
-	fprintf(out, ") from %s", info->policy);
-	if (info->commit)
-		fprintf(out, " at %.12s", info->commit);
-	fprintf(out, "\n");
+	/* A live run printed its heading and resources as they came. */
+	if (info->live)
+		goto tail;
+	print_heading(out, p, info);
 
 	if (plan || info->verbose) {
 		fprintf(out, "\norder (%zu resource%s):\n", p->n,
@@ -238,23 +346,9 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 				col(info->color, RESET), r->id);
 		}
 	}
-	for (i = 0; i < p->n; i++) {
-		const struct cg_resource *r = &p->res[p->order[i]];
-		char m = mark(r);
-
-		if (m == '=' && !r->change.nunmanaged)
-			continue;
-		fprintf(out, "\n%s%c %s%s  (%s)\n",
-			col(info->color, mark_color(m)), m, r->id,
-			col(info->color, RESET), r->where);
-		if (r->status == CG_STATUS_FAILED ||
-		    r->status == CG_STATUS_SKIPPED) {
-			print_problem(out, r, info->color);
-			continue;
-		}
-		print_change(out, r, info->color);
-		print_unmanaged(out, r, info->color);
-	}
+	for (i = 0; i < p->n; i++)
+		print_resource(out, &p->res[p->order[i]], info->color);
+tail:
 	for (i = 0; (plan || info->verbose) && cg_modules[i]; i++) {
 		char *text = module_summary(p, cg_modules[i]);
 

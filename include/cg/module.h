@@ -109,6 +109,19 @@ struct cg_ctx {
 				   const struct cg_resource *r,
 				   const char *id);
 	void *agent; /* private to the engine */
+	/*
+	 * Private to the agent, for a run's live output: the engine calls
+	 * final once per resource as its outcome becomes final, and
+	 * working(first, n, what) before it observes or applies n resources
+	 * starting with first ("observing", "applying"), then working(NULL,
+	 * 0, NULL) when that is done. NULL: not called. Modules never use
+	 * them.
+	 */
+	void (*final)(const struct cg_ctx *ctx, const struct cg_resource *r);
+	void (*working)(const struct cg_ctx *ctx,
+			const struct cg_resource *first, size_t n,
+			const char *what);
+	void *output; /* private to final and working */
 };
 
 enum {

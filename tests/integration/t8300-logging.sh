@@ -188,4 +188,30 @@ test_expect_success 'no colours with NO_COLOR, with TERM=dumb, or into a pipe' '
 	! grep -q "$ESC" pipe.out
 '
 
+test_expect_success 'live: each outcome as it happens, and a slow step says what is running' '
+	mkdir -p live/roles && test_make_root lroot &&
+	printf "classes:\n  - match: \"*\"\n    roles: [r]\n" >live/site.yaml &&
+	{
+		echo "resources:"
+		echo "  - directory: /srv"
+		for i in $(seq 300); do
+			printf "  - file: /srv/f%d\n    content: \"%d\\\\n\"\n" $i $i
+		done
+		printf "  - file: /srv/slow\n    content: \"x\\\\n\"\n    validate: [sleep, \"5\"]\n"
+	} >live/roles/r.yaml &&
+	cg check live >/dev/null &&
+	{ "$CONGRUENT" run --policy live --root lroot 2>live.err; echo "rc=$?"; } |
+		while IFS= read -r line; do
+			printf "%s %s\n" "$(date +%s.%N)" "$line"
+		done >stamped &&
+	test_grep "rc=2" stamped &&
+	first=$(grep " + file:/srv/f1  " stamped | cut -d" " -f1) &&
+	end=$(grep " run: " stamped | cut -d" " -f1) &&
+	test -n "$first" && test -n "$end" &&
+	awk -v a="$first" -v b="$end" "BEGIN { exit !(b - a > 3.5) }" &&
+	test "$(grep -n " Run for " stamped | cut -d: -f1)" = 1 &&
+	test_grep "congruent: still observing file:/srv/f257 and 44 more of its type" live.err &&
+	test_grep "congruent: repaired file:/srv/f1 " live.err
+'
+
 test_done
