@@ -1,0 +1,94 @@
+/* fuzz-yaml.c: a libFuzzer target for the YAML loader and typed access. */
+/*
+ * Each input is parsed twice, as cg_doc_load_buf and, from a memfd, as
+ * cg_doc_stream_fd streaming "resources" (as roles are read); every node
+ * of the tree is then read through the typed accessors the policy uses.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cg/node.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *const some_keys[] = { "resources", "file", "content",
+					 "mode", NULL };
+
+static void sink(void *cookie, const void *data, size_t len)
+{
+	size_t *total = cookie;
+
+	(void)data;
+	*total += len;
+}
+
+static void visit(const struct cg_node *n, unsigned depth)
+{
+	struct cg_error err;
+	const char **list = NULL;
+	const char *s;
+	unsigned long u;
+	size_t i, nlist, total = 0;
+	char where[256];
+	bool b;
+
+	/* Aliases share nodes: bound the walk as the loader bounds nesting. */
+	if (!n || depth > CG_YAML_MAX_DEPTH + 1)
+		return;
+	cg_node_where(n, where, sizeof(where));
+	(void)cg_node_kind_name(n);
+	(void)cg_node_string(n, "k", &s, &err);
+	(void)cg_node_bool(n, "k", &b, &err);
+	(void)cg_node_uint(n, "k", 07777, &u, &err);
+	if (cg_node_strlist(n, "k", &list, &nlist, &err) == 0)
+		free(list);
+	if (depth < 3)
+		cg_node_serialize(n, sink, &total);
+	if (n->kind == CG_NODE_SCALAR)
+		return;
+	if (n->kind == CG_NODE_MAP) {
+		(void)cg_map_check_keys(n, some_keys, "a fuzz map", &err);
+		(void)cg_map_get(n, "resources");
+	}
+	for (i = 0; i < (n->kind == CG_NODE_MAP ? 2 * n->len : n->len); i++)
+		visit(n->items[i], depth + 1);
+}
+
+static void on_item(void *cookie, const struct cg_node *item)
+{
+	size_t *items = cookie;
+
+	(*items)++;
+	visit(item, 2);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct cg_doc *doc = NULL;
+	struct cg_error err;
+	size_t items = 0;
+	int fd;
+
+	if (cg_doc_load_buf(&doc, (const char *)data, size, "fuzz.yaml",
+			    &err) == 0) {
+		visit(doc->root, 0);
+		cg_doc_free(doc);
+		doc = NULL;
+	}
+	fd = memfd_create("fuzz.yaml", MFD_CLOEXEC);
+	if (fd < 0)
+		abort();
+	if (write(fd, data, size) != (ssize_t)size ||
+	    lseek(fd, 0, SEEK_SET) != 0)
+		abort();
+	if (cg_doc_stream_fd(&doc, fd, "roles/fuzz.yaml", "resources", on_item,
+			     &items, &err) == 0) {
+		visit(doc->root, 0);
+		cg_doc_free(doc);
+	}
+	close(fd);
+	return 0;
+}
