@@ -342,12 +342,16 @@ static int close_container(struct loader *l)
 /*
  * congruent reads strings, lists and maps, never tags. A tag is mostly a
  * value that starts with '!' and was not quoted: "- ! -s 10.0.0.0/8 -j
- * DROP" would lose its '!' and mean the opposite. Only YAML's own tags
- * (!!str) are let through.
+ * DROP" would lose its '!' and mean the opposite. YAML's own tags
+ * (!!binary, !!int, even !!str) are refused too: each asks for a meaning
+ * (base64 to decode, a number) that the value would silently not get.
  */
 static int check_tag(struct loader *l, const yaml_event_t *ev)
 {
+	static const char yaml_org[] = "tag:yaml.org,2002:";
 	const yaml_char_t *tag = NULL;
+	const char *t;
+	char shown[256];
 
 	if (ev->type == YAML_SCALAR_EVENT)
 		tag = ev->data.scalar.tag;
@@ -355,13 +359,25 @@ static int check_tag(struct loader *l, const yaml_event_t *ev)
 		tag = ev->data.sequence_start.tag;
 	else if (ev->type == YAML_MAPPING_START_EVENT)
 		tag = ev->data.mapping_start.tag;
-	if (!tag || strncmp((const char *)tag, "tag:yaml.org,2002:", 18) == 0)
+	if (!tag)
 		return 0;
+	t = (const char *)tag;
+	if (strncmp(t, yaml_org, sizeof(yaml_org) - 1) == 0) {
+		snprintf(shown, sizeof(shown), "!!%s", t + sizeof(yaml_org) - 1);
+		fail_at(l, (unsigned)ev->start_mark.line + 1,
+			(unsigned)ev->start_mark.column + 1,
+			"'%s' here is a YAML tag, which congruent does not "
+			"apply: every value is read as text",
+			shown);
+		cg_error_hint(l->err, "remove the tag (write the value itself, "
+				      "quoted if it starts with '!')");
+		return CG_ERR;
+	}
 	return fail_at(l, (unsigned)ev->start_mark.line + 1,
 		       (unsigned)ev->start_mark.column + 1,
 		       "'%s' here is a YAML tag, which would be dropped from "
 		       "the value: quote a value that starts with '!'",
-		       (const char *)tag);
+		       t);
 }
 
 static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
@@ -381,6 +397,19 @@ static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 				       "file; congruent reads one per file");
 		return 0;
 	case YAML_SCALAR_EVENT:
+		/*
+		 * "\0" in a double-quoted string: every string is used as a
+		 * C string, so a path or content would end there, silently.
+		 */
+		if (memchr(ev->data.scalar.value, '\0',
+			   ev->data.scalar.length)) {
+			fail_at(l, (unsigned)ev->start_mark.line + 1,
+				(unsigned)ev->start_mark.column + 1,
+				"%s", "a NUL character (\\0) in a string, "
+				      "which would cut it short there");
+			cg_error_hint(l->err, "remove the \\0 escape");
+			return CG_ERR;
+		}
 		if (add_weight(l, 1, ev->start_mark) < 0 ||
 		    new_node(l, CG_NODE_SCALAR, ev->start_mark, &n) < 0)
 			return CG_ERR;
@@ -610,12 +639,40 @@ int cg_doc_load_buf(struct cg_doc **out, const char *buf, size_t len,
 	return load(out, &in, name, NULL, NULL, NULL, err);
 }
 
-static int check_size(int fd, const char *name, struct cg_error *err)
+static const char *file_type(mode_t mode)
+{
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	return "another kind of file";
+}
+
+/*
+ * Only a regular file is read: a FIFO (opened with O_NONBLOCK, so that
+ * the open does not hang) would read as empty, and a device as anything.
+ */
+static int check_file(int fd, const char *name, struct cg_error *err)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (uintmax_t)st.st_size > CG_YAML_MAX_BYTES) {
+	if (fstat(fd, &st) < 0) {
+		cg_error_sys(err, CG_ERR, "cannot stat");
+		cg_error_where(err, "%s", name);
+		return CG_ERR;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cg_error_set(err, CG_ERR, "not a regular file but %s",
+			     file_type(st.st_mode));
+		cg_error_where(err, "%s", name);
+		cg_error_hint(err, "replace it with a plain YAML file");
+		return CG_ERR;
+	}
+	if ((uintmax_t)st.st_size > CG_YAML_MAX_BYTES) {
 		cg_error_set(err, CG_ERR, "file is larger than the limit of %u MiB",
 			     CG_YAML_MAX_BYTES >> 20);
 		cg_error_where(err, "%s", name);
@@ -629,7 +686,7 @@ int cg_doc_load_fd(struct cg_doc **out, int fd, const char *name,
 {
 	struct input in = { .fd = fd };
 
-	if (check_size(fd, name, err) < 0)
+	if (check_file(fd, name, err) < 0)
 		return CG_ERR;
 	return load(out, &in, name, NULL, NULL, NULL, err);
 }
@@ -641,7 +698,7 @@ int cg_doc_stream_fd(struct cg_doc **out, int fd, const char *name,
 {
 	struct input in = { .fd = fd };
 
-	if (check_size(fd, name, err) < 0)
+	if (check_file(fd, name, err) < 0)
 		return CG_ERR;
 	return load(out, &in, name, list_key, fn, cookie, err);
 }
