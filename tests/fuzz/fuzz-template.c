@@ -40,12 +40,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						      NULL };
 	struct cg_buf out = { 0 };
 	struct cg_error err;
+	int rc;
 
 	cg_error_clear(&err);
-	if (cg_template_render((const char *)data, size, "templates/fuzz",
-			       &vars, &out, &err) < 0 &&
+	rc = cg_template_render((const char *)data, size, "templates/fuzz",
+				&vars, &out, &err);
+	if (rc < 0 &&
 	    (!err.msg[0] || strncmp(err.where, "templates/fuzz:", 15) != 0))
 		__builtin_trap(); /* an error must say what and where */
+	/* Text without a reference comes out as it went in. */
+	if (!memmem(data, size, "{{", 2) &&
+	    (rc < 0 || out.len != size ||
+	     (size && memcmp(out.data, data, size) != 0)))
+		__builtin_trap();
 	cg_buf_release(&out);
 	return 0;
 }

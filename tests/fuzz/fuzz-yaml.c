@@ -47,8 +47,12 @@ static void visit(const struct cg_node *n, unsigned depth)
 		free(list);
 	if (depth < 3)
 		cg_node_serialize(n, sink, &total);
-	if (n->kind == CG_NODE_SCALAR)
+	if (n->kind == CG_NODE_SCALAR) {
+		/* Every string is used as a C string: none may be cut short. */
+		if (strlen(n->str) != n->len)
+			__builtin_trap();
 		return;
+	}
 	if (n->kind == CG_NODE_MAP) {
 		(void)cg_map_check_keys(n, some_keys, "a fuzz map", &err);
 		(void)cg_map_get(n, "resources");

@@ -28,12 +28,18 @@ for bin in "$@"; do
 	rm -rf "$work"
 	mkdir -p "$work" "$art"
 	cp "$seeds"/* "$work"/
+	# A dictionary of the format's words, where there is one.
+	dict=
+	case $name in
+	policy | yaml) dict=-dict=tests/fuzz/policy.dict ;;
+	iptables) dict=-dict=tests/fuzz/iptables.dict ;;
+	esac
 	echo "== fuzz $name: ${secs}s, $(ls "$seeds" | wc -l) seeds"
 	# libFuzzer runs every seed first (crash-* seeds are regressions),
 	# then mutates; one process (no -jobs, which forks workers).
 	if ! ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$secs" \
 		-timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-		-print_final_stats=1 -artifact_prefix="$art/" \
+		-print_final_stats=1 -artifact_prefix="$art/" $dict \
 		"$work" >"$art/fuzz.log" 2>&1; then
 		echo "run.sh: fuzz-$name FAILED; see $art/ (last lines below)" >&2
 		tail -n 40 "$art/fuzz.log" >&2
