@@ -407,7 +407,8 @@ static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 				(unsigned)ev->start_mark.column + 1,
 				"%s", "a NUL character (\\0) in a string, "
 				      "which would cut it short there");
-			cg_error_hint(l->err, "remove the \\0 escape");
+			cg_error_hint(l->err, "remove the \\0 (or \\x00, "
+					      "\\u0000) escape");
 			return CG_ERR;
 		}
 		if (add_weight(l, 1, ev->start_mark) < 0 ||
