@@ -205,6 +205,17 @@ static int add_child(struct loader *l, struct cg_node *n)
 		return 0;
 	}
 	f = &l->stack[l->depth - 1];
+	/*
+	 * A key must be a string, and is refused as soon as it is whole,
+	 * not when its map closes: what comes before that (open_container,
+	 * asking whether the value is the streamed list) reads the key's
+	 * string.
+	 */
+	if (f->node->kind == CG_NODE_MAP && f->n % 2 == 0 &&
+	    n->kind != CG_NODE_SCALAR)
+		return fail_at(l, n->line, n->col,
+			       "map keys must be plain strings, not %s",
+			       cg_node_kind_name(n));
 	if (f->streaming) {
 		/*
 		 * A whole item: hand it over, then forget it. Its anchors go
@@ -241,14 +252,7 @@ static int check_map(struct loader *l, struct cg_node *map)
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < map->len; i++) {
-		struct cg_node *k = map->items[2 * i];
-
-		if (k->kind != CG_NODE_SCALAR)
-			return fail_at(l, k->line, k->col,
-				       "map keys must be plain strings, not %s",
-				       cg_node_kind_name(k));
-	}
+	/* Every key is a scalar: add_child saw to it. */
 	if (map->len < 2)
 		return 0;
 	keys = cg_xmalloc(map->len * sizeof(*keys));
@@ -283,10 +287,20 @@ static int check_map(struct loader *l, struct cg_node *map)
 	return rc;
 }
 
+/* Is the next node the value of stream_key in the top-level map? */
+static bool is_stream_value(const struct loader *l)
+{
+	const struct frame *parent = &l->stack[0];
+
+	return l->stream_key && l->depth == 1 &&
+	       parent->node->kind == CG_NODE_MAP && parent->n % 2 == 1 &&
+	       strcmp(parent->items[parent->n - 1]->str, l->stream_key) == 0;
+}
+
 static int open_container(struct loader *l, enum cg_node_kind kind,
 			  yaml_mark_t mark, const yaml_char_t *anchor)
 {
-	struct frame *f, *parent = l->depth ? &l->stack[l->depth - 1] : NULL;
+	struct frame *f;
 	struct cg_node *n;
 	bool stream;
 
@@ -296,10 +310,7 @@ static int open_container(struct loader *l, enum cg_node_kind kind,
 			       "nesting deeper than %s levels", "64");
 	if (add_weight(l, 1, mark) < 0 || new_node(l, kind, mark, &n) < 0)
 		return CG_ERR;
-	/* The list under stream_key in the top-level map is streamed. */
-	stream = l->stream_key && kind == CG_NODE_SEQ && l->depth == 1 &&
-		 parent->node->kind == CG_NODE_MAP && parent->n % 2 == 1 &&
-		 strcmp(parent->items[parent->n - 1]->str, l->stream_key) == 0;
+	stream = kind == CG_NODE_SEQ && is_stream_value(l);
 	f = &l->stack[l->depth++];
 	memset(f, 0, sizeof(*f));
 	f->node = n;
@@ -380,6 +391,26 @@ static int check_tag(struct loader *l, const yaml_event_t *ev)
 		       t);
 }
 
+/*
+ * "resources: *list": the streamed list is an alias. Its items are handed
+ * over like parsed ones (they were parsed with their anchor, outside any
+ * item, and stay with it), and the document gets an empty list in its
+ * place, as for a list streamed as it was read.
+ */
+static int stream_alias(struct loader *l, const struct cg_node *list,
+			yaml_mark_t mark)
+{
+	struct cg_node *n;
+	size_t i;
+
+	for (i = 0; i < list->len; i++)
+		l->fn(l->cookie, list->items[i]);
+	if (new_node(l, CG_NODE_SEQ, mark, &n) < 0)
+		return CG_ERR;
+	n->items = arena_alloc(l->main, 1);
+	return add_child(l, n);
+}
+
 static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 {
 	struct cg_node *n;
@@ -444,6 +475,8 @@ static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 				       (const char *)ev->data.alias.anchor);
 		if (add_weight(l, a->weight, ev->start_mark) < 0)
 			return CG_ERR;
+		if (a->node->kind == CG_NODE_SEQ && is_stream_value(l))
+			return stream_alias(l, a->node, ev->start_mark);
 		return add_child(l, a->node);
 	default:
 		return 0;

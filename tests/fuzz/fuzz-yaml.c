@@ -3,6 +3,8 @@
  * Each input is parsed twice, as cg_doc_load_buf and, from a memfd, as
  * cg_doc_stream_fd streaming "resources" (as roles are read); every node
  * of the tree is then read through the typed accessors the policy uses.
+ * The two must agree: what streams also loads, and the streamed items
+ * are the same data as the loaded list's (cg_node_serialize).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "cg/node.h"
+#include "cg/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -61,27 +64,31 @@ static void visit(const struct cg_node *n, unsigned depth)
 		visit(n->items[i], depth + 1);
 }
 
+static void add_ser(void *cookie, const void *data, size_t len)
+{
+	cg_buf_add(cookie, data, len);
+}
+
 static void on_item(void *cookie, const struct cg_node *item)
 {
-	size_t *items = cookie;
+	struct cg_buf *streamed = cookie;
 
-	(*items)++;
 	visit(item, 2);
+	cg_node_serialize(item, add_ser, streamed);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct cg_doc *doc = NULL;
+	struct cg_buf streamed = { 0 }, loaded = { 0 };
+	struct cg_doc *doc = NULL, *whole = NULL;
+	const struct cg_node *list;
 	struct cg_error err;
-	size_t items = 0;
+	size_t i;
 	int fd;
 
-	if (cg_doc_load_buf(&doc, (const char *)data, size, "fuzz.yaml",
-			    &err) == 0) {
-		visit(doc->root, 0);
-		cg_doc_free(doc);
-		doc = NULL;
-	}
+	if (cg_doc_load_buf(&whole, (const char *)data, size, "fuzz.yaml",
+			    &err) == 0)
+		visit(whole->root, 0);
 	fd = memfd_create("fuzz.yaml", MFD_CLOEXEC);
 	if (fd < 0)
 		abort();
@@ -89,10 +96,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    lseek(fd, 0, SEEK_SET) != 0)
 		abort();
 	if (cg_doc_stream_fd(&doc, fd, "roles/fuzz.yaml", "resources", on_item,
-			     &items, &err) == 0) {
+			     &streamed, &err) == 0) {
 		visit(doc->root, 0);
+		if (!whole)
+			__builtin_trap(); /* streams, but does not load */
+		list = cg_map_get(whole->root, "resources");
+		for (i = 0; list && list->kind == CG_NODE_SEQ && i < list->len;
+		     i++)
+			cg_node_serialize(list->items[i], add_ser, &loaded);
+		if (streamed.len != loaded.len ||
+		    (loaded.len &&
+		     memcmp(streamed.data, loaded.data, loaded.len) != 0))
+			__builtin_trap(); /* streamed items differ */
 		cg_doc_free(doc);
 	}
 	close(fd);
+	cg_doc_free(whole);
+	cg_buf_release(&streamed);
+	cg_buf_release(&loaded);
 	return 0;
 }

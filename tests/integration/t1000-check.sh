@@ -119,6 +119,20 @@ test_expect_success 'a yaml.org tag and a NUL in a path are refused with file:li
 	test_grep "roles/base.yaml:2:11: a NUL character" err
 '
 
+test_expect_success 'resources given by an alias are checked and planned' '
+	mkpol alias &&
+	printf "description: &r\n  - file: /etc/motd\n    mdoe: \"0644\"\nresources: *r\n" \
+		>alias/roles/base.yaml &&
+	test_expect_code 1 cg check alias 2>err &&
+	test_grep "roles/base.yaml:3: file:/etc/motd: unknown key" err &&
+	printf "description: &r\n  - file: /etc/motd\n    content: hi\nresources: *r\n" \
+		>alias/roles/base.yaml &&
+	cg check alias &&
+	mkdir aroot &&
+	test_expect_code 2 cg plan --policy alias --root aroot --hostname h >out &&
+	test_grep "+ file:/etc/motd" out
+'
+
 test_expect_success 'an unreadable policy tree is a clear error' '
 	test_expect_code 1 cg check does-not-exist 2>err &&
 	test_grep "cannot open policy tree does-not-exist" err

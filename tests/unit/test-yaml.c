@@ -424,6 +424,87 @@ static void test_load_fd(void)
 	close(fd);
 }
 
+static void count_item(void *cookie, const struct cg_node *item)
+{
+	(void)item;
+	++*(int *)cookie;
+}
+
+/* Stream text as a role is read; CG_ERR with err set, or 0. */
+static int stream(const char *text, int *items, struct cg_error *err)
+{
+	char tmpl[] = "/tmp/cg-test-yaml.XXXXXX";
+	struct cg_doc *doc = NULL;
+	int fd = mkstemp(tmpl), rc;
+
+	*items = 0;
+	cg_error_clear(err);
+	if (fd < 0)
+		return CG_ERR;
+	unlink(tmpl);
+	if (cg_write_all(fd, text, strlen(text)) < 0 ||
+	    lseek(fd, 0, SEEK_SET) != 0) {
+		close(fd);
+		return CG_ERR;
+	}
+	rc = cg_doc_stream_fd(&doc, fd, "roles/x.yaml", "resources",
+			      count_item, items, err);
+	cg_doc_free(doc);
+	close(fd);
+	return rc;
+}
+
+/*
+ * A list or map as a key of the top-level map: refused with its place,
+ * before the streaming test reads that key as a string (it crashed).
+ */
+static void test_stream_complex_key(void)
+{
+	static const struct {
+		const char *text, *where, *msg;
+	} cases[] = {
+		{ "? [a]\n: [b]\n", "roles/x.yaml:1:3", "not a list" },
+		{ "resources: []\n? {x: 1}\n: [b]\n", "roles/x.yaml:2:3",
+		  "not a map" },
+		{ "a: &k [x]\n? *k\n: [b]\n", "roles/x.yaml:1:4", "not a list" },
+		{ "? [resources]\n: [{file: /x}]\n", "roles/x.yaml:1:3",
+		  "not a list" },
+	};
+	struct cg_error err;
+	char name[64];
+	size_t i;
+	int items;
+
+	for (i = 0; i < CG_ARRAY_SIZE(cases); i++) {
+		snprintf(name, sizeof(name), "stream complex key %zu", i + 1);
+		tap_is_int(stream(cases[i].text, &items, &err), CG_ERR, name);
+		tap_is_str(err.where, cases[i].where, name);
+		tap_has_str(err.msg, "map keys must be plain strings", name);
+		tap_has_str(err.msg, cases[i].msg, name);
+	}
+	tap_is_int(stream("resources:\n  - {file: /x}\n  - {file: /y}\n",
+			  &items, &err),
+		   0, "stream: a plain role");
+	tap_is_int(items, 2, "stream: its two items");
+}
+
+/* "resources: *list" streams the aliased items (they were dropped). */
+static void test_stream_alias(void)
+{
+	static const char text[] = "description: &r\n"
+				   "  - {file: /a}\n"
+				   "  - {file: /b}\n"
+				   "resources: *r\n";
+	struct cg_error err;
+	int items;
+
+	tap_is_int(stream(text, &items, &err), 0, "stream alias: loads");
+	tap_is_int(items, 2, "stream alias: both items handed over");
+	tap_is_int(stream("a: &s x\nresources: *s\n", &items, &err), 0,
+		   "stream alias to a string: loads");
+	tap_is_int(items, 0, "stream alias to a string: no items");
+}
+
 /* A FIFO reads as empty (it is opened O_NONBLOCK): refused, not read. */
 static void test_load_fifo(void)
 {
@@ -703,6 +784,8 @@ int main(void)
 	test_limits();
 	test_load_fd();
 	test_load_fifo();
+	test_stream_complex_key();
+	test_stream_alias();
 	test_serialize();
 	test_check_keys();
 	test_typed();
