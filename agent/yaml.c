@@ -673,40 +673,12 @@ int cg_doc_load_buf(struct cg_doc **out, const char *buf, size_t len,
 	return load(out, &in, name, NULL, NULL, NULL, err);
 }
 
-static const char *file_type(mode_t mode)
-{
-	if (S_ISFIFO(mode))
-		return "a FIFO";
-	if (S_ISDIR(mode))
-		return "a directory";
-	if (S_ISSOCK(mode))
-		return "a socket";
-	if (S_ISCHR(mode) || S_ISBLK(mode))
-		return "a device";
-	return "another kind of file";
-}
-
-/*
- * Only a regular file is read: a FIFO (opened with O_NONBLOCK, so that
- * the open does not hang) would read as empty, and a device as anything.
- */
-static int check_file(int fd, const char *name, struct cg_error *err)
+static int check_size(int fd, const char *name, struct cg_error *err)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) < 0) {
-		cg_error_sys(err, CG_ERR, "cannot stat");
-		cg_error_where(err, "%s", name);
-		return CG_ERR;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		cg_error_set(err, CG_ERR, "not a regular file but %s",
-			     file_type(st.st_mode));
-		cg_error_where(err, "%s", name);
-		cg_error_hint(err, "replace it with a plain YAML file");
-		return CG_ERR;
-	}
-	if ((uintmax_t)st.st_size > CG_YAML_MAX_BYTES) {
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uintmax_t)st.st_size > CG_YAML_MAX_BYTES) {
 		cg_error_set(err, CG_ERR, "file is larger than the limit of %u MiB",
 			     CG_YAML_MAX_BYTES >> 20);
 		cg_error_where(err, "%s", name);
@@ -720,7 +692,7 @@ int cg_doc_load_fd(struct cg_doc **out, int fd, const char *name,
 {
 	struct input in = { .fd = fd };
 
-	if (check_file(fd, name, err) < 0)
+	if (check_size(fd, name, err) < 0)
 		return CG_ERR;
 	return load(out, &in, name, NULL, NULL, NULL, err);
 }
@@ -732,7 +704,7 @@ int cg_doc_stream_fd(struct cg_doc **out, int fd, const char *name,
 {
 	struct input in = { .fd = fd };
 
-	if (check_file(fd, name, err) < 0)
+	if (check_size(fd, name, err) < 0)
 		return CG_ERR;
 	return load(out, &in, name, list_key, fn, cookie, err);
 }

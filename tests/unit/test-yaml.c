@@ -1,7 +1,6 @@
 /* test-yaml.c: the YAML loader's tree, its limits, and typed access. */
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -505,43 +504,6 @@ static void test_stream_alias(void)
 	tap_is_int(items, 0, "stream alias to a string: no items");
 }
 
-/* A FIFO reads as empty (it is opened O_NONBLOCK): refused, not read. */
-static void test_load_fifo(void)
-{
-	char dir[] = "/tmp/cg-test-yaml.XXXXXX", path[64];
-	struct cg_error err;
-	struct cg_doc *doc = NULL;
-	int fd;
-
-	if (!tap_ok(mkdtemp(dir) != NULL, "fifo: temp dir"))
-		return;
-	snprintf(path, sizeof(path), "%s/role.yaml", dir);
-	if (tap_ok(mkfifo(path, 0600) == 0, "fifo: made") &&
-	    tap_ok((fd = open(path, O_RDONLY | O_NONBLOCK)) >= 0,
-		   "fifo: opened")) {
-		cg_error_clear(&err);
-		tap_is_int(cg_doc_load_fd(&doc, fd, "roles/x.yaml", &err),
-			   CG_ERR, "fifo: load refuses it");
-		tap_is_str(err.where, "roles/x.yaml", "fifo: where");
-		tap_has_str(err.msg, "not a regular file but a FIFO",
-			    "fifo: message");
-		cg_error_clear(&err);
-		tap_is_int(cg_doc_stream_fd(&doc, fd, "roles/x.yaml",
-					    "resources", NULL, NULL, &err),
-			   CG_ERR, "fifo: stream refuses it");
-		tap_has_str(err.msg, "a FIFO", "fifo: stream message");
-		close(fd);
-	}
-	unlink(path);
-	rmdir(dir);
-	fd = open("/tmp", O_RDONLY | O_DIRECTORY);
-	cg_error_clear(&err);
-	tap_is_int(cg_doc_load_fd(&doc, fd, "roles/d.yaml", &err), CG_ERR,
-		   "directory: refused");
-	tap_has_str(err.msg, "a directory", "directory: message");
-	close(fd);
-}
-
 static void ser_cb(void *cookie, const void *data, size_t len)
 {
 	cg_buf_add(cookie, data, len);
@@ -783,7 +745,6 @@ int main(void)
 	test_aliases();
 	test_limits();
 	test_load_fd();
-	test_load_fifo();
 	test_stream_complex_key();
 	test_stream_alias();
 	test_serialize();
