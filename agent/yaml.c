@@ -95,6 +95,8 @@ struct anchor {
 	char *name; /* owned */
 	struct cg_node *node;
 	size_t weight;
+	/* A streamed item redefined the name, and went with its node. */
+	bool shadowed;
 };
 
 struct loader {
@@ -175,6 +177,7 @@ static void add_anchor(struct loader *l, char *name, struct cg_node *n,
 	l->anchors[l->nanchors].name = name;
 	l->anchors[l->nanchors].node = n;
 	l->anchors[l->nanchors].weight = weight;
+	l->anchors[l->nanchors].shadowed = false;
 	l->nanchors++;
 }
 
@@ -188,6 +191,25 @@ static const struct anchor *find_anchor(const struct loader *l,
 		if (strcmp(l->anchors[i - 1].name, name) == 0)
 			return &l->anchors[i - 1];
 	return NULL;
+}
+
+/*
+ * A streamed item is gone: an anchor of it that redefined an earlier one
+ * leaves that earlier one unusable, since YAML says a later alias means
+ * the item's node, which no longer exists. Resolving it to the earlier
+ * anchor would silently give other data than the file says.
+ */
+static void shadow_outer_anchors(struct loader *l)
+{
+	size_t i, j;
+
+	for (i = l->item_anchors; i < l->nanchors; i++)
+		for (j = l->item_anchors; j > 0; j--)
+			if (strcmp(l->anchors[j - 1].name,
+				   l->anchors[i].name) == 0) {
+				l->anchors[j - 1].shadowed = true;
+				break;
+			}
 }
 
 static void drop_anchors(struct loader *l, size_t keep)
@@ -223,6 +245,7 @@ static int add_child(struct loader *l, struct cg_node *n)
 		 */
 		l->fn(l->cookie, n);
 		arena_reset(&l->item);
+		shadow_outer_anchors(l);
 		drop_anchors(l, l->item_anchors);
 		l->live -= l->item_live;
 		l->item_live = 0;
@@ -472,6 +495,13 @@ static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 				       (unsigned)ev->start_mark.column + 1,
 				       "alias *%s names no complete anchor "
 				       "before it (in the same resource)",
+				       (const char *)ev->data.alias.anchor);
+		if (a->shadowed)
+			return fail_at(l, (unsigned)ev->start_mark.line + 1,
+				       (unsigned)ev->start_mark.column + 1,
+				       "alias *%s names an anchor that an "
+				       "earlier resource redefined: an "
+				       "anchor there belongs to its resource",
 				       (const char *)ev->data.alias.anchor);
 		if (add_weight(l, a->weight, ev->start_mark) < 0)
 			return CG_ERR;

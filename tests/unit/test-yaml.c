@@ -504,6 +504,41 @@ static void test_stream_alias(void)
 	tap_is_int(items, 0, "stream alias to a string: no items");
 }
 
+/*
+ * An item that redefines an anchor: a later alias means the item's node
+ * (gone once streamed), not the earlier anchor it resolved to silently.
+ */
+static void test_stream_shadowed_anchor(void)
+{
+	static const char *const texts[] = {
+		"p: &r c\nresources:\n  - &r\n  - *r\n",
+		"p: &r c\nresources:\n  - {file: &r /x}\nq: *r\n",
+	};
+	static const char *const wheres[] = { "roles/x.yaml:4:5",
+					      "roles/x.yaml:4:4" };
+	struct cg_error err;
+	char name[64];
+	size_t i;
+	int items;
+
+	for (i = 0; i < CG_ARRAY_SIZE(texts); i++) {
+		snprintf(name, sizeof(name), "stream shadowed anchor %zu",
+			 i + 1);
+		tap_is_int(stream(texts[i], &items, &err), CG_ERR, name);
+		tap_is_str(err.where, wheres[i], name);
+		tap_has_str(err.msg, "an earlier resource redefined", name);
+	}
+	tap_is_int(stream("p: &r c\nresources:\n  - {a: &r x, b: *r}\n"
+			  "  - *r\n",
+			  &items, &err),
+		   CG_ERR, "stream: an item's anchor shadows the outer one");
+	tap_is_int(stream("p: &r c\nresources:\n  - *r\n  - *r\nq: &r d\n"
+			  "z: *r\n",
+			  &items, &err),
+		   0, "stream: outer anchors, and one defined again, are fine");
+	tap_is_int(items, 2, "stream: both items");
+}
+
 static void ser_cb(void *cookie, const void *data, size_t len)
 {
 	cg_buf_add(cookie, data, len);
@@ -747,6 +782,7 @@ int main(void)
 	test_load_fd();
 	test_stream_complex_key();
 	test_stream_alias();
+	test_stream_shadowed_anchor();
 	test_serialize();
 	test_check_keys();
 	test_typed();
