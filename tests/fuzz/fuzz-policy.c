@@ -1,4 +1,4 @@
-/* fuzz-policy.c: a libFuzzer target for the policy loader and module parsers. */
+/* fuzz-policy.c: a libFuzzer target for the policy loader and the modules. */
 /*
  * The input is a role file, optionally followed by a line "#%site.yaml"
  * and a site.yaml (else a site.yaml giving every host the role "fuzz"
