@@ -5,6 +5,8 @@
 #   make check         install test dependencies, build, run every test
 #   make SANITIZE=1 check   the same with ASan + UBSan
 #   make bench         speed and memory figures
+#   make fuzz          build the libFuzzer targets, run each FUZZ_SECONDS
+#   make fuzz-build    build them only (clang, into build/fuzz/)
 #   make install       PREFIX=/usr/local DESTDIR=
 
 PROG    := congruent
@@ -66,12 +68,58 @@ $(B)/tests/helpers/%: tests/helpers/%.c $(LIB_OBJ) $(B)/flags
 
 tests: $(PROG) $(UNIT_BIN) $(HELPER_BIN)
 
+# The fuzzers: clang with libFuzzer, ASan and UBSan, their own objects
+# under $(B)/fuzz/ and their own flags file, so that they never mix with
+# the gcc build. Each target links every library object (the real parsers).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FB           := $(B)/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+FUZZ_CFLAGS   = -std=c11 -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	$(WARN) -D_GNU_SOURCE -DCG_VERSION='"$(VERSION)"' -Iinclude \
+	-Itests/unit $(PKG_CFLAGS)
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
+FUZZ_LIB_OBJ := $(LIB_OBJ:$(B)/%=$(FB)/obj/%)
+
+ifneq ($(filter fuzz fuzz-build $(FB)/%,$(MAKECMDGOALS)),)
+FUZZ_FLAGS_NOW := $(FUZZ_CC) $(FUZZ_CFLAGS) $(PKG_LIBS)
+ifneq ($(FUZZ_FLAGS_NOW),$(file <$(FB)/flags))
+$(shell mkdir -p $(FB))
+$(file >$(FB)/flags,$(FUZZ_FLAGS_NOW))
+endif
+endif
+
+# Not intermediate files: make would delete them after each link.
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZ_SRC:%.c=$(FB)/obj/%.o)
+
+$(FB)/obj/%.o: %.c $(FB)/flags
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FB)/fuzz-%: $(FB)/obj/tests/fuzz/fuzz-%.o $(FUZZ_LIB_OBJ) $(FB)/flags
+	$(FUZZ_CC) -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) \
+		$(PKG_LIBS)
+
+fuzz-build: deps-fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+# Each target runs on a copy of its corpus in $(FB)/run/ (the tree is
+# never written); a crash, a leak or a hang fails, its input left in
+# $(FB)/artifacts/.
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+
 # Set-up is part of the two README commands: each installs what it needs.
 deps:
 	@scripts/deps.sh build
 
 deps-test:
 	@scripts/deps.sh test
+
+deps-fuzz:
+	@scripts/deps.sh fuzz
 
 run: deps
 	@$(MAKE) --no-print-directory $(PROG)
@@ -133,6 +181,8 @@ uninstall:
 clean:
 	rm -rf $(B) $(PROG)
 
-.PHONY: all tests deps deps-test run check bench install uninstall clean
+.PHONY: all tests deps deps-test deps-fuzz run check bench fuzz fuzz-build \
+	install uninstall clean
 
 -include $(OBJ:.o=.d) $(UNIT_BIN:=.d) $(HELPER_BIN:=.d)
+-include $(wildcard $(FB)/obj/*/*.d $(FB)/obj/*/*/*.d)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -113,6 +114,38 @@ static void add_cg_err(struct loader *l, struct cg_error *e, const char *file,
 	cg_diag_add(l->diag, e);
 }
 
+static const char *file_type(mode_t mode)
+{
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	return "another kind of file";
+}
+
+/*
+ * Policy files are regular files: a FIFO (opened with O_NONBLOCK, so that
+ * the open does not hang) would read as empty and check ok, a device as
+ * anything. Git trees hold none; a --policy DIR may.
+ */
+static int want_regular(int fd, struct cg_error *e)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return cg_error_sys(e, CG_ERR, "cannot stat");
+	if (S_ISREG(st.st_mode))
+		return 0;
+	cg_error_set(e, CG_ERR, "not a regular file but %s",
+		     file_type(st.st_mode));
+	cg_error_hint(e, "replace it with a plain YAML file");
+	return CG_ERR;
+}
+
 static int open_doc(struct loader *l, const char *rel, struct cg_doc **out,
 		    bool quiet_missing)
 {
@@ -133,7 +166,9 @@ static int open_doc(struct loader *l, const char *rel, struct cg_doc **out,
 		add_cg_err(l, &e, rel, NULL);
 		return rc;
 	}
-	rc = cg_doc_load_fd(out, fd, rel, &e);
+	rc = want_regular(fd, &e);
+	if (rc == 0)
+		rc = cg_doc_load_fd(out, fd, rel, &e);
 	close(fd);
 	if (rc < 0)
 		add_cg_err(l, &e, rel, NULL);
@@ -601,8 +636,10 @@ static void load_role(struct loader *l, const char *role,
 		goto out;
 	}
 	/* Resources are parsed as they stream by: see cg_doc_stream_fd. */
-	rc = cg_doc_stream_fd(&doc, fd, rel, "resources", on_resource, &cookie,
-			      &e);
+	rc = want_regular(fd, &e);
+	if (rc == 0)
+		rc = cg_doc_stream_fd(&doc, fd, rel, "resources", on_resource,
+				      &cookie, &e);
 	close(fd);
 	if (rc < 0) {
 		add_cg_err(l, &e, rel, NULL);

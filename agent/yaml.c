@@ -95,6 +95,8 @@ struct anchor {
 	char *name; /* owned */
 	struct cg_node *node;
 	size_t weight;
+	/* A streamed item redefined the name, and went with its node. */
+	bool shadowed;
 };
 
 struct loader {
@@ -175,6 +177,7 @@ static void add_anchor(struct loader *l, char *name, struct cg_node *n,
 	l->anchors[l->nanchors].name = name;
 	l->anchors[l->nanchors].node = n;
 	l->anchors[l->nanchors].weight = weight;
+	l->anchors[l->nanchors].shadowed = false;
 	l->nanchors++;
 }
 
@@ -188,6 +191,25 @@ static const struct anchor *find_anchor(const struct loader *l,
 		if (strcmp(l->anchors[i - 1].name, name) == 0)
 			return &l->anchors[i - 1];
 	return NULL;
+}
+
+/*
+ * A streamed item is gone: an anchor of it that redefined an earlier one
+ * leaves that earlier one unusable, since YAML says a later alias means
+ * the item's node, which no longer exists. Resolving it to the earlier
+ * anchor would silently give other data than the file says.
+ */
+static void shadow_outer_anchors(struct loader *l)
+{
+	size_t i, j;
+
+	for (i = l->item_anchors; i < l->nanchors; i++)
+		for (j = l->item_anchors; j > 0; j--)
+			if (strcmp(l->anchors[j - 1].name,
+				   l->anchors[i].name) == 0) {
+				l->anchors[j - 1].shadowed = true;
+				break;
+			}
 }
 
 static void drop_anchors(struct loader *l, size_t keep)
@@ -222,6 +244,7 @@ static int add_child(struct loader *l, struct cg_node *n)
 		 */
 		l->fn(l->cookie, n);
 		arena_reset(&l->item);
+		shadow_outer_anchors(l);
 		drop_anchors(l, l->item_anchors);
 		l->live -= l->item_live;
 		l->item_live = 0;
@@ -286,10 +309,20 @@ static int check_map(struct loader *l, struct cg_node *map)
 	return rc;
 }
 
+/* Is the next node the value of stream_key in the top-level map? */
+static bool is_stream_value(const struct loader *l)
+{
+	const struct frame *parent = &l->stack[0];
+
+	return l->stream_key && l->depth == 1 &&
+	       parent->node->kind == CG_NODE_MAP && parent->n % 2 == 1 &&
+	       strcmp(parent->items[parent->n - 1]->str, l->stream_key) == 0;
+}
+
 static int open_container(struct loader *l, enum cg_node_kind kind,
 			  yaml_mark_t mark, const yaml_char_t *anchor)
 {
-	struct frame *f, *parent = l->depth ? &l->stack[l->depth - 1] : NULL;
+	struct frame *f;
 	struct cg_node *n;
 	bool stream;
 
@@ -299,10 +332,7 @@ static int open_container(struct loader *l, enum cg_node_kind kind,
 			       "nesting deeper than %s levels", "64");
 	if (add_weight(l, 1, mark) < 0 || new_node(l, kind, mark, &n) < 0)
 		return CG_ERR;
-	/* The list under stream_key in the top-level map is streamed. */
-	stream = l->stream_key && kind == CG_NODE_SEQ && l->depth == 1 &&
-		 parent->node->kind == CG_NODE_MAP && parent->n % 2 == 1 &&
-		 strcmp(parent->items[parent->n - 1]->str, l->stream_key) == 0;
+	stream = kind == CG_NODE_SEQ && is_stream_value(l);
 	f = &l->stack[l->depth++];
 	memset(f, 0, sizeof(*f));
 	f->node = n;
@@ -345,12 +375,16 @@ static int close_container(struct loader *l)
 /*
  * congruent reads strings, lists and maps, never tags. A tag is mostly a
  * value that starts with '!' and was not quoted: "- ! -s 10.0.0.0/8 -j
- * DROP" would lose its '!' and mean the opposite. Only YAML's own tags
- * (!!str) are let through.
+ * DROP" would lose its '!' and mean the opposite. YAML's own tags
+ * (!!binary, !!int, even !!str) are refused too: each asks for a meaning
+ * (base64 to decode, a number) that the value would silently not get.
  */
 static int check_tag(struct loader *l, const yaml_event_t *ev)
 {
+	static const char yaml_org[] = "tag:yaml.org,2002:";
 	const yaml_char_t *tag = NULL;
+	const char *t;
+	char shown[256];
 
 	if (ev->type == YAML_SCALAR_EVENT)
 		tag = ev->data.scalar.tag;
@@ -358,13 +392,45 @@ static int check_tag(struct loader *l, const yaml_event_t *ev)
 		tag = ev->data.sequence_start.tag;
 	else if (ev->type == YAML_MAPPING_START_EVENT)
 		tag = ev->data.mapping_start.tag;
-	if (!tag || strncmp((const char *)tag, "tag:yaml.org,2002:", 18) == 0)
+	if (!tag)
 		return 0;
+	t = (const char *)tag;
+	if (strncmp(t, yaml_org, sizeof(yaml_org) - 1) == 0) {
+		snprintf(shown, sizeof(shown), "!!%s", t + sizeof(yaml_org) - 1);
+		fail_at(l, (unsigned)ev->start_mark.line + 1,
+			(unsigned)ev->start_mark.column + 1,
+			"'%s' here is a YAML tag, which congruent does not "
+			"apply: every value is read as text",
+			shown);
+		cg_error_hint(l->err, "remove the tag (write the value itself, "
+				      "quoted if it starts with '!')");
+		return CG_ERR;
+	}
 	return fail_at(l, (unsigned)ev->start_mark.line + 1,
 		       (unsigned)ev->start_mark.column + 1,
 		       "'%s' here is a YAML tag, which would be dropped from "
 		       "the value: quote a value that starts with '!'",
-		       (const char *)tag);
+		       t);
+}
+
+/*
+ * "resources: *list": the streamed list is an alias. Its items are handed
+ * over like parsed ones (they were parsed with their anchor, outside any
+ * item, and stay with it), and the document gets an empty list in its
+ * place, as for a list streamed as it was read.
+ */
+static int stream_alias(struct loader *l, const struct cg_node *list,
+			yaml_mark_t mark)
+{
+	struct cg_node *n;
+	size_t i;
+
+	for (i = 0; i < list->len; i++)
+		l->fn(l->cookie, list->items[i]);
+	if (new_node(l, CG_NODE_SEQ, mark, &n) < 0)
+		return CG_ERR;
+	n->items = arena_alloc(l->main, 1);
+	return add_child(l, n);
 }
 
 static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
@@ -384,6 +450,20 @@ static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 				       "file; congruent reads one per file");
 		return 0;
 	case YAML_SCALAR_EVENT:
+		/*
+		 * "\0" in a double-quoted string: every string is used as a
+		 * C string, so a path or content would end there, silently.
+		 */
+		if (memchr(ev->data.scalar.value, '\0',
+			   ev->data.scalar.length)) {
+			fail_at(l, (unsigned)ev->start_mark.line + 1,
+				(unsigned)ev->start_mark.column + 1,
+				"%s", "a NUL character (\\0) in a string, "
+				      "which would cut it short there");
+			cg_error_hint(l->err, "remove the \\0 (or \\x00, "
+					      "\\u0000) escape");
+			return CG_ERR;
+		}
 		if (add_weight(l, 1, ev->start_mark) < 0 ||
 		    new_node(l, CG_NODE_SCALAR, ev->start_mark, &n) < 0)
 			return CG_ERR;
@@ -415,8 +495,17 @@ static int on_event(struct loader *l, yaml_event_t *ev, int *docs)
 				       "alias *%s names no complete anchor "
 				       "before it (in the same resource)",
 				       (const char *)ev->data.alias.anchor);
+		if (a->shadowed)
+			return fail_at(l, (unsigned)ev->start_mark.line + 1,
+				       (unsigned)ev->start_mark.column + 1,
+				       "alias *%s names an anchor that an "
+				       "earlier resource redefined: an "
+				       "anchor there belongs to its resource",
+				       (const char *)ev->data.alias.anchor);
 		if (add_weight(l, a->weight, ev->start_mark) < 0)
 			return CG_ERR;
+		if (a->node->kind == CG_NODE_SEQ && is_stream_value(l))
+			return stream_alias(l, a->node, ev->start_mark);
 		return add_child(l, a->node);
 	default:
 		return 0;

@@ -1,5 +1,6 @@
 #!/bin/sh
-# deps.sh: install what building (build) or testing (test) congruent needs.
+# deps.sh: install what building (build), testing (test) or fuzzing (fuzz)
+# congruent needs.
 #
 # Checks with dpkg-query first, so that when everything is present it costs
 # a few milliseconds and needs no network; only missing packages are fetched.
@@ -20,10 +21,14 @@ test_pkgs="$build_pkgs perl git openssh-client openssl jq iptables iproute2
 	strace util-linux procps debootstrap systemd-container libcap2-bin
 	groff-base systemd chromium nftables"
 
+# clang and its runtime (libFuzzer, the sanitizers): make fuzz.
+fuzz_pkgs="$build_pkgs clang libclang-rt-dev"
+
 case "${1:-build}" in
 build) want=$build_pkgs ;;
 test) want=$test_pkgs ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+fuzz) want=$fuzz_pkgs ;;
+*) echo "usage: $0 build|test|fuzz" >&2; exit 2 ;;
 esac
 
 missing=

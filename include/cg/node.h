@@ -47,7 +47,10 @@ struct cg_doc {
  * Parse the open file fd into *out (fd stays open). name is how the file is
  * called in messages ("roles/web.yaml"). Syntax errors name
  * file:line:column. Refuses files over the size limit, more than one
- * document, duplicate or non-string keys in a map, and the limits above.
+ * document, duplicate or non-string keys in a map, tags (YAML's own too:
+ * every value is text), a NUL in a string (so that str is the whole
+ * value), and the limits above. Any kind of file is read (the agent
+ * config may be /dev/null); the policy loader wants regular files.
  */
 int cg_doc_load_fd(struct cg_doc **out, int fd, const char *name,
 		   struct cg_error *err);

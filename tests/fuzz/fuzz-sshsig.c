@@ -1,17 +1,11 @@
 /* fuzz-sshsig.c: a libFuzzer target for signatures, allowed signers and commits. */
 /*
- * Not built by make (it needs clang); from the top of the tree:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
- *       -D_GNU_SOURCE -Iinclude -Itests/unit tests/fuzz/fuzz-sshsig.c \
- *       agent/sshsig.c agent/util.c agent/error.c \
- *       $(pkg-config --cflags --libs openssl) -o build/fuzz-sshsig
- *   mkdir -p build/fuzz-corpus && build/fuzz-sshsig -max_total_time=60 \
- *       build/fuzz-corpus
+ * Built and run by `make fuzz` like the other targets (tests/fuzz/run.sh).
  *
  * The first input byte picks what the rest is fed to: 0 a signature
- * (verified against fx_msg), 1 an allowed signers file, 2 a raw commit.
- * Seed the corpus with those bytes followed by ssh-keygen output.
+ * (verified against fx_msg), 1 an allowed signers file, 2 a raw commit;
+ * the seeds in tests/fuzz/corpus/sshsig/ are that byte and the fixtures
+ * of sshsig-fixtures.h.
  */
 #include <stdint.h>
 #include <stdio.h>

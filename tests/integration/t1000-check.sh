@@ -85,6 +85,54 @@ test_expect_success 'deep nesting is refused' '
 	test_grep "nesting deeper than" err
 '
 
+test_expect_success 'a FIFO as a role file is refused, not read' '
+	mkpol fifo &&
+	mkfifo fifo/roles/base.yaml &&
+	test_expect_code 1 timeout 10 "$CONGRUENT" check fifo 2>err &&
+	test_grep "roles/base.yaml: not a regular file but a FIFO" err &&
+	test_expect_code 1 timeout 10 "$CONGRUENT" plan --policy fifo \
+		--root . --hostname h 2>err &&
+	test_grep "not a regular file but a FIFO" err
+'
+
+test_expect_success 'a FIFO as site.yaml, or an unused role, is refused too' '
+	mkpol fifo2 &&
+	printf "resources: []\n" >fifo2/roles/base.yaml &&
+	mkfifo fifo2/roles/spare.yaml &&
+	test_expect_code 1 timeout 10 "$CONGRUENT" check fifo2 2>err &&
+	test_grep "roles/spare.yaml: not a regular file but a FIFO" err &&
+	rm fifo2/site.yaml && mkfifo fifo2/site.yaml &&
+	test_expect_code 1 timeout 10 "$CONGRUENT" check fifo2 2>err &&
+	test_grep "congruent: site.yaml: not a regular file but a FIFO" err
+'
+
+test_expect_success 'a yaml.org tag and a NUL in a path are refused with file:line' '
+	mkpol tags &&
+	printf "resources:\n  - file: /etc/motd\n    content: !!binary aGVsbG8=\n" \
+		>tags/roles/base.yaml &&
+	test_expect_code 1 cg check tags 2>err &&
+	test_grep "roles/base.yaml:3:14: " err &&
+	test_grep "!!binary" err && test_grep "does not apply" err &&
+	printf "resources:\n  - file: \"/etc/motd\\\\0.d/x\"\n" \
+		>tags/roles/base.yaml &&
+	test_expect_code 1 cg check tags 2>err &&
+	test_grep "roles/base.yaml:2:11: a NUL character" err
+'
+
+test_expect_success 'resources given by an alias are checked and planned' '
+	mkpol alias &&
+	printf "description: &r\n  - file: /etc/motd\n    mdoe: \"0644\"\nresources: *r\n" \
+		>alias/roles/base.yaml &&
+	test_expect_code 1 cg check alias 2>err &&
+	test_grep "roles/base.yaml:3: file:/etc/motd: unknown key" err &&
+	printf "description: &r\n  - file: /etc/motd\n    content: hi\nresources: *r\n" \
+		>alias/roles/base.yaml &&
+	cg check alias &&
+	mkdir aroot &&
+	test_expect_code 2 cg plan --policy alias --root aroot --hostname h >out &&
+	test_grep "+ file:/etc/motd" out
+'
+
 test_expect_success 'an unreadable policy tree is a clear error' '
 	test_expect_code 1 cg check does-not-exist 2>err &&
 	test_grep "cannot open policy tree does-not-exist" err
