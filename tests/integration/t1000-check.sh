@@ -128,7 +128,7 @@ test_expect_success 'resources given by an alias are checked and planned' '
 	printf "description: &r\n  - file: /etc/motd\n    content: hi\nresources: *r\n" \
 		>alias/roles/base.yaml &&
 	cg check alias &&
-	mkdir aroot &&
+	mkdir -p aroot/etc &&
 	test_expect_code 2 cg plan --policy alias --root aroot --hostname h >out &&
 	test_grep "+ file:/etc/motd" out
 '
