@@ -29,6 +29,25 @@ void cg_kvs_set(struct cg_kvs *kv, const char *key, const char *value);
 const char *cg_kvs_get(const struct cg_kvs *kv, const char *key);
 void cg_kvs_release(struct cg_kvs *kv);
 
+/*
+ * Vars: names to YAML nodes (strings, numbers, booleans, lists, maps), in
+ * the order first set. Keys and nodes are borrowed from the documents
+ * they came from, which must outlive this.
+ */
+struct cg_vars {
+	const char **keys;           /* owned array, borrowed strings */
+	const struct cg_node **vals; /* owned array, borrowed nodes */
+	size_t n, cap;
+};
+
+/* Set key to val, replacing an existing value. */
+void cg_vars_set(struct cg_vars *v, const char *key,
+		 const struct cg_node *val);
+const struct cg_node *cg_vars_get(const struct cg_vars *v, const char *key);
+/* Set every var of from in to (from's override to's). */
+void cg_vars_copy(struct cg_vars *to, const struct cg_vars *from);
+void cg_vars_release(struct cg_vars *v);
+
 /* A hash index from string to size_t, for ids. Keys are borrowed. */
 struct cg_index {
 	const char **keys;
@@ -83,7 +102,8 @@ struct cg_policy {
 	char **roles;         /* owned: this host's roles, in order */
 	size_t nroles;
 	char *class_where;    /* owned: "site.yaml:3", the class that matched */
-	struct cg_kvs vars;   /* this host's vars */
+	struct cg_vars vars;  /* this host's vars: class's over site's */
+	struct cg_doc *site;  /* owned: site.yaml, where vars' nodes live */
 	struct cg_resource *res; /* owned: in declaration order */
 	size_t n, cap;
 	size_t *order;        /* owned: indexes of res in apply order */

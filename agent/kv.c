@@ -51,6 +51,55 @@ void cg_kvs_release(struct cg_kvs *kv)
 	memset(kv, 0, sizeof(*kv));
 }
 
+void cg_vars_set(struct cg_vars *v, const char *key,
+		 const struct cg_node *val)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++) {
+		if (strcmp(v->keys[i], key) == 0) {
+			v->vals[i] = val;
+			return;
+		}
+	}
+	if (v->n == v->cap) {
+		size_t cap = v->cap;
+
+		cg_grow(&v->keys, &cap, v->n + 1, sizeof(*v->keys));
+		cg_grow(&v->vals, &v->cap, v->n + 1, sizeof(*v->vals));
+	}
+	v->keys[v->n] = key;
+	v->vals[v->n] = val;
+	v->n++;
+}
+
+const struct cg_node *cg_vars_get(const struct cg_vars *v, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (strcmp(v->keys[i], key) == 0)
+			return v->vals[i];
+	return NULL;
+}
+
+void cg_vars_copy(struct cg_vars *to, const struct cg_vars *from)
+{
+	size_t i;
+
+	for (i = 0; i < from->n; i++)
+		cg_vars_set(to, from->keys[i], from->vals[i]);
+}
+
+void cg_vars_release(struct cg_vars *v)
+{
+	if (!v)
+		return;
+	free(v->keys);
+	free(v->vals);
+	memset(v, 0, sizeof(*v));
+}
+
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603u;

@@ -212,9 +212,19 @@ struct lookup_ctx {
 static const char *ctx_lookup(const struct cg_ctx *ctx, const char *name)
 {
 	const struct lookup_ctx *lc = ctx->lookup_data;
-	const char *v = cg_kvs_get(&lc->p->vars, name);
+	const struct cg_node *v = cg_vars_get(&lc->p->vars, name);
 
-	return v ? v : cg_facts_get(lc->facts, name);
+	if (v)
+		return v->kind == CG_NODE_SCALAR ? v->str : NULL;
+	return cg_facts_get(lc->facts, name);
+}
+
+static const struct cg_node *ctx_lookup_node(const struct cg_ctx *ctx,
+					     const char *name)
+{
+	const struct lookup_ctx *lc = ctx->lookup_data;
+
+	return cg_vars_get(&lc->p->vars, name);
 }
 
 static const char *const *ctx_names(const struct cg_ctx *ctx)
@@ -492,6 +502,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.cache_dir = cache;
 	ctx.lookup = ctx_lookup;
 	ctx.names = ctx_names;
+	ctx.lookup_node = ctx_lookup_node;
 	ctx.lookup_data = &lc;
 	ctx.records = &records;
 	ctx.helper_timeout_ms = conf.helper_timeout * 1000u;

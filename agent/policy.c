@@ -13,6 +13,7 @@
 #include "agent.h"
 #include "cg/hash.h"
 #include "cg/node.h"
+#include "cg/template.h"
 
 static const char *const site_keys[] = { "classes", "vars", NULL };
 static const char *const class_keys[] = { "match", "facts", "roles", "vars",
@@ -21,19 +22,32 @@ static const char *const role_keys[] = { "resources", "description", NULL };
 /* Keys every resource takes, whatever its type. */
 static const char *const common_keys[] = { "requires", NULL };
 
+/* checking: a class, to render templates with its vars. */
+struct check_class {
+	char *where;         /* owned: "site.yaml:7" */
+	char **roles;        /* owned */
+	size_t nroles;
+	struct cg_vars vars; /* site vars, then the class's */
+	const char **names;  /* owned array: vars, then facts */
+};
+
 struct loader {
 	struct cg_policy *p;
 	struct cg_diag *diag;
 	struct cg_parse_ctx pc;
 	struct cg_facts *facts; /* NULL when checking */
-	struct cg_kvs allvars;  /* checking: every var of any class */
+	struct cg_vars sitevars; /* checking: site.yaml's vars */
+	struct check_class *classes; /* owned; checking: every class */
+	size_t nclasses;
+	const char *role;       /* the role being loaded */
+	struct check_class *norole; /* owned: site vars alone, for roles
+				     * no class uses */
 	struct cg_index paths;  /* path -> index: one resource per path */
 	/*
 	 * Ids of resources refused with an error of their own: a reference
 	 * to one is no second error ("which is not declared").
 	 */
 	struct cg_kvs broken;
-	const char **names;     /* checking: allvars and facts, for hints */
 	/* Per resource, the hash of its declared attributes: the same id
 	 * declared twice must say the same thing. */
 	unsigned char (*attrs)[16]; /* cg_hash128 */
@@ -215,7 +229,7 @@ static int want_map(struct loader *l, const struct cg_node *n,
 }
 
 static void parse_vars(struct loader *l, const struct cg_node *n,
-		       struct cg_kvs *into)
+		       struct cg_vars *into)
 {
 	size_t i;
 
@@ -230,18 +244,8 @@ static void parse_vars(struct loader *l, const struct cg_node *n,
 				"invalid variable name '%s'", k->str);
 			continue;
 		}
-		if (v->kind != CG_NODE_SCALAR) {
-			add_err(l, v, NULL,
-				"templates substitute strings; quote the value",
-				"variable '%s' must be a string, not %s", k->str,
-				cg_node_kind_name(v));
-			continue;
-		}
-		/* check's allvars keeps the longest: see longest_value. */
-		if (into == &l->allvars && cg_kvs_get(into, k->str) &&
-		    strlen(cg_kvs_get(into, k->str)) >= strlen(v->str))
-			continue;
-		cg_kvs_set(into, k->str, v->str);
+		/* Any YAML value: the loader bounded its size and depth. */
+		cg_vars_set(into, k->str, v);
 	}
 }
 
@@ -289,7 +293,7 @@ static void add_role(char ***roles, size_t *n, const char *name)
 
 /* Validate one class; add its roles to roles (checking: all classes). */
 static int parse_class(struct loader *l, const struct cg_node *cls,
-		       char ***roles, size_t *nroles, struct cg_kvs *vars)
+		       char ***roles, size_t *nroles, struct cg_vars *vars)
 {
 	const struct cg_node *m, *facts, *r, *v;
 	const char **names = NULL;
@@ -365,27 +369,93 @@ static int parse_class(struct loader *l, const struct cg_node *cls,
 	return rc;
 }
 
-static const char *longest_value(const struct cg_parse_ctx *pc,
-				 const char *name)
+static const char *check_lookup(void *cookie, const char *name)
 {
-	const struct loader *l = pc->agent;
-	const char *v = cg_kvs_get(&l->allvars, name);
-
-	return v ? v : is_fact_name(name) ? "" : NULL;
+	(void)cookie;
+	/* A fact of no particular host: placeholders says so. */
+	return is_fact_name(name) ? "" : NULL;
 }
 
-static const char *const *all_names(const struct cg_parse_ctx *pc)
+static const struct cg_node *check_lookup_node(void *cookie, const char *name)
 {
-	struct loader *l = pc->agent;
+	const struct check_class *cc = cookie;
+
+	return cg_vars_get(&cc->vars, name);
+}
+
+static const char *const *check_names(void *cookie)
+{
+	struct check_class *cc = cookie;
 	size_t i, n = 0;
 
-	free(l->names);
-	l->names = cg_xcalloc(l->allvars.n + 32, sizeof(*l->names));
-	for (i = 0; i < l->allvars.n; i++)
-		l->names[n++] = l->allvars.keys[i];
-	for (i = 0; cg_fact_names[i]; i++)
-		l->names[n++] = cg_fact_names[i];
-	return l->names;
+	if (!cc->names) {
+		cc->names = cg_xcalloc(cc->vars.n + 32, sizeof(*cc->names));
+		for (i = 0; i < cc->vars.n; i++)
+			cc->names[n++] = cc->vars.keys[i];
+		for (i = 0; cg_fact_names[i]; i++)
+			cc->names[n++] = cg_fact_names[i];
+	}
+	return cc->names;
+}
+
+static bool has_role(const struct check_class *cc, const char *role)
+{
+	size_t i;
+
+	for (i = 0; i < cc->nroles; i++)
+		if (strcmp(cc->roles[i], role) == 0)
+			return true;
+	return false;
+}
+
+static bool class_vars(const struct cg_parse_ctx *pc, size_t i,
+		       struct cg_template_vars *out, const char **where)
+{
+	struct loader *l = pc->agent;
+	struct check_class *cc = NULL;
+	size_t k, seen = 0;
+
+	for (k = 0; k < l->nclasses && l->role; k++) {
+		if (!has_role(&l->classes[k], l->role))
+			continue;
+		if (seen++ == i) {
+			cc = &l->classes[k];
+			break;
+		}
+	}
+	if (!cc && seen == 0 && i == 0) {
+		if (!l->norole) {
+			l->norole = cg_xcalloc(1, sizeof(*l->norole));
+			l->norole->where = cg_xstrdup("site.yaml (no class "
+						      "uses this role)");
+			cg_vars_copy(&l->norole->vars, &l->sitevars);
+		}
+		cc = l->norole;
+	}
+	if (!cc)
+		return false;
+	memset(out, 0, sizeof(*out));
+	out->lookup = check_lookup;
+	out->names = check_names;
+	out->lookup_node = check_lookup_node;
+	out->cookie = cc;
+	out->placeholders = true;
+	*where = cc->where;
+	return true;
+}
+
+static void check_class_release(struct check_class *cc)
+{
+	size_t i;
+
+	if (!cc)
+		return;
+	free(cc->where);
+	for (i = 0; i < cc->nroles; i++)
+		free(cc->roles[i]);
+	free(cc->roles);
+	cg_vars_release(&cc->vars);
+	free(cc->names);
 }
 
 static void ser_cb(void *cookie, const void *data, size_t len)
@@ -620,6 +690,7 @@ static void load_role(struct loader *l, const char *role,
 	struct cg_error e;
 	int fd, rc;
 
+	l->role = role;
 	cg_error_clear(&e);
 	rc = cg_open_beneath(l->p->fd, rel, O_RDONLY | O_NONBLOCK, &fd, &e);
 	if (rc == CG_ENOTFOUND && named_at) {
@@ -659,6 +730,7 @@ static void load_role(struct loader *l, const char *role,
 			"resources must be a list, not %s",
 			cg_node_kind_name(list));
 out:
+	l->role = NULL;
 	cg_doc_free(doc);
 	free(rel);
 }
@@ -779,8 +851,7 @@ static int open_tree(struct loader *l, const char *dir)
 	}
 	l->pc.policy_fd = l->p->fd;
 	l->pc.policy_dir = l->p->dir;
-	l->pc.longest_value = longest_value;
-	l->pc.names = all_names;
+	l->pc.class_vars = class_vars;
 	l->pc.report = report_cb;
 	l->pc.warn = warn_cb;
 	l->pc.agent = l;
@@ -789,10 +860,16 @@ static int open_tree(struct loader *l, const char *dir)
 
 static void loader_release(struct loader *l)
 {
-	cg_kvs_release(&l->allvars);
+	size_t i;
+
 	cg_kvs_release(&l->broken);
+	cg_vars_release(&l->sitevars);
+	for (i = 0; i < l->nclasses; i++)
+		check_class_release(&l->classes[i]);
+	free(l->classes);
+	check_class_release(l->norole);
+	free(l->norole);
 	cg_index_release(&l->paths);
-	free(l->names);
 	free(l->attrs);
 	cg_buf_release(&l->ser);
 }
@@ -879,7 +956,8 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 		load_role(&l, p->roles[i], cg_map_get(matched, "roles"));
 	finish(&l);
 out:
-	cg_doc_free(site);
+	/* The vars are nodes of site.yaml. */
+	p->site = site;
 	loader_release(&l);
 	return diag->n ? CG_ERR : 0;
 }
@@ -940,7 +1018,7 @@ int cg_policy_check(const char *dir, struct cg_diag *diag)
 	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
 	vars = cg_map_get(site->root, "vars");
 	if (vars)
-		parse_vars(&l, vars, &l.allvars);
+		parse_vars(&l, vars, &l.sitevars);
 	classes = cg_map_get(site->root, "classes");
 	if (!classes || classes->kind != CG_NODE_SEQ) {
 		add_err(&l, classes ? classes : site->root, NULL,
@@ -948,11 +1026,18 @@ int cg_policy_check(const char *dir, struct cg_diag *diag)
 			"site.yaml needs a list of classes");
 		goto out;
 	}
+	l.classes = cg_xcalloc(classes->len + 1, sizeof(*l.classes));
 	for (i = 0; i < classes->len; i++) {
+		struct check_class *cc = &l.classes[l.nclasses++];
 		size_t before = nroles, j;
 
-		parse_class(&l, classes->items[i], &roles, &nroles,
-			    &l.allvars);
+		cc->where = cg_xasprintf("site.yaml:%u",
+					 classes->items[i]->line);
+		cg_vars_copy(&cc->vars, &l.sitevars);
+		parse_class(&l, classes->items[i], &cc->roles, &cc->nroles,
+			    &cc->vars);
+		for (j = 0; j < cc->nroles; j++)
+			add_role(&roles, &nroles, cc->roles[j]);
 		/* A role a class names must exist. */
 		for (j = before; j < nroles; j++) {
 			char *rel = cg_xasprintf("roles/%s.yaml", roles[j]);
@@ -1076,7 +1161,8 @@ void cg_policy_release(struct cg_policy *p)
 	free(p->class_where);
 	if (p->fd >= 0)
 		close(p->fd);
-	cg_kvs_release(&p->vars);
+	cg_vars_release(&p->vars);
+	cg_doc_free(p->site);
 	cg_index_release(&p->ids);
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;

@@ -98,24 +98,6 @@ static int bad_path(const struct cg_node *n, const char *what,
 	return CG_ERR;
 }
 
-struct check_vars {
-	const struct cg_parse_ctx *pc;
-};
-
-static const char *check_lookup(void *cookie, const char *name)
-{
-	const struct check_vars *cv = cookie;
-
-	return cv->pc->longest_value(cv->pc, name);
-}
-
-static const char *const *check_names(void *cookie)
-{
-	const struct check_vars *cv = cookie;
-
-	return cv->pc->names ? cv->pc->names(cv->pc) : NULL;
-}
-
 /* Check a source/template path: inside the tree, a regular file. */
 static int check_policy_file(const struct cg_node *n, bool is_template,
 			     const struct cg_parse_ctx *pc, struct cg_error *err)
@@ -144,19 +126,26 @@ static int check_policy_file(const struct cg_node *n, bool is_template,
 		return CG_ERR;
 	}
 	rc = 0;
-	if (is_template && pc->checking) {
+	if (is_template && pc->checking && pc->class_vars) {
 		struct cg_buf text = { 0 }, out = { 0 };
-		struct check_vars cv = { pc };
-		struct cg_template_vars tv = { check_lookup, check_names,
-						 &cv };
+		struct cg_template_vars tv;
+		const char *where;
+		size_t i;
 
 		rc = cg_read_fd(fd, &text, TEMPLATE_MAX, err);
-		if (rc == 0)
+		if (rc < 0)
+			cg_error_where(err, "%s", n->str);
+		/* As each class's hosts will render it: its vars, its size. */
+		for (i = 0; rc == 0 && pc->class_vars(pc, i, &tv, &where);
+		     i++) {
+			out.len = 0;
 			rc = cg_template_render(text.data ? text.data : "",
 						text.len, n->str, &tv, &out,
 						err);
-		else
-			cg_error_where(err, "%s", n->str);
+			if (rc < 0)
+				cg_error_prefix(err, "for the class at %s",
+						where);
+		}
 		cg_buf_release(&text);
 		cg_buf_release(&out);
 	}
@@ -434,6 +423,13 @@ static const char *tv_lookup(void *cookie, const char *name)
 	return t->ctx->lookup(t->ctx, name);
 }
 
+static const struct cg_node *tv_lookup_node(void *cookie, const char *name)
+{
+	const struct tvars *t = cookie;
+
+	return t->ctx->lookup_node ? t->ctx->lookup_node(t->ctx, name) : NULL;
+}
+
 static const char *const *tv_names(void *cookie)
 {
 	const struct tvars *t = cookie;
@@ -473,7 +469,8 @@ static int want_content(struct cg_ctx *ctx, const struct want *w,
 	} else {
 		struct cg_buf text = { 0 };
 		struct tvars t = { ctx };
-		struct cg_template_vars tv = { tv_lookup, tv_names, &t };
+		struct cg_template_vars tv = { tv_lookup, tv_names, &t,
+					       tv_lookup_node, false };
 
 		rc = cg_read_fd(fd, &text, TEMPLATE_MAX, err);
 		close(fd);
@@ -482,6 +479,9 @@ static int want_content(struct cg_ctx *ctx, const struct want *w,
 						text.len, w->value, &tv, hold,
 						err);
 		cg_buf_release(&text);
+		/* The engine names the resource's line; say the template's. */
+		if (rc < 0 && err && err->where[0])
+			cg_error_prefix(err, "%s", err->where);
 		if (rc < 0)
 			return rc;
 		c->data = hold->data ? hold->data : "";

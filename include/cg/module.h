@@ -13,6 +13,7 @@
 struct cg_buf;
 struct cg_root;
 struct cg_store;
+struct cg_template_vars;
 
 /* What the agent gives a module while parsing the policy. */
 struct cg_parse_ctx {
@@ -24,14 +25,14 @@ struct cg_parse_ctx {
 	 */
 	bool checking;
 	/*
-	 * checking templates: the longest value any class gives var name
-	 * ("" for a fact), or NULL when it is neither a var nor a fact.
-	 * Rendering with these bounds the size on every host.
+	 * checking templates: the vars of the i-th class (0 first) whose
+	 * roles include the role being parsed (site vars alone when no
+	 * class does), with facts as placeholders; false past the last.
+	 * *where names the class ("site.yaml:7"). A template rendered with
+	 * each renders as on every host of the class.
 	 */
-	const char *(*longest_value)(const struct cg_parse_ctx *pc,
-				     const char *name);
-	/* All such names, NULL-terminated, for "did you mean" hints. */
-	const char *const *(*names)(const struct cg_parse_ctx *pc);
+	bool (*class_vars)(const struct cg_parse_ctx *pc, size_t i,
+			   struct cg_template_vars *out, const char **where);
 	/* Report a problem found by validate (where and resource set). */
 	void (*report)(const struct cg_parse_ctx *pc, const struct cg_error *err);
 	/* The same for something check should say but that is no error. */
@@ -57,10 +58,16 @@ struct cg_ctx {
 	 * when nothing may be written (plan).
 	 */
 	const char *cache_dir;
-	/* A template variable: vars of this host first, then facts. */
+	/*
+	 * A template variable as a string: a scalar var of this host, else
+	 * a fact (NULL for a var that is a list or map).
+	 */
 	const char *(*lookup)(const struct cg_ctx *ctx, const char *name);
 	/* All names lookup knows (NULL-terminated), for suggestions. */
 	const char *const *(*names)(const struct cg_ctx *ctx);
+	/* A var as a YAML node (a list, a map, ...), or NULL; may be NULL. */
+	const struct cg_node *(*lookup_node)(const struct cg_ctx *ctx,
+					     const char *name);
 	void *lookup_data; /* private to lookup and names */
 	/*
 	 * Was resource id changed earlier in this run: repaired, or in a

@@ -1,32 +1,54 @@
-/* template.h: {{ name }} substitution in templates. */
+/* template.h: a bounded Jinja subset over YAML vars, for templates. */
 #ifndef CG_TEMPLATE_H
 #define CG_TEMPLATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cg/error.h"
 #include "cg/util.h"
 
+struct cg_node;
+
 /*
- * The value of a name, or NULL when unknown. names (NULL-terminated, may
- * be NULL) lists the known names, used to suggest a fix for a typo.
+ * Where names come from. lookup_node (may be NULL) gives a var as a YAML
+ * node (a string, number, boolean, list or map) and is asked first;
+ * lookup gives a string (a fact), or NULL when the name is unknown. names
+ * (NULL-terminated, may be NULL) lists the known names, used to suggest a
+ * fix for a typo.
+ *
+ * placeholders is for `congruent check`, which renders for no particular
+ * host: the strings lookup returns then stand for any value, so an
+ * {% if %} that depends on one renders every branch, and a comparison
+ * with one never fails.
  */
 struct cg_template_vars {
 	const char *(*lookup)(void *cookie, const char *name);
 	const char *const *(*names)(void *cookie);
 	void *cookie;
+	const struct cg_node *(*lookup_node)(void *cookie, const char *name);
+	bool placeholders;
 };
 
 /* What a template may render to: a file's content is held in memory. */
 #define CG_TEMPLATE_OUT_MAX (64u << 20)
+/* Loop iterations in one rendering, all loops together. */
+#define CG_TEMPLATE_MAX_ITER 1000000ul
+/* Nesting of {% if %} and {% for %} blocks, and of parentheses. */
+#define CG_TEMPLATE_MAX_DEPTH 32
 
 /*
- * Render text into out. The syntax is "{{ name }}" (spaces optional; a
- * name is letters, digits, '_', '-', '.'), and "{{ 'literal' }}" for text
- * that would otherwise look like a reference (such as "{{"). Anything else
- * after "{{" is an error, as is an unknown name (CG_ENOTFOUND), naming
- * file:line and the closest known name. Rendering more than
- * CG_TEMPLATE_OUT_MAX bytes is an error at the line that went past it.
+ * Render text into out: a Jinja subset (README.md, "Templates"):
+ * {{ expr }} with dotted and indexed access, literals and filters,
+ * {% if %}/{% elif %}/{% else %}/{% endif %}, {% for %}/{% endfor %},
+ * {# comments #}, whitespace control with '-', and trim_blocks on (the
+ * first newline after a block tag is dropped, as Ansible does). The whole
+ * template is parsed before anything is rendered, so anything outside the
+ * subset is an error whichever branch a host takes. Errors name
+ * file:line:column in err->where; an undefined name is CG_ENOTFOUND with
+ * the closest known name as a hint. Rendering more than
+ * CG_TEMPLATE_OUT_MAX bytes, or more loop iterations than
+ * CG_TEMPLATE_MAX_ITER, is an error at the place that went past it.
  */
 int cg_template_render(const char *text, size_t len, const char *file,
 		       const struct cg_template_vars *vars, struct cg_buf *out,
