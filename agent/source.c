@@ -167,7 +167,7 @@ struct auth {
 	const char *known_hosts; /* or NULL: ssh servers are refused */
 	char host[300];          /* "host" or "[host]:port", as known_hosts */
 	char plain[256];         /* host without port */
-	unsigned tries;
+	unsigned tries;          /* key offers on this connection */
 	char why[512];           /* a refusal, for the error message */
 };
 
@@ -340,8 +340,17 @@ static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
 		free(blob);
 	}
 	cg_buf_release(&b);
-	if (found)
+	if (found) {
+		/*
+		 * Each ssh connection checks the host key before it
+		 * authenticates: a new connection (the push after the fetch,
+		 * with the same callbacks) may offer the key once again.
+		 * libgit2 asks again on the same connection only after a
+		 * refusal, which tries still stops.
+		 */
+		a->tries = 0;
 		return 0;
+	}
 	snprintf(a->why, sizeof(a->why), "the host key of %s is not in %s",
 		 a->host, a->known_hosts);
 	return GIT_ECERTIFICATE;
