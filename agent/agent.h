@@ -379,6 +379,12 @@ struct cg_source {
 	bool stale;            /* the fetch failed: the last good is used */
 	bool refused;          /* a new commit was refused (exit bit 4) */
 	char refused_commit[48];
+	/*
+	 * Why refused, as a word for fleet: "unsigned", "unknown signer",
+	 * "bad signature", "rollback", "check failed", "bad tree", "no
+	 * branch".
+	 */
+	char refusal[24];
 	struct cg_error why;   /* why stale or refused */
 	int64_t good_time;     /* when the last good commit was applied */
 	int64_t fetched_time;  /* last successful fetch, or 0 */
@@ -470,6 +476,15 @@ int cg_report_queue(const struct cg_config *c, const char *state_dir,
 int cg_report_push(const struct cg_config *c, const char *state_dir,
 		   const char *host, struct cg_report_status *st,
 		   struct cg_error *err);
+
+/*
+ * The state word of a report, the worst that applies: "failed",
+ * "refused", "stale source", "repaired", "drifted" or "congruent";
+ * count is ok, drifted, repaired, failed, skipped. The commit subject and
+ * fleet both use it, so the two never disagree.
+ */
+const char *cg_report_state(int64_t exit_status, const int64_t count[5],
+			    bool refused, bool stale_source);
 
 /* Is PREFIX+host a valid branch name? err says why not. */
 int cg_report_ref(const char *prefix, const char *host, char *out, size_t size,

@@ -335,8 +335,12 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 		cg_json_kint(&j, "fetched_objects", src->objects);
 		if (src->refused)
 			cg_json_kstr(&j, "refused_commit", src->refused_commit);
+		if (src->refused && src->refusal[0])
+			cg_json_kstr(&j, "refusal", src->refusal);
 		if (src->stale || src->refused)
 			cg_json_kstr(&j, "reason", src->why.msg);
+		if ((src->stale || src->refused) && src->why.hint[0])
+			cg_json_kstr(&j, "hint", src->why.hint);
 		if (src->signer[0])
 			cg_json_kstr(&j, "signer", src->signer);
 		cg_json_obj_end(&j);

@@ -842,8 +842,8 @@ static int verify_signature(git_repository *repo, const git_oid *oid,
 				     &res, err);
 	if (rc == 0)
 		snprintf(signer, size, "%s (%s)", res.principals, res.fingerprint);
-	else
-		rc = CG_ERR;
+	else if (rc != CG_SSHSIG_EUNSIGNED && rc != CG_SSHSIG_EUNKNOWNKEY)
+		rc = CG_ERR; /* those two fleet tells apart; the rest is "bad" */
 out:
 	git_odb_object_free(obj);
 	git_odb_free(odb);
@@ -875,6 +875,11 @@ static int accept_tip(git_repository *repo, const git_oid *tip,
 		rc = verify_signature(repo, tip, c, src->signer,
 				      sizeof(src->signer), err);
 		if (rc < 0) {
+			snprintf(src->refusal, sizeof(src->refusal), "%s",
+				 rc == CG_SSHSIG_EUNSIGNED     ? "unsigned"
+				 : rc == CG_SSHSIG_EUNKNOWNKEY ? "unknown signer"
+							       : "bad signature");
+			rc = CG_ERR;
 			cg_error_prefix(err, "signature");
 			goto out;
 		}
@@ -908,6 +913,7 @@ static int accept_tip(git_repository *repo, const git_oid *tip,
 					  good);
 			cg_error_hint(err, "if that is intended, run once with "
 					   "--allow-rollback");
+			snprintf(src->refusal, sizeof(src->refusal), "rollback");
 			goto out;
 		}
 	}
@@ -917,6 +923,11 @@ static int accept_tip(git_repository *repo, const git_oid *tip,
 	     git_error_last()->klass == GIT_ERROR_ZLIB ||
 	     git_error_last()->klass == GIT_ERROR_OBJECT))
 		*corrupt = strstr(err->msg, "cannot read") != NULL;
+	if (rc < 0 && !*corrupt)
+		snprintf(src->refusal, sizeof(src->refusal), "%s",
+			 cg_str_starts(err->msg, "its policy fails check")
+				 ? "check failed"
+				 : "bad tree");
 out:
 	git_commit_free(commit);
 	return rc;
@@ -1031,6 +1042,8 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 					 "config");
 		src->stale = !fresh;
 		src->refused = fresh;
+		if (fresh)
+			snprintf(src->refusal, sizeof(src->refusal), "no branch");
 		goto fallback;
 	}
 	tip = git_reference_target(ref);
