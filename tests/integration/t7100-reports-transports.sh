@@ -47,10 +47,20 @@ delivers() {
 	test_grep "$1: repaired" subj
 }
 
+# forgets NAME: fleet forget pushes the deletion of the host's ref.
+forgets() {
+	test_expect_code 0 cg fleet -c agent.yaml forget "$1" >out &&
+	test_grep "forgot $1 (deleted refs/heads/hosts/$1 in " out &&
+	! git --git-dir=reports.git rev-parse -q --verify "refs/heads/hosts/$1" &&
+	test_expect_code 1 cg fleet -c agent.yaml forget "$1" 2>err &&
+	test_grep "no host '$1' in " err
+}
+
 test_expect_success 'git://: the policy fetched and the report pushed' '
 	url=$(gitserve_daemon "$TRASH/policy.git" --push) &&
 	config "$url" "${url%/policy.git}/reports.git" &&
-	delivers git-1
+	delivers git-1 &&
+	forgets git-1
 '
 
 test_expect_success 'https://: the policy fetched and the report pushed' '
@@ -58,8 +68,9 @@ test_expect_success 'https://: the policy fetched and the report pushed' '
 	url=$1 ca=$2 &&
 	config "$url" "${url%/policy.git}/reports.git" "ca_file: $ca" &&
 	delivers https-1 &&
-	cg fleet -c agent.yaml --format json >fleet.json &&
-	jq -e ".summary.hosts == 1 and .hosts[0].host == \"https-1\"" fleet.json
+	test_expect_code 2 cg fleet -c agent.yaml --format json >fleet.json &&
+	jq -e ".summary.hosts == 1 and .hosts[0].host == \"https-1\"" fleet.json &&
+	forgets https-1
 '
 
 test_expect_success 'ssh://: the fetch and the push each authenticate' '
@@ -68,8 +79,9 @@ test_expect_success 'ssh://: the fetch and the push each authenticate' '
 	config "$url" "${url%/policy.git}/reports.git" "ssh_key: $key" \
 		"known_hosts: $kh" &&
 	delivers ssh-1 &&
-	cg fleet -c agent.yaml --format json >fleet.json &&
-	jq -e ".summary.hosts == 1 and .hosts[0].host == \"ssh-1\"" fleet.json
+	test_expect_code 2 cg fleet -c agent.yaml --format json >fleet.json &&
+	jq -e ".summary.hosts == 1 and .hosts[0].host == \"ssh-1\"" fleet.json &&
+	forgets ssh-1
 '
 
 test_expect_success 'ssh://: a key the server refuses is still refused on the push' '
