@@ -190,6 +190,7 @@ struct cg_run_info {
 	uint64_t duration_ns;
 	int exit_status;
 	int stopped;          /* the signal that stopped the run early, or 0 */
+	const char *change;   /* "rollout", "drift" or NULL: cg_report_change */
 	bool verbose;
 	bool color;
 };
@@ -484,7 +485,18 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
  * fleet both use it, so the two never disagree.
  */
 const char *cg_report_state(int64_t exit_status, const int64_t count[5],
-			    bool refused, bool stale_source);
+			    bool refused, bool stale_source, bool rollout);
+
+/*
+ * Why this run changed (or, for plan, would change) something: "rollout"
+ * when its policy commit differs from the one of the last run
+ * (STATE/reports/last-run.json; none: the first run), "drift" when it is
+ * the same commit (the host drifted from a policy it had reached), NULL
+ * when nothing changed. Per run, not per resource: on a new commit, a
+ * resource that also drifted counts as rolled out.
+ */
+const char *cg_report_change(const char *state_dir, const char *commit,
+			     const struct cg_counts *c);
 
 /* Is PREFIX+host a valid branch name? err says why not. */
 int cg_report_ref(const char *prefix, const char *host, char *out, size_t size,

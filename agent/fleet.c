@@ -34,6 +34,7 @@
 /* Host states, mildest first (the names cg_report_state gives, and stale). */
 enum state {
 	ST_CONGRUENT,
+	ST_ROLLED_OUT,
 	ST_DRIFTED,
 	ST_REPAIRED,
 	ST_FAILED,
@@ -43,13 +44,15 @@ enum state {
 	ST_N,
 };
 
-static const char *const state_names[] = { "congruent", "drifted",
+static const char *const state_names[] = { "congruent", "rolled out",
+					   "drifted",
 					   "repaired", "failed",
 					   "refused", "stale source",
 					   "stale" };
 
 /* The same, as one word: HTML classes, Prometheus labels. */
-static const char *const state_words[] = { "congruent", "drifted",
+static const char *const state_words[] = { "congruent", "rolled_out",
+					   "drifted",
 					   "repaired", "failed",
 					   "refused", "stale_source",
 					   "stale" };
@@ -85,6 +88,8 @@ struct report {
 	enum state state;
 	/* The source step, when the report has one. */
 	bool stale_source;   /* the fetch failed: the last good commit ran */
+	bool rollout;        /* its changes came with a new policy commit */
+	char *change;        /* owned: "rollout", "drift", or NULL */
 	char *fetched;       /* owned: the last successful fetch, or NULL */
 	char *refused;       /* owned: the commit refused, or NULL */
 	char *refusal;       /* owned: why, in a word ("unsigned"), or NULL */
@@ -159,6 +164,7 @@ static void report_release(struct report *r)
 	free(r->hints);
 	free(r->status);
 	free(r->fetched);
+	free(r->change);
 	free(r->refused);
 	free(r->refusal);
 	free(r->reason);
@@ -376,8 +382,11 @@ static int parse_report(struct fleet *f, const char *data, size_t len,
 	r->time = cg_xstrdup(tm);
 	r->agent_version = cg_xstrdup(ver);
 	r->commit = s ? cg_xstrdup(s) : NULL;
+	s = cg_jnode_get_str(&doc, root, "change");
+	r->rollout = s && strcmp(s, "rollout") == 0;
+	r->change = s && strlen(s) < 16 ? cg_xstrdup(s) : NULL;
 	s = cg_report_state(r->exit_status, r->count, r->refused != NULL,
-			    r->stale_source);
+			    r->stale_source, r->rollout);
 	for (i = 0; i < ST_N; i++)
 		if (strcmp(s, state_names[i]) == 0)
 			r->state = (enum state)i;
@@ -855,10 +864,11 @@ static void fleet_text(const struct fleet *f, FILE *out)
 			nextra++;
 		}
 	}
-	fprintf(out, "\n%zu host%s: %zu congruent, %zu drifted, %zu repaired, "
-		     "%zu failed, %zu refused, %zu stale source, %zu stale",
+	fprintf(out, "\n%zu host%s: %zu congruent, %zu rolled out, %zu drifted, "
+		     "%zu repaired, %zu failed, %zu refused, %zu stale source, "
+		     "%zu stale",
 		f->n, f->n == 1 ? "" : "s", f->count[ST_CONGRUENT],
-		f->count[ST_DRIFTED], f->count[ST_REPAIRED], f->count[ST_FAILED],
+		f->count[ST_ROLLED_OUT], f->count[ST_DRIFTED], f->count[ST_REPAIRED], f->count[ST_FAILED],
 		f->count[ST_REFUSED], f->count[ST_STALE_SOURCE],
 		f->count[ST_STALE]);
 	if (f->nskips)
@@ -975,6 +985,7 @@ static void fleet_json(const struct fleet *f, FILE *out)
 		cg_json_kstr(&j, "report_commit", h->h[0].oid);
 		cg_json_kint(&j, "dropped_reports", h->dropped);
 		cg_json_kint(&j, "extra", r->extra);
+		cg_json_kstr(&j, "change", r->change);
 		json_source(&j, h);
 		cg_json_key(&j, "resources");
 		cg_json_arr_begin(&j);
@@ -1097,7 +1108,7 @@ static const char css[] =
 	".congruent{background:#2e7d32}.drifted{background:#f9a825}"
 	".repaired{background:#1565c0}.failed{background:#c62828}"
 	".stale{background:#757575}.skipped{background:#6a1b9a}"
-	".refused{background:#ad1457}.stale_source{background:#5d4037}"
+	".rolled_out{background:#00838f}.refused{background:#ad1457}.stale_source{background:#5d4037}"
 	"td.why{max-width:40em}td.why p{margin:0 0 .3em}"
 	".hint{color:#555;font-style:italic}"
 	".ok{background:#c8e6c9}.unknown{background:#eee}"
@@ -1539,7 +1550,8 @@ static int fleet_status(const struct fleet *f)
 	if (f->count[ST_FAILED] || f->count[ST_REFUSED] ||
 	    f->count[ST_STALE_SOURCE] || f->count[ST_STALE])
 		return 4;
-	if (f->count[ST_DRIFTED] || f->count[ST_REPAIRED])
+	if (f->count[ST_ROLLED_OUT] || f->count[ST_DRIFTED] ||
+	    f->count[ST_REPAIRED])
 		return 2;
 	return 0;
 }

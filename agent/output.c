@@ -318,6 +318,8 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	cg_json_kstr(&j, "time", when);
 	cg_json_kint(&j, "duration_ms", (int64_t)(info->duration_ns / 1000000));
 	cg_json_kint(&j, "exit_status", info->exit_status);
+	if (info->change)
+		cg_json_kstr(&j, "change", info->change);
 	if (info->stopped)
 		cg_json_kstr(&j, "stopped", sigabbrev_np(info->stopped));
 	cg_json_kstr(&j, "policy", info->policy);

@@ -55,7 +55,7 @@ test_expect_success 'the report: hashes for content, never the content' '
 	test_grep_not "managed" r.json &&
 	jq -e ".fingerprint | length == 64" r.json &&
 	git --git-dir=central.git log -1 --format=%B hosts/web-1 >msg &&
-	test_grep "web-1: repaired" msg &&
+	test_grep "web-1: rolled out" msg &&
 	test_grep "Congruent-State: " msg
 '
 
@@ -81,7 +81,7 @@ test_expect_success 'drift on one host shows in fleet, and a failure on another'
 	grep -E "^web-3 +failed" fleet.txt &&
 	test_grep "file:/etc/motd  repaired since" fleet.txt &&
 	test_grep "directory:/srv/www  failed since" fleet.txt &&
-	test_grep "3 hosts: 1 congruent, 0 drifted, 1 repaired, 1 failed, 0 refused, 0 stale source, 0 stale" fleet.txt
+	test_grep "3 hosts: 1 congruent, 0 rolled out, 0 drifted, 1 repaired, 1 failed, 0 refused, 0 stale source, 0 stale" fleet.txt
 '
 
 test_expect_success 'fleet --format json: states, history, since, fingerprint groups' '
@@ -216,7 +216,7 @@ test_expect_success 'three hosts push at once over git:// on loopback' '
 		test "$(commits central2.git $h)" = 1 || return 1
 	done &&
 	test_expect_code 2 cg fleet --reports "$url" --format json >fleet.json &&
-	jq -e ".summary.hosts == 3 and .summary.repaired == 3" fleet.json
+	jq -e ".summary.hosts == 3 and .summary.rolled_out == 3" fleet.json
 '
 
 # Refs a broken or hostile host could leave in the repository.

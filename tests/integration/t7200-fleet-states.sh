@@ -79,7 +79,7 @@ test_expect_success 'congruent, repaired and failed hosts; subjects match exit s
 
 test_expect_success 'refused: unsigned, then an unknown signer, each reported' '
 	test_expect_code 2 srun signed.yaml sig-1 &&
-	subject sig-1 | grep "^sig-1: repaired" &&
+	subject sig-1 | grep "^sig-1: rolled out" &&
 	commit v2 - &&
 	test_expect_code 4 srun signed.yaml sig-1 &&
 	subject sig-1 | grep "^sig-1: refused (1 ok, 0 repaired, 0 failed" &&
@@ -156,7 +156,7 @@ test_expect_success 'fleet text: every state, with the reasons' '
 	test_grep "    earlier, refused commit $(cut -c1-12 unsigned) (unsigned) at " fleet.txt &&
 	test_grep "(rollback): it does not descend from the last applied commit" fleet.txt &&
 	grep -E "^    stale source: last fetched 20[0-9-]+T[0-9:]+Z: " fleet.txt &&
-	test_grep "8 hosts: 1 congruent, 1 drifted, 1 repaired, 1 failed, 2 refused, 1 stale source, 1 stale" fleet.txt
+	test_grep "8 hosts: 1 congruent, 0 rolled out, 1 drifted, 1 repaired, 1 failed, 2 refused, 1 stale source, 1 stale" fleet.txt
 '
 
 test_expect_success 'fleet JSON: every state, with the reasons' '
@@ -232,6 +232,41 @@ test_expect_success 'fleet forget HOST: the ref is deleted; an unknown host is a
 	test_grep "forget needs a host name" err &&
 	test_expect_code 1 cg fleet forget "../x" --reports central.git 2>err &&
 	test_grep "is not a valid branch name" err
+'
+
+test_expect_success 'rollout and drift repaired told apart; plan says which, as run does' '
+	git init -q --bare roll.git &&
+	printf "source:\n  url: %s\n  branch: main\nreports:\n  url: %s\n" \
+		"$TRASH/origin.git" "$TRASH/roll.git" >roll.yaml &&
+	test_make_root root-roll-1 &&
+	rr() { cg "$1" -c roll.yaml --root root-roll-1 --state-dir state-roll-1 \
+		--hostname roll-1 --format json; } &&
+	test_expect_code 2 rr plan >plan.json &&
+	jq -e ".change == \"rollout\"" plan.json &&
+	test_expect_code 2 rr run >run.json &&
+	jq -e ".change == \"rollout\"" run.json &&
+	git --git-dir=roll.git log -1 --format=%s hosts/roll-1 | grep "^roll-1: rolled out (0 ok, 1 repaired" &&
+	test_expect_code 0 rr run >run.json &&
+	jq -e "has(\"change\") | not" run.json &&
+	echo tampered >root-roll-1/etc/motd &&
+	test_expect_code 2 rr plan >plan.json &&
+	jq -e ".change == \"drift\"" plan.json &&
+	test_expect_code 2 rr run >run.json &&
+	jq -e ".change == \"drift\"" run.json &&
+	git --git-dir=roll.git log -1 --format=%s hosts/roll-1 | grep "^roll-1: repaired (0 ok, 1 repaired" &&
+	test_expect_code 2 cg fleet --reports roll.git --format json >fleet.json &&
+	jq -e ".summary.repaired == 1 and .summary.rolled_out == 0 and .hosts[0].change == \"drift\"" fleet.json &&
+	jq -e "[.hosts[0].history[].state] == [\"repaired\", \"congruent\", \"rolled_out\"]" fleet.json &&
+	commit v9 ops.key &&
+	test_expect_code 2 rr plan >plan.json &&
+	jq -e ".change == \"rollout\"" plan.json &&
+	test_expect_code 2 rr run >run.json &&
+	jq -e ".change == \"rollout\"" run.json &&
+	test_expect_code 2 cg fleet --reports roll.git >fleet.txt &&
+	grep -E "^roll-1 +rolled out " fleet.txt &&
+	test_grep "1 host: 0 congruent, 1 rolled out, 0 drifted, 0 repaired" fleet.txt &&
+	test_expect_code 2 cg fleet --reports roll.git --format prometheus >fleet.prom &&
+	test_grep "congruent_fleet_hosts{state=\"rolled_out\"} 1" fleet.prom
 '
 
 test_done
