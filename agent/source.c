@@ -1006,6 +1006,10 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 			} else if (cg_str_starts(m, "fetch ")) {
 				memmove(ferr.msg, m + 6, strlen(m + 6) + 1);
 			}
+			/* libgit2 calls a missing path "unsupported URL protocol". */
+			if (c->source_url[0] == '/' && stat(c->source_url, &sb) < 0)
+				snprintf(ferr.msg, sizeof(ferr.msg),
+					 "no repository there");
 			src->stale = true;
 			src->why = ferr;
 			goto fallback;

@@ -155,7 +155,7 @@ test_expect_success 'fleet text: every state, with the reasons' '
 	test_grep "    refused commit $(cut -c1-12 unknown) (unknown signer): signature: signed by an unknown key" fleet.txt &&
 	test_grep "    earlier, refused commit $(cut -c1-12 unsigned) (unsigned) at " fleet.txt &&
 	test_grep "(rollback): it does not descend from the last applied commit" fleet.txt &&
-	grep -E "^    stale source: last fetched 20[0-9-]+T[0-9:]+Z: " fleet.txt &&
+	grep -E "^    stale source: last fetched 20[0-9-]+T[0-9:]+Z: no repository there$" fleet.txt &&
 	test_grep "8 hosts: 1 congruent, 0 rolled out, 1 drifted, 1 repaired, 1 failed, 2 refused, 1 stale source, 1 stale" fleet.txt
 '
 
