@@ -211,6 +211,7 @@ struct cg_run_info {
 	int exit_status;
 	int stopped;          /* the signal that stopped the run early, or 0 */
 	bool live;            /* resources were printed as they came */
+	const char *change;   /* "rollout", "drift" or NULL: cg_report_change */
 	bool verbose;
 	bool color;
 };
@@ -434,6 +435,12 @@ struct cg_source {
 	bool stale;            /* the fetch failed: the last good is used */
 	bool refused;          /* a new commit was refused (exit bit 4) */
 	char refused_commit[48];
+	/*
+	 * Why refused, as a word for fleet: "unsigned", "unknown signer",
+	 * "bad signature", "rollback", "check failed", "bad tree", "no
+	 * branch".
+	 */
+	char refusal[24];
 	struct cg_error why;   /* why stale or refused */
 	int64_t good_time;     /* when the last good commit was applied */
 	int64_t fetched_time;  /* last successful fetch, or 0 */
@@ -525,6 +532,26 @@ int cg_report_queue(const struct cg_config *c, const char *state_dir,
 int cg_report_push(const struct cg_config *c, const char *state_dir,
 		   const char *host, struct cg_report_status *st,
 		   struct cg_error *err);
+
+/*
+ * The state word of a report, the worst that applies: "failed",
+ * "refused", "stale source", "repaired", "drifted" or "congruent";
+ * count is ok, drifted, repaired, failed, skipped. The commit subject and
+ * fleet both use it, so the two never disagree.
+ */
+const char *cg_report_state(int64_t exit_status, const int64_t count[5],
+			    bool refused, bool stale_source, bool rollout);
+
+/*
+ * Why this run changed (or, for plan, would change) something: "rollout"
+ * when its policy commit differs from the one of the last run
+ * (STATE/reports/last-run.json; none: the first run), "drift" when it is
+ * the same commit (the host drifted from a policy it had reached), NULL
+ * when nothing changed. Per run, not per resource: on a new commit, a
+ * resource that also drifted counts as rolled out.
+ */
+const char *cg_report_change(const char *state_dir, const char *commit,
+			     const struct cg_counts *c);
 
 /* Is PREFIX+host a valid branch name? err says why not. */
 int cg_report_ref(const char *prefix, const char *host, char *out, size_t size,

@@ -31,17 +31,31 @@
 #define DEFAULT_HISTORY 20
 #define DEFAULT_MAX_REPORT (1u << 20)
 
+/* Host states, mildest first (the names cg_report_state gives, and stale). */
 enum state {
 	ST_CONGRUENT,
+	ST_ROLLED_OUT,
 	ST_DRIFTED,
 	ST_REPAIRED,
 	ST_FAILED,
+	ST_REFUSED,
+	ST_STALE_SOURCE,
 	ST_STALE,
 	ST_N,
 };
 
-static const char *const state_names[] = { "congruent", "drifted", "repaired",
-					   "failed", "stale" };
+static const char *const state_names[] = { "congruent", "rolled out",
+					   "drifted",
+					   "repaired", "failed",
+					   "refused", "stale source",
+					   "stale" };
+
+/* The same, as one word: HTML classes, Prometheus labels. */
+static const char *const state_words[] = { "congruent", "rolled_out",
+					   "drifted",
+					   "repaired", "failed",
+					   "refused", "stale_source",
+					   "stale" };
 
 /* Resource statuses a report may hold; RS_OK also stands for "absent". */
 enum rstatus {
@@ -68,8 +82,19 @@ struct report {
 	int64_t extra;       /* unmanaged items nobody known owns (0: none) */
 	char **ids;          /* owned: resources not ok */
 	uint8_t *status;     /* owned: their status */
+	char **msgs;         /* owned: their error message, or NULL */
+	char **hints;        /* owned: its hint, or NULL */
 	size_t n;
 	enum state state;
+	/* The source step, when the report has one. */
+	bool stale_source;   /* the fetch failed: the last good commit ran */
+	bool rollout;        /* its changes came with a new policy commit */
+	char *change;        /* owned: "rollout", "drift", or NULL */
+	char *fetched;       /* owned: the last successful fetch, or NULL */
+	char *refused;       /* owned: the commit refused, or NULL */
+	char *refusal;       /* owned: why, in a word ("unsigned"), or NULL */
+	char *reason;        /* owned: the refusal or fetch error, or NULL */
+	char *source_hint;   /* owned: or NULL */
 };
 
 struct hist {
@@ -81,6 +106,8 @@ struct hist {
 
 struct hres {
 	char *id;       /* borrowed from a report of the host */
+	const char *msg;  /* borrowed: the last report's error for it, or NULL */
+	const char *hint; /* borrowed: or NULL */
 	uint8_t *st;    /* owned: status in each history entry */
 	int64_t since;  /* when the current status began; 0: ok now */
 	bool before;    /* ... or earlier: history ended first */
@@ -127,10 +154,21 @@ static void report_release(struct report *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->n; i++)
+	for (i = 0; i < r->n; i++) {
 		free(r->ids[i]);
+		free(r->msgs[i]);
+		free(r->hints[i]);
+	}
 	free(r->ids);
+	free(r->msgs);
+	free(r->hints);
 	free(r->status);
+	free(r->fetched);
+	free(r->change);
+	free(r->refused);
+	free(r->refusal);
+	free(r->reason);
+	free(r->source_hint);
 	free(r->commit);
 	free(r->agent_version);
 	free(r->time);
@@ -226,6 +264,15 @@ static const char *need_str(const struct cg_jdoc *d, const struct cg_jnode *o,
 	return NULL;
 }
 
+/* A string member that may be there, copied (NULL if not a string). */
+static char *opt_str(const struct cg_jdoc *d, const struct cg_jnode *o,
+		     const char *key)
+{
+	const char *s = cg_jnode_get_str(d, o, key);
+
+	return s ? cg_xstrdup(s) : NULL;
+}
+
 /* Check and keep what a report says. why is set when it is refused. */
 static int parse_report(struct fleet *f, const char *data, size_t len,
 			struct report *r, char *why, size_t size)
@@ -308,23 +355,41 @@ static int parse_report(struct fleet *f, const char *data, size_t len,
 			continue;
 		cg_grow(&r->ids, &cap, r->n + 1, sizeof(*r->ids));
 		r->status = cg_xrealloc(r->status, cap);
+		r->msgs = cg_xrealloc(r->msgs, cap * sizeof(*r->msgs));
+		r->hints = cg_xrealloc(r->hints, cap * sizeof(*r->hints));
 		r->ids[r->n] = cg_xstrdup(id);
+		r->msgs[r->n] = opt_str(&doc, cg_jnode_get(&doc, v, "error"),
+					"message");
+		r->hints[r->n] = opt_str(&doc, cg_jnode_get(&doc, v, "error"),
+					 "hint");
 		r->status[r->n++] = (uint8_t)k;
+	}
+	/* Reports from before 0.3 say less about their source. */
+	v = cg_jnode_get(&doc, root, "source");
+	if (v) {
+		bool stale = false;
+
+		cg_jnode_bool(cg_jnode_get(&doc, v, "stale"), &stale);
+		r->stale_source = stale;
+		r->fetched = opt_str(&doc, v, "fetched");
+		r->refused = opt_str(&doc, v, "refused_commit");
+		r->refusal = opt_str(&doc, v, "refusal");
+		r->reason = opt_str(&doc, v, "reason");
+		r->source_hint = opt_str(&doc, v, "hint");
 	}
 	r->fingerprint[0] = '\0';
 	memcpy(r->fingerprint, fp, 65);
 	r->time = cg_xstrdup(tm);
 	r->agent_version = cg_xstrdup(ver);
 	r->commit = s ? cg_xstrdup(s) : NULL;
-	if (r->count[3] || r->count[4] || (r->exit_status & 4) ||
-	    r->exit_status == 1)
-		r->state = ST_FAILED;
-	else if (r->count[2])
-		r->state = ST_REPAIRED;
-	else if (r->count[1])
-		r->state = ST_DRIFTED;
-	else
-		r->state = ST_CONGRUENT;
+	s = cg_jnode_get_str(&doc, root, "change");
+	r->rollout = s && strcmp(s, "rollout") == 0;
+	r->change = s && strlen(s) < 16 ? cg_xstrdup(s) : NULL;
+	s = cg_report_state(r->exit_status, r->count, r->refused != NULL,
+			    r->stale_source, r->rollout);
+	for (i = 0; i < ST_N; i++)
+		if (strcmp(s, state_names[i]) == 0)
+			r->state = (enum state)i;
 	rc = 0;
 out:
 	if (rc < 0)
@@ -426,9 +491,15 @@ static void host_resources(struct host *h)
 			}
 			r = &h->reps[h->h[i].rep];
 			x->st[i] = RS_OK;
-			for (m = 0; m < r->n; m++)
-				if (strcmp(r->ids[m], x->id) == 0)
-					x->st[i] = r->status[m];
+			for (m = 0; m < r->n; m++) {
+				if (strcmp(r->ids[m], x->id) != 0)
+					continue;
+				x->st[i] = r->status[m];
+				if (i == 0) {
+					x->msg = r->msgs[m];
+					x->hint = r->hints[m];
+				}
+			}
 		}
 		if (x->st[0] == RS_OK)
 			continue;
@@ -669,13 +740,86 @@ static const char *policy_of(const struct host *h)
 	return c ? c : "-";
 }
 
+/*
+ * The refusals of other commits in the host's history, newest first, up
+ * to the last report that refused nothing: each commit once.
+ */
+static size_t earlier_refusals(const struct host *h, size_t *out, size_t max)
+{
+	size_t i, k, n = 0;
+
+	for (i = 1; i < h->nh && n < max; i++) {
+		const struct report *r;
+		bool seen = false;
+
+		if (h->h[i].rep < 0)
+			continue;
+		r = &h->reps[h->h[i].rep];
+		if (!r->refused)
+			break;
+		if (strcmp(r->refused, h->reps[h->h[0].rep].refused
+					       ? h->reps[h->h[0].rep].refused
+					       : "") == 0)
+			continue;
+		for (k = 0; k < n; k++)
+			if (strcmp(h->reps[h->h[out[k]].rep].refused,
+				   r->refused) == 0)
+				seen = true;
+		if (!seen)
+			out[n++] = i;
+	}
+	return n;
+}
+
+/* Why a host is not congruent, under its line: what the report says. */
+static void text_source(const struct host *h, FILE *out)
+{
+	const struct report *r = &h->reps[h->h[0].rep];
+	size_t idx[8], n, i;
+	char when[32];
+
+	if (r->refused) {
+		fprintf(out, "    refused commit %.12s (", r->refused);
+		put_safe(out, r->refusal ? r->refusal : "refused", 0);
+		fprintf(out, "): ");
+		put_safe(out, r->reason ? r->reason : "", 0);
+		fputc('\n', out);
+		if (r->source_hint) {
+			fprintf(out, "      hint: ");
+			put_safe(out, r->source_hint, 0);
+			fputc('\n', out);
+		}
+		n = earlier_refusals(h, idx, 8);
+		for (i = 0; i < n; i++) {
+			const struct report *e = &h->reps[h->h[idx[i]].rep];
+
+			cg_time_iso(when, h->h[idx[i]].time);
+			fprintf(out, "    earlier, refused commit %.12s (", e->refused);
+			put_safe(out, e->refusal ? e->refusal : "refused", 0);
+			fprintf(out, ") at %s\n", when);
+		}
+	}
+	if (r->stale_source) {
+		fprintf(out, "    stale source: last fetched ");
+		put_safe(out, r->fetched ? r->fetched : "never", 0);
+		fprintf(out, ": ");
+		put_safe(out, r->reason ? r->reason : "", 0);
+		fputc('\n', out);
+		if (r->source_hint) {
+			fprintf(out, "      hint: ");
+			put_safe(out, r->source_hint, 0);
+			fputc('\n', out);
+		}
+	}
+}
+
 static void fleet_text(const struct fleet *f, FILE *out)
 {
 	struct group *g;
 	size_t i, k, ng, nextra = 0;
 	char when[32], since[32];
 
-	fprintf(out, "%-24s %-10s %-12s %-20s %s\n", "HOST", "STATE", "POLICY",
+	fprintf(out, "%-24s %-12s %-12s %-20s %s\n", "HOST", "STATE", "POLICY",
 		"LAST REPORT", "SINCE");
 	for (i = 0; i < f->n; i++) {
 		const struct host *h = &f->hosts[i];
@@ -683,7 +827,7 @@ static void fleet_text(const struct fleet *f, FILE *out)
 		cg_time_iso(when, h->h[0].time);
 		cg_time_iso(since, h->since);
 		put_safe(out, h->name, 24);
-		fprintf(out, " %-10s %-12.12s %-20s %s%s\n",
+		fprintf(out, " %-12s %-12.12s %-20s %s%s\n",
 			state_names[h->state], policy_of(h), when,
 			h->since_before ? "before " : "", since);
 		for (k = 0; k < h->nres; k++) {
@@ -696,7 +840,18 @@ static void fleet_text(const struct fleet *f, FILE *out)
 			put_safe(out, x->id, 0);
 			fprintf(out, "  %s since %s%s\n", rstatus_names[x->st[0]],
 				x->before ? "before " : "", since);
+			if (x->msg) {
+				fprintf(out, "      error: ");
+				put_safe(out, x->msg, 0);
+				fputc('\n', out);
+			}
+			if (x->hint) {
+				fprintf(out, "      hint: ");
+				put_safe(out, x->hint, 0);
+				fputc('\n', out);
+			}
 		}
+		text_source(h, out);
 		if (h->dropped)
 			fprintf(out, "    (%u reports dropped by the host's "
 				     "full queue)\n",
@@ -709,10 +864,12 @@ static void fleet_text(const struct fleet *f, FILE *out)
 			nextra++;
 		}
 	}
-	fprintf(out, "\n%zu host%s: %zu congruent, %zu drifted, %zu repaired, "
-		     "%zu failed, %zu stale",
+	fprintf(out, "\n%zu host%s: %zu congruent, %zu rolled out, %zu drifted, "
+		     "%zu repaired, %zu failed, %zu refused, %zu stale source, "
+		     "%zu stale",
 		f->n, f->n == 1 ? "" : "s", f->count[ST_CONGRUENT],
-		f->count[ST_DRIFTED], f->count[ST_REPAIRED], f->count[ST_FAILED],
+		f->count[ST_ROLLED_OUT], f->count[ST_DRIFTED], f->count[ST_REPAIRED], f->count[ST_FAILED],
+		f->count[ST_REFUSED], f->count[ST_STALE_SOURCE],
 		f->count[ST_STALE]);
 	if (f->nskips)
 		fprintf(out, "; %zu ref%s skipped", f->nskips,
@@ -740,6 +897,49 @@ static void fleet_text(const struct fleet *f, FILE *out)
 
 /* --- JSON ------------------------------------------------------------ */
 
+/* "refused" and "source" of a host's last report, when they say something. */
+static void json_source(struct cg_json *j, const struct host *h)
+{
+	const struct report *r = &h->reps[h->h[0].rep];
+	size_t idx[8], n, i;
+	char when[32];
+
+	if (r->refused) {
+		cg_json_key(j, "refused");
+		cg_json_obj_begin(j);
+		cg_json_kstr(j, "commit", r->refused);
+		cg_json_kstr(j, "refusal", r->refusal ? r->refusal : "refused");
+		cg_json_kstr(j, "reason", r->reason);
+		if (r->source_hint)
+			cg_json_kstr(j, "hint", r->source_hint);
+		cg_json_key(j, "earlier");
+		cg_json_arr_begin(j);
+		n = earlier_refusals(h, idx, 8);
+		for (i = 0; i < n; i++) {
+			const struct report *e = &h->reps[h->h[idx[i]].rep];
+
+			cg_json_obj_begin(j);
+			cg_json_kstr(j, "commit", e->refused);
+			cg_json_kstr(j, "refusal",
+				     e->refusal ? e->refusal : "refused");
+			cg_time_iso(when, h->h[idx[i]].time);
+			cg_json_kstr(j, "time", when);
+			cg_json_obj_end(j);
+		}
+		cg_json_arr_end(j);
+		cg_json_obj_end(j);
+	}
+	if (r->stale_source) {
+		cg_json_key(j, "stale_source");
+		cg_json_obj_begin(j);
+		cg_json_kstr(j, "last_fetched", r->fetched);
+		cg_json_kstr(j, "reason", r->reason);
+		if (r->source_hint)
+			cg_json_kstr(j, "hint", r->source_hint);
+		cg_json_obj_end(j);
+	}
+}
+
 static void fleet_json(const struct fleet *f, FILE *out)
 {
 	struct cg_buf buf = { 0 };
@@ -758,7 +958,7 @@ static void fleet_json(const struct fleet *f, FILE *out)
 	cg_json_obj_begin(&j);
 	cg_json_kint(&j, "hosts", (int64_t)f->n);
 	for (i = 0; i < ST_N; i++)
-		cg_json_kint(&j, state_names[i], (int64_t)f->count[i]);
+		cg_json_kint(&j, state_words[i], (int64_t)f->count[i]);
 	cg_json_kint(&j, "skipped_refs", (int64_t)f->nskips);
 	cg_json_obj_end(&j);
 	cg_json_key(&j, "hosts");
@@ -770,8 +970,8 @@ static void fleet_json(const struct fleet *f, FILE *out)
 		cg_json_obj_begin(&j);
 		cg_json_kstr(&j, "host", h->name);
 		cg_json_kstr(&j, "ref", h->ref);
-		cg_json_kstr(&j, "state", state_names[h->state]);
-		cg_json_kstr(&j, "last_state", state_names[r->state]);
+		cg_json_kstr(&j, "state", state_words[h->state]);
+		cg_json_kstr(&j, "last_state", state_words[r->state]);
 		cg_time_iso(when, h->since);
 		cg_json_kstr(&j, "state_since", when);
 		cg_json_kbool(&j, "state_since_before", h->since_before);
@@ -785,6 +985,8 @@ static void fleet_json(const struct fleet *f, FILE *out)
 		cg_json_kstr(&j, "report_commit", h->h[0].oid);
 		cg_json_kint(&j, "dropped_reports", h->dropped);
 		cg_json_kint(&j, "extra", r->extra);
+		cg_json_kstr(&j, "change", r->change);
+		json_source(&j, h);
 		cg_json_key(&j, "resources");
 		cg_json_arr_begin(&j);
 		for (k = 0; k < h->nres; k++) {
@@ -798,6 +1000,10 @@ static void fleet_json(const struct fleet *f, FILE *out)
 				cg_json_kstr(&j, "since", when);
 				cg_json_kbool(&j, "since_before", x->before);
 			}
+			if (x->msg)
+				cg_json_kstr(&j, "message", x->msg);
+			if (x->hint)
+				cg_json_kstr(&j, "hint", x->hint);
 			cg_json_key(&j, "history");
 			cg_json_arr_begin(&j);
 			for (m = 0; m < h->nh; m++)
@@ -816,8 +1022,11 @@ static void fleet_json(const struct fleet *f, FILE *out)
 			cg_json_kstr(&j, "state",
 				     h->h[m].rep < 0
 					     ? "unknown"
-					     : state_names[h->reps[h->h[m].rep]
+					     : state_words[h->reps[h->h[m].rep]
 								   .state]);
+			if (h->h[m].rep >= 0 && h->reps[h->h[m].rep].refused)
+				cg_json_kstr(&j, "refused_commit",
+					     h->reps[h->h[m].rep].refused);
 			cg_json_kbool(&j, "heartbeat", h->h[m].heartbeat);
 			cg_json_obj_end(&j);
 		}
@@ -899,6 +1108,9 @@ static const char css[] =
 	".congruent{background:#2e7d32}.drifted{background:#f9a825}"
 	".repaired{background:#1565c0}.failed{background:#c62828}"
 	".stale{background:#757575}.skipped{background:#6a1b9a}"
+	".rolled_out{background:#00838f}.refused{background:#ad1457}.stale_source{background:#5d4037}"
+	"td.why{max-width:40em}td.why p{margin:0 0 .3em}"
+	".hint{color:#555;font-style:italic}"
 	".ok{background:#c8e6c9}.unknown{background:#eee}"
 	"td.state{color:#fff;font-weight:bold}"
 	".h{display:inline-block;width:8px;height:14px;margin-right:1px}"
@@ -915,6 +1127,66 @@ static void html_hist(FILE *out, const struct host *h, const struct hres *x)
 		fprintf(out, "<span class=\"h %s\" title=\"%s %s\"></span>",
 			rstatus_names[x->st[m]], when, rstatus_names[x->st[m]]);
 	}
+}
+
+static void html_hint(FILE *out, const char *hint)
+{
+	if (!hint)
+		return;
+	fprintf(out, " <span class=\"hint\">hint: ");
+	esc(out, hint);
+	fprintf(out, "</span>");
+}
+
+/* Each failed resource's error and hint, a refusal, a stale source. */
+static void html_why(FILE *out, const struct host *h)
+{
+	const struct report *r = &h->reps[h->h[0].rep];
+	size_t k, idx[8], n;
+	char when[32];
+
+	fprintf(out, "<td class=\"why\">");
+	for (k = 0; k < h->nres; k++) {
+		const struct hres *x = &h->res[k];
+
+		if (x->st[0] == RS_OK || !x->msg)
+			continue;
+		fprintf(out, "<p><code>");
+		esc(out, x->id);
+		fprintf(out, "</code>: ");
+		esc(out, x->msg);
+		html_hint(out, x->hint);
+		fprintf(out, "</p>");
+	}
+	if (r->refused) {
+		fprintf(out, "<p class=\"refusal\">refused commit <code>%.12s</code> (",
+			r->refused);
+		esc(out, r->refusal ? r->refusal : "refused");
+		fprintf(out, "): ");
+		esc(out, r->reason ? r->reason : "");
+		html_hint(out, r->source_hint);
+		fprintf(out, "</p>");
+		n = earlier_refusals(h, idx, 8);
+		for (k = 0; k < n; k++) {
+			const struct report *e = &h->reps[h->h[idx[k]].rep];
+
+			cg_time_iso(when, h->h[idx[k]].time);
+			fprintf(out, "<p>earlier, refused commit <code>%.12s</code> (",
+				e->refused);
+			esc(out, e->refusal ? e->refusal : "refused");
+			fprintf(out, ") at %s</p>", when);
+		}
+	}
+	if (r->stale_source) {
+		fprintf(out, "<p class=\"stale-source\">stale source: last "
+			     "fetched ");
+		esc(out, r->fetched ? r->fetched : "never");
+		fprintf(out, ": ");
+		esc(out, r->reason ? r->reason : "");
+		html_hint(out, r->source_hint);
+		fprintf(out, "</p>");
+	}
+	fprintf(out, "</td>");
 }
 
 static void fleet_html(const struct fleet *f, FILE *out)
@@ -951,7 +1223,7 @@ static void fleet_html(const struct fleet *f, FILE *out)
 		f->n, when, f->stale_after / 3600);
 	for (i = 0; i < ST_N; i++)
 		fprintf(out, "<span class=\"%s\" id=\"count-%s\">%zu %s</span>",
-			state_names[i], state_names[i], f->count[i],
+			state_words[i], state_words[i], f->count[i],
 			state_names[i]);
 	if (f->nskips)
 		fprintf(out, "<span class=\"skipped\" id=\"count-skipped\">%zu "
@@ -965,7 +1237,8 @@ static void fleet_html(const struct fleet *f, FILE *out)
 		esc(out, cols[c]);
 		fprintf(out, "</th>");
 	}
-	fprintf(out, "<th>other resources</th></tr></thead><tbody>\n");
+	fprintf(out, "<th>other resources</th><th>why</th></tr></thead>"
+		     "<tbody>\n");
 	for (i = 0; i < f->n; i++) {
 		const struct host *h = &f->hosts[i];
 
@@ -977,7 +1250,7 @@ static void fleet_html(const struct fleet *f, FILE *out)
 		cg_time_iso(since, h->since);
 		fprintf(out, "</td><td class=\"state %s\">%s</td><td>%s%s</td>"
 			     "<td><code>",
-			state_names[h->state], state_names[h->state],
+			state_words[h->state], state_names[h->state],
 			h->since_before ? "before " : "", since);
 		esc(out, policy_of(h));
 		fprintf(out, "</code></td><td>%s</td>", when);
@@ -998,7 +1271,9 @@ static void fleet_html(const struct fleet *f, FILE *out)
 			html_hist(out, h, &h->res[k]);
 			fprintf(out, "<br>");
 		}
-		fprintf(out, "</td></tr>\n");
+		fprintf(out, "</td>");
+		html_why(out, h);
+		fprintf(out, "</tr>\n");
 	}
 	fprintf(out, "</tbody></table>\n<h2>By fingerprint</h2>\n"
 		     "<table id=\"fingerprints\"><tr><th>fingerprint</th>"
@@ -1030,6 +1305,88 @@ static void fleet_html(const struct fleet *f, FILE *out)
 	}
 	fprintf(out, "</body></html>\n");
 	free(cols);
+}
+
+/* --- Prometheus text exposition ------------------------------------- */
+
+/* A label value: backslash, double quote and newline escaped. */
+static void prom_label(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', out);
+		if (*s == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+/*
+ * For a node_exporter textfile (or any scrape): counts per state, and per
+ * host its state (one series, value 1, the state a label), the time of
+ * its last report and its resources by status.
+ */
+static void fleet_prometheus(const struct fleet *f, FILE *out)
+{
+	static const char *const counts[] = { "ok", "drifted", "repaired",
+					      "failed", "skipped" };
+	size_t i, k;
+
+	fprintf(out, "# HELP congruent_fleet_hosts Hosts in each state.\n"
+		     "# TYPE congruent_fleet_hosts gauge\n");
+	for (i = 0; i < ST_N; i++)
+		fprintf(out, "congruent_fleet_hosts{state=\"%s\"} %zu\n",
+			state_words[i], f->count[i]);
+	fprintf(out, "# HELP congruent_fleet_skipped_refs Refs whose report "
+		     "could not be read.\n"
+		     "# TYPE congruent_fleet_skipped_refs gauge\n"
+		     "congruent_fleet_skipped_refs %zu\n",
+		f->nskips);
+	fprintf(out, "# HELP congruent_fleet_generated_timestamp_seconds When "
+		     "this was read.\n"
+		     "# TYPE congruent_fleet_generated_timestamp_seconds gauge\n"
+		     "congruent_fleet_generated_timestamp_seconds %" PRId64 "\n",
+		f->now);
+	fprintf(out, "# HELP congruent_host_state The host's state (the label); "
+		     "always 1.\n# TYPE congruent_host_state gauge\n");
+	for (i = 0; i < f->n; i++) {
+		fprintf(out, "congruent_host_state{host=\"");
+		prom_label(out, f->hosts[i].name);
+		fprintf(out, "\",state=\"%s\"} 1\n",
+			state_words[f->hosts[i].state]);
+	}
+	fprintf(out, "# HELP congruent_host_last_report_timestamp_seconds "
+		     "The host's last report or heartbeat.\n"
+		     "# TYPE congruent_host_last_report_timestamp_seconds gauge\n");
+	for (i = 0; i < f->n; i++) {
+		fprintf(out, "congruent_host_last_report_timestamp_seconds{host=\"");
+		prom_label(out, f->hosts[i].name);
+		fprintf(out, "\"} %" PRId64 "\n", f->hosts[i].h[0].time);
+	}
+	fprintf(out, "# HELP congruent_host_exit_status The exit status of the "
+		     "host's last run.\n"
+		     "# TYPE congruent_host_exit_status gauge\n");
+	for (i = 0; i < f->n; i++) {
+		const struct host *h = &f->hosts[i];
+
+		fprintf(out, "congruent_host_exit_status{host=\"");
+		prom_label(out, h->name);
+		fprintf(out, "\"} %" PRId64 "\n", h->reps[h->h[0].rep].exit_status);
+	}
+	fprintf(out, "# HELP congruent_host_resources Resources of the host's "
+		     "last report, by status.\n"
+		     "# TYPE congruent_host_resources gauge\n");
+	for (i = 0; i < f->n; i++) {
+		const struct host *h = &f->hosts[i];
+
+		for (k = 0; k < 5; k++) {
+			fprintf(out, "congruent_host_resources{host=\"");
+			prom_label(out, h->name);
+			fprintf(out, "\",status=\"%s\"} %" PRId64 "\n", counts[k],
+				h->reps[h->h[0].rep].count[k]);
+		}
+	}
 }
 
 /* --- the repository: a directory, or fetched from a URL -------------- */
@@ -1088,6 +1445,92 @@ static int fleet_fetch_child(void *arg, char *msg, size_t size)
 	return rc < 0 ? -1 : 0;
 }
 
+/* --- fleet forget HOST ----------------------------------------------- */
+
+struct forget_args {
+	const char *path; /* a scratch repository: libgit2 pushes from one */
+	const char *url;
+	const char *ref;
+	const struct cg_config *c;
+};
+
+static char forget_why[512];
+
+static int forget_ref_cb(const char *refname, const char *status, void *data)
+{
+	(void)data;
+	if (status)
+		snprintf(forget_why, sizeof(forget_why), "%s refused: %s",
+			 refname, status);
+	return 0;
+}
+
+/*
+ * In a child: is the host's ref there (one connection, to list), then
+ * push its deletion (a second). Says "ok", "absent" or what failed.
+ */
+static int forget_child(void *arg, char *msg, size_t size)
+{
+	const struct forget_args *a = arg;
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	git_push_options po;
+	const git_remote_head **heads;
+	const git_error *ge;
+	struct cg_error drop;
+	char spec[600];
+	char *specs[] = { spec };
+	git_strarray refspecs = { specs, 1 };
+	bool found = false;
+	void *auth = NULL;
+	size_t i, n = 0;
+	int rc;
+
+	if (cg_caps_limit(0, 0, (uid_t)-1, &drop) < 0) {
+		snprintf(msg, size, "%s", drop.msg);
+		return -1;
+	}
+	git_libgit2_init();
+	cg_git_set_ca(a->c, a->url);
+	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
+	cg_git_auth_callbacks(&po.callbacks, a->url, a->c->ssh_key,
+			      a->c->known_hosts, &auth);
+	po.callbacks.push_update_reference = forget_ref_cb;
+	rc = git_repository_init(&repo, a->path, 1);
+	if (rc == 0)
+		rc = git_remote_create_anonymous(&remote, repo, a->url);
+	if (rc == 0)
+		rc = git_remote_connect(remote, GIT_DIRECTION_FETCH,
+					&po.callbacks, NULL, NULL);
+	if (rc == 0)
+		rc = git_remote_ls(&heads, &n, remote);
+	for (i = 0; rc == 0 && i < n; i++)
+		if (strcmp(heads[i]->name, a->ref) == 0)
+			found = true;
+	if (rc == 0)
+		git_remote_disconnect(remote);
+	if (rc == 0 && found) {
+		snprintf(spec, sizeof(spec), ":%s", a->ref);
+		rc = git_remote_push(remote, &refspecs, &po);
+	}
+	if (rc < 0) {
+		ge = git_error_last();
+		snprintf(msg, size, "%s",
+			 cg_git_auth_why(auth) ? cg_git_auth_why(auth)
+			 : ge && ge->message   ? ge->message
+					       : "push failed");
+	} else if (forget_why[0]) {
+		snprintf(msg, size, "%s", forget_why);
+		rc = -1;
+	} else {
+		snprintf(msg, size, "%s", found ? "ok" : "absent");
+	}
+	free(auth);
+	git_remote_free(remote);
+	git_repository_free(repo);
+	return rc < 0 ? -1 : 0;
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag,
 		    struct FTW *ftw)
 {
@@ -1098,13 +1541,29 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
 	return 0;
 }
 
+/*
+ * For monitoring: 4 when a host failed, was refused, has a stale source
+ * or stopped reporting; else 2 when one drifted or was repaired; else 0.
+ */
+static int fleet_status(const struct fleet *f)
+{
+	if (f->count[ST_FAILED] || f->count[ST_REFUSED] ||
+	    f->count[ST_STALE_SOURCE] || f->count[ST_STALE])
+		return 4;
+	if (f->count[ST_ROLLED_OUT] || f->count[ST_DRIFTED] ||
+	    f->count[ST_REPAIRED])
+		return 2;
+	return 0;
+}
+
 struct fleet_opts {
 	const char *config;
 	bool config_given;
 	const char *reports;
 	const char *prefix;
-	int format; /* 0 text, 1 json, 2 html */
+	int format; /* 0 text, 1 json, 2 html, 3 prometheus */
 	unsigned long stale_hours, history, max_report_kb, timeout;
+	const char *forget; /* "forget HOST" after the options */
 };
 
 static int fleet_usage(const char *fmt, const char *arg)
@@ -1182,9 +1641,12 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 				o->format = 1;
 			else if (strcmp(optarg, "html") == 0)
 				o->format = 2;
+			else if (strcmp(optarg, "prometheus") == 0)
+				o->format = 3;
 			else
-				return fleet_usage("--format is text, json or "
-						   "html, not '%s'",
+				return fleet_usage("--format is text, json, "
+						   "html or prometheus, not "
+						   "'%s'",
 						   optarg);
 			break;
 		case O_STALE:
@@ -1210,9 +1672,100 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 					   argv[optind - 1]);
 		}
 	}
+	if (optind + 2 == argc && strcmp(argv[optind], "forget") == 0) {
+		o->forget = argv[optind + 1];
+		return 0;
+	}
 	if (optind < argc)
 		return fleet_usage("unexpected argument '%s'", argv[optind]);
 	return 0;
+}
+
+/* A scratch directory under TMPDIR, or NULL (err says why). */
+static char *scratch_dir(struct cg_error *err)
+{
+	const char *t = getenv("TMPDIR");
+	char *tmp = cg_xasprintf("%s/congruent-fleet.XXXXXX",
+				 t && *t ? t : "/tmp");
+
+	if (!mkdtemp(tmp)) {
+		cg_error_sys(err, CG_ERR, "cannot create %s", tmp);
+		free(tmp);
+		return NULL;
+	}
+	return tmp;
+}
+
+/* Delete the host's ref: in the directory, or by pushing the deletion. */
+static int fleet_forget(const struct fleet_opts *o, const struct cg_config *c,
+			const char *prefix, const char *host)
+{
+	git_repository *repo = NULL;
+	git_reference *ref = NULL;
+	struct cg_error err;
+	struct stat st;
+	char name[512], msg[1024];
+	char *tmp = NULL;
+	int status = 1;
+
+	cg_error_clear(&err);
+	if (cg_report_ref(prefix, host, name, sizeof(name), &err) < 0)
+		goto fail;
+	if (stat(o->reports, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (git_repository_open_ext(&repo, o->reports,
+					    GIT_REPOSITORY_OPEN_NO_SEARCH,
+					    NULL) < 0) {
+			cg_git_error(&err, "cannot open %s", o->reports);
+			goto fail;
+		}
+		if (git_reference_lookup(&ref, repo, name) < 0) {
+			cg_error_set(&err, CG_ENOTFOUND, "no host '%s' in %s (no "
+							 "ref %s)",
+				     host, o->reports, name);
+			cg_error_hint(&err, "congruent fleet lists the hosts");
+			goto fail;
+		}
+		if (git_reference_delete(ref) < 0) {
+			cg_git_error(&err, "cannot delete %s", name);
+			goto fail;
+		}
+	} else {
+		struct forget_args a;
+
+		tmp = scratch_dir(&err);
+		if (!tmp)
+			goto fail;
+		a.path = tmp;
+		a.url = o->reports;
+		a.ref = name;
+		a.c = c;
+		if (cg_git_in_child((unsigned)o->timeout, forget_child, &a, msg,
+				    sizeof(msg), &err) < 0) {
+			cg_error_prefix(&err, "cannot delete %s on %s", name,
+					o->reports);
+			goto fail;
+		}
+		if (strcmp(msg, "ok") != 0) {
+			cg_error_set(&err, CG_ENOTFOUND, "no host '%s' in %s (no "
+							 "ref %s)",
+				     host, o->reports, name);
+			cg_error_hint(&err, "congruent fleet lists the hosts");
+			goto fail;
+		}
+	}
+	printf("forgot %s (deleted %s in %s)\n", host, name, o->reports);
+	status = 0;
+	goto out;
+fail:
+	cg_print_error(stderr, &err, false);
+out:
+	git_reference_free(ref);
+	git_repository_free(repo);
+	if (tmp) {
+		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		free(tmp);
+	}
+	return status;
 }
 
 int cg_cmd_fleet_main(int argc, char **argv)
@@ -1223,12 +1776,36 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	struct cg_error err;
 	struct stat st;
 	char *tmp = NULL, *prefix_copy = NULL;
+	const char *forget = NULL;
 	int status = 1;
 
+	/* "fleet forget HOST [options]": the options follow the host. */
+	if (argc > 1 && strcmp(argv[1], "forget") == 0) {
+		if (argc > 2 && (strcmp(argv[2], "--help") == 0 ||
+				 strcmp(argv[2], "-h") == 0)) {
+			cg_usage_print("fleet", stdout);
+			return 0;
+		}
+		if (argc < 3 || argv[2][0] == '-') {
+			fleet_usage("forget needs a host name%s", "");
+			return 1;
+		}
+		forget = argv[2];
+		argc -= 2;
+		argv += 2;
+	}
 	status = fleet_opts_parse(argc, argv, &o);
 	if (status != 0)
 		return status < 0 ? 1 : 0;
 	status = 1;
+	if (o.forget) {
+		if (forget) {
+			fleet_usage("forget takes one host, not also '%s'",
+				    o.forget);
+			return 1;
+		}
+		forget = o.forget;
+	}
 	memset(&f, 0, sizeof(f));
 	cg_error_clear(&err);
 	if (cg_config_load(&conf, o.config, o.config_given, &err) < 0) {
@@ -1246,6 +1823,11 @@ int cg_cmd_fleet_main(int argc, char **argv)
 		goto out;
 	}
 	prefix_copy = cg_xstrdup(o.prefix ? o.prefix : conf.reports_prefix);
+	if (forget) {
+		cg_git_setup(&conf);
+		status = fleet_forget(&o, &conf, prefix_copy, forget);
+		goto out;
+	}
 	f.prefix = prefix_copy;
 	f.source = o.reports;
 	f.history = (unsigned)o.history;
@@ -1263,17 +1845,12 @@ int cg_cmd_fleet_main(int argc, char **argv)
 		}
 	} else {
 		/* A URL: fetch the hosts' refs into a scratch repository. */
-		const char *t = getenv("TMPDIR");
 		struct fetch_args a;
 		char msg[1024];
 
-		tmp = cg_xasprintf("%s/congruent-fleet.XXXXXX",
-				   t && *t ? t : "/tmp");
-		if (!mkdtemp(tmp)) {
-			cg_error_sys(&err, CG_ERR, "cannot create %s", tmp);
+		tmp = scratch_dir(&err);
+		if (!tmp) {
 			cg_print_error(stderr, &err, false);
-			free(tmp);
-			tmp = NULL;
 			goto out;
 		}
 		a.path = tmp;
@@ -1300,6 +1877,8 @@ int cg_cmd_fleet_main(int argc, char **argv)
 		fleet_json(&f, stdout);
 	else if (o.format == 2)
 		fleet_html(&f, stdout);
+	else if (o.format == 3)
+		fleet_prometheus(&f, stdout);
 	else
 		fleet_text(&f, stdout);
 	fflush(stdout);
@@ -1314,7 +1893,7 @@ int cg_cmd_fleet_main(int argc, char **argv)
 			fputc('\n', stderr);
 		}
 	}
-	status = ferror(stdout) ? 1 : 0;
+	status = ferror(stdout) ? 1 : fleet_status(&f);
 out:
 	fleet_release(&f);
 	if (tmp) {

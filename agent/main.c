@@ -546,6 +546,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	info.started = (int64_t)time(NULL) - (int64_t)((cg_now_ns() - t0) / 1000000000u);
 	info.duration_ns = cg_now_ns() - t0;
 	info.exit_status = status;
+	info.change = cg_report_change(state, p.commit, &counts);
 	info.stopped = cg_stop_signal;
 	/*
 	 * Under systemd stdout goes to the journal too, where the log lines

@@ -412,6 +412,8 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	cg_json_kstr(&j, "time", when);
 	cg_json_kint(&j, "duration_ms", (int64_t)(info->duration_ns / 1000000));
 	cg_json_kint(&j, "exit_status", info->exit_status);
+	if (info->change)
+		cg_json_kstr(&j, "change", info->change);
 	if (info->stopped)
 		cg_json_kstr(&j, "stopped", sigabbrev_np(info->stopped));
 	cg_json_kstr(&j, "policy", info->policy);
@@ -429,8 +431,12 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 		cg_json_kint(&j, "fetched_objects", src->objects);
 		if (src->refused)
 			cg_json_kstr(&j, "refused_commit", src->refused_commit);
+		if (src->refused && src->refusal[0])
+			cg_json_kstr(&j, "refusal", src->refusal);
 		if (src->stale || src->refused)
 			cg_json_kstr(&j, "reason", src->why.msg);
+		if ((src->stale || src->refused) && src->why.hint[0])
+			cg_json_kstr(&j, "hint", src->why.hint);
 		if (src->signer[0])
 			cg_json_kstr(&j, "signer", src->signer);
 		cg_json_obj_end(&j);

@@ -49,9 +49,23 @@ void cg_report_digest(const struct cg_policy *p, const struct cg_run_info *info,
 
 	/* Fields end in NUL, records in '\n': no two reports hash alike. */
 	cg_engine_fingerprint(p, fp);
-	cg_buf_addf(&b, "%s%c%s%c%s%c%d%c%s\n", info->command, 0, info->host, 0,
-		    info->commit ? info->commit : "", 0, info->exit_status, 0,
-		    fp);
+	cg_buf_addf(&b, "%s%c%s%c%s%c%d%c%s%c%s\n", info->command, 0,
+		    info->host, 0, info->commit ? info->commit : "", 0,
+		    info->exit_status, 0, fp, 0,
+		    info->change ? info->change : "");
+	/*
+	 * What the source step decided is news too: a refusal of another
+	 * commit, a source that went stale or came back. Not the fetch
+	 * time, which changes on every run.
+	 */
+	if (info->source) {
+		const struct cg_source *src = info->source;
+
+		cg_buf_addf(&b, "s%d%d%c%s%c%s%c%s\n", src->stale, src->refused,
+			    0, src->refused ? src->refused_commit : "", 0,
+			    src->refusal, 0,
+			    src->stale || src->refused ? src->why.msg : "");
+	}
 	for (i = 0; i < p->n; i++) {
 		const struct cg_resource *r = &p->res[p->order[i]];
 
@@ -393,33 +407,96 @@ bool cg_report_trailer(const char *msg, const char *key, char *out,
 	return false;
 }
 
+const char *cg_report_change(const char *state_dir, const char *commit,
+			     const struct cg_counts *c)
+{
+	struct cg_jlimits lim = cg_jlimits_default;
+	struct cg_jdoc doc = { 0 };
+	struct cg_buf b = { 0 };
+	const struct cg_jnode *v;
+	const char *kind = "rollout", *prev;
+	char *path;
+	int fd;
+
+	if (!c->repaired && !c->drifted)
+		return NULL;
+	path = reports_path(state_dir, "last-run.json");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(path);
+	if (fd < 0)
+		return kind; /* the first run: all of it is the policy's doing */
+	lim.max_bytes = (size_t)256 << 20;
+	lim.max_nodes = SIZE_MAX / 2;
+	if (cg_read_fd(fd, &b, lim.max_bytes, NULL) == 0 &&
+	    cg_jdoc_parse(&doc, b.data ? b.data : "", b.len, &lim, NULL) == 0) {
+		v = cg_jnode_get(&doc, cg_jdoc_root(&doc), "commit");
+		prev = cg_jnode_str(&doc, v);
+		/* null and null: the same local policy (--policy DIR). */
+		if (v && ((!prev && !commit && cg_jnode_is(v, CG_JNULL)) ||
+			  (prev && commit && strcmp(prev, commit) == 0)))
+			kind = "drift";
+	}
+	close(fd);
+	cg_jdoc_release(&doc);
+	cg_buf_release(&b);
+	return kind;
+}
+
+const char *cg_report_state(int64_t exit_status, const int64_t count[5],
+			    bool refused, bool stale_source, bool rollout)
+{
+	/* The worst first; each word is one a run's exit status allows. */
+	if (exit_status == 1 || count[3] || count[4])
+		return "failed";
+	if (refused)
+		return "refused";
+	if (exit_status & 4)
+		return "failed";
+	if (stale_source)
+		return "stale source";
+	if (count[2])
+		return rollout ? "rolled out" : "repaired";
+	if (count[1])
+		return "drifted";
+	return "congruent";
+}
+
 /* The subject of a report's commit: "HOST: STATE (counts)". */
 static void subject(struct cg_buf *m, const char *host, const char *data,
 		    size_t len, bool heartbeat)
 {
-	static const char *const names[] = { "ok", "repaired", "drifted",
+	static const char *const names[] = { "ok", "drifted", "repaired",
 					     "failed", "skipped" };
 	struct cg_jlimits lim = cg_jlimits_default;
 	struct cg_jdoc doc = { 0 };
-	const struct cg_jnode *sum = NULL;
-	int64_t v[5] = { 0 }, extra = 0;
-	const char *state;
+	const struct cg_jnode *sum = NULL, *root = NULL, *src;
+	int64_t v[5] = { 0 }, extra = 0, status = 0;
+	bool refused = false, stale = false, rollout;
 	size_t i;
 
 	lim.max_bytes = len + 1;
 	lim.max_nodes = SIZE_MAX / 2;
-	if (cg_jdoc_parse(&doc, data, len, &lim, NULL) == 0)
-		sum = cg_jnode_get(&doc, cg_jdoc_root(&doc), "summary");
+	if (cg_jdoc_parse(&doc, data, len, &lim, NULL) == 0) {
+		root = cg_jdoc_root(&doc);
+		sum = cg_jnode_get(&doc, root, "summary");
+	}
 	for (i = 0; i < 5; i++)
 		cg_jnode_get_int(&doc, sum, names[i], &v[i]);
 	/* Rules in managed chains nobody known owns: the fleet sees them. */
 	cg_jnode_get_int(&doc, sum, "extra", &extra);
-	state = v[3] || v[4] ? "failed" : v[1] ? "repaired"
-				    : v[2] ? "drifted" : "congruent";
+	cg_jnode_get_int(&doc, root, "exit_status", &status);
+	src = cg_jnode_get(&doc, root, "source");
+	refused = cg_jnode_get_str(&doc, src, "refused_commit") != NULL;
+	cg_jnode_bool(cg_jnode_get(&doc, src, "stale"), &stale);
+	rollout = cg_jnode_get_str(&doc, root, "change") &&
+		  strcmp(cg_jnode_get_str(&doc, root, "change"), "rollout") == 0;
 	cg_buf_addf(m, "%s%s: %s (%" PRId64 " ok, %" PRId64 " repaired, %" PRId64
 		       " failed, %" PRId64 " skipped",
-		    heartbeat ? "heartbeat " : "", host, state, v[0], v[1],
+		    heartbeat ? "heartbeat " : "", host,
+		    cg_report_state(status, v, refused, stale, rollout), v[0], v[2],
 		    v[3], v[4]);
+	if (v[1] > 0)
+		cg_buf_addf(m, ", %" PRId64 " drifted", v[1]);
 	if (extra > 0)
 		cg_buf_addf(m, ", %" PRId64 " extra", extra);
 	cg_buf_addstr(m, ")\n");

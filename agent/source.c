@@ -167,7 +167,7 @@ struct auth {
 	const char *known_hosts; /* or NULL: ssh servers are refused */
 	char host[300];          /* "host" or "[host]:port", as known_hosts */
 	char plain[256];         /* host without port */
-	unsigned tries;
+	unsigned tries;          /* key offers on this connection */
 	char why[512];           /* a refusal, for the error message */
 };
 
@@ -340,8 +340,17 @@ static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
 		free(blob);
 	}
 	cg_buf_release(&b);
-	if (found)
+	if (found) {
+		/*
+		 * Each ssh connection checks the host key before it
+		 * authenticates: a new connection (the push after the fetch,
+		 * with the same callbacks) may offer the key once again.
+		 * libgit2 asks again on the same connection only after a
+		 * refusal, which tries still stops.
+		 */
+		a->tries = 0;
 		return 0;
+	}
 	snprintf(a->why, sizeof(a->why), "the host key of %s is not in %s",
 		 a->host, a->known_hosts);
 	return GIT_ECERTIFICATE;
@@ -833,8 +842,8 @@ static int verify_signature(git_repository *repo, const git_oid *oid,
 				     &res, err);
 	if (rc == 0)
 		snprintf(signer, size, "%s (%s)", res.principals, res.fingerprint);
-	else
-		rc = CG_ERR;
+	else if (rc != CG_SSHSIG_EUNSIGNED && rc != CG_SSHSIG_EUNKNOWNKEY)
+		rc = CG_ERR; /* those two fleet tells apart; the rest is "bad" */
 out:
 	git_odb_object_free(obj);
 	git_odb_free(odb);
@@ -866,6 +875,11 @@ static int accept_tip(git_repository *repo, const git_oid *tip,
 		rc = verify_signature(repo, tip, c, src->signer,
 				      sizeof(src->signer), err);
 		if (rc < 0) {
+			snprintf(src->refusal, sizeof(src->refusal), "%s",
+				 rc == CG_SSHSIG_EUNSIGNED     ? "unsigned"
+				 : rc == CG_SSHSIG_EUNKNOWNKEY ? "unknown signer"
+							       : "bad signature");
+			rc = CG_ERR;
 			cg_error_prefix(err, "signature");
 			goto out;
 		}
@@ -899,6 +913,7 @@ static int accept_tip(git_repository *repo, const git_oid *tip,
 					  good);
 			cg_error_hint(err, "if that is intended, run once with "
 					   "--allow-rollback");
+			snprintf(src->refusal, sizeof(src->refusal), "rollback");
 			goto out;
 		}
 	}
@@ -908,6 +923,11 @@ static int accept_tip(git_repository *repo, const git_oid *tip,
 	     git_error_last()->klass == GIT_ERROR_ZLIB ||
 	     git_error_last()->klass == GIT_ERROR_OBJECT))
 		*corrupt = strstr(err->msg, "cannot read") != NULL;
+	if (rc < 0 && !*corrupt)
+		snprintf(src->refusal, sizeof(src->refusal), "%s",
+			 cg_str_starts(err->msg, "its policy fails check")
+				 ? "check failed"
+				 : "bad tree");
 out:
 	git_commit_free(commit);
 	return rc;
@@ -986,6 +1006,10 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 			} else if (cg_str_starts(m, "fetch ")) {
 				memmove(ferr.msg, m + 6, strlen(m + 6) + 1);
 			}
+			/* libgit2 calls a missing path "unsupported URL protocol". */
+			if (c->source_url[0] == '/' && stat(c->source_url, &sb) < 0)
+				snprintf(ferr.msg, sizeof(ferr.msg),
+					 "no repository there");
 			src->stale = true;
 			src->why = ferr;
 			goto fallback;
@@ -1022,6 +1046,8 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 					 "config");
 		src->stale = !fresh;
 		src->refused = fresh;
+		if (fresh)
+			snprintf(src->refusal, sizeof(src->refusal), "no branch");
 		goto fallback;
 	}
 	tip = git_reference_target(ref);

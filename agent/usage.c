@@ -32,10 +32,14 @@ static const struct {
 	  "       print the facts templates and classes can use" },
 	{ "fleet",
 	  "fleet  [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
-	  "       [--format text|json|html] [--stale HOURS] [--history N]\n"
-	  "       [--max-report-kb KB] [--timeout SECONDS]\n"
+	  "       [--format text|json|html|prometheus] [--stale HOURS]\n"
+	  "       [--history N] [--max-report-kb KB] [--timeout SECONDS]\n"
 	  "       the fleet from the central reports repository: each host's\n"
-	  "       state, policy commit, last report, resources and since when" },
+	  "       state, policy commit, last report, resources and since when;\n"
+	  "       exit 0 all congruent, 2 drift repaired, 4 failed, refused or\n"
+	  "       stale\n"
+	  "fleet forget HOST [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
+	  "       delete a decommissioned host's ref from the reports repository" },
 	{ "restore",
 	  "restore [-c FILE] [--root DIR] [--state-dir DIR] [--list]\n"
 	  "       [PATH [BACKUP]]\n"

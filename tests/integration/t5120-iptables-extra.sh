@@ -87,12 +87,12 @@ test_expect_success 'fleet shows the hosts that carry unknown rules' '
 	git --git-dir=central.git log -1 --format=%s hosts/fw-1 >subject &&
 	test_grep "fw-1: congruent (1 ok, 0 repaired, 0 failed, 0 skipped, 1 extra)" subject &&
 	git --git-dir=central.git log -1 --format=%s hosts/fw-2 >subject &&
-	test_grep "fw-2: repaired (0 ok, 1 repaired, 0 failed, 0 skipped)" subject &&
-	cg fleet --reports central.git >fleet.txt &&
+	test_grep "fw-2: rolled out (0 ok, 1 repaired, 0 failed, 0 skipped)" subject &&
+	test_expect_code 2 cg fleet --reports central.git >fleet.txt &&
 	cat fleet.txt &&
 	test_grep "    1 extra (in managed resources, not in the policy, owner unknown)" fleet.txt &&
 	test_grep "; 1 with extra" fleet.txt &&
-	cg fleet --reports central.git --format json >fleet.json &&
+	test_expect_code 2 cg fleet --reports central.git --format json >fleet.json &&
 	jq -e "[.hosts[] | select(.extra > 0) | .host] == [\"fw-1\"]" fleet.json
 '
 

@@ -55,7 +55,7 @@ test_expect_success 'the report: hashes for content, never the content' '
 	test_grep_not "managed" r.json &&
 	jq -e ".fingerprint | length == 64" r.json &&
 	git --git-dir=central.git log -1 --format=%B hosts/web-1 >msg &&
-	test_grep "web-1: repaired" msg &&
+	test_grep "web-1: rolled out" msg &&
 	test_grep "Congruent-State: " msg
 '
 
@@ -74,18 +74,18 @@ test_expect_success 'drift on one host shows in fleet, and a failure on another'
 	test_expect_code 2 host web-2 local.yaml &&
 	rm -rf root-web-3/srv/www && echo file >root-web-3/srv/www &&
 	test_expect_code 4 host web-3 local.yaml &&
-	cg fleet --reports central.git >fleet.txt &&
+	test_expect_code 4 cg fleet --reports central.git >fleet.txt &&
 	cat fleet.txt &&
 	grep -E "^web-1 +congruent" fleet.txt &&
 	grep -E "^web-2 +repaired" fleet.txt &&
 	grep -E "^web-3 +failed" fleet.txt &&
 	test_grep "file:/etc/motd  repaired since" fleet.txt &&
 	test_grep "directory:/srv/www  failed since" fleet.txt &&
-	test_grep "3 hosts: 1 congruent, 0 drifted, 1 repaired, 1 failed, 0 stale" fleet.txt
+	test_grep "3 hosts: 1 congruent, 0 rolled out, 0 drifted, 1 repaired, 1 failed, 0 refused, 0 stale source, 0 stale" fleet.txt
 '
 
 test_expect_success 'fleet --format json: states, history, since, fingerprint groups' '
-	cg fleet --reports central.git --format json >fleet.json &&
+	test_expect_code 4 cg fleet --reports central.git --format json >fleet.json &&
 	jq -e ".summary.hosts == 3 and .summary.congruent == 1" fleet.json &&
 	jq -e ".hosts[] | select(.host == \"web-2\") | .resources[0] |
 		.id == \"file:/etc/motd\" and .status == \"repaired\" and
@@ -100,7 +100,7 @@ test_expect_success 'fleet --format json: states, history, since, fingerprint gr
 test_expect_success 'a failure that goes on says since when' '
 	test_expect_code 4 host web-3 local.yaml &&
 	test "$(commits central.git web-3)" = 3 &&
-	cg fleet --reports central.git --format json >fleet.json &&
+	test_expect_code 4 cg fleet --reports central.git --format json >fleet.json &&
 	first=$(git --git-dir=central.git log -1 --format=%cI hosts/web-3) &&
 	jq -e ".hosts[] | select(.host == \"web-3\") | .resources[0].since == \"${first%+00:00}Z\"" fleet.json
 '
@@ -115,19 +115,19 @@ test_expect_success 'heartbeat: an unchanged host commits again after the interv
 	test_grep "heartbeat web-1: congruent" subj &&
 	test_expect_code 0 host web-1 hb.yaml &&
 	test "$(commits central.git web-1)" = $((n + 1)) &&
-	cg fleet --reports central.git --format json >fleet.json &&
+	test_expect_code 4 cg fleet --reports central.git --format json >fleet.json &&
 	jq -e ".hosts[] | select(.host == \"web-1\") | .history[0].heartbeat == true and .state == \"congruent\"" fleet.json
 '
 
 test_expect_success 'stale: no report for longer than --stale hours' '
-	cg fleet --reports central.git --stale 1 --format json >fleet.json &&
+	test_expect_code 4 cg fleet --reports central.git --stale 1 --format json >fleet.json &&
 	jq -e ".summary.stale == 0" fleet.json &&
 	faketime=$(($(date +%s) - 7200)) &&
 	test_make_root root-old &&
 	GIT_COMMITTER_DATE="@$faketime +0000" git --git-dir=central.git commit-tree \
 		"$(git --git-dir=central.git rev-parse hosts/web-1^{tree})" -m "old: congruent" >oid &&
 	git --git-dir=central.git update-ref refs/heads/hosts/old-1 "$(cat oid)" &&
-	cg fleet --reports central.git --stale 1 --format json >fleet.json &&
+	test_expect_code 4 cg fleet --reports central.git --stale 1 --format json >fleet.json &&
 	jq -e ".hosts[] | select(.host == \"old-1\") | .state == \"stale\" and .last_state == \"congruent\"" fleet.json &&
 	git --git-dir=central.git update-ref -d refs/heads/hosts/old-1
 '
@@ -181,7 +181,7 @@ test_expect_success 'a full queue drops the oldest, says so, and the next commit
 	test "$(commits later2.git db-2)" = 2 &&
 	git --git-dir=later2.git log --format=%B hosts/db-2 >log &&
 	test_grep "Congruent-Dropped: 3" log &&
-	cg fleet --reports later2.git >fleet.txt &&
+	test_expect_code 0 cg fleet --reports later2.git >fleet.txt &&
 	test_grep "3 reports dropped" fleet.txt
 '
 
@@ -215,8 +215,8 @@ test_expect_success 'three hosts push at once over git:// on loopback' '
 		test_grep_not "cannot push" err-$h &&
 		test "$(commits central2.git $h)" = 1 || return 1
 	done &&
-	cg fleet --reports "$url" --format json >fleet.json &&
-	jq -e ".summary.hosts == 3 and .summary.repaired == 3" fleet.json
+	test_expect_code 2 cg fleet --reports "$url" --format json >fleet.json &&
+	jq -e ".summary.hosts == 3 and .summary.rolled_out == 3" fleet.json
 '
 
 # Refs a broken or hostile host could leave in the repository.
@@ -247,7 +247,7 @@ hostile_refs() { # REPO
 
 test_expect_success 'garbage, huge and hostile refs are skipped and named' '
 	hostile_refs central.git &&
-	cg fleet --reports central.git >fleet.txt 2>err &&
+	test_expect_code 4 cg fleet --reports central.git >fleet.txt 2>err &&
 	cat err &&
 	test_grep "refs/heads/hosts/a-blob: skipped: it does not point to a commit" err &&
 	test_grep "refs/heads/hosts/b-garbage: skipped: report.json:" err &&
@@ -258,7 +258,7 @@ test_expect_success 'garbage, huge and hostile refs are skipped and named' '
 	grep -E "^web-1 +congruent" fleet.txt &&
 	grep -E "^g-evil\"<b> +failed" fleet.txt &&
 	test_grep "6 refs skipped" fleet.txt &&
-	cg fleet --reports central.git --format json >fleet.json 2>/dev/null &&
+	test_expect_code 4 cg fleet --reports central.git --format json >fleet.json 2>/dev/null &&
 	jq -e ".skipped | length == 6" fleet.json
 '
 
@@ -267,7 +267,7 @@ test_expect_success 'html: one self-contained page, rendered by headless Chromiu
 		echo "chromium missing: make check installs it (scripts/deps.sh test)" >&2
 		exit 1
 	fi &&
-	cg fleet --reports central.git --format html >fleet.html 2>/dev/null &&
+	test_expect_code 4 cg fleet --reports central.git --format html >fleet.html 2>/dev/null &&
 	test_grep_not "<script" fleet.html &&
 	test_grep "&lt;script&gt;" fleet.html &&
 	! grep -E "(src|href)=" fleet.html &&
@@ -292,7 +292,7 @@ test_expect_success 'fleet: a repository that is not there, bad options' '
 	test_expect_code 1 cg fleet --reports "$TRASH/none.git" 2>err &&
 	test_grep "cannot fetch $TRASH/none.git" err &&
 	test_expect_code 1 cg fleet --reports central.git --format xml 2>err &&
-	test_grep "--format is text, json or html" err &&
+	test_grep "--format is text, json, html or prometheus" err &&
 	test_expect_code 1 cg fleet --reports central.git --stale 0 2>err &&
 	test_grep "--stale takes a number" err
 '

@@ -6,7 +6,7 @@
 #   trap gitserve_stop EXIT
 #   trap 'exit 1' HUP INT TERM       # dash runs EXIT traps on exit only
 #   url=$(gitserve_daemon "$T/policy.git")     # git://127.0.0.1:PORT/policy.git
-#   set -- $(gitserve_https "$T/policy.git")   # https://localhost:PORT/policy.git CAFILE
+#   set -- $(gitserve_https "$T/policy.git" [--push])   # https://localhost:PORT/policy.git CAFILE
 #   GIT_SSL_CAINFO=$2 git clone "$1" ...
 #
 #   gitserve_ca                  the test CA's certificate (trust it to pass)
@@ -20,7 +20,8 @@
 #   gitserve_deps                install what is missing (root only)
 #
 # A repository is served as basename(DIR) under dirname(DIR), read-only
-# (fetch and clone; no push) unless gitserve_daemon is given --push. Each server listens on 127.0.0.1 only, on a
+# (fetch and clone; no push) unless gitserve_daemon or gitserve_https is
+# given --push (gitserve_ssh always lets its user push). Each server listens on 127.0.0.1 only, on a
 # free port chosen at random and retried if taken. The HTTPS server
 # certificate names DNS:localhost and IP:127.0.0.1.
 #
@@ -361,9 +362,12 @@ gitserve_wrong_ca() {
 	echo "$_gs_d/wrong-ca/ca.crt"
 }
 
-# gitserve_https DIR: serve DIR over HTTPS; prints
-# "https://localhost:PORT/NAME CAFILE".
+# gitserve_https DIR [--push]: serve DIR over HTTPS; prints
+# "https://localhost:PORT/NAME CAFILE". With --push, git push to it is
+# allowed too (http.receivepack: no user is asked for).
 gitserve_https() {
+	_gs_push=false
+	[ "${2:-}" = --push ] && _gs_push=true
 	gitserve_deps https || return 1
 	gitserve__repo "$1" || return 1
 	_gs_d=$(gitserve__dir) || return 1
@@ -392,7 +396,7 @@ gitserve_https() {
 		_gs_port2=$(gitserve__port) || return 1
 		[ "$_gs_port" = "$_gs_port2" ] && continue
 		gitserve__nginx_conf "$_gs_sd" "$_gs_d/ca" "$_gs_base" \
-			"$_gs_port" "$_gs_port2" >"$_gs_sd/nginx.conf"
+			"$_gs_port" "$_gs_port2" "$_gs_push" >"$_gs_sd/nginx.conf"
 		rm -f "$_gs_sd/nginx.pid"
 		gitserve__spawn "$_gs_sd/nginx.log" "$(gitserve__sbin nginx)" \
 			-e "$_gs_sd/error.log" -p "$_gs_sd" -c "$_gs_sd/nginx.conf"
@@ -406,7 +410,7 @@ gitserve_https() {
 	gitserve__die "nginx did not start; see $_gs_sd/error.log"
 }
 
-# gitserve__nginx_conf STATEDIR CADIR BASE PORT WRONGNAMEPORT
+# gitserve__nginx_conf STATEDIR CADIR BASE PORT WRONGNAMEPORT PUSH(true|false)
 gitserve__nginx_conf() {
 	# Workers of a root master would run as nobody, who cannot enter the
 	# private state directory: keep them as the caller.
@@ -454,9 +458,11 @@ location / {
 	fastcgi_param GIT_PROJECT_ROOT $3;
 	fastcgi_param GIT_HTTP_EXPORT_ALL 1;
 	fastcgi_param GIT_PROTOCOL \$http_git_protocol;
-	fastcgi_param GIT_CONFIG_COUNT 1;
+	fastcgi_param GIT_CONFIG_COUNT 2;
 	fastcgi_param GIT_CONFIG_KEY_0 safe.directory;
 	fastcgi_param GIT_CONFIG_VALUE_0 *;
+	fastcgi_param GIT_CONFIG_KEY_1 http.receivepack;
+	fastcgi_param GIT_CONFIG_VALUE_1 ${6:-false};
 	fastcgi_param PATH_INFO \$uri;
 	fastcgi_param QUERY_STRING \$query_string;
 	fastcgi_param REQUEST_METHOD \$request_method;
