@@ -13,7 +13,9 @@
 
 /*
  * STATE/temporaries: one line per temporary entry made by this run, as
- * "DIRDEV DIRINO DEV INO HEX(DIR) HEX(NAME)". It exists only while a run
+ * "DIRDEV DIRINO DEV INO BIRTH HEX(DIR) HEX(NAME)" (BIRTH: the entry's
+ * birth time in ns, 0 where the file system keeps none; an inode number
+ * freed and given to a new file does not keep it). It exists only while a run
  * is changing things, and is removed when the run ends, however it ends,
  * short of being killed: a journal found at the start of a run is the
  * previous run's, which did not end. Each line costs one write(2) with no
@@ -59,6 +61,17 @@ static char *hex_get(const char *s)
 	return out;
 }
 
+static uint64_t birth_ns(int dirfd, const char *name)
+{
+	struct statx stx;
+
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_BTIME, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_BTIME))
+		return 0;
+	return (uint64_t)stx.stx_btime.tv_sec * 1000000000u +
+	       stx.stx_btime.tv_nsec;
+}
+
 void cg_fs_temp_made(int dirfd, const char *name)
 {
 	char link[64], dir[4096];
@@ -77,9 +90,12 @@ void cg_fs_temp_made(int dirfd, const char *name)
 	if (len <= 0 || dir[0] != '/')
 		return; /* no /proc: the temporary cannot be found again */
 	dir[len] = '\0';
-	cg_buf_addf(&b, "%" PRIx64 " %" PRIx64 " %" PRIx64 " %" PRIx64 " ",
+	cg_buf_addf(&b,
+		    "%" PRIx64 " %" PRIx64 " %" PRIx64 " %" PRIx64 " %" PRIx64
+		    " ",
 		    (uint64_t)dst.st_dev, (uint64_t)dst.st_ino,
-		    (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+		    (uint64_t)st.st_dev, (uint64_t)st.st_ino,
+		    birth_ns(dirfd, name));
 	hex_put(&b, dir);
 	cg_buf_addf(&b, " ");
 	hex_put(&b, name);
@@ -96,29 +112,30 @@ void cg_fs_temp_made(int dirfd, const char *name)
 /*
  * Remove one recorded temporary if it is still exactly the entry we made:
  * the directory is the same inode (whatever its path leads to now), and
- * the name there is still the same inode, a file or symlink.
+ * the name there is still the same inode, born at the same time, a file
+ * or symlink.
  */
 static bool sweep_one(char *line)
 {
-	uint64_t v[4];
-	char *f[6], *save = NULL, *dir = NULL, *name = NULL, *end;
+	uint64_t v[5];
+	char *f[7], *save = NULL, *dir = NULL, *name = NULL, *end;
 	struct stat st;
 	bool removed = false;
 	int i, dirfd;
 
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 7; i++) {
 		f[i] = strtok_r(i ? NULL : line, " ", &save);
 		if (!f[i])
 			return false;
 	}
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		errno = 0;
 		v[i] = strtoull(f[i], &end, 16);
 		if (errno || *end)
 			return false;
 	}
-	dir = hex_get(f[4]);
-	name = hex_get(f[5]);
+	dir = hex_get(f[5]);
+	name = hex_get(f[6]);
 	if (!dir || !name || strchr(name, '/') || !cg_str_starts(name, "."))
 		goto out;
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -129,7 +146,7 @@ static bool sweep_one(char *line)
 	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    (uint64_t)st.st_dev == v[2] && (uint64_t)st.st_ino == v[3] &&
 	    (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
-	    unlinkat(dirfd, name, 0) == 0) {
+	    birth_ns(dirfd, name) == v[4] && unlinkat(dirfd, name, 0) == 0) {
 		removed = true;
 		fsync(dirfd);
 	}
