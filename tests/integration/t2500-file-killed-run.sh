@@ -79,7 +79,8 @@ test_expect_success 'a recorded name that is now another file is left alone' '
 	{ strace -f -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=3000000 \
 		"$CONGRUENT" run --policy pol --root root >/dev/null 2>&1 & } &&
 	tracer=$! && i=0 &&
-	while [ -z "$(find root/srv -name ".big.cg-*" ! -name ".big.cg-0badf00d")" ]; do
+	while [ -z "$(find root/srv -name ".big.cg-*" ! -name ".big.cg-0badf00d")" ] ||
+		! test -s root/var/lib/congruent/temporaries; do
 		i=$((i + 1)); test $i -lt 600 || exit 1; sleep 0.05
 	done &&
 	kill -9 $(pgrep -P $tracer) && { wait $tracer || true; } &&
