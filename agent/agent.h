@@ -308,6 +308,20 @@ void cg_lock_release(int fd);
  */
 void cg_child_of_run(pid_t parent, unsigned timeout_s);
 
+/*
+ * Temporaries left by a killed run (leftover.c). cg_leftover_begin, under
+ * the lock, before a run changes anything: if the previous run left its
+ * record STATE/temporaries (it did not end), remove each temporary entry
+ * it made that is still exactly the one it made (same directory inode,
+ * same name, same inode), *removed_out of them; then start this run's
+ * record, which cg_fs_temp_made appends to. cg_leftover_end, however the
+ * run ends: remove the record (it was this run's and every temporary is
+ * gone). On error the run goes on without a record.
+ */
+int cg_leftover_begin(const char *state_dir, size_t *removed_out,
+		      struct cg_error *err);
+void cg_leftover_end(void);
+
 /* --- caps.c: least privilege ---------------------------------------- */
 
 /* Capability sets are bit masks: bit N is capability N (CAP_CHOWN = 0). */

@@ -455,7 +455,38 @@ void cg_fs_tmpname(char *tmp, size_t size, const char *name)
 		 rnd[2], rnd[3]);
 }
 
-static int copy_xattrs(int from, int to, struct cg_error *err)
+/*
+ * What a new inode keeps of the old one's extended attributes, by
+ * namespace: security.capability never (a write drops it too, and new
+ * content must not inherit the old program's privileges); every other
+ * one (security.selinux and other labels, trusted.* when we hold
+ * CAP_SYS_ADMIN to see them, user.*, system.posix_acl_*) is copied. One
+ * the kernel refuses to set is named in info->lost and the change goes
+ * on: a label we may not set must not fail the file on every run.
+ */
+static bool xattr_refused(int e)
+{
+	return e == EPERM || e == EACCES || e == ENOTSUP ||
+	       e == EOPNOTSUPP || e == EINVAL || e == ERANGE || e == E2BIG;
+}
+
+static void lost_add(struct cg_replace_info *info, const char *name, int e)
+{
+	size_t len;
+
+	if (!info)
+		return;
+	info->flags |= CG_REPLACE_XATTR_LOST;
+	len = strlen(info->lost);
+	if (len + strlen(name) + 3 >= sizeof(info->lost))
+		return; /* the first few name the problem well enough */
+	snprintf(info->lost + len, sizeof(info->lost) - len, "%s%s",
+		 len ? ", " : "", name);
+	info->lost_errno = e;
+}
+
+static int copy_xattrs(int from, int to, struct cg_replace_info *info,
+		       struct cg_error *err)
 {
 	char *names = NULL, *value = NULL, *p;
 	ssize_t len, vlen;
@@ -469,6 +500,11 @@ static int copy_xattrs(int from, int to, struct cg_error *err)
 	if (len < 0)
 		goto out;
 	for (p = names; p < names + len; p += strlen(p) + 1) {
+		if (strcmp(p, "security.capability") == 0) {
+			if (info)
+				info->flags |= CG_REPLACE_FCAPS_DROPPED;
+			continue;
+		}
 		vlen = fgetxattr(from, p, NULL, 0);
 		if (vlen < 0)
 			continue;
@@ -476,13 +512,15 @@ static int copy_xattrs(int from, int to, struct cg_error *err)
 		vlen = fgetxattr(from, p, value, (size_t)vlen);
 		if (vlen < 0)
 			continue;
-		if (fsetxattr(to, p, value, (size_t)vlen, 0) < 0 &&
-		    errno != ENOTSUP && errno != EOPNOTSUPP) {
-			rc = cg_error_sys(err, CG_ERR,
-					  "cannot copy extended attribute %s",
-					  p);
-			break;
+		if (fsetxattr(to, p, value, (size_t)vlen, 0) == 0)
+			continue;
+		if (xattr_refused(errno)) {
+			lost_add(info, p, errno);
+			continue;
 		}
+		rc = cg_error_sys(err, CG_ERR,
+				  "cannot copy extended attribute %s", p);
+		break;
 	}
 out:
 	free(value);
@@ -518,13 +556,13 @@ static int write_content(int fd, const struct cg_content *c,
 }
 
 static int set_meta(int fd, mode_t mode, uid_t uid, gid_t gid, int old_fd,
-		    struct cg_error *err)
+		    struct cg_replace_info *info, struct cg_error *err)
 {
 	/* chown first: it clears setuid/setgid bits that chmod then sets. */
 	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0)
 		return cg_error_sys(err, CG_ERR, "cannot set owner %d:%d",
 				    (int)uid, (int)gid);
-	if (old_fd >= 0 && copy_xattrs(old_fd, fd, err) < 0)
+	if (old_fd >= 0 && copy_xattrs(old_fd, fd, info, err) < 0)
 		return CG_ERR;
 	if (fchmod(fd, mode) < 0)
 		return cg_error_sys(err, CG_ERR, "cannot set mode %04o",
@@ -532,10 +570,16 @@ static int set_meta(int fd, mode_t mode, uid_t uid, gid_t gid, int old_fd,
 	return 0;
 }
 
-static int write_in_place(int dirfd, const char *name,
-			  const struct cg_content *c, mode_t mode, uid_t uid,
-			  gid_t gid, struct cg_error *err)
+/*
+ * The target is a mount point: copy the finished temporary file (tmpfd,
+ * whole and on disk) over it. Only this copy can be cut short; the old
+ * content is in the backup store by then (file.c keeps it first).
+ */
+static int write_in_place(int dirfd, const char *name, int tmpfd,
+			  mode_t mode, uid_t uid, gid_t gid,
+			  struct cg_error *err)
 {
+	struct cg_content c = { .data = NULL, .len = 0, .fd = tmpfd };
 	int fd, rc = CG_ERR;
 
 	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -546,8 +590,8 @@ static int write_in_place(int dirfd, const char *name,
 		cg_error_sys(err, CG_ERR, "cannot truncate %s", name);
 		goto out;
 	}
-	if (write_content(fd, c, err) < 0 ||
-	    set_meta(fd, mode, uid, gid, -1, err) < 0)
+	if (write_content(fd, &c, err) < 0 ||
+	    set_meta(fd, mode, uid, gid, -1, NULL, err) < 0)
 		goto out;
 	if (fsync(fd) < 0) {
 		cg_error_sys(err, CG_ERR, "fsync of %s failed", name);
@@ -561,22 +605,24 @@ out:
 
 int cg_fs_replace(int dirfd, const char *name, const struct cg_content *c,
 		  mode_t mode, uid_t uid, gid_t gid, int old_fd,
-		  unsigned *how_out, struct cg_error *err)
+		  struct cg_replace_info *info, struct cg_error *err)
 {
 	char tmp[256];
 	int fd, rc = CG_ERR;
 
-	if (how_out)
-		*how_out = 0;
+	if (info)
+		memset(info, 0, sizeof(*info));
 	cg_fs_tmpname(tmp, sizeof(tmp), name);
+	/* Read back too: a mount point gets its content from here. */
 	fd = openat(dirfd, tmp,
-		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cg_error_sys(err, CG_ERR,
 				    "cannot create a temporary file next to %s",
 				    name);
+	cg_fs_temp_made(dirfd, tmp);
 	if (write_content(fd, c, err) < 0 ||
-	    set_meta(fd, mode, uid, gid, old_fd, err) < 0)
+	    set_meta(fd, mode, uid, gid, old_fd, info, err) < 0)
 		goto out_unlink;
 	if (fsync(fd) < 0) {
 		/*
@@ -588,25 +634,21 @@ int cg_fs_replace(int dirfd, const char *name, const struct cg_content *c,
 		cg_error_hint(err, "check the disk and the kernel log");
 		goto out_unlink;
 	}
-	if (close(fd) < 0) {
-		fd = -1;
-		cg_error_sys(err, CG_ERR, "writing %s failed", name);
-		goto out_unlink;
-	}
-	fd = -1;
 	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		if (errno != EBUSY) {
 			cg_error_sys(err, CG_ERR, "cannot rename into %s", name);
 			goto out_unlink;
 		}
 		/* A bind-mounted file cannot be renamed over. */
-		unlinkat(dirfd, tmp, 0);
-		if (write_in_place(dirfd, name, c, mode, uid, gid, err) < 0)
-			return CG_ERR;
-		if (how_out)
-			*how_out |= CG_REPLACE_IN_PLACE;
-		return cg_fs_sync_dir(dirfd, name, err);
+		rc = write_in_place(dirfd, name, fd, mode, uid, gid, err);
+		if (rc == 0 && info)
+			info->flags |= CG_REPLACE_IN_PLACE;
+		if (rc == 0)
+			rc = cg_fs_sync_dir(dirfd, name, err);
+		goto out_unlink;
 	}
+	/* fsync has reported any write error already (NFS included). */
+	close(fd);
 	return cg_fs_sync_dir(dirfd, name, err);
 
 out_unlink:
@@ -1017,6 +1059,7 @@ int cg_atomic_begin(struct cg_atomic *a, const char *path, mode_t mode,
 		cg_atomic_abort(a);
 		return CG_ERR;
 	}
+	cg_fs_temp_made(a->dirfd, a->tmp);
 	return 0;
 }
 

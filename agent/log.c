@@ -144,8 +144,11 @@ void cg_log_resource(const struct cg_resource *r)
 	switch (r->status) {
 	case CG_STATUS_REPAIRED:
 		what_changed(r, &b);
-		cg_log(LOG_NOTICE, "repaired %s (%s): %s", r->id,
-		       r->where, b.data);
+		/* The note says how (not atomically, what was not kept). */
+		cg_log(LOG_NOTICE, "repaired %s (%s): %s%s%s%s", r->id,
+		       r->where, b.data, r->change.note ? " (" : "",
+		       r->change.note ? r->change.note : "",
+		       r->change.note ? ")" : "");
 		break;
 	case CG_STATUS_FAILED:
 		cg_log(LOG_ERR, "failed %s (%s): %s%s%s", r->id,

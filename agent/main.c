@@ -462,6 +462,20 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 			dry_run ? "planned" : "changed");
 		goto out;
 	}
+	if (!dry_run) {
+		size_t gone;
+
+		if (cg_leftover_begin(state, &gone, &err) < 0) {
+			cg_error_prefix(&err, "temporary files of this run "
+					      "will not be recorded");
+			cg_print_error(stderr, &err, ecolor);
+			cg_error_clear(&err);
+		} else if (gone) {
+			cg_log(LOG_WARNING, "removed %zu temporary file%s "
+					    "left by a run that did not end",
+			       gone, gone == 1 ? "" : "s");
+		}
+	}
 	if (!o.policy) {
 		if (cg_source_prepare(&conf, state, !o.no_pull, o.allow_rollback,
 				      &src, &err) < 0) {
@@ -573,6 +587,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		central_report(&conf, state, &p, &info, &counts, ecolor);
 out:
 	fflush(stdout);
+	cg_leftover_end();
 	cg_store_free(store);
 	cg_policy_release(&p);
 	cg_facts_release(&facts);

@@ -246,8 +246,19 @@ int cg_cmd_restore_main(int argc, char **argv)
 		cg_error_where(&err, "%s", argv[optind]);
 		goto out_err;
 	}
-	if (cg_lock_take(state, &lockfd, &err) < 0 ||
-	    cg_root_open(&root, rootdir ? rootdir : "/", &err) < 0 ||
+	if (cg_lock_take(state, &lockfd, &err) < 0)
+		goto out_err;
+	{
+		/* A restore writes temporaries too: the same record as run. */
+		size_t gone;
+
+		if (cg_leftover_begin(state, &gone, NULL) == 0 && gone)
+			fprintf(stderr, "congruent: removed %zu temporary "
+					"file%s left by a run that did not "
+					"end\n",
+				gone, gone == 1 ? "" : "s");
+	}
+	if (cg_root_open(&root, rootdir ? rootdir : "/", &err) < 0 ||
 	    put_back(&root, s, b, &err) < 0)
 		goto out_err;
 	{
@@ -264,6 +275,7 @@ int cg_cmd_restore_main(int argc, char **argv)
 out_err:
 	cg_print_error(stderr, &err, isatty(2) && !getenv("NO_COLOR"));
 out:
+	cg_leftover_end();
 	cg_lock_release(lockfd);
 	cg_backups_free(v, n);
 	cg_store_free(s);

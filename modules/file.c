@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cg/diff.h"
@@ -75,6 +76,8 @@ struct seen {
 	uid_t uid;
 	gid_t gid;
 	uint32_t nlink;
+	bool fcaps;       /* has security.capability, which a write drops */
+	bool mount_point; /* cannot be renamed over: written in place */
 	struct fsmeta_ids ids;
 	struct fsmeta_why *why; /* owned, or NULL: owner/group unknown */
 	/* owned, or NULL: why the directory cannot be opened (missing) */
@@ -764,6 +767,27 @@ out:
 	return rc;
 }
 
+/* The file will be written anew: what of it a new content cannot keep. */
+static void observe_replace(struct seen *s, int dirfd, const char *base,
+			    int fd)
+{
+	struct statx stx;
+	int own = -1;
+
+	if (fd < 0)
+		fd = own = openat(dirfd, base, O_RDONLY | O_NOFOLLOW |
+						       O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0)
+		s->fcaps = fgetxattr(fd, "security.capability", NULL, 0) >= 0;
+	/* A bind-mounted file (kernel 5.8+ says so; older ones at rename). */
+	if (statx(dirfd, base, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) ==
+		    0 &&
+	    (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
+		s->mount_point = stx.stx_attributes & STATX_ATTR_MOUNT_ROOT;
+	if (own >= 0)
+		close(own);
+}
+
 static int observe_one(struct cg_ctx *ctx, struct cg_dircache *dc,
 		       struct cg_resource *r, struct cg_error *err)
 {
@@ -834,6 +858,9 @@ static int observe_one(struct cg_ctx *ctx, struct cg_dircache *dc,
 	    (s->kind != SEEN_FILE || s->content_differs))
 		rc = validate_content(ctx, r, w, &c, err);
 out:
+	if (rc == 0 && s->kind == SEEN_FILE && !w->meta.absent &&
+	    (s->content_differs || s->nlink > 1))
+		observe_replace(s, dirfd, base, fd);
 	if (fd >= 0)
 		close(fd);
 	if (srcfd >= 0)
@@ -908,6 +935,20 @@ static void add_content_item(struct cg_change *c, struct seen *s,
 /* How apply says an owner/group lookup failed (resolve_ids). */
 #define OWNER_ERR "cannot set owner/group"
 
+#define NOTE_IN_PLACE                                                        \
+	"a mount point: the content is written in place, not atomically; "   \
+	"the old content is kept in the backups"
+
+/* What the new content will not be like the old file in (plan = run). */
+static void note_replace(struct cg_change *c, const struct seen *s)
+{
+	if (s->mount_point)
+		fsmeta_note(c, NOTE_IN_PLACE);
+	if (s->fcaps)
+		fsmeta_note(c, "its file capabilities (security.capability) go "
+			       "with the old content");
+}
+
 static int file_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		     struct cg_error *err)
 {
@@ -977,6 +1018,8 @@ static int file_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			cg_change_note(c, "has %lu hard links; a new file will "
 					  "replace this name only",
 				       (unsigned long)s->nlink);
+		if (s->nlink > 1 || (w->src != SRC_NONE && s->content_differs))
+			note_replace(c, s);
 	}
 	return 0;
 }
@@ -1003,7 +1046,8 @@ static int write_file(struct cg_ctx *ctx, struct cg_resource *r, int dirfd,
 	mode_t mode;
 	uid_t uid;
 	gid_t gid;
-	unsigned how = 0;
+	struct cg_replace_info how;
+	const struct seen *s = r->observed;
 	int srcfd = -1, oldfd = -1, rc;
 
 	rc = resolve_ids(ctx, w, &ids, err);
@@ -1038,9 +1082,18 @@ static int write_file(struct cg_ctx *ctx, struct cg_resource *r, int dirfd,
 		oldfd = openat(dirfd, base,
 			       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	rc = cg_fs_replace(dirfd, base, &c, mode, uid, gid, oldfd, &how, err);
-	if (rc == 0 && (how & CG_REPLACE_IN_PLACE))
-		cg_change_note(&r->change,
-			       "written in place: the file is a mount point");
+	/* Said already by diff unless the kernel did not tell observe. */
+	if (rc == 0 && (how.flags & CG_REPLACE_IN_PLACE) &&
+	    !(s && s->mount_point))
+		fsmeta_note(&r->change, NOTE_IN_PLACE);
+	if (rc == 0 && (how.flags & CG_REPLACE_XATTR_LOST)) {
+		char note[sizeof(how.lost) + 128];
+
+		snprintf(note, sizeof(note),
+			 "extended attributes not kept: %s (%s)", how.lost,
+			 strerror(how.lost_errno));
+		fsmeta_note(&r->change, note);
+	}
 	if (srcfd >= 0)
 		close(srcfd);
 	if (oldfd >= 0)
@@ -1194,6 +1247,11 @@ const struct cg_module cg_module_file = {
 	.fingerprint = file_fingerprint,
 	.confines = file_confines,
 	.observe_window = 256,
-	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID },
-	.ncaps = 4,
+	/*
+	 * CAP_SYS_ADMIN: a new file keeps the old one's trusted.* and
+	 * security.* attributes, which only it may read (trusted) and set.
+	 */
+	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID,
+		  CAP_SYS_ADMIN },
+	.ncaps = 5,
 };

@@ -345,6 +345,7 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 				  r->name);
 		goto out;
 	}
+	cg_fs_temp_made(dirfd, tmp);
 	if ((ids.has_uid || ids.has_gid) &&
 	    fchownat(dirfd, tmp, ids.has_uid ? ids.uid : (uid_t)-1,
 		     ids.has_gid ? ids.gid : (gid_t)-1,

@@ -15,11 +15,12 @@ build_pkgs="gcc make pkg-config libgit2-dev libyaml-dev libssl-dev libcap-dev"
 # manual page's check; systemd: systemd-analyze for the units' check;
 # chromium: rendering fleet's HTML page headless (t7000).
 # nftables: nft, to write rules iptables-nft cannot show (t5100).
+# attr: setfattr and getfattr, for the extended attributes test (t2400).
 # (nginx and fcgiwrap for the HTTPS git server are installed by
 # tests/lib/gitserve.sh itself, so that no system nginx is ever started.)
 test_pkgs="$build_pkgs perl git openssh-client openssl jq iptables iproute2
 	strace util-linux procps debootstrap systemd-container libcap2-bin
-	groff-base systemd chromium nftables"
+	groff-base systemd chromium nftables attr"
 
 # clang and its runtime (libFuzzer, the sanitizers): make fuzz.
 fuzz_pkgs="$build_pkgs clang libclang-rt-dev"

@@ -91,21 +91,34 @@ struct cg_content {
 };
 
 enum {
-	CG_REPLACE_IN_PLACE = 1u << 0, /* rename was impossible (EBUSY) */
+	CG_REPLACE_IN_PLACE = 1u << 0,      /* rename was impossible (EBUSY) */
+	CG_REPLACE_FCAPS_DROPPED = 1u << 1, /* the old file had capabilities */
+	CG_REPLACE_XATTR_LOST = 1u << 2,    /* the kernel refused some: lost */
+};
+
+/* How cg_fs_replace went, beyond success. */
+struct cg_replace_info {
+	unsigned flags;  /* CG_REPLACE_* */
+	int lost_errno;  /* why the last one in lost was refused */
+	char lost[160];  /* "security.foo, trusted.x": not kept */
 };
 
 /*
  * Replace name in dirfd with content, atomically and durably: a temporary
- * file in the same directory, fchown/fchmod, the xattrs of the file being
- * replaced (SELinux labels) unless old_fd is -1, fsync, rename, fsync of
- * the directory. A failing fsync stops the change (the old file stays).
- * uid/gid (uid_t)-1 keep the process's; mode is applied as given. When the
- * target is a bind mount (rename fails with EBUSY) the content is written
- * in place instead and *how_out says so.
+ * file in the same directory, fchown, the extended attributes of the file
+ * being replaced unless old_fd is -1, fchmod, fsync, rename, fsync of the
+ * directory. A failing fsync stops the change (the old file stays).
+ * uid/gid (uid_t)-1 keep the process's; mode is applied as given.
+ * Extended attributes: security.capability is dropped (as a write drops
+ * it), all others are copied, and one the kernel refuses to set is named
+ * in info->lost rather than failing the change. When the target is a
+ * mount point (rename fails with EBUSY) the finished temporary file is
+ * copied over it in place, not atomically, and info says so. info may be
+ * NULL.
  */
 int cg_fs_replace(int dirfd, const char *name, const struct cg_content *c,
 		  mode_t mode, uid_t uid, gid_t gid, int old_fd,
-		  unsigned *how_out, struct cg_error *err);
+		  struct cg_replace_info *info, struct cg_error *err);
 
 /* fsync a directory fd; a failure is an error (never retried). */
 int cg_fs_sync_dir(int dirfd, const char *what, struct cg_error *err);
@@ -115,6 +128,13 @@ int cg_fs_sync_dir(int dirfd, const char *what, struct cg_error *err);
  * with ".NAME.cg-XXXXXXXX" (name shortened if needed).
  */
 void cg_fs_tmpname(char *tmp, size_t size, const char *name);
+
+/*
+ * Say that the temporary entry name was just made in dirfd, so that if
+ * this run is killed before it is renamed or removed the next run removes
+ * it (agent/leftover.c). A no-op unless the run keeps a record.
+ */
+void cg_fs_temp_made(int dirfd, const char *name);
 
 /*
  * Users and groups by name or number, looked up in root's /etc/passwd and

@@ -6,8 +6,9 @@ test_require_root
 
 PROBE=$TOP/build/tests/helpers/capprobe
 
-# The masks the modules declare (include/cg/module.h, modules/*.c).
+# Masks for the probe, and the ones the modules declare (modules/*.c).
 FILE_CAPS=000000000000001b    # chown, dac_override, fowner, fsetid
+FILE_MODULE_CAPS=000000000020001b # the file module: those and sys_admin (xattrs)
 SYMLINK_CAPS=0000000000000003 # chown, dac_override
 
 # A process's capability lines, as "CapEff 000...1b" and "NoNewPrivs 1".
@@ -138,11 +139,11 @@ policy pol-file file 3000
 policy pol-link symlink 3000
 sed -i "/directory: \/srv/d" pol-link/roles/r.yaml
 
-test_expect_success 'run with files keeps chown, dac_override, fowner, fsetid: /proc/PID/status' '
+test_expect_success 'run with files keeps chown, dac_override, fowner, fsetid, sys_admin: /proc/PID/status' '
 	test_expect_code 2 status_during st run -v --policy pol-file --root root &&
-	expect_caps st $FILE_CAPS &&
+	expect_caps st $FILE_MODULE_CAPS &&
 	test -f root/srv/f2999 &&
-	test_grep "capabilities kept for the modules: cap_chown,cap_dac_override,cap_fowner,cap_fsetid" agent.err
+	test_grep "capabilities kept for the modules: cap_chown,cap_dac_override,cap_fowner,cap_fsetid,cap_sys_admin" agent.err
 '
 
 test_expect_success 'run with only symlinks keeps chown and dac_override' '

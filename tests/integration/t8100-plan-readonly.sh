@@ -114,7 +114,7 @@ test_expect_success 'plan --format json carries the same outcomes through the sa
 
 test_expect_success 'plan -v says what the sandbox was' '
 	test_expect_code 6 plan -v >out 2>err &&
-	test_grep "capabilities kept for the modules: cap_chown,cap_dac_override,cap_fowner,cap_fsetid" err &&
+	test_grep "capabilities kept for the modules: cap_chown,cap_dac_override,cap_fowner,cap_fsetid,cap_sys_admin" err &&
 	test_grep "plan diffed in a sandbox: uid 65534, no capabilities (bounding set empty), no_new_privs" err &&
 	test_grep "mounts read-only and nodev, no network" err
 '

@@ -506,14 +506,14 @@ static void test_replace(void)
 	struct stat st, st2;
 	char *p = cg_xasprintf("%s/root/real/dir", base), *s, *victim;
 	int dirfd = open(p, O_RDONLY | O_DIRECTORY), rc, fd;
-	unsigned how = 99;
+	struct cg_replace_info how = { .flags = 99 };
 	char tmp[256], longname[256];
 
 	free(p);
 	rc = cg_fs_replace(dirfd, "new.conf", &c, 0640, other_u, other_g, -1,
 			   &how, &err);
 	tap_is_int(rc, 0, "replace: create a file");
-	tap_is_int(how, 0, "replace: by rename");
+	tap_is_int((int)how.flags, 0, "replace: by rename");
 	s = read_rel("root/real/dir/new.conf");
 	tap_is_str(s, "hello\n", "replace: content");
 	free(s);
@@ -736,7 +736,7 @@ static int bind_mount_child(void)
 	char *dir = cg_xasprintf("%s/root/real/dir", base), *s;
 	char *src = cg_xasprintf("%s/bind-src", dir);
 	char *dst = cg_xasprintf("%s/bind-dst", dir);
-	unsigned how = 0;
+	struct cg_replace_info how;
 	struct stat st;
 	int dirfd;
 
@@ -748,7 +748,7 @@ static int bind_mount_child(void)
 	if (cg_fs_replace(dirfd, "bind-dst", &c, 0600, me_u, me_g, -1, &how,
 			  &err) < 0)
 		return 1;
-	if (!(how & CG_REPLACE_IN_PLACE))
+	if (!(how.flags & CG_REPLACE_IN_PLACE))
 		return 2;
 	s = read_rel("root/real/dir/bind-dst");
 	if (!s || strcmp(s, "in place\n") != 0)
