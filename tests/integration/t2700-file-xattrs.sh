@@ -1,5 +1,5 @@
 #!/bin/bash
-# t2400-file-xattrs: what a content change keeps of the old file's
+# t2700-file-xattrs: what a content change keeps of the old file's
 # extended attributes, per namespace; plan says what run does.
 . "$(dirname "$0")/../lib/lib.sh"
 
