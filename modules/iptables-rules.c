@@ -196,9 +196,9 @@ static int continue_rule(const char *line, size_t *len, const char **nl,
  * A rule over several lines whose lines look like rules: any chain of
  * the table may have lost rules to it, or gained some. None is trusted.
  */
-static void distrust_table(struct ipt_table *t, const struct ipt_chain *c,
-			   size_t rule)
+static void distrust_table(struct ipt_table *t, size_t ci, size_t rule)
 {
+	const char *cname = t->chains[ci].name;
 	size_t i;
 
 	for (i = 0; i < t->n; i++)
@@ -208,7 +208,7 @@ static void distrust_table(struct ipt_table *t, const struct ipt_chain *c,
 				"lines whose text looks like more rules (rule "
 				"[%zu] of chain %s): where it ends cannot be "
 				"told",
-				t->name, rule, c->name);
+				t->name, rule, cname);
 }
 
 /*
@@ -243,8 +243,11 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 	struct ipt_table *t = NULL;
 	const char *line = text;
 	unsigned lineno = 0;
-	/* The table's tangled rule: its chain and place, for messages. */
-	const struct ipt_chain *tangled_c = NULL;
+	/*
+	 * The table's tangled rule: its chain (an index: a chain declared
+	 * later moves the array) and place, for messages.
+	 */
+	size_t tangled_c = SIZE_MAX;
 	size_t tangled_rule = 0;
 
 	while (*line) {
@@ -279,9 +282,9 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 			if (!t)
 				return bad_line(err, lineno, line, len,
 						"COMMIT outside a table");
-			if (tangled_c)
+			if (tangled_c != SIZE_MAX)
 				distrust_table(t, tangled_c, tangled_rule);
-			tangled_c = NULL;
+			tangled_c = SIZE_MAX;
 			t = NULL;
 		} else if (line[0] == ':') {
 			const char *sp = memchr(line, ' ', len);
@@ -368,8 +371,8 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 					"delete it by its text nor write it "
 					"back",
 					c->n, c->name);
-			if (tangled && !tangled_c) {
-				tangled_c = c;
+			if (tangled && tangled_c == SIZE_MAX) {
+				tangled_c = (size_t)(c - t->chains);
 				tangled_rule = c->n;
 			}
 		}

@@ -117,6 +117,27 @@ static void test_parse_untrusted(void)
 	       "its lines look like rules: no chain of the table is trusted");
 	ipt_ruleset_release(&rs);
 
+	/* Chains declared after the tangled rule grow the array it is in. */
+	{
+		struct cg_buf in = { 0 };
+		int k;
+
+		cg_buf_addstr(&in, "*filter\n:INPUT ACCEPT [0:0]\n"
+				   "-A INPUT -m comment --comment \"x\n"
+				   "-A INPUT -j ACCEPT\n\" -j DROP\n");
+		for (k = 0; k < 40; k++)
+			cg_buf_addf(&in, ":LATE%d - [0:0]\n", k);
+		cg_buf_addstr(&in, "COMMIT\n");
+		tap_is_int(ipt_ruleset_parse(&rs, in.data, &err), 0,
+			   "a tangled rule, then 40 more chains: parses");
+		c = ipt_table_chain(ipt_ruleset_table(&rs, "filter"),
+				    "LATE39");
+		tap_ok(c && c->distrust && strstr(c->distrust, "of chain INPUT"),
+		       "the later chains are distrusted, naming the first");
+		ipt_ruleset_release(&rs);
+		cg_buf_release(&in);
+	}
+
 	tap_is_int(ipt_ruleset_parse(&rs,
 				     "*filter\n:INPUT ACCEPT [0:0]\n"
 				     ":OTHERS - [0:0]\n"
