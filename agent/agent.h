@@ -463,6 +463,12 @@ struct cg_source {
 	char signer[600];      /* who signed commit, when checked */
 };
 
+/*
+ * First thing in a git child (fetch, push): drop every capability, set up
+ * libgit2 and the CAs for url. -1 with msg filled when it cannot.
+ */
+int cg_git_child_begin(const struct cg_config *c, const char *url, char *msg,
+		       size_t size);
 /* libgit2 set up once. */
 void cg_git_setup(const struct cg_config *c);
 /* For an https:// url: the CA locations (ca_file, or the system's). */

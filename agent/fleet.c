@@ -1408,16 +1408,11 @@ static int fleet_fetch_child(void *arg, char *msg, size_t size)
 	char *specs[] = { spec };
 	git_strarray refspecs = { specs, 1 };
 	const git_error *ge;
-	struct cg_error drop;
 	void *auth = NULL;
 	int rc;
 
-	if (cg_caps_limit(0, 0, (uid_t)-1, &drop) < 0) {
-		snprintf(msg, size, "%s", drop.msg);
+	if (cg_git_child_begin(a->c, a->url, msg, size) < 0)
 		return -1;
-	}
-	git_libgit2_init();
-	cg_git_set_ca(a->c, a->url);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	fo.update_fetchhead = 0;
@@ -1477,7 +1472,6 @@ static int forget_child(void *arg, char *msg, size_t size)
 	git_push_options po;
 	const git_remote_head **heads;
 	const git_error *ge;
-	struct cg_error drop;
 	char spec[600];
 	char *specs[] = { spec };
 	git_strarray refspecs = { specs, 1 };
@@ -1486,12 +1480,8 @@ static int forget_child(void *arg, char *msg, size_t size)
 	size_t i, n = 0;
 	int rc;
 
-	if (cg_caps_limit(0, 0, (uid_t)-1, &drop) < 0) {
-		snprintf(msg, size, "%s", drop.msg);
+	if (cg_git_child_begin(a->c, a->url, msg, size) < 0)
 		return -1;
-	}
-	git_libgit2_init();
-	cg_git_set_ca(a->c, a->url);
 	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 	cg_git_auth_callbacks(&po.callbacks, a->url, a->c->ssh_key,
 			      a->c->known_hosts, &auth);

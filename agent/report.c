@@ -535,18 +535,12 @@ static int push_child(void *arg, char *msg, size_t size)
 	int64_t tip_time = 0;
 	unsigned commits = 0, dropped = a->dropped;
 	const git_error *ge;
-	struct cg_error drop;
 	void *auth = NULL;
 	size_t i;
 	int rc;
 
-	/* What talks to the network needs no privilege. */
-	if (cg_caps_limit(0, 0, (uid_t)-1, &drop) < 0) {
-		snprintf(msg, size, "%s", drop.msg);
+	if (cg_git_child_begin(a->c, a->c->reports_url, msg, size) < 0)
 		return -1;
-	}
-	git_libgit2_init();
-	cg_git_set_ca(a->c, a->c->reports_url);
 	rc = git_repository_open_bare(&repo, a->repo_path);
 	if (rc < 0)
 		rc = git_repository_init(&repo, a->repo_path, 1);

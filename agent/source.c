@@ -150,6 +150,24 @@ int cg_git_in_child(unsigned timeout_s,
 	return 0;
 }
 
+int cg_git_child_begin(const struct cg_config *c, const char *url, char *msg,
+		       size_t size)
+{
+	struct cg_error drop;
+
+	/*
+	 * What talks to the network needs no privilege: the caches belong
+	 * to our uid. Drop every capability before the first byte.
+	 */
+	if (cg_caps_limit(0, 0, (uid_t)-1, &drop) < 0) {
+		snprintf(msg, size, "%s", drop.msg);
+		return -1;
+	}
+	git_libgit2_init();
+	cg_git_set_ca(c, url);
+	return 0;
+}
+
 static char *git_dir(const char *state_dir, const char *name)
 {
 	return cg_xasprintf("%s/git/%s", state_dir, name);
@@ -399,20 +417,11 @@ static int fetch_child(void *arg, char *msg, size_t size)
 	const git_error *ge;
 	void *auth = NULL;
 	struct stat sb;
-	struct cg_error drop;
 	int rc;
 
-	/*
-	 * The part that talks to the network needs no privilege: the cache
-	 * belongs to our uid. Drop every capability before the first byte.
-	 */
-	if (cg_caps_limit(0, 0, (uid_t)-1, &drop) < 0) {
-		snprintf(msg, size, "%s", drop.msg);
+	if (cg_git_child_begin(a->c, a->c->source_url, msg, size) < 0)
 		return -1;
-	}
-	git_libgit2_init();
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
-	cg_git_set_ca(a->c, a->c->source_url);
 	if (stat(a->repo_path, &sb) < 0) {
 		rc = git_repository_init(&repo, a->repo_path, 1);
 	} else {
