@@ -124,6 +124,11 @@ int cg_root_uid(struct cg_root *root, const char *name, uid_t *out,
 		struct cg_error *err);
 int cg_root_gid(struct cg_root *root, const char *name, gid_t *out,
 		struct cg_error *err);
+/*
+ * Forget what was looked up in root: a user or group resource changed its
+ * passwd or group, and later lookups must see that.
+ */
+void cg_root_ids_forget(struct cg_root *root);
 /* The name of uid/gid in root, or its number, into buf. */
 void cg_root_user_name(struct cg_root *root, uid_t uid, char *buf, size_t size);
 void cg_root_group_name(struct cg_root *root, gid_t gid, char *buf,
