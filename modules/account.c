@@ -346,6 +346,24 @@ int account_run(struct cg_ctx *ctx, const char *const *argv, const char *in,
 	return rc;
 }
 
+const struct cg_resource *account_earlier(const struct cg_ctx *ctx,
+					  const struct cg_resource *r,
+					  const char *id)
+{
+	const struct cg_resource *d;
+	size_t i;
+
+	if (!ctx->earlier)
+		return NULL;
+	for (i = 0; (d = ctx->earlier(ctx, r, i)); i++)
+		if (strcmp(d->id, id) == 0)
+			return d->status == CG_STATUS_REPAIRED ||
+					       d->status == CG_STATUS_DRIFTED
+				       ? d
+				       : NULL;
+	return NULL;
+}
+
 const char *account_earlier_item(const struct cg_ctx *ctx,
 				 const struct cg_resource *r, const char *id,
 				 const char *field)

@@ -61,6 +61,11 @@ bool account_name_ok(const char *s);
 int account_run(struct cg_ctx *ctx, const char *const *argv, const char *in,
 		bool chroot, struct cg_error *err);
 
+/* The resource id earlier than r, when it changed (made_before), or NULL. */
+const struct cg_resource *account_earlier(const struct cg_ctx *ctx,
+					  const struct cg_resource *r,
+					  const char *id);
+
 /*
  * The earlier resource whose id is id that changed (made_before), and the
  * to of its change item named field, or NULL.

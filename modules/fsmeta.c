@@ -175,6 +175,7 @@ static bool made_earlier(const struct cg_ctx *ctx, const struct cg_resource *r,
 {
 	char id[512], note[768];
 	const char *by = NULL;
+	bool maybe = false;
 
 	if (ctx && ctx->made_before) {
 		snprintf(id, sizeof(id), "%s:%s", kind, name);
@@ -183,16 +184,17 @@ static bool made_earlier(const struct cg_ctx *ctx, const struct cg_resource *r,
 			/* useradd makes a group named like the user. */
 			snprintf(id, sizeof(id), "user:%s", name);
 			by = ctx->made_before(ctx, r, id);
+			maybe = by != NULL;
 		}
-		if (!by)
+		if (!by) {
 			by = ctx->made_before(ctx, r, "package:");
+			maybe = by != NULL;
+		}
 	}
 	if (!by)
 		return false;
 	snprintf(note, sizeof(note), "%s %s does not exist yet: %s, earlier, %s",
-		 key, name, by,
-		 strncmp(by, "package:", 8) == 0 ? "may create it"
-						 : "creates it");
+		 key, name, by, maybe ? "may create it" : "creates it");
 	fsmeta_note(c, note);
 	return true;
 }

@@ -16,7 +16,7 @@ struct seen {
 	bool exists;
 	unsigned gid;
 	char *gid_owner;  /* owned: the other group with the wanted gid */
-	char *primary_of; /* owned: a user whose primary group this is */
+	char **primary_of; /* owned, NULL-ended: users whose primary group it is */
 };
 
 static const char *const group_keys[] = {
@@ -83,7 +83,11 @@ static void free_seen(struct seen *s)
 {
 	if (!s)
 		return;
+	size_t i;
+
 	free(s->gid_owner);
+	for (i = 0; s->primary_of && s->primary_of[i]; i++)
+		free(s->primary_of[i]);
 	free(s->primary_of);
 	free(s);
 }
@@ -119,15 +123,17 @@ static int group_observe(struct cg_ctx *ctx, struct cg_resource **res,
 
 		free_seen(r->observed);
 		r->observed = s;
+		s->primary_of = cg_xcalloc(db.nusers + 1,
+					   sizeof(*s->primary_of));
 		if (g) {
+			size_t k = 0;
+
 			s->exists = true;
 			s->gid = g->gid;
 			for (j = 0; j < db.nusers; j++)
-				if (db.users[j].gid == g->gid) {
-					s->primary_of =
+				if (db.users[j].gid == g->gid)
+					s->primary_of[k++] =
 						cg_xstrdup(db.users[j].name);
-					break;
-				}
 		}
 		if (w->has_gid) {
 			o = account_group_by_gid(&db, w->gid);
@@ -139,6 +145,29 @@ static int group_observe(struct cg_ctx *ctx, struct cg_resource **res,
 	return 0;
 }
 
+/*
+ * Does a user resource earlier in the order remove user, or give it
+ * another primary group? Then by this group's turn it is not user's.
+ */
+static bool leaves_earlier(const struct cg_ctx *ctx,
+			   const struct cg_resource *r, const char *user)
+{
+	const struct cg_resource *d;
+	char id[64];
+	uint32_t i;
+
+	snprintf(id, sizeof(id), "user:%s", user);
+	d = account_earlier(ctx, r, id);
+	if (!d)
+		return false;
+	if (d->change.action == CG_ACTION_DELETE)
+		return true;
+	for (i = 0; i < d->change.n; i++)
+		if (strcmp(d->change.items[i].field, "group") == 0)
+			return true;
+	return false;
+}
+
 static int group_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		      struct cg_error *err)
 {
@@ -146,16 +175,18 @@ static int group_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	const struct seen *s = r->observed;
 	struct cg_change *c = &r->change;
 	char a[16], b[16];
+	size_t i;
 
-	(void)ctx;
 	if (w->absent) {
 		if (!s->exists)
 			return 0;
-		if (s->primary_of) {
+		for (i = 0; s->primary_of[i]; i++) {
+			if (leaves_earlier(ctx, r, s->primary_of[i]))
+				continue;
 			cg_error_set(err, CG_ERR,
 				     "group %s is the primary group of user "
 				     "%s; groupdel would refuse",
-				     r->name, s->primary_of);
+				     r->name, s->primary_of[i]);
 			cg_error_hint(err, "remove the user first, or give it "
 					   "another group:");
 			return CG_ERR;

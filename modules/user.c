@@ -1,4 +1,5 @@
 /* user.c: the user resource: a local account, through the shadow tools. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ struct seen {
 	bool exists;
 	bool home_exists;
 	unsigned home_uid; /* the owner of the home directory */
+	long busy_pid;     /* a process of the user (host only), or 0 */
 	unsigned uid, gid;
 	char *gecos, *home, *shell, *hash; /* owned */
 	char *gid_name;     /* owned: the name of gid, or its number */
@@ -301,6 +303,41 @@ static void gref_of(const struct account_db *db, const char *name,
 	}
 }
 
+/*
+ * A process running as uid, or 0: on the host, userdel and usermod -u
+ * refuse to change a user that has one (under --prefix they do not look).
+ */
+static long busy_pid(unsigned uid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	long found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		char path[300], line[256];
+		unsigned real, eff;
+		FILE *f;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "Uid: %u %u", &real, &eff) == 2) {
+				if (real == uid || eff == uid)
+					found = strtol(de->d_name, NULL, 10);
+				break;
+			}
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
 static void observe_one(struct cg_ctx *ctx, const struct account_db *db,
 			struct cg_resource *r)
 {
@@ -337,6 +374,9 @@ static void observe_one(struct cg_ctx *ctx, const struct account_db *db,
 		if (o && strcmp(o->name, r->name) != 0)
 			s->uid_owner = cg_xstrdup(o->name);
 	}
+	if (u && ctx->root->host &&
+	    (w->absent || (w->has_uid && w->uid != u->uid)))
+		s->busy_pid = busy_pid(u->uid);
 	if (w->group)
 		gref_of(db, w->group, &s->group);
 	gref_of(db, r->name, &s->own);
@@ -468,6 +508,14 @@ static int user_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	size_t i;
 	char **after;
 
+	if (s->busy_pid) {
+		cg_error_set(err, CG_ERR,
+			     "user %s is used by process %ld; %s would refuse",
+			     r->name, s->busy_pid,
+			     w->absent ? "userdel" : "usermod -u");
+		cg_error_hint(err, "stop the user's processes first");
+		return CG_ERR;
+	}
 	if (w->absent) {
 		if (!s->exists)
 			return 0;

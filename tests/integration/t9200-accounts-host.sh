@@ -105,6 +105,23 @@ test_expect_success 'changed: shell, comment, groups exactly, gid' '
 	plan_predicts_run 0 0
 '
 
+test_expect_success 'a user with a running process is not removed, in plan as in run' '
+	testbed_sh "$h" "setsid sh -c \"echo \\\$\\\$ >/run/cg-alice.pid; \
+		exec setpriv --reuid alice --regid web --clear-groups sleep 600\" \
+		</dev/null >/dev/null 2>&1 &" &&
+	sleep 1 &&
+	policy <<-EOF &&
+	resources:
+	  - user: alice
+	    state: absent
+	EOF
+	plan_predicts_run 4 4 &&
+	test_grep "user alice is used by process" run.out &&
+	getent_in passwd alice &&
+	testbed_sh "$h" "kill \$(cat /run/cg-alice.pid)" &&
+	sleep 1
+'
+
 test_expect_success 'removed: the user (home kept), then its group' '
 	policy <<-EOF &&
 	resources:
