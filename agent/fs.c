@@ -55,7 +55,12 @@ void cg_root_ids_forget(struct cg_root *root)
 {
 	size_t i;
 
-	if (!root || !root->ids)
+	if (!root)
+		return;
+	if (root->accounts && root->accounts_free)
+		root->accounts_free(root->accounts);
+	root->accounts = NULL;
+	if (!root->ids)
 		return;
 	for (i = 0; i < root->ids->n; i++)
 		free(root->ids->map[i].name);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cg/exec.h"
@@ -13,13 +14,53 @@
 
 #define ACCOUNT_FILE_MAX (64u << 20)
 
-/* Read ROOT/path whole into b; a missing file leaves b empty. */
+/* The account files, in the order of struct account_cache's st. */
+static const char *const etc_files[] = {
+	"/etc/passwd", "/etc/shadow", "/etc/group",
+};
+
+/* What account_db_get keeps in the root, with the files it was read from. */
+struct account_cache {
+	struct account_db db;
+	struct stat st[3]; /* each file as read; all zero: missing */
+};
+
+/* Is a the same file, unchanged, as b? */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* lstat ROOT/path into st (all zero when it is missing or unreachable). */
+static void stat_etc(struct cg_root *root, const char *path, struct stat *st)
+{
+	const char *base;
+	int dirfd;
+
+	memset(st, 0, sizeof(*st));
+	if (cg_root_open_parent(root, path, 0, &dirfd, &base, NULL, NULL) < 0)
+		return;
+	if (fstatat(dirfd, base, st, AT_SYMLINK_NOFOLLOW) < 0)
+		memset(st, 0, sizeof(*st));
+	close(dirfd);
+}
+
+/*
+ * Read ROOT/path whole into b, and what it is into st; a missing file
+ * leaves b empty and st zero.
+ */
 static int read_etc(struct cg_root *root, const char *path, struct cg_buf *b,
-		    struct cg_error *err)
+		    struct stat *st, struct cg_error *err)
 {
 	const char *base;
 	int dirfd, fd, rc;
 
+	memset(st, 0, sizeof(*st));
 	rc = cg_root_open_parent(root, path, 0, &dirfd, &base, NULL, err);
 	if (rc == CG_ENOTFOUND)
 		return 0;
@@ -33,6 +74,8 @@ static int read_etc(struct cg_root *root, const char *path, struct cg_buf *b,
 		return cg_error_sys(err, CG_ERR, "cannot open %s%s",
 				    root->host ? "" : root->path, path);
 	}
+	if (fstat(fd, st) < 0)
+		memset(st, 0, sizeof(*st));
 	rc = cg_read_fd(fd, b, ACCOUNT_FILE_MAX, err);
 	close(fd);
 	if (rc < 0)
@@ -109,8 +152,8 @@ static char **split_members(const char *s)
 	return v;
 }
 
-int account_db_load(struct cg_root *root, struct account_db *db,
-		    struct cg_error *err)
+static int db_load(struct cg_root *root, struct account_db *db,
+		   struct stat st[3], struct cg_error *err)
 {
 	struct cg_buf pw = { 0 }, sh = { 0 }, gr = { 0 };
 	size_t cap = 0, i;
@@ -118,11 +161,11 @@ int account_db_load(struct cg_root *root, struct account_db *db,
 	int rc;
 
 	memset(db, 0, sizeof(*db));
-	rc = read_etc(root, "/etc/passwd", &pw, err);
+	rc = read_etc(root, etc_files[0], &pw, &st[0], err);
 	if (rc == 0)
-		rc = read_etc(root, "/etc/shadow", &sh, err);
+		rc = read_etc(root, etc_files[1], &sh, &st[1], err);
 	if (rc == 0)
-		rc = read_etc(root, "/etc/group", &gr, err);
+		rc = read_etc(root, etc_files[2], &gr, &st[2], err);
 	if (rc < 0)
 		goto out;
 	for (p = pw.data; (line = next_line(&p));) {
@@ -178,6 +221,47 @@ out:
 	return rc;
 }
 
+static void cache_free(void *p)
+{
+	struct account_cache *c = p;
+
+	account_db_release(&c->db);
+	free(c);
+}
+
+int account_db_get(struct cg_root *root, const struct account_db **out,
+		   struct cg_error *err)
+{
+	struct account_cache *c = root->accounts;
+	struct stat st;
+	size_t i;
+
+	if (c && root->accounts_free == cache_free) {
+		for (i = 0; i < 3; i++) {
+			stat_etc(root, etc_files[i], &st);
+			if (!same_file(&st, &c->st[i]))
+				break;
+		}
+		if (i == 3) {
+			*out = &c->db;
+			return 0;
+		}
+	}
+	/* Changed since (by a package's maintainer script, say): read again. */
+	if (root->accounts && root->accounts_free)
+		root->accounts_free(root->accounts);
+	root->accounts = NULL;
+	c = cg_xcalloc(1, sizeof(*c));
+	if (db_load(root, &c->db, c->st, err) < 0) {
+		free(c);
+		return CG_ERR;
+	}
+	root->accounts = c;
+	root->accounts_free = cache_free;
+	*out = &c->db;
+	return 0;
+}
+
 void account_db_release(struct account_db *db)
 {
 	size_t i, j;
@@ -191,6 +275,8 @@ void account_db_release(struct account_db *db)
 		free(u->gecos);
 		free(u->home);
 		free(u->shell);
+		if (u->hash)
+			memset(u->hash, 0, strlen(u->hash));
 		free(u->hash);
 	}
 	for (i = 0; i < db->ngroups; i++) {

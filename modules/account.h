@@ -28,12 +28,16 @@ struct account_db {
 };
 
 /*
- * Read the root's passwd, shadow and group (a missing file is empty),
- * never following a symlink the last component is. Fails only when a
- * file exists and cannot be read.
+ * The root's passwd, shadow and group (a missing file is empty), never
+ * following a symlink the last component is: read once, and kept in the
+ * root (root->accounts) while the three files stay the same (inode, size,
+ * mtime, ctime), so a run reads them once for all user, group and
+ * authorized_keys resources and again only after a change. *out is
+ * borrowed from root until the next call or cg_root_ids_forget. Fails only
+ * when a file exists and cannot be read.
  */
-int account_db_load(struct cg_root *root, struct account_db *db,
-		    struct cg_error *err);
+int account_db_get(struct cg_root *root, const struct account_db **out,
+		   struct cg_error *err);
 void account_db_release(struct account_db *db);
 
 const struct account_user *account_user(const struct account_db *db,

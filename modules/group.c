@@ -108,40 +108,39 @@ static void group_release(struct cg_resource *r)
 static int group_observe(struct cg_ctx *ctx, struct cg_resource **res,
 			 size_t n, struct cg_error *err)
 {
-	struct account_db db;
+	const struct account_db *db;
 	size_t i, j;
 
 	/* One read of the account files for all groups. */
-	if (account_db_load(ctx->root, &db, err) < 0)
+	if (account_db_get(ctx->root, &db, err) < 0)
 		return CG_ERR;
 	for (i = 0; i < n; i++) {
 		struct cg_resource *r = res[i];
 		const struct want *w = r->desired;
-		const struct account_group *g = account_group(&db, r->name);
+		const struct account_group *g = account_group(db, r->name);
 		const struct account_group *o;
 		struct seen *s = cg_xcalloc(1, sizeof(*s));
 
 		free_seen(r->observed);
 		r->observed = s;
-		s->primary_of = cg_xcalloc(db.nusers + 1,
+		s->primary_of = cg_xcalloc(db->nusers + 1,
 					   sizeof(*s->primary_of));
 		if (g) {
 			size_t k = 0;
 
 			s->exists = true;
 			s->gid = g->gid;
-			for (j = 0; j < db.nusers; j++)
-				if (db.users[j].gid == g->gid)
+			for (j = 0; j < db->nusers; j++)
+				if (db->users[j].gid == g->gid)
 					s->primary_of[k++] =
-						cg_xstrdup(db.users[j].name);
+						cg_xstrdup(db->users[j].name);
 		}
 		if (w->has_gid) {
-			o = account_group_by_gid(&db, w->gid);
+			o = account_group_by_gid(db, w->gid);
 			if (o && strcmp(o->name, r->name) != 0)
 				s->gid_owner = cg_xstrdup(o->name);
 		}
 	}
-	account_db_release(&db);
 	return 0;
 }
 

@@ -405,15 +405,14 @@ static void observe_one(struct cg_ctx *ctx, const struct account_db *db,
 static int user_observe(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
 			struct cg_error *err)
 {
-	struct account_db db;
+	const struct account_db *db;
 	size_t i;
 
 	/* One read of the account files for all users. */
-	if (account_db_load(ctx->root, &db, err) < 0)
+	if (account_db_get(ctx->root, &db, err) < 0)
 		return CG_ERR;
 	for (i = 0; i < n; i++)
-		observe_one(ctx, &db, res[i]);
-	account_db_release(&db);
+		observe_one(ctx, db, res[i]);
 	return 0;
 }
 

@@ -214,6 +214,31 @@ test_expect_success 'what plan says fails in run: a uid taken, a group nobody ma
 	! ent passwd erin && ! ent passwd frank && ! ent group taken
 '
 
+test_expect_success 'plan reads passwd, shadow and group once for all resources' '
+	if ! command -v strace >/dev/null; then
+		echo "no strace: skipped" && exit 0
+	fi &&
+	account_root root &&
+	mkpol <<-Y &&
+	resources:
+	  - group: g1
+	  - group: g2
+	  - user: u1
+	    groups: [g1]
+	  - user: u2
+	    groups: [g2]
+	  - authorized_keys: root
+	    keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMUiPMM6YzQf3h1Zsnc1W6Jjj+5ov3kckjYUXdiASpcF a@b"]
+	Y
+	mkdir -p root/root &&
+	{ strace -f -qq -o trace -e trace=openat,openat2 "$CONGRUENT" plan \
+		--policy pol --root root --state-dir pstate >/dev/null 2>&1 || :; } &&
+	for f in passwd shadow group; do
+		n=$(grep -c "\"$f\", O_RDONLY.* = [0-9]" trace) &&
+		echo "$f $n" && test "$n" -eq 1 || exit 1
+	done
+'
+
 test_expect_success 'check refuses what cannot be right, never echoing a password' '
 	mkpol <<-\Y &&
 	resources:
