@@ -30,6 +30,7 @@ struct want {
 struct gref {
 	bool known;
 	unsigned gid;
+	char name[33]; /* when known: its name, for the tools */
 };
 
 struct seen {
@@ -103,6 +104,16 @@ static bool hash_ok(const char *s)
 		      (*p >= '0' && *p <= '9') || strchr("$./=,+-", *p)))
 			return false;
 	return true;
+}
+
+static bool is_number(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return i > 0 && i <= 10;
 }
 
 static int get_bool(const struct cg_node *item, const char *key, bool *out,
@@ -182,8 +193,11 @@ static int user_parse(struct cg_resource *r, const struct cg_node *item,
 	if (n) {
 		if (cg_node_string(n, "group", &s, err) < 0)
 			return CG_ERR;
-		if (!account_name_ok(s))
-			return bad(err, n, NULL, "invalid group name \"%s\"", s);
+		if (!account_name_ok(s) && !is_number(s))
+			return bad(err, n, NULL,
+				   "'group' must be a group name or number, not "
+				   "\"%s\"",
+				   s);
 		w->group = cg_xstrdup(s);
 		snprintf(id, sizeof(id), "group:%s", s);
 		cg_resource_order_after_if(r, id);
@@ -199,9 +213,12 @@ static int user_parse(struct cg_resource *r, const struct cg_node *item,
 		for (i = 0; i < count; i++) {
 			w->groups[i] = NULL;
 			if (!account_name_ok(v[i])) {
+				bad(err, n->kind == CG_NODE_SEQ ? n->items[i] : n,
+				    "list groups by name: membership is by name "
+				    "in /etc/group",
+				    "invalid group name \"%s\"", v[i]);
 				free(v);
-				return bad(err, n, NULL,
-					   "invalid group name \"%s\"", v[i]);
+				return CG_ERR;
 			}
 			w->groups[i] = cg_xstrdup(v[i]);
 			snprintf(id, sizeof(id), "group:%s", v[i]);
@@ -287,19 +304,15 @@ static void gref_of(const struct account_db *db, const char *name,
 		    struct gref *out)
 {
 	const struct account_group *g = account_group(db, name);
-	unsigned long v;
-	char *end;
 
 	memset(out, 0, sizeof(*out));
-	if (g) {
+	/* A number names a group only if one has it: else the tools fail. */
+	if (!g && is_number(name))
+		g = account_group_by_gid(db, (unsigned)strtoul(name, NULL, 10));
+	if (g && strlen(g->name) < sizeof(out->name)) {
 		out->known = true;
 		out->gid = g->gid;
-	} else if (name[0] >= '0' && name[0] <= '9') {
-		v = strtoul(name, &end, 10);
-		if (!*end && v < 4294967295ul) {
-			out->known = true;
-			out->gid = (unsigned)v;
-		}
+		snprintf(out->name, sizeof(out->name), "%s", g->name);
 	}
 }
 
@@ -441,6 +454,15 @@ static int check_group(const struct cg_ctx *ctx, const struct cg_resource *r,
 		by = ctx->made_before(ctx, r, id);
 	if (by)
 		return 0;
+	if (is_number(name)) {
+		cg_error_set(err, CG_ENOTFOUND,
+			     "no group with gid %s in %s/etc/group", name,
+			     ctx->root->host ? "" : ctx->root->path);
+		cg_error_hint(err, "name the group instead when a group: "
+				   "resource makes it (gid: %s)",
+			      name);
+		return CG_ERR;
+	}
 	cg_error_set(err, CG_ENOTFOUND, "no group named '%s' in %s/etc/group",
 		     name, ctx->root->host ? "" : ctx->root->path);
 	cg_error_hint(err, "declare group: %s before the user", name);
@@ -574,7 +596,7 @@ static int user_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		snprintf(a, sizeof(a), "%u", s->uid);
 		cg_change_add(c, "uid", a, b);
 	}
-	if (w->group && s->group.gid != s->gid)
+	if (w->group && (!s->group.known || s->group.gid != s->gid))
 		cg_change_add(c, "group", s->gid_name, w->group);
 	if (w->has_groups) {
 		after = groups_after(w, s);
@@ -653,7 +675,9 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 		if (w->group || s->own.known) {
 			/* A group named like the user is joined, not made. */
 			argv[n++] = "-g";
-			argv[n++] = w->group ? w->group : r->name;
+			argv[n++] = !w->group	       ? r->name
+				    : s->group.known ? s->group.name
+						     : w->group;
 		}
 		if (w->groups[0]) {
 			argv[n++] = "-G";
@@ -681,7 +705,7 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 		}
 		if (changes(r, "group")) {
 			argv[n++] = "-g";
-			argv[n++] = w->group;
+			argv[n++] = s->group.known ? s->group.name : w->group;
 		}
 		if (changes(r, "groups")) {
 			after = groups_after(w, s);
@@ -709,8 +733,15 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 	argv[n] = NULL;
 	rc = 0;
 	/* usermod with nothing but the name: only the password changes. */
+	/*
+	 * usermod --prefix looks -g up in the host's /etc/group (shadow
+	 * 4.13): change a primary group with --root, chrooted into the image.
+	 */
 	if (r->change.action != CG_ACTION_UPDATE || n > 3)
-		rc = account_run(ctx, argv, NULL, false, err);
+		rc = account_run(ctx, argv, NULL,
+				 r->change.action == CG_ACTION_UPDATE &&
+					 changes(r, "group"),
+				 err);
 	if (rc == 0 && w->password && r->change.action != CG_ACTION_DELETE &&
 	    changes(r, "password"))
 		rc = set_password(ctx, r, err);
