@@ -391,6 +391,15 @@ static int open_ssh(struct cg_ctx *ctx, struct seen *s, int *homefd,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return cg_error_sys(err, CG_ERR, "cannot open %s", s->path);
+	/* What was opened, not the name: it may have changed since. */
+	if (fstat(fd, &s->st) < 0 || !S_ISREG(s->st.st_mode) ||
+	    s->st.st_nlink > 1) {
+		close(fd);
+		return cg_error_set(err, CG_ERR,
+				    "%s changed while it was opened (a hard "
+				    "link or no file); not reading it",
+				    s->path);
+	}
 	rc = cg_read_fd(fd, &s->content, KEYS_MAX, err);
 	if (rc < 0 || !oldfd)
 		close(fd);
