@@ -202,6 +202,11 @@ static int user_parse(struct cg_resource *r, const struct cg_node *item,
 		snprintf(id, sizeof(id), "group:%s", s);
 		cg_resource_order_after_if(r, id);
 	}
+	if (!w->group) {
+		/* A group: of its own name is joined: it must come first. */
+		snprintf(id, sizeof(id), "group:%s", name);
+		cg_resource_order_after_if(r, id);
+	}
 	n = cg_map_get(item, "groups");
 	w->groups = cg_xcalloc(1, sizeof(*w->groups));
 	if (n) {
