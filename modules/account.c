@@ -450,6 +450,25 @@ const struct cg_resource *account_earlier(const struct cg_ctx *ctx,
 	return NULL;
 }
 
+bool account_gives_up(const struct cg_ctx *ctx, const struct cg_resource *r,
+		      const char *kind, const char *name, const char *field)
+{
+	const struct cg_resource *d;
+	char id[64];
+	uint32_t i;
+
+	snprintf(id, sizeof(id), "%s:%s", kind, name);
+	d = account_earlier(ctx, r, id);
+	if (!d)
+		return false;
+	if (d->change.action == CG_ACTION_DELETE)
+		return true;
+	for (i = 0; i < d->change.n; i++)
+		if (strcmp(d->change.items[i].field, field) == 0)
+			return true;
+	return false;
+}
+
 const char *account_earlier_item(const struct cg_ctx *ctx,
 				 const struct cg_resource *r, const char *id,
 				 const char *field)

@@ -71,6 +71,13 @@ const struct cg_resource *account_earlier(const struct cg_ctx *ctx,
 					  const char *id);
 
 /*
+ * Will the resource TYPE:NAME (kind "user" or "group") earlier than r be
+ * removed, or change field (its "uid", "gid", "group"), by r's turn?
+ */
+bool account_gives_up(const struct cg_ctx *ctx, const struct cg_resource *r,
+		      const char *kind, const char *name, const char *field);
+
+/*
  * The earlier resource whose id is id that changed (made_before), and the
  * to of its change item named field, or NULL.
  */

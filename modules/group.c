@@ -144,29 +144,6 @@ static int group_observe(struct cg_ctx *ctx, struct cg_resource **res,
 	return 0;
 }
 
-/*
- * Does a user resource earlier in the order remove user, or give it
- * another primary group? Then by this group's turn it is not user's.
- */
-static bool leaves_earlier(const struct cg_ctx *ctx,
-			   const struct cg_resource *r, const char *user)
-{
-	const struct cg_resource *d;
-	char id[64];
-	uint32_t i;
-
-	snprintf(id, sizeof(id), "user:%s", user);
-	d = account_earlier(ctx, r, id);
-	if (!d)
-		return false;
-	if (d->change.action == CG_ACTION_DELETE)
-		return true;
-	for (i = 0; i < d->change.n; i++)
-		if (strcmp(d->change.items[i].field, "group") == 0)
-			return true;
-	return false;
-}
-
 static int group_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		      struct cg_error *err)
 {
@@ -180,7 +157,8 @@ static int group_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		if (!s->exists)
 			return 0;
 		for (i = 0; s->primary_of[i]; i++) {
-			if (leaves_earlier(ctx, r, s->primary_of[i]))
+			if (account_gives_up(ctx, r, "user", s->primary_of[i],
+					     "group"))
 				continue;
 			cg_error_set(err, CG_ERR,
 				     "group %s is the primary group of user "
@@ -195,7 +173,8 @@ static int group_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		cg_change_add(c, "gid", a, NULL);
 		return 0;
 	}
-	if (w->has_gid && (!s->exists || s->gid != w->gid) && s->gid_owner) {
+	if (w->has_gid && (!s->exists || s->gid != w->gid) && s->gid_owner &&
+	    !account_gives_up(ctx, r, "group", s->gid_owner, "gid")) {
 		cg_error_set(err, CG_ERR, "gid %u is already group %s's",
 			     w->gid, s->gid_owner);
 		cg_error_hint(err, "choose another gid:, or leave it out to "

@@ -563,7 +563,8 @@ static int user_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			cg_change_add(c, "home", s->home, NULL);
 		return 0;
 	}
-	if (w->has_uid && s->uid_owner && (!s->exists || s->uid != w->uid)) {
+	if (w->has_uid && s->uid_owner && (!s->exists || s->uid != w->uid) &&
+	    !account_gives_up(ctx, r, "user", s->uid_owner, "uid")) {
 		cg_error_set(err, CG_ERR, "uid %u is already user %s's", w->uid,
 			     s->uid_owner);
 		cg_error_hint(err, "choose another uid:, or leave it out to "
