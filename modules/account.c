@@ -450,6 +450,37 @@ const struct cg_resource *account_earlier(const struct cg_ctx *ctx,
 	return NULL;
 }
 
+void account_validate_ids(struct cg_resource *const *res, size_t n,
+			  const struct cg_parse_ctx *pc, const char *what,
+			  bool (*id_of)(const struct cg_resource *r,
+					unsigned *out))
+{
+	size_t i, j;
+	unsigned a, b;
+	struct cg_error e;
+
+	/* Quadratic, over the few resources that name a number. */
+	for (i = 0; i < n; i++) {
+		if (!id_of(res[i], &a))
+			continue;
+		for (j = 0; j < i; j++) {
+			if (!id_of(res[j], &b) || a != b)
+				continue;
+			cg_error_clear(&e);
+			snprintf(e.msg, sizeof(e.msg),
+				 "%s %u is asked for by %s too (%s)", what, a,
+				 res[j]->id, res[j]->where);
+			snprintf(e.where, sizeof(e.where), "%s", res[i]->where);
+			snprintf(e.resource, sizeof(e.resource), "%s",
+				 res[i]->id);
+			snprintf(e.hint, sizeof(e.hint),
+				 "give each its own %s", what);
+			pc->report(pc, &e);
+			break;
+		}
+	}
+}
+
 bool account_gives_up(const struct cg_ctx *ctx, const struct cg_resource *r,
 		      const char *kind, const char *name, const char *field)
 {

@@ -71,6 +71,17 @@ const struct cg_resource *account_earlier(const struct cg_ctx *ctx,
 					  const char *id);
 
 /*
+ * validate: report the second of two resources that ask for the same
+ * number (id_of gives a resource's wanted uid or gid into *out, false
+ * when it asks for none): the tool would refuse it in run, and plan,
+ * which sees neither yet, cannot tell.
+ */
+void account_validate_ids(struct cg_resource *const *res, size_t n,
+			  const struct cg_parse_ctx *pc, const char *what,
+			  bool (*id_of)(const struct cg_resource *r,
+					unsigned *out));
+
+/*
  * Will the resource TYPE:NAME (kind "user" or "group") earlier than r be
  * removed, or change field (its "uid", "gid", "group"), by r's turn?
  */

@@ -259,6 +259,20 @@ static void group_fingerprint(const struct cg_resource *r,
 	cg_hash128(buf, (size_t)len, out);
 }
 
+static bool wanted_gid(const struct cg_resource *r, unsigned *out)
+{
+	const struct want *w = r->desired;
+
+	*out = w->gid;
+	return !w->absent && w->has_gid;
+}
+
+static void group_validate(struct cg_resource *const *res, size_t n,
+			   const struct cg_parse_ctx *pc)
+{
+	account_validate_ids(res, n, pc, "gid", wanted_gid);
+}
+
 const struct cg_module cg_module_group = {
 	.type = "group",
 	.keys = group_keys,
@@ -267,6 +281,7 @@ const struct cg_module cg_module_group = {
 	.diff = group_diff,
 	.apply = group_apply,
 	.release = group_release,
+	.validate = group_validate,
 	.forget = group_forget,
 	.fingerprint = group_fingerprint,
 	.observe_window = 0,

@@ -798,6 +798,20 @@ static void user_fingerprint(const struct cg_resource *r,
 	cg_buf_release(&b);
 }
 
+static bool wanted_uid(const struct cg_resource *r, unsigned *out)
+{
+	const struct want *w = r->desired;
+
+	*out = w->uid;
+	return !w->absent && w->has_uid;
+}
+
+static void user_validate(struct cg_resource *const *res, size_t n,
+			  const struct cg_parse_ctx *pc)
+{
+	account_validate_ids(res, n, pc, "uid", wanted_uid);
+}
+
 const struct cg_module cg_module_user = {
 	.type = "user",
 	.keys = user_keys,
@@ -806,6 +820,7 @@ const struct cg_module cg_module_user = {
 	.diff = user_diff,
 	.apply = user_apply,
 	.release = user_release,
+	.validate = user_validate,
 	.forget = user_forget,
 	.fingerprint = user_fingerprint,
 	.observe_window = 0,

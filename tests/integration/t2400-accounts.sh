@@ -256,6 +256,14 @@ test_expect_success 'check refuses what cannot be right, never echoing a passwor
 	    gid: -1
 	  - user: lena
 	    remove_home: true
+	  - user: mia
+	    uid: 1234
+	  - user: nils
+	    uid: 1234
+	  - group: og1
+	    gid: 4321
+	  - group: og2
+	    gid: 4321
 	Y
 	test_expect_code 1 cg check pol 2>err &&
 	test_grep "roles/base.yaml:2" err &&
@@ -267,7 +275,9 @@ test_expect_success 'check refuses what cannot be right, never echoing a passwor
 	test_grep "must be an absolute path" err &&
 	test_grep "makes no sense with state: absent" err &&
 	test_grep "whole number" err &&
-	test_grep "goes with state: absent only" err
+	test_grep "goes with state: absent only" err &&
+	test_grep "uid 1234 is asked for by user:mia too (roles/base.yaml:16)" err &&
+	test_grep "gid 4321 is asked for by group:og1 too" err
 '
 
 test_expect_success 'a group: key of a file is an attribute, not a second type' '
