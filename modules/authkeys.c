@@ -472,7 +472,10 @@ static char *new_content(const struct want *w, const char *old, size_t len,
 		nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
 			nl = end;
-		text = cg_xstrndup(p, (size_t)(nl - p));
+		/* A line ending in CR LF (a file edited elsewhere) is one key. */
+		text = cg_xstrndup(p, (size_t)(nl > p && nl[-1] == '\r'
+						   ? nl - 1 - p
+						   : nl - p));
 		p = nl + 1;
 		ok = parse_key(text, &k, &why);
 		for (i = 0; ok && i < w->n; i++) {

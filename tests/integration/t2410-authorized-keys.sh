@@ -159,6 +159,19 @@ test_expect_success 'keys for a user made earlier in the same run' '
 	test "$(stat -c "%a %u" root/home/nina/.ssh/authorized_keys)" = "600 $uid"
 '
 
+test_expect_success 'a key on a CR LF line is the same key, not a second one' '
+	fresh_root && mkdir -p root/home/alice/.ssh &&
+	printf "%s\r\n" "$K1" >$ak &&
+	mkpol <<-Y &&
+	resources:
+	  - authorized_keys: alice
+	    keys: ["$K1"]
+	Y
+	plan_predicts_run 2 2 &&
+	test "$(grep -c "$B1" $ak)" = 1 &&
+	! grep -q "$(printf "\r")" $ak
+'
+
 test_expect_success 'check refuses key lines that are not OpenSSH public keys' '
 	mkpol <<-Y &&
 	resources:
