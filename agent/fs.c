@@ -51,21 +51,32 @@ struct cg_idcache {
 	bool loaded_passwd, loaded_group; /* files of a --root read */
 };
 
-void cg_root_release(struct cg_root *root)
+void cg_root_ids_forget(struct cg_root *root)
 {
 	size_t i;
 
 	if (!root)
 		return;
+	if (root->accounts && root->accounts_free)
+		root->accounts_free(root->accounts);
+	root->accounts = NULL;
+	if (!root->ids)
+		return;
+	for (i = 0; i < root->ids->n; i++)
+		free(root->ids->map[i].name);
+	free(root->ids->map);
+	free(root->ids);
+	root->ids = NULL;
+}
+
+void cg_root_release(struct cg_root *root)
+{
+	if (!root)
+		return;
 	if (root->fd >= 0)
 		close(root->fd);
 	free(root->path);
-	if (root->ids) {
-		for (i = 0; i < root->ids->n; i++)
-			free(root->ids->map[i].name);
-		free(root->ids->map);
-		free(root->ids);
-	}
+	cg_root_ids_forget(root);
 	memset(root, 0, sizeof(*root));
 	root->fd = -1;
 }

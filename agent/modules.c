@@ -9,6 +9,9 @@ extern const struct cg_module cg_module_symlink;
 extern const struct cg_module cg_module_iptables;
 extern const struct cg_module cg_module_package;
 extern const struct cg_module cg_module_service;
+extern const struct cg_module cg_module_group;
+extern const struct cg_module cg_module_user;
+extern const struct cg_module cg_module_authorized_keys;
 
 const struct cg_module *const cg_modules[] = {
 	&cg_module_file,
@@ -17,6 +20,9 @@ const struct cg_module *const cg_modules[] = {
 	&cg_module_iptables,
 	&cg_module_package,
 	&cg_module_service,
+	&cg_module_group,
+	&cg_module_user,
+	&cg_module_authorized_keys,
 	NULL,
 };
 

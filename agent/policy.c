@@ -463,6 +463,17 @@ static void ser_cb(void *cookie, const void *data, size_t len)
 	cg_buf_add(cookie, data, len);
 }
 
+/* Is key one of m's attribute keys? */
+static bool is_key_of(const struct cg_module *m, const char *key)
+{
+	size_t i;
+
+	for (i = 0; m->keys && m->keys[i]; i++)
+		if (strcmp(m->keys[i], key) == 0)
+			return true;
+	return false;
+}
+
 /* The type key of a resource item, and its module. */
 static const struct cg_node *find_type(struct loader *l,
 				       const struct cg_node *item,
@@ -478,6 +489,14 @@ static const struct cg_node *find_type(struct loader *l,
 
 		if (!m)
 			continue;
+		/* group: is a type, and an attribute of file: and user:. */
+		if (*mod_out && is_key_of(*mod_out, m->type))
+			continue;
+		if (*mod_out && is_key_of(m, (*mod_out)->type)) {
+			*mod_out = m;
+			key = item->items[2 * i];
+			continue;
+		}
 		if (*mod_out) {
 			add_err(l, item->items[2 * i], NULL,
 				"split it into two resources",
@@ -753,7 +772,10 @@ static void resolve_one(struct loader *l, struct cg_resource *r, size_t i,
 	const char *best;
 	char hint[300];
 	size_t idx;
+	bool optional = id[0] == '?';
 
+	if (optional)
+		id++;
 	if (!cg_index_get(&p->ids, id, &idx) && cg_kvs_get(&l->broken, id))
 		return; /* its own error was reported: no cascade */
 	if (cg_index_get(&p->ids, id, &idx)) {
@@ -765,6 +787,8 @@ static void resolve_one(struct loader *l, struct cg_resource *r, size_t i,
 			r->deps[r->ndeps++] = idx;
 		return;
 	}
+	if (optional)
+		return;
 	best = cg_suggest_n(id, ids, p->n);
 	if (best)
 		snprintf(hint, sizeof(hint), "did you mean '%s'?", best);

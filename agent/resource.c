@@ -89,6 +89,13 @@ void cg_resource_order_after(struct cg_resource *r, const char *id)
 	r->orders[r->norders++] = cg_xstrdup(id);
 }
 
+void cg_resource_order_after_if(struct cg_resource *r, const char *id)
+{
+	/* '?' cannot start an id: it marks the ordering as optional. */
+	r->orders = cg_xrealloc(r->orders, (r->norders + 1) * sizeof(*r->orders));
+	r->orders[r->norders++] = cg_xasprintf("?%s", id);
+}
+
 void cg_resource_set_id(struct cg_resource *r, const char *type,
 			const char *name)
 {

@@ -175,19 +175,26 @@ static bool made_earlier(const struct cg_ctx *ctx, const struct cg_resource *r,
 {
 	char id[512], note[768];
 	const char *by = NULL;
+	bool maybe = false;
 
 	if (ctx && ctx->made_before) {
 		snprintf(id, sizeof(id), "%s:%s", kind, name);
 		by = ctx->made_before(ctx, r, id);
-		if (!by)
+		if (!by && strcmp(kind, "group") == 0) {
+			/* useradd makes a group named like the user. */
+			snprintf(id, sizeof(id), "user:%s", name);
+			by = ctx->made_before(ctx, r, id);
+			maybe = by != NULL;
+		}
+		if (!by) {
 			by = ctx->made_before(ctx, r, "package:");
+			maybe = by != NULL;
+		}
 	}
 	if (!by)
 		return false;
 	snprintf(note, sizeof(note), "%s %s does not exist yet: %s, earlier, %s",
-		 key, name, by,
-		 strncmp(by, "package:", 8) == 0 ? "may create it"
-						 : "creates it");
+		 key, name, by, maybe ? "may create it" : "creates it");
 	fsmeta_note(c, note);
 	return true;
 }
@@ -230,6 +237,32 @@ struct cg_error *fsmeta_parent_missing(const char *path, const char *hint)
 	return e;
 }
 
+/* A user earlier in the order whose home dir is made (create_home). */
+static const char *home_made_before(const struct cg_ctx *ctx,
+				    const struct cg_resource *r,
+				    const char *dir)
+{
+	const struct cg_resource *d;
+	size_t i;
+	uint32_t j;
+
+	if (!ctx->earlier)
+		return NULL;
+	for (i = 0; (d = ctx->earlier(ctx, r, i)); i++) {
+		if (strncmp(d->id, "user:", 5) != 0 ||
+		    (d->status != CG_STATUS_REPAIRED &&
+		     d->status != CG_STATUS_DRIFTED))
+			continue;
+		for (j = 0; j < d->change.n; j++)
+			if (strcmp(d->change.items[j].field, "create_home") ==
+				    0 &&
+			    d->change.items[j].to &&
+			    strcmp(d->change.items[j].to, dir) == 0)
+				return d->id;
+	}
+	return NULL;
+}
+
 int fsmeta_check_parent(const struct cg_error *parent_err,
 			const struct cg_ctx *ctx, const struct cg_resource *r,
 			struct cg_change *c, struct cg_error *err)
@@ -244,6 +277,8 @@ int fsmeta_check_parent(const struct cg_error *parent_err,
 		snprintf(id, sizeof(id), "directory:%.*s",
 			 (int)(slash - r->name), r->name);
 		by = ctx->made_before(ctx, r, id);
+		if (!by)
+			by = home_made_before(ctx, r, id + 10);
 		if (!by)
 			by = ctx->made_before(ctx, r, "package:");
 	}

@@ -19,6 +19,12 @@ struct cg_root {
 	char *path; /* owned: as given, for messages */
 	bool host;  /* path is "/": ids come from NSS, not ROOT/etc/passwd */
 	struct cg_idcache *ids; /* owned: users and groups looked up */
+	/*
+	 * owned through accounts_free: what the user and group modules read
+	 * of the account files, kept while the files do not change.
+	 */
+	void *accounts;
+	void (*accounts_free)(void *accounts);
 };
 
 int cg_root_open(struct cg_root *root, const char *path, struct cg_error *err);
@@ -144,6 +150,11 @@ int cg_root_uid(struct cg_root *root, const char *name, uid_t *out,
 		struct cg_error *err);
 int cg_root_gid(struct cg_root *root, const char *name, gid_t *out,
 		struct cg_error *err);
+/*
+ * Forget what was looked up in root (ids, and accounts): a user or group
+ * resource changed its passwd or group, and later lookups must see that.
+ */
+void cg_root_ids_forget(struct cg_root *root);
 /* The name of uid/gid in root, or its number, into buf. */
 void cg_root_user_name(struct cg_root *root, uid_t uid, char *buf, size_t size);
 void cg_root_group_name(struct cg_root *root, gid_t gid, char *buf,

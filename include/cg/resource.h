@@ -116,6 +116,11 @@ struct cg_resource {
 
 /* Order r after the resource with this id (copied); see orders. */
 void cg_resource_order_after(struct cg_resource *r, const char *id);
+/*
+ * The same, when a resource with this id is declared for the host; none
+ * is no error (a user after the group: resource of its group, if any).
+ */
+void cg_resource_order_after_if(struct cg_resource *r, const char *id);
 
 /* Set id to "type:name" and name to point into it. */
 /*
