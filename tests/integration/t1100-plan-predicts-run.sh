@@ -3,7 +3,8 @@
 #
 # Cases are data: tests/fixtures/predict/NAME/ holds policy/ and root/, and
 # optionally expect.exit (the one exit status plan and run must both
-# have). Each case's root is copied twice; plan runs on one copy, which
+# have) and mkdirs (empty directories of the root, one a line, root-owned
+# 0755: git keeps no empty directory). Each case's root is copied twice; plan runs on one copy, which
 # must not change at all, run on the other; then per resource plan's
 # drifted must be run's repaired, and ok, failed (with the same message
 # and hint) and skipped the same word, and the exit statuses the same.
@@ -39,6 +40,11 @@ for dir in "$FIXTURES"/predict/*/; do
 		rm -rf '$name' && mkdir -p '$name/plan' '$name/run' &&
 		cp -a '$dir/root' '$name/plan/root' &&
 		cp -a '$dir/root' '$name/run/root' &&
+		if [ -f '$dir/mkdirs' ]; then
+			while read -r d; do
+				mkdir -p '$name/plan/root'/\$d '$name/run/root'/\$d || exit 1
+			done <'$dir/mkdirs'
+		fi &&
 		snapshot '$name/plan/root' >'$name/before' &&
 		(cd '$name/plan' &&
 			{ cg plan --format json --policy '$dir/policy' \
