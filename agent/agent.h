@@ -633,8 +633,27 @@ const char *cg_state_get(const struct cg_state *st, const char *id,
  */
 int cg_state_set(struct cg_state *st, const char *id, const char *const *kv,
 		 size_t n, struct cg_error *err);
+/* One key of one id for cg_state_set_all (val NULL: remove the key). */
+struct cg_state_put {
+	const char *id, *key, *val; /* borrowed */
+};
+/* Set keys of several ids at once: one durable write of the file. */
+int cg_state_set_all(struct cg_state *st, const struct cg_state_put *v,
+		     size_t n, struct cg_error *err);
 bool cg_state_key_ok(const char *key);
 void cg_state_release(struct cg_state *st);
+
+/*
+ * The ledger: what congruent owns, as records of each resource id it has
+ * managed on this host. ledger.since: the policy commit that first
+ * managed it ("local" for --policy). ledger.before: what was there
+ * before congruent first changed it, in its module's words (struct
+ * cg_change before), or "unknown" (it was congruent when first seen, or
+ * STATE predates the ledger): revert then keeps it.
+ */
+#define CG_LEDGER_SINCE "ledger.since"
+#define CG_LEDGER_BEFORE "ledger.before"
+#define CG_LEDGER_UNKNOWN "unknown"
 
 /* `congruent state`: the records as text (by id) or JSON. */
 void cg_state_print(const struct cg_state *st, bool json, FILE *out);
