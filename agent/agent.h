@@ -108,6 +108,8 @@ struct cg_policy {
 	size_t n, cap;
 	size_t *order;        /* owned: indexes of res in apply order */
 	struct cg_index ids;  /* id -> index in res */
+	/* orphans: forget (site.yaml, or the class): drop them from the ledger */
+	bool orphans_forget;
 	const char **names;   /* owned array: vars then facts, for hints */
 };
 
@@ -214,6 +216,8 @@ struct cg_run_info {
 	const char *change;   /* "rollout", "drift" or NULL: cg_report_change */
 	bool verbose;
 	bool color;
+	/* borrowed, or NULL (--only: not computed): the ledger's orphans */
+	const struct cg_orphans *orphans;
 };
 
 /*
@@ -639,8 +643,62 @@ const char *cg_state_get(const struct cg_state *st, const char *id,
  */
 int cg_state_set(struct cg_state *st, const char *id, const char *const *kv,
 		 size_t n, struct cg_error *err);
+/* One key of one id for cg_state_set_all (val NULL: remove the key). */
+struct cg_state_put {
+	const char *id, *key, *val; /* borrowed */
+};
+/* Set keys of several ids at once: one durable write of the file. */
+int cg_state_set_all(struct cg_state *st, const struct cg_state_put *v,
+		     size_t n, struct cg_error *err);
 bool cg_state_key_ok(const char *key);
 void cg_state_release(struct cg_state *st);
+
+/*
+ * The ledger: what congruent owns, as records of each resource id it has
+ * managed on this host. ledger.since: the policy commit that first
+ * managed it ("local" for --policy). ledger.before: what was there
+ * before congruent first changed it, in its module's words (struct
+ * cg_change before), or "unknown" (it was congruent when first seen, or
+ * STATE predates the ledger): revert then keeps it.
+ */
+#define CG_LEDGER_SINCE "ledger.since"
+#define CG_LEDGER_BEFORE "ledger.before"
+#define CG_LEDGER_UNKNOWN "unknown"
+/* ledger.orphan: the commit of the first run that found it an orphan. */
+#define CG_LEDGER_ORPHAN "ledger.orphan"
+
+/* --- ledger.c: orphans ---------------------------------------------- */
+
+/* A resource in the ledger that this host's policy no longer has. */
+struct cg_orphan {
+	char *id;     /* owned */
+	char *since;  /* owned: ledger.since */
+	char *before; /* owned: ledger.before, "unknown" when none */
+	bool forgotten; /* orphans: forget: dropped from the ledger (plan: would be) */
+};
+
+struct cg_orphans {
+	struct cg_orphan *v; /* owned: sorted by id */
+	size_t n, cap;
+};
+
+/*
+ * The ids in the ledger of st that are not in p (all of them when p is
+ * NULL): the engine's "ledger ids minus this host's policy ids".
+ */
+void cg_ledger_orphans(const struct cg_state *st, const struct cg_policy *p,
+		       struct cg_orphans *out);
+/* Drop n ids from the ledger, in one write (other records stay). */
+int cg_ledger_forget(struct cg_state *st, const char *const *ids, size_t n,
+		     struct cg_error *err);
+/*
+ * Mark the orphans o in st (ledger.orphan = since, kept from the first
+ * run that found it) and unmark what p has again; one write, if any.
+ */
+int cg_ledger_mark_orphans(struct cg_state *st, const struct cg_policy *p,
+			   const struct cg_orphans *o, const char *since,
+			   struct cg_error *err);
+void cg_orphans_release(struct cg_orphans *o);
 
 /* `congruent state`: the records as text (by id) or JSON. */
 void cg_state_print(const struct cg_state *st, bool json, FILE *out);

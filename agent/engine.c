@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "agent.h"
 #include "cg/exec.h"
@@ -242,6 +243,93 @@ static size_t gather(struct cg_engine *e, struct cg_resource *first,
 	return n;
 }
 
+/* The ledger's "since" for what this run first manages. */
+static const char *ledger_since(const struct cg_engine *e)
+{
+	return e->p->commit ? e->p->commit : "local";
+}
+
+/*
+ * Before the first change congruent makes to a resource, the ledger says
+ * it owns it and what was there (r->change.before): durably, before
+ * apply, so that a run killed at any later point leaves a ledger that
+ * knows every change it may have made. Failing that, nothing is changed.
+ */
+static bool ledger_claim(struct cg_engine *e, struct cg_resource **v,
+			 size_t n)
+{
+	struct cg_state *st = e->ctx->records;
+	struct cg_state_put *put;
+	struct cg_error err;
+	size_t i, k = 0;
+	int rc;
+
+	if (!st)
+		return true;
+	put = cg_xcalloc(2 * n + 1, sizeof(*put));
+	for (i = 0; i < n; i++) {
+		if (cg_state_get(st, v[i]->id, CG_LEDGER_SINCE))
+			continue;
+		put[k].id = v[i]->id;
+		put[k].key = CG_LEDGER_SINCE;
+		put[k++].val = ledger_since(e);
+		put[k].id = v[i]->id;
+		put[k].key = CG_LEDGER_BEFORE;
+		put[k++].val = v[i]->change.before ? v[i]->change.before
+						   : CG_LEDGER_UNKNOWN;
+	}
+	cg_error_clear(&err);
+	rc = cg_state_set_all(st, put, k, &err);
+	free(put);
+	if (rc == 0)
+		return true;
+	cg_error_prefix(&err, "not changed: the ledger cannot be written");
+	cg_error_hint(&err, "STATE/records must be writable and its "
+			    "filesystem not full");
+	fail_all(v, n, &err);
+	for (i = 0; i < n; i++)
+		finish(e, v[i]);
+	return false;
+}
+
+/*
+ * At the end of a run, what the policy manages and the ledger does not
+ * know yet is adopted: congruent found it as the policy says (or STATE
+ * predates the ledger), so nothing is known of an earlier state and
+ * revert keeps it. One write for all.
+ */
+static void ledger_adopt(struct cg_engine *e)
+{
+	struct cg_state *st = e->ctx->records;
+	struct cg_state_put *put;
+	struct cg_error err;
+	size_t i, k = 0;
+
+	if (!st || !st->writable)
+		return;
+	put = cg_xcalloc(2 * e->p->n + 1, sizeof(*put));
+	for (i = 0; i < e->p->n; i++) {
+		const struct cg_resource *r = &e->p->res[e->p->order[i]];
+
+		if (r->status != CG_STATUS_OK ||
+		    cg_state_get(st, r->id, CG_LEDGER_SINCE))
+			continue;
+		put[k].id = r->id;
+		put[k].key = CG_LEDGER_SINCE;
+		put[k++].val = ledger_since(e);
+		put[k].id = r->id;
+		put[k].key = CG_LEDGER_BEFORE;
+		put[k++].val = CG_LEDGER_UNKNOWN;
+	}
+	cg_error_clear(&err);
+	/* Nothing was changed for these: a failed write loses nothing. */
+	if (cg_state_set_all(st, put, k, &err) < 0)
+		cg_log(LOG_WARNING, "the ledger could not adopt what is "
+				    "already congruent: %s",
+		       err.msg);
+	free(put);
+}
+
 static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)
 {
 	const struct cg_module *m = v[0]->mod;
@@ -273,6 +361,8 @@ static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)
 		if (!n)
 			return;
 	}
+	if (!ledger_claim(e, v, n))
+		return;
 	cg_error_clear(&err);
 	working(e, v, n, "applying");
 	if (m->apply(e->ctx, v, n, &err) < 0)
@@ -474,6 +564,8 @@ void cg_engine_finish(struct cg_engine *e, bool dry_run,
 		/* apply_batch may have left r failed, unfinished; else a no-op. */
 		finish(e, r);
 	}
+	if (!dry_run)
+		ledger_adopt(e);
 	cg_engine_count(p, counts);
 }
 

@@ -80,6 +80,7 @@ struct report {
 	int64_t exit_status;
 	int64_t count[5];    /* ok, drifted, repaired, failed, skipped */
 	int64_t extra;       /* unmanaged items nobody known owns (0: none) */
+	int64_t orphans;     /* ledger ids no longer in its policy (0: none) */
 	char **ids;          /* owned: resources not ok */
 	uint8_t *status;     /* owned: their status */
 	char **msgs;         /* owned: their error message, or NULL */
@@ -332,6 +333,14 @@ static int parse_report(struct fleet *f, const char *data, size_t len,
 	r->extra = 0;
 	if (v && (!cg_jnode_int(v, &r->extra) || r->extra < 0)) {
 		snprintf(why, size, "report.json: \"extra\" in \"summary\" "
+				    "is not a count");
+		goto out;
+	}
+	/* Reports from before the ledger have no "orphans". */
+	v = cg_jnode_get(&doc, sum, "orphans");
+	r->orphans = 0;
+	if (v && (!cg_jnode_int(v, &r->orphans) || r->orphans < 0)) {
+		snprintf(why, size, "report.json: \"orphans\" in \"summary\" "
 				    "is not a count");
 		goto out;
 	}
@@ -816,7 +825,7 @@ static void text_source(const struct host *h, FILE *out)
 static void fleet_text(const struct fleet *f, FILE *out)
 {
 	struct group *g;
-	size_t i, k, ng, nextra = 0;
+	size_t i, k, ng, nextra = 0, norphans = 0;
 	char when[32], since[32];
 
 	fprintf(out, "%-24s %-12s %-12s %-20s %s\n", "HOST", "STATE", "POLICY",
@@ -863,6 +872,13 @@ static void fleet_text(const struct fleet *f, FILE *out)
 				h->reps[h->h[0].rep].extra);
 			nextra++;
 		}
+		if (h->reps[h->h[0].rep].orphans) {
+			fprintf(out, "    %" PRId64 " orphan%s (in its ledger, "
+				     "no longer in its policy)\n",
+				h->reps[h->h[0].rep].orphans,
+				h->reps[h->h[0].rep].orphans == 1 ? "" : "s");
+			norphans++;
+		}
 	}
 	fprintf(out, "\n%zu host%s: %zu congruent, %zu rolled out, %zu drifted, "
 		     "%zu repaired, %zu failed, %zu refused, %zu stale source, "
@@ -876,6 +892,8 @@ static void fleet_text(const struct fleet *f, FILE *out)
 			f->nskips == 1 ? "" : "s");
 	if (nextra)
 		fprintf(out, "; %zu with extra", nextra);
+	if (norphans)
+		fprintf(out, "; %zu with orphans", norphans);
 	fprintf(out, "\n");
 	g = fleet_groups(f, &ng);
 	if (ng)
@@ -985,6 +1003,7 @@ static void fleet_json(const struct fleet *f, FILE *out)
 		cg_json_kstr(&j, "report_commit", h->h[0].oid);
 		cg_json_kint(&j, "dropped_reports", h->dropped);
 		cg_json_kint(&j, "extra", r->extra);
+		cg_json_kint(&j, "orphans", r->orphans);
 		cg_json_kstr(&j, "change", r->change);
 		json_source(&j, h);
 		cg_json_key(&j, "resources");

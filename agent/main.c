@@ -280,6 +280,23 @@ static int write_report(const char *state_dir, const struct cg_policy *p,
 	return rc;
 }
 
+/* orphans: forget: drop them all from the ledger; a failure keeps all. */
+static int forget_orphans(struct cg_state *st, struct cg_orphans *o,
+			  struct cg_error *err)
+{
+	const char **ids = cg_xcalloc(o->n + 1, sizeof(*ids));
+	size_t i;
+	int rc;
+
+	for (i = 0; i < o->n; i++)
+		ids[i] = o->v[i].id;
+	rc = cg_ledger_forget(st, ids, o->n, err);
+	for (i = 0; rc < 0 && i < o->n; i++)
+		o->v[i].forgotten = false;
+	free(ids);
+	return rc;
+}
+
 static void on_stop(int sig)
 {
 	cg_stop_signal = sig;
@@ -392,6 +409,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	struct cg_ctx ctx;
 	struct cg_source src;
 	struct cg_state records = { 0 };
+	struct cg_orphans orphans = { 0 };
 	bool color = use_color(stdout), ecolor = use_color(stderr);
 	const char *policy_dir;
 	char *state = NULL, *cache = NULL;
@@ -548,6 +566,33 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	}
 	status = cg_exit_status(&counts, src.refused);
 	/*
+	 * Orphans: the ledger's ids this host's policy no longer has. Not
+	 * with --only, which looked at part of the policy.
+	 */
+	if (!o.only) {
+		size_t k;
+
+		cg_ledger_orphans(&records, &p, &orphans);
+		info.orphans = &orphans;
+		for (k = 0; p.orphans_forget && k < orphans.n; k++)
+			orphans.v[k].forgotten = true;
+		if (!dry_run && p.orphans_forget && orphans.n &&
+		    forget_orphans(&records, &orphans, &err) < 0) {
+			cg_error_prefix(&err, "orphans: forget");
+			cg_print_error(stderr, &err, ecolor);
+			status |= 4;
+		}
+		/* So that `congruent state` shows them, and since when. */
+		if (!dry_run &&
+		    cg_ledger_mark_orphans(&records, &p, &orphans,
+					   p.commit ? p.commit : "local",
+					   &err) < 0) {
+			cg_error_prefix(&err, "the ledger cannot mark orphans");
+			cg_print_error(stderr, &err, ecolor);
+			cg_error_clear(&err);
+		}
+	}
+	/*
 	 * Fully evaluated, even if some resources failed: last good. Not
 	 * with --only: the rest of the policy was not looked at.
 	 */
@@ -597,6 +642,7 @@ out:
 	cg_lock_release(lockfd);
 	cg_source_release(&src);
 	cg_state_release(&records);
+	cg_orphans_release(&orphans);
 	free(cache);
 	free(state);
 	cg_log_close();
@@ -716,6 +762,58 @@ static int cmd_state(int argc, char **argv)
 	return rc;
 }
 
+static int cmd_forget(int argc, char **argv)
+{
+	struct cg_config conf;
+	struct cg_state st;
+	struct cg_error err;
+	struct opts o;
+	char *state = NULL;
+	int n, i, lockfd = -1, rc = 1;
+
+	n = parse_opts("forget", argc, argv, &o);
+	if (n < 0)
+		return OPTS_EXIT(n);
+	if (n == argc)
+		return usage_error("forget", "name the resources to release "
+					     "(%s)", "file:/etc/app.conf");
+	cg_error_clear(&err);
+	memset(&st, 0, sizeof(st));
+	if (cg_config_load(&conf, o.config, o.config_given, &err) < 0) {
+		cg_print_error(stderr, &err, use_color(stderr));
+		return 1;
+	}
+	/* Under the run's lock: a run writes the same file. */
+	if (state_dir_for(&o, &conf, false, &state, &err) < 0 ||
+	    cg_lock_take(state, &lockfd, &err) < 0 ||
+	    cg_state_load(&st, state, true, &err) < 0)
+		goto fail;
+	for (i = n; i < argc; i++) {
+		if (cg_state_get(&st, argv[i], CG_LEDGER_SINCE))
+			continue;
+		cg_error_set(&err, CG_ERR, "not in the ledger");
+		snprintf(err.resource, sizeof(err.resource), "%s", argv[i]);
+		cg_error_hint(&err, "congruent state lists what congruent "
+				    "manages; ids are TYPE:NAME");
+		goto fail;
+	}
+	if (cg_ledger_forget(&st, (const char *const *)argv + n,
+			     (size_t)(argc - n), &err) < 0)
+		goto fail;
+	for (i = n; i < argc; i++)
+		printf("forgotten: %s\n", argv[i]);
+	rc = 0;
+	goto out;
+fail:
+	cg_print_error(stderr, &err, use_color(stderr));
+out:
+	cg_lock_release(lockfd);
+	cg_state_release(&st);
+	free(state);
+	cg_config_release(&conf);
+	return rc;
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	int major, minor, rev;
@@ -748,6 +846,7 @@ static const struct command {
 	{ "fleet", cg_cmd_fleet_main },
 	{ "restore", cg_cmd_restore_main },
 	{ "state", cmd_state },
+	{ "forget", cmd_forget },
 	{ "version", cmd_version },
 	{ "help", cmd_help },
 };

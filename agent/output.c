@@ -319,12 +319,35 @@ void cg_live_working(const struct cg_ctx *ctx, const struct cg_resource *first,
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/* The orphans, one line each, as plan and run list them. */
+static void print_orphans(FILE *out, const struct cg_run_info *info,
+			  bool plan)
+{
+	const struct cg_orphans *o = info->orphans;
+	size_t i;
+
+	for (i = 0; o && i < o->n; i++) {
+		const struct cg_orphan *x = &o->v[i];
+
+		fprintf(out, "\n%s-%s %s  (no longer in the policy; managed "
+			     "since %s%s)\n",
+			col(info->color, mark_color('-')),
+			col(info->color, RESET), x->id, x->since,
+			!x->forgotten ? ""
+			: plan        ? "; would be forgotten"
+				      : "; forgotten");
+		if (strcmp(x->before, CG_LEDGER_UNKNOWN) != 0)
+			fprintf(out, "    before congruent: %s\n", x->before);
+	}
+}
+
 void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *c, FILE *out)
 {
 	bool plan = strcmp(info->command, "plan") == 0;
+	size_t norphans = info->orphans ? info->orphans->n : 0;
 	bool quiet = !plan && !info->verbose && !c->repaired && !c->failed &&
-		     !c->skipped && !c->extra;
+		     !c->skipped && !c->extra && !norphans;
 	size_t i;
 
 	if (quiet)
@@ -349,6 +372,7 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 	for (i = 0; i < p->n; i++)
 		print_resource(out, &p->res[p->order[i]], info->color);
 tail:
+	print_orphans(out, info, plan);
 	for (i = 0; (plan || info->verbose) && cg_modules[i]; i++) {
 		char *text = module_summary(p, cg_modules[i]);
 
@@ -365,6 +389,9 @@ tail:
 		c->skipped);
 	if (c->extra)
 		fprintf(out, ", %zu extra", c->extra);
+	if (norphans)
+		fprintf(out, ", %zu orphan%s", norphans,
+			norphans == 1 ? "" : "s");
 	fprintf(out, " (%.3f s)", (double)info->duration_ns / 1e9);
 	if (info->stopped)
 		fprintf(out, "; stopped by SIG%s", sigabbrev_np(info->stopped));
@@ -460,6 +487,8 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	cg_json_kint(&j, "failed", (int64_t)c->failed);
 	cg_json_kint(&j, "skipped", (int64_t)c->skipped);
 	cg_json_kint(&j, "extra", (int64_t)c->extra);
+	if (info->orphans)
+		cg_json_kint(&j, "orphans", (int64_t)info->orphans->n);
 	cg_json_obj_end(&j);
 	cg_json_key(&j, "resources");
 	cg_json_arr_begin(&j);
@@ -515,6 +544,22 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 		cg_json_obj_end(&j);
 	}
 	cg_json_arr_end(&j);
+	if (info->orphans) {
+		cg_json_key(&j, "orphans");
+		cg_json_arr_begin(&j);
+		for (i = 0; i < info->orphans->n; i++) {
+			const struct cg_orphan *x = &info->orphans->v[i];
+
+			cg_json_obj_begin(&j);
+			cg_json_kstr(&j, "id", x->id);
+			cg_json_kstr(&j, "since", x->since);
+			cg_json_kstr(&j, "before", x->before);
+			cg_json_kstr(&j, "handling",
+				     x->forgotten ? "forget" : "report");
+			cg_json_obj_end(&j);
+		}
+		cg_json_arr_end(&j);
+	}
 	/* Display text, like diffs: not for reports. */
 	for (i = k = 0; details && cg_modules[i]; i++) {
 		char *text = module_summary(p, cg_modules[i]);

@@ -15,9 +15,9 @@
 #include "cg/node.h"
 #include "cg/template.h"
 
-static const char *const site_keys[] = { "classes", "vars", NULL };
+static const char *const site_keys[] = { "classes", "vars", "orphans", NULL };
 static const char *const class_keys[] = { "match", "facts", "roles", "vars",
-					  NULL };
+					  "orphans", NULL };
 static const char *const role_keys[] = { "resources", "description", NULL };
 /* Keys every resource takes, whatever its type. */
 static const char *const common_keys[] = { "requires", NULL };
@@ -32,6 +32,7 @@ struct check_class {
 };
 
 struct loader {
+	bool orphans_forget; /* orphans: forget, site's then the class's */
 	struct cg_policy *p;
 	struct cg_diag *diag;
 	struct cg_parse_ctx pc;
@@ -291,6 +292,34 @@ static void add_role(char ***roles, size_t *n, const char *name)
 	(*roles)[(*n)++] = cg_xstrdup(name);
 }
 
+/* orphans: report | forget, into *forget (left alone when absent). */
+static int parse_orphans(struct loader *l, const struct cg_node *map,
+			 bool *forget)
+{
+	const struct cg_node *n = cg_map_get(map, "orphans");
+
+	if (!n)
+		return 0;
+	if (n->kind == CG_NODE_SCALAR && strcmp(n->str, "report") == 0) {
+		*forget = false;
+		return 0;
+	}
+	if (n->kind == CG_NODE_SCALAR && strcmp(n->str, "forget") == 0) {
+		*forget = true;
+		return 0;
+	}
+	if (n->kind == CG_NODE_SCALAR && strcmp(n->str, "revert") == 0) {
+		add_err(l, n, NULL,
+			"use report (list them) or forget (drop them from "
+			"the ledger); put back by hand with congruent restore",
+			"orphans: revert is not supported yet");
+		return CG_ERR;
+	}
+	add_err(l, n, NULL, "orphans: report (the default) or forget",
+		"'orphans' must be report or forget");
+	return CG_ERR;
+}
+
 /* Validate one class; add its roles to roles (checking: all classes). */
 static int parse_class(struct loader *l, const struct cg_node *cls,
 		       char ***roles, size_t *nroles, struct cg_vars *vars)
@@ -307,6 +336,8 @@ static int parse_class(struct loader *l, const struct cg_node *cls,
 		return CG_ERR;
 	}
 	if (check_keys(l, cls, class_keys, "a class", NULL) < 0)
+		rc = CG_ERR;
+	if (parse_orphans(l, cls, &l->orphans_forget) < 0)
 		rc = CG_ERR;
 	m = cg_map_get(cls, "match");
 	facts = cg_map_get(cls, "facts");
@@ -943,6 +974,7 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 		goto out;
 	}
 	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
+	parse_orphans(&l, site->root, &l.orphans_forget);
 	vars = cg_map_get(site->root, "vars");
 	if (vars)
 		parse_vars(&l, vars, &p->vars);
@@ -959,6 +991,7 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 		if (cls->kind != CG_NODE_MAP || !class_matches(&l, cls))
 			continue;
 		parse_class(&l, cls, &p->roles, &p->nroles, &p->vars);
+		p->orphans_forget = l.orphans_forget;
 		p->class_where = cg_xasprintf("site.yaml:%u", cls->line);
 		matched = cls;
 		break;
@@ -1040,6 +1073,7 @@ int cg_policy_check(const char *dir, struct cg_diag *diag)
 		goto out;
 	}
 	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
+	parse_orphans(&l, site->root, &l.orphans_forget);
 	vars = cg_map_get(site->root, "vars");
 	if (vars)
 		parse_vars(&l, vars, &l.sitevars);

@@ -80,6 +80,7 @@ void cg_change_release(struct cg_change *c)
 		free(c->unmanaged[i].owner);
 	}
 	free(c->unmanaged);
+	free(c->before);
 	memset(c, 0, sizeof(*c));
 }
 

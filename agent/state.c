@@ -290,32 +290,39 @@ static int save(const struct cg_state *st, struct cg_error *err)
 	return rc;
 }
 
-int cg_state_set(struct cg_state *st, const char *id, const char *const *kv,
-		 size_t n, struct cg_error *err)
+static int check_put(const struct cg_state_put *p, struct cg_error *err)
+{
+	if (!p->id[0] || strlen(p->id) > CG_STATE_ID_MAX)
+		return cg_error_set(err, CG_ERR, "'%.64s': no id for a record",
+				    p->id);
+	if (!cg_state_key_ok(p->key))
+		return cg_error_set(err, CG_ERR,
+				    "%s: '%.64s' is not a record key", p->id,
+				    p->key);
+	if (p->val && strlen(p->val) > CG_STATE_VALUE_MAX)
+		return cg_error_set(err, CG_ERR,
+				    "%s: the value of %s is longer than %u "
+				    "bytes",
+				    p->id, p->key, CG_STATE_VALUE_MAX);
+	return 0;
+}
+
+int cg_state_set_all(struct cg_state *st, const struct cg_state_put *v,
+		     size_t n, struct cg_error *err)
 {
 	struct cg_state_rec *old;
 	size_t i, oldn;
+	bool over = false;
 	int rc;
 
 	if (!st->writable)
 		return cg_error_set(err, CG_ERR,
 				    "%s: not written: this command changes "
 				    "nothing",
-				    id);
-	if (!id[0] || strlen(id) > CG_STATE_ID_MAX)
-		return cg_error_set(err, CG_ERR, "'%.64s': no id for a record",
-				    id);
-	for (i = 0; i < n; i++) {
-		if (!cg_state_key_ok(kv[2 * i]))
-			return cg_error_set(err, CG_ERR,
-					    "%s: '%.64s' is not a record key",
-					    id, kv[2 * i]);
-		if (kv[2 * i + 1] && strlen(kv[2 * i + 1]) > CG_STATE_VALUE_MAX)
-			return cg_error_set(err, CG_ERR,
-					    "%s: the value of %s is longer "
-					    "than %u bytes",
-					    id, kv[2 * i], CG_STATE_VALUE_MAX);
-	}
+				    n ? v[0].id : "STATE");
+	for (i = 0; i < n; i++)
+		if (check_put(&v[i], err) < 0)
+			return CG_ERR;
 	/* Keep a copy, so that a failed write leaves memory as the disk. */
 	oldn = st->n;
 	old = cg_xcalloc(oldn + 1, sizeof(*old));
@@ -325,31 +332,34 @@ int cg_state_set(struct cg_state *st, const char *id, const char *const *kv,
 		old[i].val = cg_xstrdup(st->v[i].val);
 	}
 	for (i = 0; i < n; i++) {
-		const char *key = kv[2 * i], *val = kv[2 * i + 1];
 		bool found;
-		size_t at = find(st, id, key, &found);
+		size_t at = find(st, v[i].id, v[i].key, &found);
 
-		if (!val) {
+		if (!v[i].val) {
 			if (found)
 				drop_rec(st, at);
 			continue;
 		}
-		put_rec(st, cg_xstrdup(id), cg_xstrdup(key), cg_xstrdup(val));
+		put_rec(st, cg_xstrdup(v[i].id), cg_xstrdup(v[i].key),
+			cg_xstrdup(v[i].val));
 	}
-	if (keys_of(st, id) > CG_STATE_KEYS_MAX || st->n > CG_STATE_RECORDS_MAX)
+	for (i = 0; i < n; i++)
+		over |= keys_of(st, v[i].id) > CG_STATE_KEYS_MAX;
+	if (over || st->n > CG_STATE_RECORDS_MAX)
 		rc = cg_error_set(err, CG_ERR,
 				  "%s: STATE holds at most %u keys per id and "
 				  "%u records",
-				  id, CG_STATE_KEYS_MAX, CG_STATE_RECORDS_MAX);
+				  v[0].id, CG_STATE_KEYS_MAX,
+				  CG_STATE_RECORDS_MAX);
 	else
-		rc = save(st, err);
+		rc = n ? save(st, err) : 0;
 	if (rc < 0) {
-		struct cg_state_rec *v = st->v;
+		struct cg_state_rec *cur = st->v;
 		size_t vn = st->n;
 
 		st->v = old;
 		st->n = st->cap = oldn;
-		old = v;
+		old = cur;
 		oldn = vn;
 	}
 	for (i = 0; i < oldn; i++) {
@@ -358,6 +368,29 @@ int cg_state_set(struct cg_state *st, const char *id, const char *const *kv,
 		free(old[i].val);
 	}
 	free(old);
+	return rc;
+}
+
+int cg_state_set(struct cg_state *st, const char *id, const char *const *kv,
+		 size_t n, struct cg_error *err)
+{
+	struct cg_state_put *v = cg_xcalloc(n + 1, sizeof(*v));
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		v[i].id = id;
+		v[i].key = kv[2 * i];
+		v[i].val = kv[2 * i + 1];
+	}
+	if (!n && !st->writable)
+		rc = cg_error_set(err, CG_ERR,
+				  "%s: not written: this command changes "
+				  "nothing",
+				  id);
+	else
+		rc = cg_state_set_all(st, v, n, err);
+	free(v);
 	return rc;
 }
 

@@ -48,7 +48,13 @@ static const struct {
 	{ "state",
 	  "state  [-c FILE] [--root DIR] [--state-dir DIR] [--format text|json]\n"
 	  "       the outcomes kept in STATE/records for later runs (a\n"
-	  "       restart or reload still pending because it failed)" },
+	  "       restart or reload still pending because it failed) and\n"
+	  "       the ledger: what congruent manages, since which commit,\n"
+	  "       what was there before, and which are orphans" },
+	{ "forget",
+	  "forget [-c FILE] [--root DIR] [--state-dir DIR] ID...\n"
+	  "       release resources from the ledger without reverting them\n"
+	  "       (file:/etc/app.conf): congruent no longer owns them" },
 	{ "version",
 	  "version\n       print the version" },
 	{ "help",

@@ -132,8 +132,27 @@ static int directory_observe(struct cg_ctx *ctx, struct cg_resource **res,
 	return 0;
 }
 
+static int directory_compare(struct cg_ctx *ctx, struct cg_resource *r,
+			     struct cg_error *err);
+
 static int directory_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			  struct cg_error *err)
+{
+	const struct seen *s = r->observed;
+	int rc = directory_compare(ctx, r, err);
+
+	if (rc == 0 && r->change.action != CG_ACTION_NONE)
+		r->change.before =
+			!s->exists ? fsmeta_before(NULL, 0, 0, 0, NULL)
+			: S_ISDIR(s->st.st_mode)
+				? fsmeta_before("directory", s->st.st_mode,
+						s->st.st_uid, s->st.st_gid, NULL)
+				: NULL;
+	return rc;
+}
+
+static int directory_compare(struct cg_ctx *ctx, struct cg_resource *r,
+			     struct cg_error *err)
 {
 	const struct fsmeta *m = r->desired;
 	const struct seen *s = r->observed;

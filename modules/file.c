@@ -949,8 +949,48 @@ static void note_replace(struct cg_change *c, const struct seen *s)
 			       "with the old content");
 }
 
+/*
+ * The ledger's words for what is there: a content hash only when the
+ * content will change, as apply then keeps it in the backup store.
+ */
+static char *file_before(const struct seen *s)
+{
+	char extra[8 + CG_SHA256_HEX];
+
+	switch (s->kind) {
+	case SEEN_ABSENT:
+		return fsmeta_before(NULL, 0, 0, 0, NULL);
+	case SEEN_FILE:
+		if (!s->want_ok || !s->content_differs)
+			return fsmeta_before("file", s->mode, s->uid, s->gid,
+					     NULL);
+		memcpy(extra, "sha256=", 7);
+		cg_hex(s->have, sizeof(s->have), extra + 7);
+		return fsmeta_before("file", s->mode, s->uid, s->gid, extra);
+	case SEEN_LINK:
+		return fsmeta_before("symlink", s->mode, s->uid, s->gid, NULL);
+	default:
+		return NULL;
+	}
+}
+
+static int file_compare(struct cg_ctx *ctx, struct cg_resource *r,
+			struct cg_error *err);
+
 static int file_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		     struct cg_error *err)
+{
+	struct seen *s = r->observed;
+	struct cg_change *c = &r->change;
+	int rc = file_compare(ctx, r, err);
+
+	if (rc == 0 && c->action != CG_ACTION_NONE)
+		c->before = file_before(s);
+	return rc;
+}
+
+static int file_compare(struct cg_ctx *ctx, struct cg_resource *r,
+			struct cg_error *err)
 {
 	const struct want *w = r->desired;
 	struct seen *s = r->observed;

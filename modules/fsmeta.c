@@ -362,3 +362,16 @@ int fsmeta_apply_fd(const struct fsmeta *m, const struct fsmeta_ids *ids,
 		return cg_error_sys(err, CG_ERR, "cannot change mode");
 	return 0;
 }
+
+char *fsmeta_before(const char *kind, mode_t mode, uid_t uid, gid_t gid,
+		    const char *extra)
+{
+	char m[8];
+
+	if (!kind)
+		return cg_xstrdup("absent");
+	fsmeta_mode_str(mode & 07777, m);
+	return cg_xasprintf("%s mode=%s uid=%u gid=%u%s%s", kind, m,
+			    (unsigned)uid, (unsigned)gid, extra ? " " : "",
+			    extra ? extra : "");
+}

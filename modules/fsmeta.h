@@ -106,4 +106,13 @@ int fsmeta_apply_fd(const struct fsmeta *m, const struct fsmeta_ids *ids,
 /* "0644" */
 void fsmeta_mode_str(mode_t mode, char buf[8]);
 
+/*
+ * What is at a path before a change, for the ledger (cg_change before):
+ * "absent" when kind is NULL, else "KIND mode=0644 uid=0 gid=0", then
+ * " EXTRA" when extra is given ("sha256=HEX", "target=PATH", last since
+ * a target may hold spaces). Owned by the caller.
+ */
+char *fsmeta_before(const char *kind, mode_t mode, uid_t uid, gid_t gid,
+		    const char *extra);
+
 #endif

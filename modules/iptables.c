@@ -1158,6 +1158,15 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		c->action = CG_ACTION_UPDATE;
 	if (c->n)
 		kept_note(c, &nd.plan);
+	/* The ledger's words: whether congruent creates the chain. */
+	if (c->n)
+		c->before = nd.create ? cg_xstrdup("absent")
+			    : cg_xasprintf("chain rules=%zu%s%s",
+					   nd.chain ? nd.chain->n : 0,
+					   nd.policy_to ? " policy=" : "",
+					   nd.policy_to && nd.policy_from
+						   ? nd.policy_from
+						   : "");
 	need_release(&nd);
 	return 0;
 }

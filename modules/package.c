@@ -820,6 +820,9 @@ static int package_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	if (c->action != CG_ACTION_DELETE)
 		to = w->version ? w->version : s->to ? s->to : "(candidate)";
 	it = cg_change_add(c, "version", from, to);
+	/* The ledger's words: "absent" means congruent installs it. */
+	c->before = from ? cg_xasprintf("installed version=%s", from)
+			 : cg_xstrdup("absent");
 	if (s->detail)
 		it->detail = cg_xstrdup(s->detail);
 	if (s->state == PKG_BROKEN)

@@ -1116,6 +1116,14 @@ static int service_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	if (c->n) {
 		c->action = CG_ACTION_UPDATE;
 		add_notes(ctx, r, &t);
+		/* The ledger's words: what revert would bring back. */
+		c->before = cg_xasprintf(
+			"service present=%s enabled=%s masked=%s running=%s "
+			"order=%s",
+			s->present ? "yes" : "no",
+			s->present ? s->state : "no", s->masked ? "yes" : "no",
+			s->offline ? "unknown" : s->running ? "yes" : "no",
+			s->order_have ? "present" : "none");
 	}
 	return 0;
 }

@@ -192,8 +192,36 @@ static int symlink_observe(struct cg_ctx *ctx, struct cg_resource **res,
 	return 0;
 }
 
+static int symlink_compare(struct cg_ctx *ctx, struct cg_resource *r,
+			   struct cg_error *err);
+
 static int symlink_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			struct cg_error *err)
+{
+	const struct seen *s = r->observed;
+	int rc = symlink_compare(ctx, r, err);
+	char *extra;
+
+	if (rc < 0 || r->change.action == CG_ACTION_NONE)
+		return rc;
+	if (!s->exists) {
+		r->change.before = fsmeta_before(NULL, 0, 0, 0, NULL);
+	} else if (S_ISLNK(s->st.st_mode) && s->target) {
+		extra = cg_xasprintf("target=%s", s->target);
+		r->change.before = fsmeta_before("symlink", s->st.st_mode,
+						 s->st.st_uid, s->st.st_gid,
+						 extra);
+		free(extra);
+	} else if (S_ISREG(s->st.st_mode)) {
+		r->change.before = fsmeta_before("file", s->st.st_mode,
+						 s->st.st_uid, s->st.st_gid,
+						 NULL);
+	}
+	return rc;
+}
+
+static int symlink_compare(struct cg_ctx *ctx, struct cg_resource *r,
+			   struct cg_error *err)
 {
 	const struct want *w = r->desired;
 	const struct seen *s = r->observed;

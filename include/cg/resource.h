@@ -64,6 +64,15 @@ struct cg_change {
 	char *note; /* owned, optional: one line of context */
 	/* owned: filled by diff like items, also when nothing differs */
 	struct cg_unmanaged *unmanaged;
+	/*
+	 * owned, optional: what is there now, before the change, in the
+	 * module's words ("absent", "file mode=0644 uid=0 gid=0
+	 * sha256=HEX"), filled by diff. The first time congruent changes a
+	 * resource, the engine writes it into the ledger (STATE/records,
+	 * key ledger.before) before apply runs: what revert puts back.
+	 * NULL: "unknown".
+	 */
+	char *before;
 	uint32_t n, nunmanaged;
 	enum cg_action action;
 };

@@ -95,7 +95,7 @@ test_expect_success 'a good configuration: started, and plan predicts run' '
 	test "$(testbed_exec "$h" systemctl is-active cg-app)" = active &&
 	test_expect_code 0 tcg run --policy /srv/pol &&
 	tcg state >st &&
-	test_grep "no records in /var/lib/congruent/records" st
+	test_grep_not "refresh" st
 '
 
 test_expect_success 'a bad configuration: the reload fails with the unit'"'"'s own error line' '
@@ -126,8 +126,8 @@ test_expect_success 'the failure is in STATE, durable, and congruent state print
 	grep -x "    refresh  *reload" st &&
 	grep "^                     *cg-app: reload attempt 1$" st &&
 	tcg state --format json >st.json &&
-	test "$(jq -r ".resources[0].records.refresh" st.json)" = reload &&
-	jq -r ".resources[0].records[\"refresh.since\"]" st.json >since1 &&
+	test "$(jq -r ".resources[] | select(.id == \"service:cg-app\") | .records.refresh" st.json)" = reload &&
+	jq -r ".resources[] | select(.id == \"service:cg-app\") | .records[\"refresh.since\"]" st.json >since1 &&
 	test -s since1
 '
 
@@ -152,8 +152,8 @@ test_expect_success 'the next run retries it and fails again: exit 4, this attem
 	test_grep "failed service:cg-app" err &&
 	test "$(testbed_exec "$h" cat /run/cg-app-attempts)" = 2 &&
 	tcg state --format json >st.json &&
-	test "$(jq -r ".resources[0].records[\"refresh.since\"]" st.json)" = "$(cat since1)" &&
-	jq -r ".resources[0].records[\"refresh.error\"]" st.json | grep "attempt 2"
+	test "$(jq -r ".resources[] | select(.id == \"service:cg-app\") | .records[\"refresh.since\"]" st.json)" = "$(cat since1)" &&
+	jq -r ".resources[] | select(.id == \"service:cg-app\") | .records[\"refresh.error\"]" st.json | grep "attempt 2"
 '
 
 test_expect_success 'the configuration fixed: plan predicts the reload, run does it and forgets the failure' '
@@ -162,8 +162,8 @@ test_expect_success 'the configuration fixed: plan predicts the reload, run does
 	test_grep "reload because file:/etc/cg-app.conf changed; pending since $(cat since1): the last one failed" out &&
 	plan_predicts_run 2 2 &&
 	test "$(testbed_exec "$h" cat /run/cg-app-attempts)" = 3 &&
-	testbed_exec "$h" test ! -e /var/lib/congruent/records &&
-	tcg state >st && test_grep "no records" st &&
+	! testbed_exec "$h" grep "	refresh" /var/lib/congruent/records &&
+	tcg state >st && test_grep_not "refresh" st &&
 	plan_predicts_run 0 0
 '
 
@@ -177,7 +177,7 @@ test_expect_success 'a pending reload is retried even when the file is already a
 	test_grep "reload pending since" out &&
 	test_grep_not "~ file:/etc/cg-app.conf" out &&
 	plan_predicts_run 2 2 &&
-	testbed_exec "$h" test ! -e /var/lib/congruent/records
+	! testbed_exec "$h" grep "	refresh" /var/lib/congruent/records
 '
 
 test_expect_success 'a pending refresh of a service that is stopped now is forgotten' '
@@ -195,7 +195,7 @@ test_expect_success 'a pending refresh of a service that is stopped now is forgo
 	test_expect_code 2 tcg plan --policy /srv/pol >out &&
 	test_grep "not running now, so forgotten" out &&
 	plan_predicts_run 2 2 &&
-	testbed_exec "$h" test ! -e /var/lib/congruent/records &&
+	! testbed_exec "$h" grep "	refresh" /var/lib/congruent/records &&
 	plan_predicts_run 0 0
 '
 

@@ -1,0 +1,99 @@
+/* ledger.c: what congruent owns (STATE/records ledger.*), and orphans. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+static void add(struct cg_orphans *o, const struct cg_state *st, size_t at)
+{
+	struct cg_orphan *x;
+
+	cg_grow(&o->v, &o->cap, o->n + 1, sizeof(*o->v));
+	x = &o->v[o->n++];
+	memset(x, 0, sizeof(*x));
+	x->id = cg_xstrdup(st->v[at].id);
+	x->since = cg_xstrdup(st->v[at].val);
+	x->before = cg_xstrdup(cg_state_get(st, x->id, CG_LEDGER_BEFORE)
+				       ? cg_state_get(st, x->id,
+						      CG_LEDGER_BEFORE)
+				       : CG_LEDGER_UNKNOWN);
+}
+
+void cg_ledger_orphans(const struct cg_state *st, const struct cg_policy *p,
+		       struct cg_orphans *out)
+{
+	size_t i, idx;
+
+	memset(out, 0, sizeof(*out));
+	/* Records are sorted by id: the orphans come out sorted too. */
+	for (i = 0; st && i < st->n; i++) {
+		if (strcmp(st->v[i].key, CG_LEDGER_SINCE) != 0)
+			continue;
+		if (p && cg_index_get(&p->ids, st->v[i].id, &idx))
+			continue;
+		add(out, st, i);
+	}
+}
+
+int cg_ledger_forget(struct cg_state *st, const char *const *ids, size_t n,
+		     struct cg_error *err)
+{
+	struct cg_state_put *put = cg_xcalloc(3 * n + 1, sizeof(*put));
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		put[3 * i].id = ids[i];
+		put[3 * i].key = CG_LEDGER_SINCE;
+		put[3 * i + 1].id = ids[i];
+		put[3 * i + 1].key = CG_LEDGER_BEFORE;
+		put[3 * i + 2].id = ids[i];
+		put[3 * i + 2].key = CG_LEDGER_ORPHAN;
+	}
+	rc = cg_state_set_all(st, put, 3 * n, err);
+	free(put);
+	return rc;
+}
+
+int cg_ledger_mark_orphans(struct cg_state *st, const struct cg_policy *p,
+			   const struct cg_orphans *o, const char *since,
+			   struct cg_error *err)
+{
+	struct cg_state_put *put = cg_xcalloc(o->n + p->n + 1, sizeof(*put));
+	size_t i, k = 0;
+	int rc;
+
+	for (i = 0; i < o->n; i++) {
+		if (o->v[i].forgotten ||
+		    cg_state_get(st, o->v[i].id, CG_LEDGER_ORPHAN))
+			continue;
+		put[k].id = o->v[i].id;
+		put[k].key = CG_LEDGER_ORPHAN;
+		put[k++].val = since;
+	}
+	/* Back in the policy: no longer an orphan. */
+	for (i = 0; i < p->n; i++) {
+		if (!cg_state_get(st, p->res[i].id, CG_LEDGER_ORPHAN))
+			continue;
+		put[k].id = p->res[i].id;
+		put[k++].key = CG_LEDGER_ORPHAN;
+	}
+	rc = k ? cg_state_set_all(st, put, k, err) : 0;
+	free(put);
+	return rc;
+}
+
+void cg_orphans_release(struct cg_orphans *o)
+{
+	size_t i;
+
+	if (!o)
+		return;
+	for (i = 0; i < o->n; i++) {
+		free(o->v[i].id);
+		free(o->v[i].since);
+		free(o->v[i].before);
+	}
+	free(o->v);
+	memset(o, 0, sizeof(*o));
+}
