@@ -15,6 +15,9 @@ G="git --git-dir=central.git"
 # prints the peak RSS in KiB.
 peak_kib() {
 	"$RUNSTAT" "$@" >out 2>err
+	# As cg does: a sanitizer report fails the call.
+	! grep -q -e "ERROR: AddressSanitizer" -e "ERROR: LeakSanitizer" \
+		-e "runtime error:" err || return 1
 	sed -n "s/^runstat [^ ]* \([0-9]*\) [0-9]*$/\1/p" err
 }
 
