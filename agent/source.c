@@ -381,6 +381,126 @@ const char *cg_git_auth_why(void *payload)
 
 static bool cache_intact(git_repository *repo);
 
+/* A set of object ids: open addressing, for the walk below. */
+struct oidset {
+	git_oid *v;  /* owned */
+	bool *used;  /* owned */
+	size_t cap, n;
+};
+
+static size_t oid_hash(const git_oid *id)
+{
+	size_t h;
+
+	memcpy(&h, id->id, sizeof(h)); /* already uniform: a SHA-1 */
+	return h;
+}
+
+static bool oidset_add(struct oidset *s, const git_oid *id);
+
+static void oidset_grow(struct oidset *s)
+{
+	struct oidset big = { 0 };
+	size_t i;
+
+	big.cap = s->cap ? s->cap * 2 : 256;
+	big.v = cg_xcalloc(big.cap, sizeof(*big.v));
+	big.used = cg_xcalloc(big.cap, sizeof(*big.used));
+	for (i = 0; i < s->cap; i++)
+		if (s->used[i])
+			oidset_add(&big, &s->v[i]);
+	free(s->v);
+	free(s->used);
+	*s = big;
+}
+
+/* Add id; false when it was there already. */
+static bool oidset_add(struct oidset *s, const git_oid *id)
+{
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap)
+		oidset_grow(s);
+	for (i = oid_hash(id) & (s->cap - 1); s->used[i];
+	     i = (i + 1) & (s->cap - 1))
+		if (git_oid_equal(&s->v[i], id))
+			return false;
+	s->used[i] = true;
+	git_oid_cpy(&s->v[i], id);
+	s->n++;
+	return true;
+}
+
+/*
+ * Does tip descend from good? libgit2's walk loads every commit whole; a
+ * hostile history could hold commits of any size between the two. Here
+ * each commit's size is read from its header before it is loaded.
+ * Returns 1 or 0; WALK_TOO_BIG (err set) when a commit on the way is over
+ * the bound; CG_ERR when an object cannot be read (a broken cache).
+ */
+#define WALK_TOO_BIG 2
+
+static int descends_from(git_repository *repo, git_odb *odb, const git_oid *tip,
+			 const git_oid *good, struct cg_error *err)
+{
+	struct oidset seen = { 0 };
+	git_oid *stack = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	cg_grow(&stack, &cap, 1, sizeof(*stack));
+	git_oid_cpy(&stack[n++], tip);
+	oidset_add(&seen, tip);
+	while (n && rc == 0) {
+		git_oid id = stack[--n];
+		git_commit *c = NULL;
+		git_object_t type;
+		unsigned i, np;
+		size_t len;
+
+		if (git_oid_equal(&id, good)) {
+			rc = 1;
+			break;
+		}
+		if (git_odb_read_header(&len, &type, odb, &id) < 0) {
+			rc = CG_ERR;
+			break;
+		}
+		if (type == GIT_OBJECT_COMMIT && len > COMMIT_MAX_BYTES) {
+			char hex[GIT_OID_HEXSZ + 1];
+
+			git_oid_tostr(hex, sizeof(hex), &id);
+			cg_error_set(err, CG_ERR,
+				     "commit %.12s in its history is %zu bytes, "
+				     "more than the limit of %u",
+				     hex, len, COMMIT_MAX_BYTES);
+			cg_error_hint(err, "rewrite the branch without that "
+					   "commit, on the last good one");
+			rc = WALK_TOO_BIG;
+			break;
+		}
+		if (git_commit_lookup(&c, repo, &id) < 0) {
+			rc = CG_ERR;
+			break;
+		}
+		np = git_commit_parentcount(c);
+		for (i = 0; i < np; i++) {
+			const git_oid *p = git_commit_parent_id(c, i);
+
+			if (oidset_add(&seen, p)) {
+				cg_grow(&stack, &cap, n + 1, sizeof(*stack));
+				git_oid_cpy(&stack[n++], p);
+			}
+		}
+		git_commit_free(c);
+	}
+	free(stack);
+	free(seen.v);
+	free(seen.used);
+	return rc;
+}
+
+
 /*
  * In the child: make sure the cache exists and is sound, fetch, and say
  * "ok OBJECTS BYTES TIP" (TIP "-" when the branch does not exist there),
@@ -441,6 +561,29 @@ static int fetch_child(void *arg, char *msg, size_t size)
 	 */
 	if (git_reference_lookup(&ref, repo, FETCHING_REF) == 0) {
 		git_reference_delete(ref);
+		git_reference_free(ref);
+		ref = NULL;
+	}
+	/*
+	 * Every ref is a "have", and libgit2's negotiation loads each commit
+	 * it walks whole: a cached tip with a commit over the size bound
+	 * between it and the last good one (refused already) is no longer
+	 * one.
+	 */
+	if (git_reference_lookup(&ref, repo, TIP_REF) == 0) {
+		git_reference *good_ref = NULL;
+		git_odb *odb = NULL;
+		git_oid good_oid;
+
+		memset(&good_oid, 0, sizeof(good_oid)); /* none: to the roots */
+		if (git_reference_lookup(&good_ref, repo, GOOD_REF) == 0)
+			git_oid_cpy(&good_oid, git_reference_target(good_ref));
+		git_reference_free(good_ref);
+		if (git_repository_odb(&odb, repo) == 0 &&
+		    descends_from(repo, odb, git_reference_target(ref),
+				  &good_oid, NULL) == WALK_TOO_BIG)
+			git_reference_delete(ref);
+		git_odb_free(odb);
 		git_reference_free(ref);
 		ref = NULL;
 	}
@@ -1063,10 +1206,14 @@ static int accept_tip(git_repository *repo, const git_oid *tip,
 		 */
 		if (git_repository_odb(&odb, repo) == 0 &&
 		    git_odb_exists(odb, &good_oid))
-			d = git_graph_descendant_of(repo, tip, &good_oid);
+			d = descends_from(repo, odb, tip, &good_oid, err);
 		else
 			d = 0;
 		git_odb_free(odb);
+		if (d == WALK_TOO_BIG) {
+			rc = CG_ERR;
+			goto out;
+		}
 		if (d < 0) {
 			*corrupt = true;
 			rc = cg_git_error(err, "cannot walk the history%s", "");

@@ -117,9 +117,22 @@ test_expect_success 'a 400 MiB commit message: refused from its header, RSS smal
 	test "$kib" -lt 150000 &&
 	grep -E "commit ${huge:0:12} refused: the commit object is 4194[0-9]{5} bytes, more than the limit of 1048576" err &&
 	test "$(cat root/etc/motd)" = v2 &&
+	# A small commit on top: the walk to the last good one reads headers.
+	$G update-ref refs/heads/main "$(on_main "$(policy_tree v3)")" &&
+	stat_run &&
+	test "$rc" = 4 &&
+	test "$kib" -lt 150000 &&
+	grep -E "refused: commit ${huge:0:12} in its history is 4194[0-9]{5} bytes, more than the limit of 1048576" err &&
+	test_grep "rewrite the branch without that commit" err &&
+	# Again: the fetch does not offer that history as a "have" either.
+	stat_run &&
+	test "$rc" = 4 &&
+	test "$kib" -lt 150000 &&
 	# Put right by a commit beside it (on the last good one).
 	$G update-ref refs/heads/main "$($G commit-tree -p "$good" -m v3 "$(policy_tree v3)")" &&
-	test_expect_code 2 run &&
+	stat_run &&
+	test "$rc" = 2 &&
+	test "$kib" -lt 150000 &&
 	test "$(cat root/etc/motd)" = v3
 '
 
