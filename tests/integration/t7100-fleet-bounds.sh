@@ -115,4 +115,19 @@ test_expect_success 'a garbage Congruent-Dropped trailer: ignored, warned about,
 	test_grep "<ul id=\"warnings\">" out.html
 '
 
+test_expect_success 'a central repository whose ref for us is a 400 MiB commit: the push refuses to build on it' '
+	$G update-ref refs/heads/hosts/web-1 "$($G rev-parse hosts/big-a)" &&
+	url=$(gitserve_daemon "$TRASH/central.git" --push) &&
+	printf "reports:\n  url: %s\n" "$url" >daemon.yaml &&
+	echo drift >root/etc/motd &&
+	kib=$(peak_kib "$CONGRUENT" run -c daemon.yaml --policy pol --root root \
+		--state-dir state --hostname web-1) &&
+	say "run peak RSS: $kib KiB" &&
+	cat err &&
+	test "$kib" -lt 150000 &&
+	grep -E "refs/heads/hosts/web-1 on the central repository points at a commit of 4194[0-9]{5} bytes, not a report commit" err &&
+	test "$($G rev-parse hosts/web-1)" = "$($G rev-parse hosts/big-a)" &&
+	test "$(ls state/reports/queue | wc -l)" = 1
+'
+
 test_done
