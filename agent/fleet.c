@@ -30,6 +30,12 @@
 #define DEFAULT_STALE_HOURS 12
 #define DEFAULT_HISTORY 20
 #define DEFAULT_MAX_REPORT (1u << 20)
+/*
+ * A report commit is a few hundred bytes (a signature adds a few KiB), its
+ * tree one entry: anything much larger is read from no host of ours.
+ */
+#define MAX_COMMIT_BYTES (64u << 10)
+#define MAX_TREE_BYTES (64u << 10)
 
 /* Host states, mildest first (the names cg_report_state gives, and stale). */
 enum state {
@@ -144,6 +150,8 @@ struct fleet {
 	size_t n, cap;
 	struct skip *skips;   /* owned */
 	size_t nskips, capskips;
+	struct skip *warns;   /* owned: hosts shown, with something ignored */
+	size_t nwarns, capwarns;
 	size_t max_report;
 	unsigned history;
 	int64_t now;
@@ -202,8 +210,13 @@ static void fleet_release(struct fleet *f)
 		free(f->skips[i].ref);
 		free(f->skips[i].why);
 	}
+	for (i = 0; i < f->nwarns; i++) {
+		free(f->warns[i].ref);
+		free(f->warns[i].why);
+	}
 	free(f->hosts);
 	free(f->skips);
+	free(f->warns);
 	git_repository_free(f->repo);
 	memset(f, 0, sizeof(*f));
 }
@@ -224,6 +237,84 @@ static void add_skip(struct fleet *f, const char *ref, const char *fmt, ...)
 	s = &f->skips[f->nskips++];
 	s->ref = cg_xstrdup(ref);
 	s->why = cg_xstrdup(why);
+}
+
+static void add_warn(struct fleet *f, const char *ref, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void add_warn(struct fleet *f, const char *ref, const char *fmt, ...)
+{
+	struct skip *s;
+	va_list ap;
+	char why[1200];
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	cg_grow(&f->warns, &f->capwarns, f->nwarns + 1, sizeof(*f->warns));
+	s = &f->warns[f->nwarns++];
+	s->ref = cg_xstrdup(ref);
+	s->why = cg_xstrdup(why);
+}
+
+/*
+ * Look up an object of the given type whose header says it is at most max
+ * bytes: the object is loaded only then. why says what was wrong.
+ */
+static int lookup_bounded(struct fleet *f, git_object **out, const git_oid *id,
+			  git_object_t want, size_t max, char *why,
+			  size_t size)
+{
+	git_odb *odb = NULL;
+	git_object_t type;
+	size_t len;
+	int rc;
+
+	if (git_repository_odb(&odb, f->repo) < 0)
+		rc = -1;
+	else
+		rc = git_odb_read_header(&len, &type, odb, id);
+	git_odb_free(odb);
+	if (rc < 0) {
+		snprintf(why, size, "cannot read its %s object",
+			 git_object_type2string(want));
+		return CG_ERR;
+	}
+	if (type != want) {
+		snprintf(why, size, "it points to a %s, not a %s",
+			 git_object_type2string(type),
+			 git_object_type2string(want));
+		return CG_ERR;
+	}
+	if (len > max) {
+		snprintf(why, size, "its %s object is %zu bytes, more than the "
+				    "limit of %zu for a report",
+			 git_object_type2string(want), len, max);
+		return CG_ERR;
+	}
+	if (git_object_lookup(out, f->repo, id, want) < 0) {
+		snprintf(why, size, "cannot read its %s object",
+			 git_object_type2string(want));
+		return CG_ERR;
+	}
+	return 0;
+}
+
+/*
+ * A Congruent-Dropped trailer: a count the host's agent wrote, in decimal.
+ * Anything else is not a number to add up.
+ */
+static bool parse_dropped(const char *s, unsigned *out)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 9)
+		return false;
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	*out = (unsigned)strtoul(s, NULL, 10);
+	return true;
 }
 
 static bool is_hex(const char *s, size_t len)
@@ -419,10 +510,9 @@ static int read_report(struct fleet *f, git_commit *c, struct report *r,
 	size_t len;
 	int rc = CG_ERR;
 
-	if (git_commit_tree(&tree, c) < 0) {
-		snprintf(why, size, "cannot read the commit's tree");
+	if (lookup_bounded(f, (git_object **)&tree, git_commit_tree_id(c),
+			   GIT_OBJECT_TREE, MAX_TREE_BYTES, why, size) < 0)
 		return CG_ERR;
-	}
 	e = git_tree_entry_byname(tree, "report.json");
 	if (!e || git_tree_entry_type(e) != GIT_OBJECT_BLOB) {
 		snprintf(why, size, "no file report.json in the commit");
@@ -529,13 +619,14 @@ static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 	h.ref = cg_xstrdup(refname);
 	h.name = cg_xstrdup(refname + strlen("refs/heads/") + strlen(f->prefix));
 	h.h = cg_xcalloc(f->history, sizeof(*h.h));
-	if (git_commit_lookup(&c, f->repo, tip) < 0) {
-		add_skip(f, refname, "it does not point to a commit");
+	if (lookup_bounded(f, (git_object **)&c, tip, GIT_OBJECT_COMMIT,
+			   MAX_COMMIT_BYTES, why, sizeof(why)) < 0) {
+		add_skip(f, refname, "%s", why);
 		goto fail;
 	}
 	while (c && h.nh < f->history) {
 		struct hist *e = &h.h[h.nh];
-		char digest[65] = "", dropped[16];
+		char digest[65] = "", dropped[24];
 		const char *msg = git_commit_message(c);
 		git_commit *parent = NULL;
 
@@ -553,8 +644,18 @@ static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 		}
 		/* Within the history read: a heartbeat is no reason to forget. */
 		if (msg && cg_report_trailer(msg, "Congruent-Dropped", dropped,
-					     sizeof(dropped)))
-			h.dropped += (unsigned)strtoul(dropped, NULL, 10) % 100000000u;
+					     sizeof(dropped))) {
+			unsigned n;
+
+			if (parse_dropped(dropped, &n))
+				h.dropped += n;
+			else
+				add_warn(f, refname, "commit %.12s: ignored "
+						     "a Congruent-Dropped "
+						     "trailer that is not a "
+						     "count: \"%s\"",
+					 e->oid, dropped);
+		}
 		if (e->rep < 0) {
 			struct report r = { 0 };
 
@@ -571,10 +672,18 @@ static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 			}
 		}
 		h.nh++;
-		if (git_commit_parentcount(c) == 0 ||
-		    git_commit_parent(&parent, c, 0) < 0) {
+		if (git_commit_parentcount(c) == 0) {
 			git_commit_free(c);
 			c = NULL;
+			break;
+		}
+		if (lookup_bounded(f, (git_object **)&parent,
+				   git_commit_parent_id(c, 0), GIT_OBJECT_COMMIT,
+				   MAX_COMMIT_BYTES, why, sizeof(why)) < 0) {
+			/* History ends here; "more" says it went on. */
+			add_warn(f, refname, "history read up to commit %.12s: "
+					     "its parent: %s",
+				 e->oid, why);
 			break;
 		}
 		git_commit_free(c);
@@ -1078,6 +1187,15 @@ static void fleet_json(const struct fleet *f, FILE *out)
 		cg_json_obj_end(&j);
 	}
 	cg_json_arr_end(&j);
+	cg_json_key(&j, "warnings");
+	cg_json_arr_begin(&j);
+	for (i = 0; i < f->nwarns; i++) {
+		cg_json_obj_begin(&j);
+		cg_json_kstr(&j, "ref", f->warns[i].ref);
+		cg_json_kstr(&j, "warning", f->warns[i].why);
+		cg_json_obj_end(&j);
+	}
+	cg_json_arr_end(&j);
 	cg_json_obj_end(&j);
 	cg_buf_addch(&buf, '\n');
 	cg_json_flush(&j);
@@ -1318,6 +1436,17 @@ static void fleet_html(const struct fleet *f, FILE *out)
 			esc(out, f->skips[i].ref);
 			fprintf(out, "</code>: ");
 			esc(out, f->skips[i].why);
+			fprintf(out, "</li>\n");
+		}
+		fprintf(out, "</ul>\n");
+	}
+	if (f->nwarns) {
+		fprintf(out, "<h2>Warnings</h2>\n<ul id=\"warnings\">");
+		for (i = 0; i < f->nwarns; i++) {
+			fprintf(out, "<li><code>");
+			esc(out, f->warns[i].ref);
+			fprintf(out, "</code>: ");
+			esc(out, f->warns[i].why);
 			fprintf(out, "</li>\n");
 		}
 		fprintf(out, "</ul>\n");
@@ -1899,6 +2028,13 @@ int cg_cmd_fleet_main(int argc, char **argv)
 			put_safe(stderr, f.skips[i].ref, 0);
 			fprintf(stderr, ": skipped: ");
 			put_safe(stderr, f.skips[i].why, 0);
+			fputc('\n', stderr);
+		}
+		for (i = 0; i < f.nwarns; i++) {
+			fprintf(stderr, "congruent fleet: ");
+			put_safe(stderr, f.warns[i].ref, 0);
+			fprintf(stderr, ": warning: ");
+			put_safe(stderr, f.warns[i].why, 0);
 			fputc('\n', stderr);
 		}
 	}

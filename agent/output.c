@@ -456,7 +456,8 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 			cg_json_kstr(&j, "fetched", when);
 		}
 		cg_json_kint(&j, "fetched_objects", src->objects);
-		if (src->refused)
+		/* Empty when the branch points at no commit at all. */
+		if (src->refused && src->refused_commit[0])
 			cg_json_kstr(&j, "refused_commit", src->refused_commit);
 		if (src->refused && src->refusal[0])
 			cg_json_kstr(&j, "refusal", src->refusal);

@@ -376,6 +376,9 @@ out:
 
 /* --- the push, in a child -------------------------------------------- */
 
+/* The bound fleet sets on a report commit (agent/fleet.c). */
+#define REPORT_COMMIT_MAX (64u << 10)
+
 struct push_args {
 	const struct cg_config *c;
 	const char *repo_path;
@@ -567,8 +570,28 @@ static int push_child(void *arg, char *msg, size_t size)
 	remote = NULL;
 	if (git_reference_name_to_id(&tip, repo, CENTRAL_REF) == 0) {
 		git_commit *c = NULL;
+		git_odb *odb = NULL;
+		git_object_t type;
+		size_t len = 0;
 
 		have_tip = true;
+		/*
+		 * Our ref on the central side is ours, unless the central
+		 * repository is not: its size from the header first, as
+		 * fleet does, before building on it.
+		 */
+		if (git_repository_odb(&odb, repo) == 0 &&
+		    git_odb_read_header(&len, &type, odb, &tip) == 0 &&
+		    (type != GIT_OBJECT_COMMIT || len > REPORT_COMMIT_MAX)) {
+			git_odb_free(odb);
+			snprintf(msg, size, "%s on the central repository "
+					    "points at a %s of %zu bytes, not "
+					    "a report commit (at most %u)",
+				 a->ref, git_object_type2string(type), len,
+				 REPORT_COMMIT_MAX);
+			goto fail;
+		}
+		git_odb_free(odb);
 		if (git_commit_lookup(&c, repo, &tip) == 0) {
 			cg_report_trailer(git_commit_message(c),
 					  "Congruent-State", tip_digest,

@@ -29,11 +29,21 @@
  *                      check; written under a temporary name, then renamed
  *   last-good          "COMMIT TIME" of the last commit fully evaluated
  *   fetched            "TIME" of the last successful fetch
+ *   fetch-failed       "TIME" and the error of the last fetch, when it
+ *                      failed (removed by the next successful one)
+ *   refused            "TIP TIME VERSION commit|object", the reason and
+ *                      the hint: a
+ *                      tip refused for what it is (not how it relates to
+ *                      the last good commit or the keys), so that the
+ *                      same tip is not loaded and checked on every run
  */
 
 #define TIP_REF "refs/congruent/tip"
+#define FETCHING_REF "refs/congruent/fetching"
 #define GOOD_REF "refs/congruent/last-good"
 #define CHECKOUT_MAX_BYTES (1ull << 30)
+/* A policy commit is a message and a signature: no reason for more. */
+#define COMMIT_MAX_BYTES (1u << 20)
 
 static bool git_ready;
 
@@ -398,6 +408,126 @@ const char *cg_git_auth_why(void *payload)
 
 static bool cache_intact(git_repository *repo);
 
+/* A set of object ids: open addressing, for the walk below. */
+struct oidset {
+	git_oid *v;  /* owned */
+	bool *used;  /* owned */
+	size_t cap, n;
+};
+
+static size_t oid_hash(const git_oid *id)
+{
+	size_t h;
+
+	memcpy(&h, id->id, sizeof(h)); /* already uniform: a SHA-1 */
+	return h;
+}
+
+static bool oidset_add(struct oidset *s, const git_oid *id);
+
+static void oidset_grow(struct oidset *s)
+{
+	struct oidset big = { 0 };
+	size_t i;
+
+	big.cap = s->cap ? s->cap * 2 : 256;
+	big.v = cg_xcalloc(big.cap, sizeof(*big.v));
+	big.used = cg_xcalloc(big.cap, sizeof(*big.used));
+	for (i = 0; i < s->cap; i++)
+		if (s->used[i])
+			oidset_add(&big, &s->v[i]);
+	free(s->v);
+	free(s->used);
+	*s = big;
+}
+
+/* Add id; false when it was there already. */
+static bool oidset_add(struct oidset *s, const git_oid *id)
+{
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap)
+		oidset_grow(s);
+	for (i = oid_hash(id) & (s->cap - 1); s->used[i];
+	     i = (i + 1) & (s->cap - 1))
+		if (git_oid_equal(&s->v[i], id))
+			return false;
+	s->used[i] = true;
+	git_oid_cpy(&s->v[i], id);
+	s->n++;
+	return true;
+}
+
+/*
+ * Does tip descend from good? libgit2's walk loads every commit whole; a
+ * hostile history could hold commits of any size between the two. Here
+ * each commit's size is read from its header before it is loaded.
+ * Returns 1 or 0; WALK_TOO_BIG (err set) when a commit on the way is over
+ * the bound; CG_ERR when an object cannot be read (a broken cache).
+ */
+#define WALK_TOO_BIG 2
+
+static int descends_from(git_repository *repo, git_odb *odb, const git_oid *tip,
+			 const git_oid *good, struct cg_error *err)
+{
+	struct oidset seen = { 0 };
+	git_oid *stack = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	cg_grow(&stack, &cap, 1, sizeof(*stack));
+	git_oid_cpy(&stack[n++], tip);
+	oidset_add(&seen, tip);
+	while (n && rc == 0) {
+		git_oid id = stack[--n];
+		git_commit *c = NULL;
+		git_object_t type;
+		unsigned i, np;
+		size_t len;
+
+		if (git_oid_equal(&id, good)) {
+			rc = 1;
+			break;
+		}
+		if (git_odb_read_header(&len, &type, odb, &id) < 0) {
+			rc = CG_ERR;
+			break;
+		}
+		if (type == GIT_OBJECT_COMMIT && len > COMMIT_MAX_BYTES) {
+			char hex[GIT_OID_HEXSZ + 1];
+
+			git_oid_tostr(hex, sizeof(hex), &id);
+			cg_error_set(err, CG_ERR,
+				     "commit %.12s in its history is %zu bytes, "
+				     "more than the limit of %u",
+				     hex, len, COMMIT_MAX_BYTES);
+			cg_error_hint(err, "rewrite the branch without that "
+					   "commit, on the last good one");
+			rc = WALK_TOO_BIG;
+			break;
+		}
+		if (git_commit_lookup(&c, repo, &id) < 0) {
+			rc = CG_ERR;
+			break;
+		}
+		np = git_commit_parentcount(c);
+		for (i = 0; i < np; i++) {
+			const git_oid *p = git_commit_parent_id(c, i);
+
+			if (oidset_add(&seen, p)) {
+				cg_grow(&stack, &cap, n + 1, sizeof(*stack));
+				git_oid_cpy(&stack[n++], p);
+			}
+		}
+		git_commit_free(c);
+	}
+	free(stack);
+	free(seen.v);
+	free(seen.used);
+	return rc;
+}
+
+
 /*
  * In the child: make sure the cache exists and is sound, fetch, and say
  * "ok OBJECTS BYTES TIP" (TIP "-" when the branch does not exist there),
@@ -443,14 +573,39 @@ static int fetch_child(void *arg, char *msg, size_t size)
 	/*
 	 * libgit2 1.5 ignores "+" (force) in refspecs: fetch into a ref that
 	 * does not exist, so any tip is taken; descent from the last applied
-	 * commit is checked by us, afterwards.
+	 * commit is checked by us, afterwards. The tip ref itself moves only
+	 * once the fetch is complete: a fetch killed at its deadline leaves
+	 * the cached tip as it was.
 	 */
-	if (git_reference_lookup(&ref, repo, TIP_REF) == 0) {
+	if (git_reference_lookup(&ref, repo, FETCHING_REF) == 0) {
 		git_reference_delete(ref);
 		git_reference_free(ref);
 		ref = NULL;
 	}
-	snprintf(spec, sizeof(spec), "refs/heads/%s:" TIP_REF,
+	/*
+	 * Every ref is a "have", and libgit2's negotiation loads each commit
+	 * it walks whole: a cached tip with a commit over the size bound
+	 * between it and the last good one (refused already) is no longer
+	 * one.
+	 */
+	if (git_reference_lookup(&ref, repo, TIP_REF) == 0) {
+		git_reference *good_ref = NULL;
+		git_odb *odb = NULL;
+		git_oid good_oid;
+
+		memset(&good_oid, 0, sizeof(good_oid)); /* none: to the roots */
+		if (git_reference_lookup(&good_ref, repo, GOOD_REF) == 0)
+			git_oid_cpy(&good_oid, git_reference_target(good_ref));
+		git_reference_free(good_ref);
+		if (git_repository_odb(&odb, repo) == 0 &&
+		    descends_from(repo, odb, git_reference_target(ref),
+				  &good_oid, NULL) == WALK_TOO_BIG)
+			git_reference_delete(ref);
+		git_odb_free(odb);
+		git_reference_free(ref);
+		ref = NULL;
+	}
+	snprintf(spec, sizeof(spec), "refs/heads/%s:" FETCHING_REF,
 		 a->c->source_branch);
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.update_fetchhead = 0;
@@ -483,8 +638,29 @@ static int fetch_child(void *arg, char *msg, size_t size)
 		git_repository_free(repo);
 		return -1;
 	}
-	if (git_reference_lookup(&ref, repo, TIP_REF) == 0) {
-		git_oid_tostr(tip, sizeof(tip), git_reference_target(ref));
+	if (git_reference_lookup(&ref, repo, FETCHING_REF) == 0) {
+		git_reference *moved = NULL;
+		const git_oid *id = git_reference_target(ref);
+
+		git_oid_tostr(tip, sizeof(tip), id);
+		rc = git_reference_create(&moved, repo, TIP_REF, id, 1,
+					  "congruent fetch");
+		git_reference_free(moved);
+		if (rc == 0)
+			git_reference_delete(ref);
+		git_reference_free(ref);
+		if (rc < 0) {
+			ge = git_error_last();
+			snprintf(msg, size, "corrupt cannot update " TIP_REF
+					    ": %s",
+				 ge && ge->message ? ge->message : "failed");
+			git_remote_free(remote);
+			git_repository_free(repo);
+			return -1;
+		}
+	} else if (git_reference_lookup(&ref, repo, TIP_REF) == 0) {
+		/* The branch is gone there: so is our tip. */
+		git_reference_delete(ref);
 		git_reference_free(ref);
 	}
 	st = git_remote_stats(remote);
@@ -639,6 +815,7 @@ static void move_aside(const char *repo_path)
 struct checkout {
 	git_repository *repo;
 	uint64_t bytes;
+	bool lasting;         /* a failure from what the tree is */
 	struct cg_error *err;
 };
 
@@ -662,13 +839,16 @@ static int write_tree(struct checkout *co, const git_tree *tree, int dirfd,
 		char *sub;
 		int rc = 0;
 
-		if (!valid_entry_name(name))
+		if (!valid_entry_name(name)) {
+			co->lasting = true;
 			return cg_error_set(co->err, CG_ERR,
 					    "the commit has an entry named "
 					    "'%s' in %s/",
 					    name, path);
+		}
 		sub = cg_xasprintf("%s%s%s", path, path[0] ? "/" : "", name);
 		if (mode == GIT_FILEMODE_COMMIT) {
+			co->lasting = true;
 			rc = cg_error_set(co->err, CG_ERR,
 					  "%s is a submodule; policies cannot "
 					  "use submodules",
@@ -699,6 +879,7 @@ static int write_tree(struct checkout *co, const git_tree *tree, int dirfd,
 
 			co->bytes += len;
 			if (co->bytes > CHECKOUT_MAX_BYTES) {
+				co->lasting = true;
 				rc = cg_error_set(co->err, CG_ERR,
 						  "the commit's tree is larger "
 						  "than 1 GiB");
@@ -735,6 +916,93 @@ next:
 	return 0;
 }
 
+#define CHECKOUT_MAX_ENTRIES 1000000u
+#define CHECKOUT_MAX_DEPTH 100u
+
+struct tree_size {
+	git_repository *repo;
+	git_odb *odb;
+	uint64_t bytes;       /* blobs and trees, as their headers say */
+	unsigned entries;
+	bool lasting;         /* a failure from what the tree is */
+	struct cg_error *err;
+};
+
+static int too_big(struct tree_size *ts)
+{
+	ts->lasting = true;
+	cg_error_set(ts->err, CG_ERR, "the commit's tree is larger than 1 GiB "
+				      "(%" PRIu64 " bytes counted from object "
+				      "headers so far; no file was loaded)",
+		     ts->bytes);
+	cg_error_hint(ts->err, "keep large files out of the policy "
+			       "repository");
+	return CG_ERR;
+}
+
+/*
+ * What a checkout of the tree id would write, from object headers alone:
+ * a tree over the bounds is refused before any blob is loaded (only the
+ * tree objects are, each counted before it is).
+ */
+static int tree_size(struct tree_size *ts, const git_oid *id, const char *path,
+		     unsigned depth)
+{
+	git_tree *tree = NULL;
+	git_object_t type;
+	size_t i, n, len;
+	int rc = 0;
+
+	if (depth > CHECKOUT_MAX_DEPTH) {
+		ts->lasting = true;
+		return cg_error_set(ts->err, CG_ERR, "the commit's tree has "
+						     "directories nested deeper "
+						     "than %u (at %s)",
+				    CHECKOUT_MAX_DEPTH, path);
+	}
+	if (git_odb_read_header(&len, &type, ts->odb, id) < 0)
+		return cg_git_error(ts->err, "cannot read %s/",
+				    path[0] ? path : "the commit's tree");
+	ts->bytes += len;
+	if (ts->bytes > CHECKOUT_MAX_BYTES)
+		return too_big(ts);
+	if (git_tree_lookup(&tree, ts->repo, id) < 0)
+		return cg_git_error(ts->err, "cannot read %s/",
+				    path[0] ? path : "the commit's tree");
+	n = git_tree_entrycount(tree);
+	for (i = 0; i < n && rc == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		git_filemode_t mode = git_tree_entry_filemode(e);
+		char *sub;
+
+		if (++ts->entries > CHECKOUT_MAX_ENTRIES) {
+			ts->lasting = true;
+			rc = cg_error_set(ts->err, CG_ERR,
+					  "the commit's tree has more than %u "
+					  "files and directories",
+					  CHECKOUT_MAX_ENTRIES);
+			break;
+		}
+		if (mode == GIT_FILEMODE_COMMIT)
+			continue; /* write_tree refuses it, by name */
+		sub = cg_xasprintf("%s%s%s", path, path[0] ? "/" : "",
+				   git_tree_entry_name(e));
+		if (mode == GIT_FILEMODE_TREE) {
+			rc = tree_size(ts, git_tree_entry_id(e), sub, depth + 1);
+		} else if (git_odb_read_header(&len, &type, ts->odb,
+					       git_tree_entry_id(e)) < 0) {
+			rc = cg_git_error(ts->err, "cannot read %s", sub);
+		} else {
+			ts->bytes += len;
+			if (ts->bytes > CHECKOUT_MAX_BYTES)
+				rc = too_big(ts);
+		}
+		free(sub);
+	}
+	git_tree_free(tree);
+	return rc;
+}
+
 /* Describe the first errors of a failed check in one message. */
 static void check_failure(const struct cg_diag *d, struct cg_error *err)
 {
@@ -754,11 +1022,12 @@ static void check_failure(const struct cg_diag *d, struct cg_error *err)
  * policy. Returns the directory.
  */
 static int checkout(git_repository *repo, const git_commit *commit,
-		    const char *state_dir, char **dir_out, struct cg_error *err)
+		    const char *state_dir, char **dir_out, bool *lasting,
+		    struct cg_error *err)
 {
 	char id[GIT_OID_HEXSZ + 1];
 	char *trees = git_dir(state_dir, "trees"), *dir = NULL, *tmp = NULL;
-	struct checkout co = { repo, 0, err };
+	struct checkout co = { repo, 0, false, err };
 	struct cg_diag diag = { 0 };
 	git_tree *tree = NULL;
 	struct stat st;
@@ -771,6 +1040,19 @@ static int checkout(git_repository *repo, const git_commit *commit,
 		*dir_out = dir;
 		free(trees);
 		return 0;
+	}
+	{
+		struct tree_size ts = { repo, NULL, 0, 0, false, err };
+
+		if (git_repository_odb(&ts.odb, repo) < 0) {
+			rc = cg_git_error(err, "cannot read the tree of %s", id);
+			goto out;
+		}
+		rc = tree_size(&ts, git_commit_tree_id(commit), "", 0);
+		git_odb_free(ts.odb);
+		*lasting = ts.lasting;
+		if (rc < 0)
+			goto out;
 	}
 	rc = cg_mkdir_p(trees, 0700, err);
 	if (rc < 0)
@@ -796,9 +1078,11 @@ static int checkout(git_repository *repo, const git_commit *commit,
 		goto out;
 	}
 	rc = write_tree(&co, tree, fd, "");
+	*lasting = co.lasting;
 	if (rc < 0)
 		goto out;
 	if (cg_policy_check(tmp, &diag) < 0) {
+		*lasting = true;
 		check_failure(&diag, err);
 		rc = CG_ERR;
 		goto out;
@@ -867,14 +1151,54 @@ out:
 static int accept_tip(git_repository *repo, const git_oid *tip,
 		      const char *good, const struct cg_config *c,
 		      const char *state_dir, bool allow_rollback,
-		      struct cg_source *src, bool *corrupt,
-		      struct cg_error *err)
+		      struct cg_source *src, bool *corrupt, bool *lasting,
+		      bool *not_commit, struct cg_error *err)
 {
 	git_commit *commit = NULL;
+	git_odb *hodb = NULL;
+	git_object_t type;
 	git_oid good_oid;
+	size_t len;
 	int rc;
 
 	*corrupt = false;
+	*lasting = false;
+	*not_commit = false;
+	/* What the tip is, from its header: nothing is loaded yet. */
+	rc = git_repository_odb(&hodb, repo);
+	if (rc == 0)
+		rc = git_odb_read_header(&len, &type, hodb, tip);
+	git_odb_free(hodb);
+	if (rc < 0) {
+		*corrupt = true;
+		return cg_git_error(err, "cannot read the fetched commit%s", "");
+	}
+	if (type != GIT_OBJECT_COMMIT) {
+		char id[GIT_OID_HEXSZ + 1];
+
+		*lasting = true;
+		*not_commit = true;
+		git_oid_tostr(id, sizeof(id), tip);
+		rc = cg_error_set(err, CG_ERR,
+				  "branch '%s' points at a %s (%.12s), not a "
+				  "commit",
+				  c->source_branch, git_object_type2string(type),
+				  id);
+		cg_error_hint(err, "point the branch at a commit (git push -f "
+				   "REMOTE COMMIT:refs/heads/%s)",
+			      c->source_branch);
+		return rc;
+	}
+	if (len > COMMIT_MAX_BYTES) {
+		*lasting = true;
+		rc = cg_error_set(err, CG_ERR,
+				  "the commit object is %zu bytes, more than "
+				  "the limit of %u (a message and a "
+				  "signature need far less)",
+				  len, COMMIT_MAX_BYTES);
+		cg_error_hint(err, "push a commit with a shorter message");
+		return rc;
+	}
 	rc = git_commit_lookup(&commit, repo, tip);
 	if (rc < 0) {
 		*corrupt = true;
@@ -905,10 +1229,14 @@ static int accept_tip(git_repository *repo, const git_oid *tip,
 		 */
 		if (git_repository_odb(&odb, repo) == 0 &&
 		    git_odb_exists(odb, &good_oid))
-			d = git_graph_descendant_of(repo, tip, &good_oid);
+			d = descends_from(repo, odb, tip, &good_oid, err);
 		else
 			d = 0;
 		git_odb_free(odb);
+		if (d == WALK_TOO_BIG) {
+			rc = CG_ERR;
+			goto out;
+		}
 		if (d < 0) {
 			*corrupt = true;
 			rc = cg_git_error(err, "cannot walk the history%s", "");
@@ -926,7 +1254,8 @@ static int accept_tip(git_repository *repo, const git_oid *tip,
 			goto out;
 		}
 	}
-	rc = checkout(repo, commit, state_dir, &src->dir, err);
+	git_error_clear();
+	rc = checkout(repo, commit, state_dir, &src->dir, lasting, err);
 	if (rc < 0 && git_error_last() &&
 	    (git_error_last()->klass == GIT_ERROR_ODB ||
 	     git_error_last()->klass == GIT_ERROR_ZLIB ||
@@ -952,6 +1281,114 @@ static bool read_tip_file(const char *repo_path, char *tip, size_t size)
 	return ok;
 }
 
+/* One line of a record: what err says, without newlines. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if (*s == '\n' || *s == '\r')
+			*s = ' ';
+}
+
+/* Remember that tip was refused for what it is (see "refused" above). */
+static void remember_refused(const char *path, const char *tip,
+			     bool not_commit, const struct cg_error *why)
+{
+	char msg[sizeof(why->msg)], hint[sizeof(why->hint)];
+	char *rec;
+
+	snprintf(msg, sizeof(msg), "%s", why->msg);
+	snprintf(hint, sizeof(hint), "%s", why->hint);
+	one_line(msg);
+	one_line(hint);
+	rec = cg_xasprintf("%s %lld %s %s\n%s\n%s\n", tip,
+			   (long long)time(NULL), CG_VERSION,
+			   not_commit ? "object" : "commit", msg, hint);
+	/* Only a saving: a record that cannot be written costs a re-check. */
+	cg_write_file_atomic(path, rec, strlen(rec), 0600, NULL);
+	free(rec);
+}
+
+/*
+ * Was tip refused before, by this version of the agent? Then why says so
+ * and when, and the tip is not looked at again.
+ */
+static bool refused_before(const char *path, const char *tip,
+			   bool *not_commit, struct cg_error *why)
+{
+	struct cg_buf b = { 0 };
+	char id[GIT_OID_HEXSZ + 1], ver[64], kind[8], when[32];
+	char *msg, *hint, *end;
+	long long t;
+	bool match = false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return false;
+	if (cg_read_fd(fd, &b, 8192, NULL) < 0 || !b.data)
+		goto out;
+	msg = strchr(b.data, '\n');
+	if (!msg ||
+	    sscanf(b.data, "%40s %lld %63s %7s", id, &t, ver, kind) != 4 ||
+	    strcmp(id, tip) != 0 || strcmp(ver, CG_VERSION) != 0)
+		goto out;
+	msg++;
+	hint = strchr(msg, '\n');
+	if (!hint)
+		goto out;
+	*hint++ = '\0';
+	if ((end = strchr(hint, '\n')))
+		*end = '\0';
+	*not_commit = strcmp(kind, "object") == 0;
+	cg_time_iso(when, (int64_t)t);
+	cg_error_set(why, CG_ERR, "still refused, as first at %s: %s", when,
+		     msg);
+	if (hint[0])
+		cg_error_hint(why, "%s", hint);
+	match = true;
+out:
+	close(fd);
+	cg_buf_release(&b);
+	return match;
+}
+
+/* The last fetch failed: when, and why (removed by a good fetch). */
+static void remember_fetch_failed(const char *path, const struct cg_error *why)
+{
+	char msg[sizeof(why->msg)];
+	char *rec;
+
+	snprintf(msg, sizeof(msg), "%s", why->msg);
+	one_line(msg);
+	rec = cg_xasprintf("%lld\n%s\n", (long long)time(NULL), msg);
+	cg_write_file_atomic(path, rec, strlen(rec), 0600, NULL);
+	free(rec);
+}
+
+static bool read_fetch_failed(const char *path, int64_t *when, char *msg,
+			      size_t size)
+{
+	struct cg_buf b = { 0 };
+	long long t;
+	char *m, *end;
+	bool ok = false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return false;
+	if (cg_read_fd(fd, &b, 8192, NULL) == 0 && b.data &&
+	    sscanf(b.data, "%lld", &t) == 1 && (m = strchr(b.data, '\n'))) {
+		m++;
+		if ((end = strchr(m, '\n')))
+			*end = '\0';
+		snprintf(msg, size, "%s", m);
+		*when = (int64_t)t;
+		ok = true;
+	}
+	close(fd);
+	cg_buf_release(&b);
+	return ok;
+}
+
 static void result_last_good(struct cg_source *src, const char *state_dir,
 			     const char *good)
 {
@@ -970,11 +1407,13 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 	char *repo_path = git_dir(state_dir, "repo.git");
 	char *good_path = git_dir(state_dir, "last-good");
 	char *fetched_path = git_dir(state_dir, "fetched");
+	char *failed_path = git_dir(state_dir, "fetch-failed");
+	char *refused_path = git_dir(state_dir, "refused");
 	char *gitdir = cg_xasprintf("%s/git", state_dir);
 	git_repository *repo = NULL;
 	git_reference *ref = NULL;
 	const git_oid *tip;
-	bool have_good, fresh = false;
+	bool have_good, fresh = false, not_commit = false;
 	struct stat st;
 	int rc = 0;
 
@@ -1021,15 +1460,29 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 					 "no repository there");
 			src->stale = true;
 			src->why = ferr;
+			remember_fetch_failed(failed_path, &ferr);
 			goto fallback;
 		}
 		sscanf(msg, "ok %u %zu %40s", &src->objects, &src->bytes,
 		       tipstr);
 		write_stamp(fetched_path, NULL, NULL);
+		unlink(failed_path);
 		src->fetched_time = (int64_t)time(NULL);
 		fresh = true;
-	} else if (!read_tip_file(repo_path, tipstr, sizeof(tipstr))) {
-		tipstr[0] = '\0';
+	} else {
+		char fmsg[sizeof(src->why.msg)], when[32];
+		int64_t t;
+
+		if (!read_tip_file(repo_path, tipstr, sizeof(tipstr)))
+			tipstr[0] = '\0';
+		/* Not fetching now is no reason to forget the last failure. */
+		if (read_fetch_failed(failed_path, &t, fmsg, sizeof(fmsg))) {
+			cg_time_iso(when, t);
+			src->stale = true;
+			cg_error_set(&src->why, CG_ERR,
+				     "the last fetch, at %s, failed: %s", when,
+				     fmsg);
+		}
 	}
 	/* Nothing new: no libgit2 in this process at all. */
 	if (have_good && strcmp(tipstr, good) == 0) {
@@ -1037,10 +1490,29 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 		rc = 0;
 		goto out;
 	}
+	/* The same refused tip again: not loaded, not checked again. */
+	if (tipstr[0] &&
+	    refused_before(refused_path, tipstr, &not_commit, &src->why)) {
+		src->stale = false;
+		src->refused = true;
+		if (!not_commit)
+			snprintf(src->refused_commit,
+				 sizeof(src->refused_commit), "%s", tipstr);
+		goto fallback;
+	}
 	cg_git_setup(c);
 	if (git_repository_open_bare(&repo, repo_path) < 0 ||
 	    git_reference_lookup(&ref, repo, TIP_REF) < 0) {
-		if (!pull)
+		char when[32];
+
+		if (!pull && src->stale) {
+			/* The failed fetch is the news: src->why says it. */
+		} else if (!pull && src->fetched_time) {
+			cg_time_iso(when, src->fetched_time);
+			cg_error_set(&src->why, CG_ERR,
+				     "no cached commit (last fetched at %s)",
+				     when);
+		} else if (!pull)
 			cg_error_set(&src->why, CG_ERR,
 				     "no cached commit (the source was never "
 				     "fetched)");
@@ -1067,11 +1539,12 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 	}
 	{
 		struct cg_error why;
-		bool corrupt;
+		bool corrupt, lasting;
 
 		cg_error_clear(&why);
 		if (accept_tip(repo, tip, have_good ? good : NULL, c, state_dir,
-			       allow_rollback, src, &corrupt, &why) == 0) {
+			       allow_rollback, src, &corrupt, &lasting,
+			       &not_commit, &why) == 0) {
 			src->commit = cg_xstrdup(tipstr);
 			goto out;
 		}
@@ -1088,10 +1561,15 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 			src->why = why;
 			goto fallback;
 		}
+		if (lasting)
+			remember_refused(refused_path, tipstr, not_commit,
+					 &why);
+		src->stale = false;
 		src->refused = true;
 		src->why = why;
-		snprintf(src->refused_commit, sizeof(src->refused_commit), "%s",
-			 tipstr);
+		if (!not_commit)
+			snprintf(src->refused_commit,
+				 sizeof(src->refused_commit), "%s", tipstr);
 	}
 fallback:
 	if (!have_good) {
@@ -1119,6 +1597,8 @@ out:
 	free(repo_path);
 	free(good_path);
 	free(fetched_path);
+	free(failed_path);
+	free(refused_path);
 	free(gitdir);
 	return rc;
 }

@@ -249,7 +249,7 @@ test_expect_success 'garbage, huge and hostile refs are skipped and named' '
 	hostile_refs central.git &&
 	test_expect_code 4 cg fleet --reports central.git >fleet.txt 2>err &&
 	cat err &&
-	test_grep "refs/heads/hosts/a-blob: skipped: it does not point to a commit" err &&
+	test_grep "refs/heads/hosts/a-blob: skipped: it points to a blob, not a commit" err &&
 	test_grep "refs/heads/hosts/b-garbage: skipped: report.json:" err &&
 	test_grep "refs/heads/hosts/c-huge: skipped: report.json is 3000000 bytes" err &&
 	test_grep "refs/heads/hosts/d-deep: skipped: report.json:" err &&
