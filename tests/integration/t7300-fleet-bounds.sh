@@ -67,8 +67,8 @@ test_expect_success 'fleet on the directory: hosts over the bound skipped by nam
 			return 1
 	done &&
 	grep -E "refs/heads/hosts/deep: warning: history read up to commit [0-9a-f]{12}: its parent: its commit object is 4194[0-9]{5} bytes" err &&
-	grep -E "^web-1 +repaired" out &&
-	grep -E "^deep +repaired" out &&
+	grep -E "^web-1 +(repaired|rolled out)" out &&
+	grep -E "^deep +(repaired|rolled out)" out &&
 	test_grep "3 refs skipped" out
 '
 
@@ -84,7 +84,7 @@ test_expect_success 'fleet over git:// on loopback: the same, RSS small' '
 test_expect_success 'a branch pointing at a tree is skipped as such' '
 	mkdir -p central.git/refs/heads/hosts &&
 	$G rev-parse "hosts/web-1^{tree}" >central.git/refs/heads/hosts/t-tree &&
-	cg fleet --reports central.git >out 2>err &&
+	{ cg fleet --reports central.git >out 2>err || test $? = 2; } &&
 	test_grep "refs/heads/hosts/t-tree: skipped: it points to a tree, not a commit" err &&
 	$G update-ref -d refs/heads/hosts/t-tree
 '
@@ -103,15 +103,15 @@ test_expect_success 'a garbage Congruent-Dropped trailer: ignored, warned about,
 	c3=$(dropped_commit "$c2" -5) &&
 	c4=$(dropped_commit "$c3" 99999999999999999999) &&
 	$G update-ref refs/heads/hosts/web-2 "$c4" &&
-	cg fleet --reports central.git >out 2>err &&
+	{ cg fleet --reports central.git >out 2>err || test $? = 2; } &&
 	cat err &&
 	test_grep "refs/heads/hosts/web-2: warning: commit ${c2:0:12}: ignored a Congruent-Dropped trailer that is not a count: \"12abc\"" err &&
 	test_grep "refs/heads/hosts/web-2: warning: commit ${c3:0:12}: ignored a Congruent-Dropped trailer that is not a count: \"-5\"" err &&
 	test_grep "refs/heads/hosts/web-2: warning: commit ${c4:0:12}: ignored a Congruent-Dropped trailer that is not a count" err &&
 	test_grep "(3 reports dropped by the host" out &&
-	cg fleet --reports central.git --format json >out.json 2>/dev/null &&
+	{ cg fleet --reports central.git --format json >out.json 2>/dev/null || test $? = 2; } &&
 	jq -e ".hosts[] | select(.host == \"web-2\") | .dropped_reports == 3" out.json &&
-	cg fleet --reports central.git --format html >out.html 2>/dev/null &&
+	{ cg fleet --reports central.git --format html >out.html 2>/dev/null || test $? = 2; } &&
 	test_grep "<ul id=\"warnings\">" out.html
 '
 
