@@ -49,6 +49,20 @@ static const struct {
 	  "state  [-c FILE] [--root DIR] [--state-dir DIR] [--format text|json]\n"
 	  "       the outcomes kept in STATE/records for later runs (a\n"
 	  "       restart or reload still pending because it failed)" },
+	{ "vars",
+	  "vars   [-c FILE] [--policy DIR] [--root DIR] [--hostname NAME]\n"
+	  "       [--format text|json]\n"
+	  "       a host's merged vars (hierarchy data, class, site), each\n"
+	  "       with the file:line it came from" },
+	{ "key",
+	  "key    init|show [-c FILE] [--root DIR] [--state-dir DIR]\n"
+	  "       make (init, if there is none) or print the public half of\n"
+	  "       this host's key, STATE/host.key, that secrets are\n"
+	  "       encrypted to" },
+	{ "secret",
+	  "secret encrypt --to KEY [--to KEY]...\n"
+	  "       encrypt stdin to host keys (as 'key show' prints them);\n"
+	  "       prints one line to paste as a var's value" },
 	{ "version",
 	  "version\n       print the version" },
 	{ "help",
