@@ -492,8 +492,15 @@ int cg_cmd_key_main(int argc, char **argv)
 	struct cg_hostkey *k = NULL;
 	struct cg_error err;
 	char *state = NULL, *path = NULL, *pub;
+	const char *sub = NULL;
 	int c, rc = 1;
 
+	/* The subcommand first: congruent key init --state-dir DIR. */
+	if (argc > 1 && argv[1][0] != '-') {
+		sub = argv[1];
+		argv++;
+		argc--;
+	}
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
@@ -516,11 +523,13 @@ int cg_cmd_key_main(int argc, char **argv)
 					 argv[optind - 1]);
 		}
 	}
-	if (optind + 1 != argc || (strcmp(argv[optind], "init") != 0 &&
-				   strcmp(argv[optind], "show") != 0))
-		return cmd_usage("key", "say init or show%s",
-				 optind < argc ? "" : " (nothing given)");
-	init = strcmp(argv[optind], "init") == 0;
+	if (optind < argc)
+		return cmd_usage("key", "unexpected argument '%s'",
+				 argv[optind]);
+	if (!sub || (strcmp(sub, "init") != 0 && strcmp(sub, "show") != 0))
+		return cmd_usage("key", "say init or show, not '%s'",
+				 sub ? sub : "");
+	init = strcmp(sub, "init") == 0;
 	cg_error_clear(&err);
 	if (cg_config_load(&conf, config, given, &err) < 0) {
 		cg_print_error(stderr, &err, false);
@@ -578,8 +587,14 @@ int cg_cmd_secret_main(int argc, char **argv)
 	struct cg_buf in = { 0 };
 	struct cg_error err;
 	char *line = NULL;
+	const char *sub = NULL;
 	int c, rc = 1;
 
+	if (argc > 1 && argv[1][0] != '-') {
+		sub = argv[1];
+		argv++;
+		argc--;
+	}
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -598,7 +613,7 @@ int cg_cmd_secret_main(int argc, char **argv)
 					 argv[optind - 1]);
 		}
 	}
-	if (optind + 1 != argc || strcmp(argv[optind], "encrypt") != 0) {
+	if (optind < argc || !sub || strcmp(sub, "encrypt") != 0) {
 		free(to);
 		return cmd_usage("secret", "say encrypt --to KEY%s",
 				 " (the plaintext on stdin)");
