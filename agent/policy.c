@@ -609,7 +609,8 @@ static void check_hierarchy(struct loader *l, const struct cg_node *site,
 	if (cg_open_beneath(l->p->fd, "data", O_RDONLY | O_DIRECTORY, &fd,
 			    NULL) == 0)
 		list_data(fd, "data", 0, &files, &nfiles, &cap);
-	qsort(files, nfiles, sizeof(*files), cmp_str);
+	if (nfiles)
+		qsort(files, nfiles, sizeof(*files), cmp_str);
 	docs = cg_xcalloc(nfiles + 1, sizeof(*docs));
 	named = cg_xcalloc(nfiles + 1, sizeof(*named));
 	for (i = 0; i < nfiles; i++)
