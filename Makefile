@@ -171,6 +171,10 @@ install: $(PROG)
 	install -m 0644 contrib/agent.yaml.example README.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 contrib/agent.yaml.example \
 		$(DESTDIR)$(SYSCONFDIR)/congruent/agent.yaml.example
+	@# This host's key for secrets, if it has none: installing on the host
+	@# itself as root only (a DESTDIR is an image or a package: no key).
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		$(SBINDIR)/$(PROG) key init >/dev/null; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/$(PROG) $(DESTDIR)$(MANDIR)/man8/congruent.8 \

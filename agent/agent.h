@@ -102,8 +102,17 @@ struct cg_policy {
 	char **roles;         /* owned: this host's roles, in order */
 	size_t nroles;
 	char *class_where;    /* owned: "site.yaml:3", the class that matched */
-	struct cg_vars vars;  /* this host's vars: class's over site's */
+	/*
+	 * this host's vars: hierarchy data (most specific first, maps
+	 * merged deeply) over the class's over site's
+	 */
+	struct cg_vars vars;
 	struct cg_doc *site;  /* owned: site.yaml, where vars' nodes live */
+	struct cg_doc **data; /* owned: the hierarchy's data files read */
+	size_t ndata;
+	struct cg_node **merged; /* owned: maps made by merging, each with
+				  * its items array */
+	size_t nmerged;
 	struct cg_resource *res; /* owned: in declaration order */
 	size_t n, cap;
 	size_t *order;        /* owned: indexes of res in apply order */
@@ -706,5 +715,55 @@ void cg_state_print(const struct cg_state *st, bool json, FILE *out);
 /* --- restore.c ------------------------------------------------------ */
 
 int cg_cmd_restore_main(int argc, char **argv);
+
+/* --- secret.c: values encrypted to host keys ------------------------ */
+
+/* A var's value that is a secret starts with this (check knows it). */
+#define CG_SECRET_PREFIX "cg-secret:v1:" /* CG_TEMPLATE_SECRET_PREFIX */
+/* A host key's public half, as `congruent key show` prints it. */
+#define CG_KEY_PREFIX "cg-x25519:"
+
+struct cg_hostkey;
+
+bool cg_secret_is(const char *s);
+/* Is s a well-formed secret (layout only: nothing is decrypted)? */
+int cg_secret_check(const char *s, struct cg_error *err);
+/* Encrypt len bytes to nto public keys ("cg-x25519:..."): *out, a line. */
+int cg_secret_encrypt(const char *const *to, size_t nto, const void *plain,
+		      size_t len, char **out, struct cg_error *err);
+/*
+ * Decrypt s with k into out (cleanse it after use). CG_ENOTFOUND when k
+ * is not one of its recipients; CG_ERR when it is malformed or damaged.
+ */
+int cg_secret_decrypt(const struct cg_hostkey *k, const char *s,
+		      struct cg_buf *out, struct cg_error *err);
+/* STATE/host.key: where the host's private key lives (caller's string). */
+char *cg_hostkey_path(const char *state_dir);
+int cg_hostkey_load(struct cg_hostkey **out, const char *path,
+		    struct cg_error *err);
+/* "cg-x25519:BASE64", the caller's. */
+char *cg_hostkey_public(const struct cg_hostkey *k);
+void cg_hostkey_free(struct cg_hostkey *k);
+
+/*
+ * The secrets one run decrypted, each once, kept in memory until
+ * release wipes them. The key is read on first use, from key_path.
+ */
+struct cg_secrets {
+	char *key_path; /* owned */
+	struct cg_hostkey *key;
+	int key_rc;
+	struct cg_error key_err;
+	struct plain *v;
+	size_t n, cap;
+};
+
+/* For cg_ctx.reveal: n's plaintext, owned by s; err names n's file:line. */
+int cg_secrets_reveal(struct cg_secrets *s, const struct cg_node *n,
+		      const char **plain, size_t *len, struct cg_error *err);
+void cg_secrets_release(struct cg_secrets *s);
+
+int cg_cmd_key_main(int argc, char **argv);
+int cg_cmd_secret_main(int argc, char **argv);
 
 #endif

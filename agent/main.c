@@ -206,6 +206,7 @@ static int state_dir_for(const struct opts *o, const struct cg_config *c,
 struct lookup_ctx {
 	struct cg_policy *p;
 	struct cg_facts *facts;
+	struct cg_secrets secrets;
 };
 
 /* Template variables: the host's vars first, then facts. */
@@ -225,6 +226,14 @@ static const struct cg_node *ctx_lookup_node(const struct cg_ctx *ctx,
 	const struct lookup_ctx *lc = ctx->lookup_data;
 
 	return cg_vars_get(&lc->p->vars, name);
+}
+
+static int ctx_reveal(const struct cg_ctx *ctx, const struct cg_node *n,
+		      const char **plain, size_t *len, struct cg_error *err)
+{
+	struct lookup_ctx *lc = ctx->lookup_data;
+
+	return cg_secrets_reveal(&lc->secrets, n, plain, len, err);
 }
 
 static const char *const *ctx_names(const struct cg_ctx *ctx)
@@ -405,7 +414,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	struct cg_run_info info;
 	struct cg_live live;
 	struct cg_error err;
-	struct lookup_ctx lc;
+	struct lookup_ctx lc = { 0 };
 	struct cg_ctx ctx;
 	struct cg_source src;
 	struct cg_state records = { 0 };
@@ -526,6 +535,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	memset(&ctx, 0, sizeof(ctx));
 	lc.p = &p;
 	lc.facts = &facts;
+	lc.secrets.key_path = cg_hostkey_path(state);
 	ctx.root = &root;
 	ctx.policy_fd = p.fd;
 	ctx.store = store;
@@ -535,6 +545,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.lookup = ctx_lookup;
 	ctx.names = ctx_names;
 	ctx.lookup_node = ctx_lookup_node;
+	ctx.reveal = ctx_reveal;
 	ctx.lookup_data = &lc;
 	ctx.records = &records;
 	ctx.helper_timeout_ms = conf.helper_timeout * 1000u;
@@ -643,6 +654,7 @@ out:
 	cg_source_release(&src);
 	cg_state_release(&records);
 	cg_orphans_release(&orphans);
+	cg_secrets_release(&lc.secrets);
 	free(cache);
 	free(state);
 	cg_log_close();
@@ -814,6 +826,172 @@ out:
 	return rc;
 }
 
+/* vars: one leaf per line, or its JSON, with the file:line it came from. */
+static void var_value(struct cg_buf *b, const struct cg_node *n)
+{
+	size_t i;
+
+	if (n->kind == CG_NODE_SCALAR) {
+		cg_buf_addstr(b, cg_secret_is(n->str) ? "(secret)" : n->str);
+		return;
+	}
+	cg_buf_addch(b, '[');
+	for (i = 0; i < n->len; i++) {
+		if (i)
+			cg_buf_addstr(b, ", ");
+		var_value(b, n->items[i]);
+	}
+	cg_buf_addch(b, ']');
+}
+
+static void var_json(struct cg_json *j, const struct cg_node *n)
+{
+	size_t i;
+
+	if (n->kind == CG_NODE_SCALAR) {
+		cg_json_str(j, cg_secret_is(n->str) ? "(secret)" : n->str);
+		return;
+	}
+	cg_json_arr_begin(j);
+	for (i = 0; i < n->len; i++)
+		var_json(j, n->items[i]);
+	cg_json_arr_end(j);
+}
+
+static void var_leaves(const char *name, const struct cg_node *n,
+		       struct cg_json *j, FILE *out)
+{
+	char where[256];
+	size_t i;
+
+	if (n->kind == CG_NODE_MAP && n->len) {
+		for (i = 0; i < n->len; i++) {
+			char *sub = cg_xasprintf("%s.%s", name,
+						 n->items[2 * i]->str);
+
+			var_leaves(sub, n->items[2 * i + 1], j, out);
+			free(sub);
+		}
+		return;
+	}
+	cg_node_where(n, where, sizeof(where));
+	if (j) {
+		cg_json_obj_begin(j);
+		cg_json_kstr(j, "name", name);
+		cg_json_key(j, "value");
+		if (n->kind == CG_NODE_MAP)
+			cg_json_str(j, "{}");
+		else
+			var_json(j, n);
+		if (n->kind == CG_NODE_SCALAR && cg_secret_is(n->str))
+			cg_json_kbool(j, "secret", true);
+		cg_json_kstr(j, "from", where);
+		cg_json_obj_end(j);
+	} else {
+		struct cg_buf b = { 0 };
+
+		if (n->kind == CG_NODE_MAP)
+			cg_buf_addstr(&b, "{}");
+		else
+			var_value(&b, n);
+		fprintf(out, "%-24s %-32s %s\n", name, b.data, where);
+		cg_buf_release(&b);
+	}
+}
+
+/* A host's merged vars, each value with the file:line it came from. */
+static int cmd_vars(int argc, char **argv)
+{
+	struct opts o;
+	struct cg_config conf;
+	struct cg_root root;
+	struct cg_facts facts;
+	struct cg_policy p;
+	struct cg_diag diag = { 0 };
+	struct cg_source src;
+	struct cg_error err;
+	bool ecolor = use_color(stderr);
+	const char *dir;
+	char *state = NULL;
+	int lockfd = -1, rc = 1, i;
+	size_t k;
+
+	i = parse_opts("vars", argc, argv, &o);
+	if (i < 0)
+		return OPTS_EXIT(i);
+	if (i < argc)
+		return usage_error("vars", "unexpected argument '%s'", argv[i]);
+	memset(&p, 0, sizeof(p));
+	p.fd = -1;
+	memset(&src, 0, sizeof(src));
+	memset(&facts, 0, sizeof(facts));
+	memset(&root, 0, sizeof(root));
+	root.fd = -1;
+	cg_error_clear(&err);
+	if (cg_config_load(&conf, o.config, o.config_given, &err) < 0) {
+		cg_print_error(stderr, &err, ecolor);
+		return 1;
+	}
+	if (!o.policy && !conf.source_url) {
+		cg_error_set(&err, CG_ERR, "no policy to read");
+		cg_error_hint(&err, "pass --policy DIR, or set source.url in %s",
+			      conf.path ? conf.path : o.config);
+		goto fail;
+	}
+	if (cg_root_open(&root, o.root ? o.root : "/", &err) < 0 ||
+	    cg_facts_gather(&facts, &root, o.hostname, &err) < 0)
+		goto fail;
+	dir = o.policy;
+	/* A git source: the commit run would enforce, without fetching. */
+	if (!o.policy) {
+		if (state_dir_for(&o, &conf, true, &state, &err) < 0 ||
+		    cg_lock_take(state, &lockfd, &err) < 0 ||
+		    cg_source_prepare(&conf, state, false, false, &src,
+				      &err) < 0)
+			goto fail;
+		dir = src.dir;
+	}
+	if (cg_policy_load(&p, dir, &facts, &diag) < 0) {
+		print_diag(&diag, ecolor);
+		goto out;
+	}
+	if (o.json) {
+		struct cg_buf b = { 0 };
+		struct cg_json j;
+
+		cg_json_init(&j, &b, true);
+		cg_json_obj_begin(&j);
+		cg_json_kstr(&j, "host", cg_facts_get(&facts, "hostname"));
+		cg_json_kstr(&j, "class", p.class_where);
+		cg_json_key(&j, "vars");
+		cg_json_arr_begin(&j);
+		for (k = 0; k < p.vars.n; k++)
+			var_leaves(p.vars.keys[k], p.vars.vals[k], &j, NULL);
+		cg_json_arr_end(&j);
+		cg_json_obj_end(&j);
+		cg_buf_addch(&b, '\n');
+		fwrite(b.data, 1, b.len, stdout);
+		cg_buf_release(&b);
+	} else {
+		for (k = 0; k < p.vars.n; k++)
+			var_leaves(p.vars.keys[k], p.vars.vals[k], NULL, stdout);
+	}
+	rc = 0;
+	goto out;
+fail:
+	cg_print_error(stderr, &err, ecolor);
+out:
+	cg_policy_release(&p);
+	cg_facts_release(&facts);
+	cg_root_release(&root);
+	cg_config_release(&conf);
+	cg_diag_release(&diag);
+	cg_lock_release(lockfd);
+	cg_source_release(&src);
+	free(state);
+	return rc;
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	int major, minor, rev;
@@ -847,6 +1025,9 @@ static const struct command {
 	{ "restore", cg_cmd_restore_main },
 	{ "state", cmd_state },
 	{ "forget", cmd_forget },
+	{ "vars", cmd_vars },
+	{ "key", cg_cmd_key_main },
+	{ "secret", cg_cmd_secret_main },
 	{ "version", cmd_version },
 	{ "help", cmd_help },
 };

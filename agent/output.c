@@ -412,6 +412,8 @@ static void json_change(struct cg_json *j, const struct cg_resource *r,
 		cg_json_kstr(j, "field", it->field);
 		cg_json_kstr(j, "from", it->from);
 		cg_json_kstr(j, "to", it->to);
+		if (it->secret)
+			cg_json_kbool(j, "secret", true);
 		if (details && it->detail)
 			cg_json_kstr(j, "diff", it->detail);
 		cg_json_obj_end(j);

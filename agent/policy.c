@@ -15,7 +15,8 @@
 #include "cg/node.h"
 #include "cg/template.h"
 
-static const char *const site_keys[] = { "classes", "vars", "orphans", NULL };
+static const char *const site_keys[] = { "classes", "vars", "orphans",
+					 "hierarchy", NULL };
 static const char *const class_keys[] = { "match", "facts", "roles", "vars",
 					  "orphans", NULL };
 static const char *const role_keys[] = { "resources", "description", NULL };
@@ -38,6 +39,7 @@ struct loader {
 	struct cg_parse_ctx pc;
 	struct cg_facts *facts; /* NULL when checking */
 	struct cg_vars sitevars; /* checking: site.yaml's vars */
+	struct cg_vars datavars; /* checking: what data files may give */
 	struct check_class *classes; /* owned; checking: every class */
 	size_t nclasses;
 	const char *role;       /* the role being loaded */
@@ -229,6 +231,28 @@ static int want_map(struct loader *l, const struct cg_node *n,
 	return CG_ERR;
 }
 
+/* Every secret in a var's value is well-formed (nothing is decrypted). */
+static void check_secrets(struct loader *l, const struct cg_node *n)
+{
+	struct cg_error e;
+	size_t i;
+
+	if (n->kind == CG_NODE_SCALAR) {
+		if (!cg_secret_is(n->str))
+			return;
+		cg_error_clear(&e);
+		if (cg_secret_check(n->str, &e) < 0) {
+			char where[256];
+
+			cg_node_where(n, where, sizeof(where));
+			add_cg_err(l, &e, where, NULL);
+		}
+		return;
+	}
+	for (i = 0; i < (n->kind == CG_NODE_MAP ? 2 * n->len : n->len); i++)
+		check_secrets(l, n->items[i]);
+}
+
 static void parse_vars(struct loader *l, const struct cg_node *n,
 		       struct cg_vars *into)
 {
@@ -246,6 +270,7 @@ static void parse_vars(struct loader *l, const struct cg_node *n,
 			continue;
 		}
 		/* Any YAML value: the loader bounded its size and depth. */
+		check_secrets(l, v);
 		cg_vars_set(into, k->str, v);
 	}
 }
@@ -278,6 +303,359 @@ static bool class_matches(struct loader *l, const struct cg_node *cls)
 		}
 	}
 	return true;
+}
+
+/* --- the data hierarchy ------------------------------------------------ */
+
+#define DATA_MAX_FILES 10000 /* data files check reads */
+#define DATA_MAX_DEPTH 16    /* directories under data/ */
+
+/*
+ * One level of hierarchy: (a path under data/ with {{ fact }} in it) as
+ * the path for this host, or (facts NULL) as a glob with '*' for each
+ * fact, for check. Anything but a fact's name in {{ }} is an error.
+ */
+static int level_path(struct loader *l, const struct cg_node *n,
+		      struct cg_buf *out)
+{
+	const char *p = n->str, *open, *close;
+
+	cg_buf_reset(out);
+	cg_buf_addstr(out, "data/");
+	if (!p[0] || p[0] == '/' || strstr(p, "{%") || strstr(p, "{#") ||
+	    strcmp(p, "..") == 0 || strncmp(p, "../", 3) == 0 ||
+	    strstr(p, "/../") ||
+	    (strlen(p) >= 3 && strcmp(p + strlen(p) - 3, "/..") == 0)) {
+		add_err(l, n, NULL,
+			"a level is a path under data/, like "
+			"hosts/{{ hostname }}.yaml",
+			"invalid hierarchy level '%s'", p);
+		return CG_ERR;
+	}
+	while ((open = strstr(p, "{{"))) {
+		char name[64];
+		const char *a, *b;
+
+		cg_buf_add(out, p, (size_t)(open - p));
+		close = strstr(open + 2, "}}");
+		if (!close) {
+			add_err(l, n, NULL, "close it with }}",
+				"unclosed {{ in hierarchy level '%s'", n->str);
+			return CG_ERR;
+		}
+		for (a = open + 2; *a == ' '; a++)
+			;
+		for (b = close; b > a && b[-1] == ' '; b--)
+			;
+		if ((size_t)(b - a) >= sizeof(name) || b == a) {
+			add_err(l, n, NULL, "write {{ FACT }}, like {{ hostname }}",
+				"hierarchy level '%s' names no fact", n->str);
+			return CG_ERR;
+		}
+		memcpy(name, a, (size_t)(b - a));
+		name[b - a] = '\0';
+		if (!is_fact_name(name)) {
+			const char *best = cg_suggest(name, cg_fact_names);
+			char hint[160];
+
+			snprintf(hint, sizeof(hint),
+				 best ? "did you mean '%s'? only facts name "
+					"data files"
+				      : "only facts name data files; "
+					"congruent facts lists them%s",
+				 best ? best : "");
+			add_err(l, n, NULL, hint,
+				"hierarchy level '%s': '%s' is not a fact",
+				n->str, name);
+			return CG_ERR;
+		}
+		if (l->facts) {
+			const char *v = cg_facts_get(l->facts, name);
+
+			cg_buf_addstr(out, v ? v : "");
+		} else {
+			cg_buf_addch(out, '*');
+		}
+		p = close + 2;
+	}
+	cg_buf_addstr(out, p);
+	return 0;
+}
+
+/* A merged map's items are borrowed and never written through. */
+static struct cg_node *unconst(const struct cg_node *n)
+{
+	union {
+		const struct cg_node *c;
+		struct cg_node *m;
+	} u = { n };
+
+	return u.m;
+}
+
+/*
+ * high over low: two maps merge key by key, deeply; anything else is
+ * replaced whole (lists too, as hiera's default, so that a host's list
+ * is exactly what its file says).
+ */
+static const struct cg_node *merge_nodes(struct cg_policy *p,
+					 const struct cg_node *low,
+					 const struct cg_node *high)
+{
+	struct cg_node *m;
+	size_t i, n = 0, cap;
+
+	if (!low || low->kind != CG_NODE_MAP || high->kind != CG_NODE_MAP)
+		return high;
+	m = cg_xcalloc(1, sizeof(*m));
+	*m = *high;
+	m->items = cg_xcalloc(2 * (low->len + high->len) + 1,
+			      sizeof(*m->items));
+	for (i = 0; i < low->len; i++) {
+		const struct cg_node *k = low->items[2 * i];
+		const struct cg_node *hv = cg_map_get(high, k->str);
+
+		m->items[2 * n] = low->items[2 * i];
+		m->items[2 * n + 1] =
+			hv ? unconst(merge_nodes(p, low->items[2 * i + 1], hv))
+			   : low->items[2 * i + 1];
+		n++;
+	}
+	for (i = 0; i < high->len; i++) {
+		if (cg_map_get(low, high->items[2 * i]->str))
+			continue;
+		m->items[2 * n] = high->items[2 * i];
+		m->items[2 * n + 1] = high->items[2 * i + 1];
+		n++;
+	}
+	m->len = n;
+	cap = p->nmerged; /* the array is exactly as long as it is full */
+	cg_grow(&p->merged, &cap, p->nmerged + 1, sizeof(*p->merged));
+	p->merged[p->nmerged++] = m;
+	return m;
+}
+
+/* A data file is a map of vars (or empty): say what is wrong with it. */
+static int validate_data(struct loader *l, const struct cg_doc *doc)
+{
+	const struct cg_node *root = doc->root;
+	size_t i;
+	int rc = 0;
+
+	if (!root)
+		return 0;
+	if (root->kind != CG_NODE_MAP) {
+		add_err(l, root, NULL, "a data file holds name: value lines, "
+				       "like vars: in site.yaml",
+			"a data file must be a map of vars, not %s",
+			cg_node_kind_name(root));
+		return CG_ERR;
+	}
+	for (i = 0; i < root->len; i++) {
+		const struct cg_node *k = root->items[2 * i];
+
+		if (!valid_name(k->str, true)) {
+			add_err(l, k, NULL,
+				"use letters, digits, '_', '-' and '.'",
+				"invalid variable name '%s'", k->str);
+			rc = CG_ERR;
+		}
+		check_secrets(l, root->items[2 * i + 1]);
+	}
+	return rc;
+}
+
+/* Merge a data file's vars over into. */
+static void merge_data(struct cg_policy *p, const struct cg_doc *doc,
+		       struct cg_vars *into)
+{
+	const struct cg_node *root = doc->root;
+	size_t i;
+
+	if (!root || root->kind != CG_NODE_MAP)
+		return;
+	for (i = 0; i < root->len; i++) {
+		const char *k = root->items[2 * i]->str;
+
+		if (valid_name(k, true))
+			cg_vars_set(into, k,
+				    merge_nodes(p, cg_vars_get(into, k),
+						root->items[2 * i + 1]));
+	}
+}
+
+static void keep_doc(struct cg_policy *p, struct cg_doc *doc)
+{
+	size_t cap = p->ndata;
+
+	cg_grow(&p->data, &cap, p->ndata + 1, sizeof(*p->data));
+	p->data[p->ndata++] = doc;
+}
+
+/* hierarchy: in site.yaml, a list of levels; NULL when there is none. */
+static const struct cg_node *hierarchy_levels(struct loader *l,
+					      const struct cg_node *site)
+{
+	const struct cg_node *h = cg_map_get(site, "hierarchy");
+	size_t i;
+
+	if (!h)
+		return NULL;
+	if (h->kind != CG_NODE_SEQ) {
+		add_err(l, h, NULL, "hierarchy: [hosts/{{ hostname }}.yaml, "
+				    "common.yaml]",
+			"hierarchy must be a list of paths under data/, not %s",
+			cg_node_kind_name(h));
+		return NULL;
+	}
+	for (i = 0; i < h->len; i++) {
+		if (h->items[i]->kind != CG_NODE_SCALAR) {
+			add_err(l, h->items[i], NULL, NULL,
+				"a hierarchy level is a path, not %s",
+				cg_node_kind_name(h->items[i]));
+			return NULL;
+		}
+	}
+	return h;
+}
+
+/*
+ * This host's data files, least specific (the last level) first, merged
+ * over vars. A level whose file does not exist is skipped: most hosts
+ * have no file of their own.
+ */
+static void load_hierarchy(struct loader *l, const struct cg_node *site,
+			   struct cg_vars *vars)
+{
+	const struct cg_node *h = hierarchy_levels(l, site);
+	struct cg_buf path = { 0 };
+	size_t i;
+
+	for (i = h ? h->len : 0; i-- > 0;) {
+		struct cg_doc *doc = NULL;
+
+		if (level_path(l, h->items[i], &path) < 0)
+			continue;
+		if (open_doc(l, path.data, &doc, true) < 0)
+			continue;
+		keep_doc(l->p, doc);
+		if (validate_data(l, doc) == 0)
+			merge_data(l->p, doc, vars);
+	}
+	cg_buf_release(&path);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* check: the regular files under data/ (rel), to a bound; symlinks not. */
+static void list_data(int dirfd, const char *rel, unsigned depth,
+		      char ***files, size_t *n, size_t *cap)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if (depth > DATA_MAX_DEPTH)
+		return;
+	d = fdopendir(dirfd);
+	if (!d) {
+		close(dirfd);
+		return;
+	}
+	while ((de = readdir(d)) && *n < DATA_MAX_FILES) {
+		char *sub;
+		struct stat st;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		sub = cg_xasprintf("%s/%s", rel, de->d_name);
+		if (S_ISDIR(st.st_mode)) {
+			fd = openat(dirfd, de->d_name,
+				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					    O_CLOEXEC);
+			if (fd >= 0)
+				list_data(fd, sub, depth + 1, files, n, cap);
+			free(sub);
+		} else if (S_ISREG(st.st_mode)) {
+			cg_grow(files, cap, *n + 1, sizeof(**files));
+			(*files)[(*n)++] = sub;
+		} else {
+			free(sub);
+		}
+	}
+	closedir(d);
+}
+
+/*
+ * check: every data file (syntax, a map of vars, well-formed secrets),
+ * every level (only facts in it), and into vars what a host of any class
+ * could get: the files each level may name, least specific first, so
+ * that a template is checked with the names the data gives it.
+ */
+static void check_hierarchy(struct loader *l, const struct cg_node *site,
+			    struct cg_vars *vars)
+{
+	const struct cg_node *h = hierarchy_levels(l, site);
+	char **files = NULL, **globs;
+	struct cg_doc **docs;
+	bool *named;
+	size_t nfiles = 0, cap = 0, i, j;
+	int fd;
+
+	if (cg_open_beneath(l->p->fd, "data", O_RDONLY | O_DIRECTORY, &fd,
+			    NULL) == 0)
+		list_data(fd, "data", 0, &files, &nfiles, &cap);
+	if (nfiles)
+		qsort(files, nfiles, sizeof(*files), cmp_str);
+	docs = cg_xcalloc(nfiles + 1, sizeof(*docs));
+	named = cg_xcalloc(nfiles + 1, sizeof(*named));
+	for (i = 0; i < nfiles; i++)
+		if (open_doc(l, files[i], &docs[i], false) == 0) {
+			keep_doc(l->p, docs[i]);
+			validate_data(l, docs[i]);
+		}
+	globs = cg_xcalloc((h ? h->len : 0) + 1, sizeof(*globs));
+	for (i = 0; h && i < h->len; i++) {
+		struct cg_buf b = { 0 };
+
+		if (level_path(l, h->items[i], &b) == 0)
+			globs[i] = cg_buf_detach(&b, NULL);
+		cg_buf_release(&b);
+	}
+	for (i = h ? h->len : 0; i-- > 0;) {
+		for (j = 0; globs[i] && j < nfiles; j++) {
+			if (fnmatch(globs[i], files[j], FNM_PATHNAME) != 0)
+				continue;
+			named[j] = true;
+			if (docs[j])
+				merge_data(l->p, docs[j], vars);
+		}
+	}
+	for (j = 0; j < nfiles; j++) {
+		if (!named[j] && docs[j]) {
+			struct cg_error e;
+
+			cg_error_clear(&e);
+			snprintf(e.where, sizeof(e.where), "%s", files[j]);
+			snprintf(e.msg, sizeof(e.msg),
+				 "no level of hierarchy: in site.yaml names "
+				 "this data file");
+			cg_diag_warn(l->diag, &e);
+		}
+	}
+	for (i = 0; h && i < h->len; i++)
+		free(globs[i]);
+	free(globs);
+	for (i = 0; i < nfiles; i++)
+		free(files[i]);
+	free(files);
+	free(docs);
+	free(named);
 }
 
 static void add_role(char ***roles, size_t *n, const char *name)
@@ -460,6 +838,13 @@ static bool class_vars(const struct cg_parse_ctx *pc, size_t i,
 			l->norole->where = cg_xstrdup("site.yaml (no class "
 						      "uses this role)");
 			cg_vars_copy(&l->norole->vars, &l->sitevars);
+			for (k = 0; k < l->datavars.n; k++)
+				cg_vars_set(&l->norole->vars,
+					    l->datavars.keys[k],
+					    merge_nodes(l->p,
+							cg_vars_get(&l->norole->vars,
+								    l->datavars.keys[k]),
+							l->datavars.vals[k]));
 		}
 		cc = l->norole;
 	}
@@ -919,6 +1304,7 @@ static void loader_release(struct loader *l)
 
 	cg_kvs_release(&l->broken);
 	cg_vars_release(&l->sitevars);
+	cg_vars_release(&l->datavars);
 	for (i = 0; i < l->nclasses; i++)
 		check_class_release(&l->classes[i]);
 	free(l->classes);
@@ -996,6 +1382,8 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 		matched = cls;
 		break;
 	}
+	/* Data over the class's vars over site's: see doc/design-notes.md. */
+	load_hierarchy(&l, site->root, &p->vars);
 	if (!p->class_where) {
 		char hint[256];
 
@@ -1077,6 +1465,7 @@ int cg_policy_check(const char *dir, struct cg_diag *diag)
 	vars = cg_map_get(site->root, "vars");
 	if (vars)
 		parse_vars(&l, vars, &l.sitevars);
+	check_hierarchy(&l, site->root, &l.datavars);
 	classes = cg_map_get(site->root, "classes");
 	if (!classes || classes->kind != CG_NODE_SEQ) {
 		add_err(&l, classes ? classes : site->root, NULL,
@@ -1094,6 +1483,11 @@ int cg_policy_check(const char *dir, struct cg_diag *diag)
 		cg_vars_copy(&cc->vars, &l.sitevars);
 		parse_class(&l, classes->items[i], &cc->roles, &cc->nroles,
 			    &cc->vars);
+		for (j = 0; j < l.datavars.n; j++)
+			cg_vars_set(&cc->vars, l.datavars.keys[j],
+				    merge_nodes(&p, cg_vars_get(&cc->vars,
+							       l.datavars.keys[j]),
+						l.datavars.vals[j]));
 		for (j = 0; j < cc->nroles; j++)
 			add_role(&roles, &nroles, cc->roles[j]);
 		/* A role a class names must exist. */
@@ -1221,6 +1615,14 @@ void cg_policy_release(struct cg_policy *p)
 		close(p->fd);
 	cg_vars_release(&p->vars);
 	cg_doc_free(p->site);
+	for (i = 0; i < p->ndata; i++)
+		cg_doc_free(p->data[i]);
+	free(p->data);
+	for (i = 0; i < p->nmerged; i++) {
+		free(p->merged[i]->items);
+		free(p->merged[i]);
+	}
+	free(p->merged);
 	cg_index_release(&p->ids);
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;

@@ -478,6 +478,7 @@ static void put_outcomes(struct cg_buf *b, const struct cg_policy *p)
 			put_str(b, it->from);
 			put_str(b, it->to);
 			put_str(b, it->detail);
+			put_u64(b, it->secret);
 		}
 		put_u64(b, r->change.nunmanaged);
 		for (k = 0; k < r->change.nunmanaged; k++) {
@@ -602,6 +603,7 @@ static int get_outcomes(struct reader *rd, struct cg_policy *p,
 			it->from = get_str(rd);
 			it->to = get_str(rd);
 			it->detail = get_str(rd);
+			it->secret = get_u64(rd) != 0;
 		}
 		nitems = get_u64(rd);
 		for (k = 0; k < nitems && !rd->bad; k++) {

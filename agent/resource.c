@@ -30,7 +30,23 @@ struct cg_change_item *cg_change_add(struct cg_change *c, const char *field,
 	it->from = from ? cg_xstrdup(from) : NULL;
 	it->to = to ? cg_xstrdup(to) : NULL;
 	it->detail = NULL;
+	it->secret = false;
 	return it;
+}
+
+void cg_change_secret(struct cg_change_item *it)
+{
+	it->secret = true;
+	if (it->from) {
+		free(it->from);
+		it->from = cg_xstrdup("(secret)");
+	}
+	if (it->to) {
+		free(it->to);
+		it->to = cg_xstrdup("(secret)");
+	}
+	free(it->detail);
+	it->detail = NULL;
 }
 
 struct cg_unmanaged *cg_change_unmanaged(struct cg_change *c,

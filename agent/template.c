@@ -159,6 +159,9 @@ struct tpl {
 	struct part *parts; /* owned */
 	size_t nparts, capparts, pi;
 	char namebuf[256];
+	/* The first secret vars->reveal refused: the rendering fails. */
+	int secret_rc;
+	struct cg_error secret_err;
 };
 
 /* The lexer of one tag's inside. */
@@ -1092,7 +1095,7 @@ static bool is_null_word(const char *s)
 }
 
 /* A var as a value: a plain YAML scalar may be a number, boolean or null. */
-static void from_node(const struct cg_node *n, struct val *v)
+static void from_node(struct tpl *t, const struct cg_node *n, struct val *v)
 {
 	static const char *const yes[] = { "true", "True", "TRUE", "yes",
 					   "Yes", "YES", "on", "On", "ON",
@@ -1111,6 +1114,24 @@ static void from_node(const struct cg_node *n, struct val *v)
 	v->s = n->str;
 	v->len = n->len;
 	v->k = V_STR;
+	if (t->vars->reveal && cg_node_is_secret(n)) {
+		struct cg_error e;
+
+		/* A secret is text, whatever it looks like decrypted. */
+		cg_error_clear(&e);
+		int rc = t->vars->reveal(t->vars->cookie, n, &v->s, &v->len,
+					 &e);
+
+		if (rc < 0) {
+			if (!t->secret_rc) {
+				t->secret_rc = rc;
+				t->secret_err = e;
+			}
+			v->s = "";
+			v->len = 0;
+		}
+		return;
+	}
 	if (!n->plain)
 		return;
 	if (is_null_word(n->str)) {
@@ -1218,7 +1239,7 @@ static void lookup_name(struct tpl *t, const char *name, size_t len,
 	if (t->vars->lookup_node)
 		n = t->vars->lookup_node(t->vars->cookie, t->namebuf);
 	if (n) {
-		from_node(n, v);
+		from_node(t, n, v);
 		return;
 	}
 	if (t->vars->lookup)
@@ -1250,14 +1271,15 @@ static size_t count(const struct val *v)
 	return v->k == V_LIST ? v->n : v->node->len;
 }
 
-static void item(const struct val *v, size_t i, struct val *out)
+static void item(struct tpl *t, const struct val *v, size_t i,
+		 struct val *out)
 {
 	if (v->k == V_LIST)
 		*out = v->items[i];
 	else if (v->node->kind == CG_NODE_SEQ)
-		from_node(v->node->items[i], out);
+		from_node(t, v->node->items[i], out);
 	else
-		from_node(v->node->items[2 * i], out); /* a map's keys */
+		from_node(t, v->node->items[2 * i], out); /* a map's keys */
 }
 
 static bool is_list(const struct val *v)
@@ -1467,7 +1489,7 @@ static int contains(struct tpl *t, struct val *needle, struct val *hay,
 		struct val x;
 		int eq;
 
-		item(hay, i, &x);
+		item(t, hay, i, &x);
 		if (!is_text(&x) || !is_text(needle))
 			continue;
 		if ((rc = equal(t, needle, &x, off, &eq)) < 0)
@@ -1537,7 +1559,7 @@ static int get_attr(struct tpl *t, struct val *base, const char *name,
 		set_undef(t, v, name, len, base->node, off);
 		return 0;
 	}
-	from_node(n, v);
+	from_node(t, n, v);
 	return 0;
 }
 
@@ -1578,7 +1600,7 @@ static int get_index(struct tpl *t, struct val *base, struct val *idx,
 			set_undef(t, v, name, strlen(name), NULL, off);
 			return 0;
 		}
-		item(base, (size_t)i, v);
+		item(t, base, (size_t)i, v);
 		return 0;
 	}
 	if (is_map(base)) {
@@ -1687,7 +1709,7 @@ static int filter(struct tpl *t, const struct expr *f, struct val *v)
 		for (i = 0; i < count(v); i++) {
 			struct val x;
 
-			item(v, i, &x);
+			item(t, v, i, &x);
 			if (x.k == V_UNKNOWN)
 				continue;
 			if ((rc = text_of(t, &x, f->off, &s, &len)) < 0) {
@@ -1722,9 +1744,9 @@ static int filter(struct tpl *t, const struct expr *f, struct val *v)
 		for (i = 0; i < n; i++) {
 			struct val *pair = palloc(t, 2 * sizeof(*pair));
 
-			from_node(v->node->items[2 * i], &pair[0]);
+			from_node(t, v->node->items[2 * i], &pair[0]);
 			pair[0].k = V_STR; /* keys are strings */
-			from_node(v->node->items[2 * i + 1], &pair[1]);
+			from_node(t, v->node->items[2 * i + 1], &pair[1]);
 			items[i].k = V_LIST;
 			items[i].items = pair;
 			items[i].n = 2;
@@ -2032,7 +2054,7 @@ static int exec_for(struct tpl *t, const struct stmt *s)
 				    "template loops more than %lu times",
 				    CG_TEMPLATE_MAX_ITER);
 		li.index = i;
-		item(&coll, i, &x);
+		item(t, &coll, i, &x);
 		t->nlocals = base;
 		if (s->v2) {
 			struct val k, v;
@@ -2042,8 +2064,8 @@ static int exec_for(struct tpl *t, const struct stmt *s)
 					    "write {% for k, v in x | "
 					    "dictsort %}",
 					    "item %zu is not a pair", i + 1);
-			item(&x, 0, &k);
-			item(&x, 1, &v);
+			item(t, &x, 0, &k);
+			item(t, &x, 1, &v);
 			push_local(t, s->v1, s->l1, &k);
 			push_local(t, s->v2, s->l2, &v);
 		} else {
@@ -2107,6 +2129,13 @@ static int exec_body(struct tpl *t, const struct body *b)
 	return 0;
 }
 
+bool cg_node_is_secret(const struct cg_node *n)
+{
+	return n && n->kind == CG_NODE_SCALAR &&
+	       strncmp(n->str, CG_TEMPLATE_SECRET_PREFIX,
+		       sizeof(CG_TEMPLATE_SECRET_PREFIX) - 1) == 0;
+}
+
 int cg_template_render(const char *text, size_t len, const char *file,
 		       const struct cg_template_vars *vars, struct cg_buf *out,
 		       struct cg_error *err)
@@ -2131,6 +2160,11 @@ int cg_template_render(const char *text, size_t len, const char *file,
 		rc = parse_body(&t, &top, NULL, 0, &stop, &ps);
 	if (rc == 0)
 		rc = exec_body(&t, &top);
+	if (rc == 0 && t.secret_rc) {
+		rc = t.secret_rc;
+		if (err)
+			*err = t.secret_err;
+	}
 	for (i = 0; i < t.nallocs; i++)
 		free(t.allocs[i]);
 	free(t.allocs);

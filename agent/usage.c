@@ -55,6 +55,20 @@ static const struct {
 	  "forget [-c FILE] [--root DIR] [--state-dir DIR] ID...\n"
 	  "       release resources from the ledger without reverting them\n"
 	  "       (file:/etc/app.conf): congruent no longer owns them" },
+	{ "vars",
+	  "vars   [-c FILE] [--policy DIR] [--root DIR] [--hostname NAME]\n"
+	  "       [--format text|json]\n"
+	  "       a host's merged vars (hierarchy data, class, site), each\n"
+	  "       with the file:line it came from" },
+	{ "key",
+	  "key    init|show [-c FILE] [--root DIR] [--state-dir DIR]\n"
+	  "       make (init, if there is none) or print the public half of\n"
+	  "       this host's key, STATE/host.key, that secrets are\n"
+	  "       encrypted to" },
+	{ "secret",
+	  "secret encrypt --to KEY [--to KEY]...\n"
+	  "       encrypt stdin to host keys (as 'key show' prints them);\n"
+	  "       prints one line to paste as a var's value" },
 	{ "version",
 	  "version\n       print the version" },
 	{ "help",

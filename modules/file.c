@@ -86,6 +86,7 @@ struct seen {
 	unsigned char want[CG_SHA256_LEN]; /* content wanted */
 	unsigned char content[16];         /* cg_hash128 of the content */
 	struct texts *texts; /* owned, or NULL */
+	bool secret; /* the content was rendered from a secret */
 };
 
 static const char *const file_keys[] = {
@@ -356,6 +357,9 @@ static void free_texts(struct texts *t)
 {
 	if (!t)
 		return;
+	/* The new text may hold a secret's plaintext. */
+	if (t->new_text)
+		explicit_bzero(t->new_text, t->new_len);
 	free(t->old_text);
 	free(t->new_text);
 	free(t);
@@ -417,7 +421,20 @@ static void file_release(struct cg_resource *r)
 
 struct tvars {
 	const struct cg_ctx *ctx;
+	bool secret; /* a secret was rendered */
 };
+
+static int tv_reveal(void *cookie, const struct cg_node *n, const char **plain,
+		     size_t *len, struct cg_error *err)
+{
+	struct tvars *t = cookie;
+
+	t->secret = true;
+	if (!t->ctx->reveal)
+		return cg_error_set(err, CG_ERR, "secrets cannot be decrypted "
+						 "here");
+	return t->ctx->reveal(t->ctx, n, plain, len, err);
+}
 
 static const char *tv_lookup(void *cookie, const char *name)
 {
@@ -440,17 +457,26 @@ static const char *const *tv_names(void *cookie)
 	return t->ctx->names ? t->ctx->names(t->ctx) : NULL;
 }
 
+/* A rendered content may hold a secret's plaintext: wipe it. */
+static void release_hold(struct cg_buf *hold)
+{
+	if (hold->data)
+		explicit_bzero(hold->data, hold->cap);
+	cg_buf_release(hold);
+}
+
 /*
  * The wanted content, as memory (inline or rendered, held in hold) or as
  * an fd of a source file (*fd_out, to close).
  */
 static int want_content(struct cg_ctx *ctx, const struct want *w,
 			struct cg_content *c, struct cg_buf *hold, int *fd_out,
-			struct cg_error *err)
+			bool *secret, struct cg_error *err)
 {
 	int fd, rc;
 
 	*fd_out = -1;
+	*secret = false;
 	c->fd = -1;
 	c->data = "";
 	c->len = 0;
@@ -471,9 +497,10 @@ static int want_content(struct cg_ctx *ctx, const struct want *w,
 		return 0;
 	} else {
 		struct cg_buf text = { 0 };
-		struct tvars t = { ctx };
+		struct tvars t = { ctx, false };
 		struct cg_template_vars tv = { tv_lookup, tv_names, &t,
-					       tv_lookup_node, false };
+					       tv_lookup_node, false,
+					       tv_reveal };
 
 		rc = cg_read_fd(fd, &text, TEMPLATE_MAX, err);
 		close(fd);
@@ -482,6 +509,7 @@ static int want_content(struct cg_ctx *ctx, const struct want *w,
 						text.len, w->value, &tv, hold,
 						err);
 		cg_buf_release(&text);
+		*secret = t.secret;
 		/* The engine names the resource's line; say the template's. */
 		if (rc < 0 && err && err->where[0])
 			cg_error_prefix(err, "%s", err->where);
@@ -836,7 +864,7 @@ static int observe_one(struct cg_ctx *ctx, struct cg_dircache *dc,
 	rc = 0;
 	if (w->meta.absent || w->src == SRC_NONE)
 		goto out;
-	rc = want_content(ctx, w, &c, &hold, &srcfd, err);
+	rc = want_content(ctx, w, &c, &hold, &srcfd, &s->secret, err);
 	if (rc < 0)
 		goto out;
 	if (s->kind != SEEN_FILE) {
@@ -865,7 +893,7 @@ out:
 		close(fd);
 	if (srcfd >= 0)
 		close(srcfd);
-	cg_buf_release(&hold);
+	release_hold(&hold);
 	return rc;
 }
 
@@ -927,6 +955,9 @@ static void add_content_item(struct cg_change *c, struct seen *s,
 		cg_buf_release(&d);
 		free(lb);
 	}
+	/* Nothing of it is shown: not its diff, not its hashes. */
+	if (s->secret)
+		cg_change_secret(it);
 	/* The texts served the diff; do not keep them for the whole run. */
 	free_texts(s->texts);
 	s->texts = NULL;
@@ -1105,9 +1136,13 @@ static int write_file(struct cg_ctx *ctx, struct cg_resource *r, int dirfd,
 		c.len = 0;
 		c.fd = oldfd;
 	} else {
-		rc = want_content(ctx, w, &c, &hold, &srcfd, err);
-		if (rc < 0)
+		bool secret;
+
+		rc = want_content(ctx, w, &c, &hold, &srcfd, &secret, err);
+		if (rc < 0) {
+			release_hold(&hold);
 			return rc;
+		}
 	}
 	mode = w->meta.has_mode ? w->meta.mode
 	       : old && S_ISREG(old->st_mode) ? old->st_mode & 07777
@@ -1138,7 +1173,7 @@ static int write_file(struct cg_ctx *ctx, struct cg_resource *r, int dirfd,
 		close(srcfd);
 	if (oldfd >= 0)
 		close(oldfd);
-	cg_buf_release(&hold);
+	release_hold(&hold);
 	return rc;
 }
 

@@ -68,7 +68,17 @@ struct cg_ctx {
 	/* A var as a YAML node (a list, a map, ...), or NULL; may be NULL. */
 	const struct cg_node *(*lookup_node)(const struct cg_ctx *ctx,
 					     const char *name);
-	void *lookup_data; /* private to lookup and names */
+	/*
+	 * The plaintext of a var that is a secret (cg_node_is_secret),
+	 * decrypted in memory with this host's key and kept by the agent
+	 * until the run ends; for cg_template_vars.reveal. A module that
+	 * renders one marks what it shows of the result secret
+	 * (cg_change_item.secret). Fails (err says why, with a hint) when
+	 * this host is not a recipient. May be NULL: no secret decrypts.
+	 */
+	int (*reveal)(const struct cg_ctx *ctx, const struct cg_node *n,
+		      const char **plain, size_t *len, struct cg_error *err);
+	void *lookup_data; /* private to lookup, names and reveal */
 	/*
 	 * Was resource id changed earlier in this run: repaired, or in a
 	 * dry-run drifted (so that `plan` shows what a change would bring,

@@ -40,6 +40,12 @@ struct cg_change_item {
 	 * ("+ [3] -A INPUT -p tcp ..." for a rule).
 	 */
 	char *detail;
+	/*
+	 * The value was rendered from a secret: from and to are "(secret)"
+	 * and there is no detail, so that output, logs, reports and JSON
+	 * never show it (cg_change_secret sets all three).
+	 */
+	bool secret;
 };
 
 /*
@@ -86,6 +92,8 @@ struct cg_change_item *cg_change_add(struct cg_change *c, const char *field,
  */
 struct cg_unmanaged *cg_change_unmanaged(struct cg_change *c, const char *kind,
 			 const char *item, const char *owner);
+/* Make it a secret: from and to become "(secret)", no detail. */
+void cg_change_secret(struct cg_change_item *it);
 /* Set c->note (replacing any) from a format. */
 void cg_change_note(struct cg_change *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

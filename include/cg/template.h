@@ -28,7 +28,22 @@ struct cg_template_vars {
 	void *cookie;
 	const struct cg_node *(*lookup_node)(void *cookie, const char *name);
 	bool placeholders;
+	/*
+	 * Optional: the plaintext of a var's scalar that is a secret
+	 * (cg_node_is_secret), decrypted by the caller, who keeps it (and
+	 * so knows that this rendering used a secret). A negative return
+	 * fails the rendering with its err, once the template was rendered.
+	 * NULL: a secret is its own text (check, which decrypts nothing).
+	 */
+	int (*reveal)(void *cookie, const struct cg_node *n, const char **plain,
+		      size_t *len, struct cg_error *err);
 };
+
+/* What `congruent secret encrypt` prints starts with this. */
+#define CG_TEMPLATE_SECRET_PREFIX "cg-secret:v1:"
+
+/* Is n a scalar whose text is a secret? */
+bool cg_node_is_secret(const struct cg_node *n);
 
 /* What a template may render to: a file's content is held in memory. */
 #define CG_TEMPLATE_OUT_MAX (64u << 20)
