@@ -376,6 +376,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	struct cg_ctx ctx;
 	struct cg_source src;
 	struct cg_state records = { 0 };
+	struct cg_canary *canaries = NULL;
 	bool color = use_color(stdout), ecolor = use_color(stderr);
 	const char *policy_dir;
 	char *state = NULL, *cache = NULL;
@@ -489,6 +490,11 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.lookup_data = &lc;
 	ctx.records = &records;
 	ctx.helper_timeout_ms = conf.helper_timeout * 1000u;
+	ctx.guard_seconds = conf.guard_seconds;
+	ctx.management_port = conf.management_port;
+	cg_config_canaries(&conf, !o.policy && !o.no_pull, !o.no_report,
+			   &canaries, &ctx.ncanaries);
+	ctx.canaries = canaries;
 	/* Least privilege; plan diffs in a read-only sandbox (caps.c). */
 	if (cg_engine_run_confined(&p, &ctx, dry_run, o.verbose, &counts,
 				   &err) < 0) {
@@ -547,6 +553,7 @@ out:
 	cg_lock_release(lockfd);
 	cg_source_release(&src);
 	cg_state_release(&records);
+	free(canaries);
 	free(cache);
 	free(state);
 	cg_log_close();

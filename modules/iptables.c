@@ -1611,13 +1611,184 @@ static bool blame(struct job *jobs, const struct tx *tx, unsigned line,
 	return false;
 }
 
+/* --- the guard ------------------------------------------------------ */
+
+/* The jobs of one family and table, applied together. */
+struct group {
+	struct host *h;    /* borrowed */
+	const char *table; /* borrowed */
+	struct job *jobs;  /* owned */
+	size_t n;
+};
+
+/* An apply under a guard: all it changes, to undo it. */
+struct guarded {
+	struct cg_ctx *ctx;
+	struct cg_guard g;
+	bool armed;
+	struct group *groups; /* borrowed */
+	size_t ngroups;
+};
+
+/*
+ * Lines that undo what nd is about to do to job ji, against the chain as
+ * it is before it: in phases like build_tx, mirrored.
+ */
+static void inverse_of_need(struct tx *tx, size_t ji, const struct job *j,
+			    const struct need *nd, int phase)
+{
+	const char *chain = j->w->chain;
+	struct readd *back;
+	size_t i, nback = 0;
+
+	switch (phase) {
+	case 0:
+		if (nd->drop && nd->chain) {
+			tx_line(tx, ji, NONE, "-N %s", chain);
+			for (i = 0; i < nd->chain->n; i++)
+				tx_line(tx, ji, NONE, "-A %s %s", chain,
+					nd->chain->rules[i].spec);
+		}
+		break;
+	case 1:
+		if (nd->policy_to)
+			tx_line(tx, ji, NONE, "-P %s %s", chain,
+				nd->policy_from);
+		break;
+	case 2:
+		for (i = 0; i < nd->plan.n; i++)
+			if (nd->plan.ops[i].kind != IPT_OP_DELETE)
+				tx_line(tx, ji, NONE, "-D %s %s", chain,
+					nd->plan.ops[i].spec);
+		break;
+	case 3:
+		/* Back where they were: in order, each at its old place. */
+		back = cg_xcalloc(nd->plan.n + 1, sizeof(*back));
+		for (i = 0; i < nd->plan.n; i++)
+			if (nd->plan.ops[i].kind == IPT_OP_DELETE) {
+				back[nback].spec = nd->plan.ops[i].spec;
+				back[nback++].pos = nd->plan.ops[i].at - 1;
+			}
+		qsort(back, nback, sizeof(*back), cmp_readd);
+		for (i = 0; i < nback; i++)
+			tx_line(tx, ji, NONE, "-I %s %zu %s", chain,
+				back[i].pos + 1, back[i].spec);
+		free(back);
+		break;
+	case 4:
+		if (nd->create)
+			tx_line(tx, ji, NONE, "-F %s", chain);
+		break;
+	case 5:
+		if (nd->create)
+			tx_line(tx, ji, NONE, "-X %s", chain);
+		break;
+	}
+}
+
+/*
+ * The script that undoes everything done so far to the groups of one
+ * family, against their tables as last read; with nds (for group cur),
+ * also what the transaction about to run does. Empty when there is
+ * nothing to undo.
+ */
+static void undo_script(const struct guarded *gd, enum ipt_family f,
+			size_t cur, const struct need *nds, size_t only,
+			struct cg_buf *out)
+{
+	size_t gi, i;
+	int phase;
+
+	for (gi = 0; gi < gd->ngroups; gi++) {
+		const struct group *g = &gd->groups[gi];
+		const struct ipt_table *t;
+		struct tx tx = { 0 };
+
+		if (g->h->family != f)
+			continue;
+		t = ipt_ruleset_table(&g->h->rs, g->table);
+		tx_line(&tx, NONE, NONE, "*%s", g->table);
+		for (phase = 0; gi == cur && nds && phase < 6; phase++)
+			for (i = 0; i < g->n; i++)
+				if (!g->jobs[i].done && !g->jobs[i].failed &&
+				    (only == NONE || i == only))
+					inverse_of_need(&tx, i, &g->jobs[i],
+							&nds[i], phase);
+		for (i = 0; i < g->n; i++)
+			undo_job(&tx, i, &g->jobs[i], t);
+		tx_line(&tx, NONE, NONE, "COMMIT");
+		if (tx.n > 2)
+			cg_buf_add(out, tx.text.data, tx.text.len);
+		tx_release(&tx);
+	}
+}
+
+/*
+ * Give the guard the undo of what is done so far and, first choice,
+ * with what group cur's next transaction (nds) does: if the agent dies
+ * while it runs, either may be the truth, and iptables-restore, atomic,
+ * refuses the one that is not.
+ */
+static void guard_hold(struct guarded *gd, size_t cur, const struct need *nds,
+		       size_t only)
+{
+	struct cg_buf a[2] = { { 0 } }, b[2] = { { 0 } };
+	struct cg_guard_undo u[2];
+	const char *argv[2][5];
+	char *prog[2] = { NULL, NULL };
+	size_t nu = 0, gi;
+	enum ipt_family f;
+	struct cg_error e;
+
+	if (!gd || !gd->armed)
+		return;
+	for (f = IPT_IPV4; f <= IPT_IPV6; f++) {
+		const struct host *h = NULL;
+
+		for (gi = 0; gi < gd->ngroups; gi++)
+			if (gd->groups[gi].h->family == f)
+				h = gd->groups[gi].h;
+		if (!h)
+			continue;
+		undo_script(gd, f, cur, nds, only, &a[f]);
+		if (nds)
+			undo_script(gd, f, NONE, NULL, NONE, &b[f]);
+		if (!a[f].len ||
+		    ipt_tool(h->be, f, "restore", false, &prog[f], &e) < 0)
+			continue;
+		argv[f][0] = prog[f];
+		argv[f][1] = "--noflush";
+		argv[f][2] = "-w";
+		argv[f][3] = "10";
+		argv[f][4] = NULL;
+		memset(&u[nu], 0, sizeof(u[nu]));
+		u[nu].argv = argv[f];
+		u[nu].in[0] = a[f].data;
+		u[nu].in_len[0] = a[f].len;
+		u[nu].nin = 1;
+		/* Nothing done before: if the transaction did not go through,
+		 * an empty script is the undo. */
+		u[nu].in[1] = b[f].len ? b[f].data : "";
+		u[nu].in_len[1] = b[f].len;
+		u[nu].nin += nds != NULL;
+		nu++;
+	}
+	/* A guard that cannot be told is one that undoes it all anyway. */
+	(void)cg_guard_hold(&gd->g, u, nu, &e);
+	for (f = IPT_IPV4; f <= IPT_IPV6; f++) {
+		cg_buf_release(&a[f]);
+		cg_buf_release(&b[f]);
+		free(prog[f]);
+	}
+}
+
 /*
  * Make the jobs (all of one family and table) true: one iptables-restore
  * for all of them, read back, and again on fresh state if someone else
  * changed the table meanwhile. What cannot be made true is undone.
  */
 static void apply_table(struct host *h, const char *table, struct job *jobs,
-			size_t n)
+			size_t n, struct guarded *gd, size_t gi)
 {
 	struct need *nds = cg_xcalloc(n + 1, sizeof(*nds));
 	struct job **left = cg_xcalloc(n + 1, sizeof(*left));
@@ -1650,6 +1821,7 @@ static void apply_table(struct host *h, const char *table, struct job *jobs,
 		    ++rounds > MAX_ATTEMPTS + 2 * n + 2)
 			break;
 		build_tx(&tx, table, jobs, nds, n, isolate ? first : NONE);
+		guard_hold(gd, gi, nds, isolate ? first : NONE);
 		cg_error_clear(&e);
 		if (ipt_restore(h->be, h->family, &h->where, tx.text.data,
 				tx.text.len, &line, &e) < 0) {
@@ -1669,6 +1841,7 @@ static void apply_table(struct host *h, const char *table, struct job *jobs,
 				job_record(&jobs[i], &nds[i]);
 		if (refresh(h, table, &e) < 0)
 			goto out_unread;
+		guard_hold(gd, NONE, NULL, NONE);
 		/* Verify: what came out other than written is undone. */
 		for (i = 0; i < n; i++) {
 			struct job *one = &jobs[i];
@@ -1730,33 +1903,197 @@ static void job_init(struct job *j, struct cg_resource *r)
 		specs_add(&j->had, c->rules[i].spec);
 }
 
+/* Did the job change anything that is still to be undone? */
+static bool job_changed(const struct job *j)
+{
+	return !j->failed && (j->added.n || j->removed.n || j->set_policy ||
+			      j->made_chain || j->dropped_chain);
+}
+
+/*
+ * After the change: does the filter INPUT chain of each family it touched
+ * still let in what it did before (established sessions, the management
+ * port)? Then every canary. The first failure, into why.
+ */
+static bool still_reachable(struct guarded *gd, char *why, size_t size,
+			    bool *canary)
+{
+	size_t gi, i;
+
+	for (gi = 0; gi < gd->ngroups; gi++) {
+		const struct group *g = &gd->groups[gi];
+
+		if (strcmp(g->table, "filter") != 0)
+			continue;
+		for (i = 0; i < g->n; i++) {
+			const struct job *j = &g->jobs[i];
+			const struct ipt_chain *c;
+			const char **now;
+			char before[8], after[512];
+			size_t k;
+			bool ok;
+
+			if (!job_changed(j) || strcmp(j->w->chain, "INPUT") != 0)
+				continue;
+			if (!ipt_chain_lets_in((const char *const *)j->had.v,
+					       j->had.n, j->had_policy,
+					       gd->ctx->management_port, before,
+					       sizeof(before)))
+				continue; /* it did not before: not ours */
+			c = ipt_table_chain(ipt_ruleset_table(&g->h->rs,
+							      g->table),
+					    "INPUT");
+			now = cg_xcalloc(c ? c->n + 1 : 1, sizeof(*now));
+			for (k = 0; c && k < c->n; k++)
+				now[k] = c->rules[k].spec;
+			ok = ipt_chain_lets_in(now, c ? c->n : 0,
+					       c ? c->policy : NULL,
+					       gd->ctx->management_port, after,
+					       sizeof(after));
+			free(now);
+			if (!ok) {
+				snprintf(why, size, "%s %s", ipt_family_name(g->h->family), after);
+				return false;
+			}
+		}
+	}
+	*canary = true;
+	for (i = 0; i < gd->ctx->ncanaries; i++)
+		if (ipt_canary_run(gd->ctx, &gd->ctx->canaries[i], why, size) <
+		    0)
+			return false;
+	return true;
+}
+
+/*
+ * The change is made: confirm it if the host is still reachable, else
+ * undo it (ourselves, against the tables as they are now; the guard if
+ * that fails) and fail what changed.
+ */
+static void guard_settle(struct guarded *gd)
+{
+	char why[1024];
+	struct cg_error e;
+	bool undone = true, canary = false;
+	const char *hint;
+	size_t gi, i;
+
+	if (still_reachable(gd, why, sizeof(why), &canary)) {
+		cg_error_clear(&e);
+		if (cg_guard_confirm(&gd->g, &e) == 0)
+			return;
+		/* Too late: the guard undid it. The tables are read again. */
+		snprintf(why, sizeof(why), "%s", e.msg);
+		undone = gd->g.undone;
+		canary = false;
+	} else {
+		for (gi = 0; gi < gd->ngroups; gi++) {
+			struct group *g = &gd->groups[gi];
+			struct job **v = cg_xcalloc(g->n + 1, sizeof(*v));
+			size_t nv = 0;
+
+			for (i = 0; i < g->n; i++)
+				if (job_changed(&g->jobs[i]))
+					v[nv++] = &g->jobs[i];
+			cg_error_clear(&e);
+			if (nv && undo(g->h, g->table, v, nv, &e) < 0)
+				undone = false;
+			free(v);
+		}
+		cg_error_clear(&e);
+		if (undone)
+			(void)cg_guard_confirm(&gd->g, &e);
+		else
+			undone = cg_guard_fire(&gd->g, &e) == 0;
+	}
+	if (canary)
+		hint = "the change cuts off what the canary checks: keep its "
+		       "traffic allowed, or fix the canary (agent config "
+		       "firewall: canaries:)";
+	else if (gd->g.seconds && strstr(why, "guard_seconds"))
+		hint = "the canaries took too long: raise firewall: "
+		       "guard_seconds: in the agent config";
+	else
+		hint = "keep an accept of ESTABLISHED and of the management "
+		       "port before any DROP in INPUT (or set firewall: "
+		       "management_port: in the agent config)";
+	for (gi = 0; gi < gd->ngroups; gi++) {
+		struct group *g = &gd->groups[gi];
+
+		cg_error_clear(&e);
+		(void)refresh(g->h, g->table, &e);
+		for (i = 0; i < g->n; i++)
+			if (job_changed(&g->jobs[i]))
+				job_fail(&g->jobs[i], NULL, hint, "%s: %s",
+					 undone ? "rolled back"
+						: "rolling back failed",
+					 why);
+	}
+}
+
 static int iptables_apply(struct cg_ctx *ctx, struct cg_resource **res,
 			  size_t n, struct cg_error *err)
 {
 	bool *seen = cg_xcalloc(n + 1, sizeof(*seen));
-	struct job *jobs = cg_xcalloc(n + 1, sizeof(*jobs));
-	size_t i, j, nj;
+	struct group *groups = cg_xcalloc(n + 1, sizeof(*groups));
+	struct guarded gd;
+	size_t i, j, ng = 0;
 
-	(void)ctx;
 	(void)err;
 	/* One transaction per table of a family, in the order of the first. */
 	for (i = 0; i < n; i++) {
 		const struct want *wi = res[i]->desired;
+		struct group *g;
 
 		if (seen[i])
 			continue;
-		nj = 0;
+		g = &groups[ng++];
+		g->h = res[i]->observed;
+		g->table = wi->table;
+		g->jobs = cg_xcalloc(n - i + 1, sizeof(*g->jobs));
 		for (j = i; j < n; j++) {
 			if (seen[j] || !same_group(wi, res[j]->desired))
 				continue;
 			seen[j] = true;
-			job_init(&jobs[nj++], res[j]);
+			job_init(&g->jobs[g->n++], res[j]);
 		}
-		apply_table(res[i]->observed, wi->table, jobs, nj);
-		for (j = 0; j < nj; j++)
-			job_release(&jobs[j]);
 	}
-	free(jobs);
+	/*
+	 * Armed before the first change, so that the agent dying at any
+	 * point after it leaves the undo to the guard.
+	 */
+	memset(&gd, 0, sizeof(gd));
+	gd.ctx = ctx;
+	gd.groups = groups;
+	gd.ngroups = ng;
+	if (ctx->guard_seconds) {
+		struct cg_error e;
+
+		cg_error_clear(&e);
+		if (cg_guard_arm(ctx, ctx->guard_seconds, &gd.g, &e) < 0) {
+			for (i = 0; i < n; i++)
+				cg_resource_failf(res[i],
+						  "set firewall: guard_seconds: "
+						  "0 in the agent config to "
+						  "change the firewall "
+						  "unguarded",
+						  "not changed: %s", e.msg);
+			goto out;
+		}
+		gd.armed = true;
+	}
+	for (i = 0; i < ng; i++)
+		apply_table(groups[i].h, groups[i].table, groups[i].jobs,
+			    groups[i].n, &gd, i);
+	if (gd.armed)
+		guard_settle(&gd);
+out:
+	for (i = 0; i < ng; i++) {
+		for (j = 0; j < groups[i].n; j++)
+			job_release(&groups[i].jobs[j]);
+		free(groups[i].jobs);
+	}
+	free(groups);
 	free(seen);
 	return 0;
 }

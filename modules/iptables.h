@@ -244,6 +244,25 @@ int ipt_nft_check(const struct ipt_backend *be, enum ipt_family f,
 		  const char *const *chains, size_t nchains,
 		  const char *cache_dir, struct cg_error *err);
 
+/* --- iptables-guard.c: is the host still reachable? ------------------ */
+
+struct cg_ctx;
+struct cg_canary;
+
+/* Run one canary; -1 with why ("canary 10.0.0.1:443 (...) failed: ..."). */
+int ipt_canary_run(const struct cg_ctx *ctx, const struct cg_canary *k,
+		   char *why, size_t size);
+
+/*
+ * Does an INPUT chain of these rules (iptables-save's specs, in order)
+ * and policy let in the packets of established sessions and new TCP
+ * connections to port (0: not asked)? Only what is certain counts
+ * against it: a rule it cannot read through (-s, a jump to a user
+ * chain) is taken to let them in. false with why naming the rule.
+ */
+bool ipt_chain_lets_in(const char *const *specs, size_t n, const char *policy,
+		       unsigned port, char *why, size_t size);
+
 /* --- iptables-canon.c: rules in the kernel's own form ---------------- */
 
 struct ipt_canon_rule {

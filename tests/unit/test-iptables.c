@@ -587,6 +587,65 @@ static void test_plan_random(void)
 	tap_is_int(notmin, 0, "and the change is always the smallest");
 }
 
+/* What an INPUT chain lets in, for the guard. */
+static void test_lets_in(void)
+{
+	static const struct {
+		const char *rules[6];
+		const char *policy;
+		bool ok;
+		const char *why; /* part of the reason, when not ok */
+	} cases[] = {
+		{ { NULL }, "ACCEPT", true, NULL },
+		{ { NULL }, "DROP", false, "established sessions: policy DROP" },
+		{ { "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+		    "-p tcp -m tcp --dport 22 -j ACCEPT", NULL },
+		  "DROP", true, NULL },
+		{ { "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+		    NULL },
+		  "DROP", false, "management port 22: policy DROP" },
+		{ { "-j DROP", "-m state --state ESTABLISHED -j ACCEPT", NULL },
+		  "ACCEPT", false, "[1] -A INPUT -j DROP comes before" },
+		{ { "-s 192.0.2.7/32 -j DROP",
+		    "-m conntrack --ctstate ESTABLISHED -j ACCEPT",
+		    "-p tcp -m multiport --dports 20:30 -j ACCEPT", NULL },
+		  "DROP", true, NULL },
+		{ { "-m conntrack --ctstate ESTABLISHED -j ACCEPT",
+		    "-p tcp -m tcp --dport 22 -j REJECT --reject-with "
+		    "tcp-reset",
+		    "-p tcp -m tcp --dport 22 -j ACCEPT", NULL },
+		  "ACCEPT", false, "management port 22: [2]" },
+		/* What it cannot read through lets them in. */
+		{ { "-m conntrack --ctstate ESTABLISHED -j ACCEPT",
+		    "-p tcp -m tcp --dport 22 -j SSH", NULL },
+		  "DROP", true, NULL },
+		{ { "-m conntrack --ctstate ESTABLISHED -j ACCEPT",
+		    "-p udp -m udp --dport 22 -j ACCEPT",
+		    "-i lo -j ACCEPT", "-m conntrack --ctstate INVALID -j DROP",
+		    "-p tcp -m tcp --dport 22 -j LOG", NULL },
+		  "DROP", false, "management port 22: policy DROP" },
+		{ { "-m conntrack --ctstate ESTABLISHED -j ACCEPT",
+		    "! -s 10.0.0.0/8 -p tcp -m tcp --dport 22 -j DROP", NULL },
+		  "ACCEPT", true, NULL },
+	};
+	size_t i, n;
+
+	for (i = 0; i < CG_ARRAY_SIZE(cases); i++) {
+		char why[512] = "", name[640];
+		bool ok;
+
+		for (n = 0; cases[i].rules[n]; n++)
+			;
+		ok = ipt_chain_lets_in(cases[i].rules, n, cases[i].policy, 22,
+				       why, sizeof(why));
+		snprintf(name, sizeof(name), "lets in, case %zu: %s", i,
+			 ok ? "yes" : why);
+		tap_ok(ok == cases[i].ok &&
+			       (ok || strstr(why, cases[i].why) != NULL),
+		       name);
+	}
+}
+
 int main(void)
 {
 	test_parse();
@@ -598,5 +657,6 @@ int main(void)
 	test_plan_cases();
 	test_plan_positions();
 	test_plan_random();
+	test_lets_in();
 	return tap_done();
 }
