@@ -17,6 +17,8 @@
 struct want_rule {
 	char *text;  /* owned: as written in the policy */
 	char *where; /* owned: "roles/fw.yaml:12" */
+	enum ipt_place_kind place; /* its own position:/before:, or the chain's */
+	char *anchor; /* owned: before:, or NULL */
 };
 
 struct want {
@@ -26,6 +28,8 @@ struct want {
 	char *policy; /* owned: ACCEPT, DROP; NULL: left as it is */
 	bool builtin;
 	bool purge;
+	enum ipt_place_kind place; /* position:/before: of the resource */
+	char *anchor;              /* owned */
 	bool absent;  /* state: absent: the (user) chain is removed */
 	char **ignore; /* owned */
 	size_t nignore;
@@ -55,8 +59,9 @@ struct host {
 static const char *const iptables_keys[] = { NULL };
 static const char *const want_keys[] = {
 	"family", "table", "chain", "policy", "purge",
-	"ignore", "rules", "state", NULL,
+	"ignore", "rules", "state", "position", "before", NULL,
 };
+static const char *const rule_keys[] = { "rule", "position", "before", NULL };
 
 /* Targets, for "did you mean" when a jump goes nowhere. */
 static const char *const std_targets[] = {
@@ -132,29 +137,97 @@ static int node_err(struct cg_error *err, const struct cg_node *n,
 	return CG_ERR;
 }
 
+/* position: first|last, or before: TEXT, of map (a resource, a rule). */
+static int parse_place(const struct cg_node *map, enum ipt_place_kind *kind,
+		       char **anchor, struct cg_error *err)
+{
+	const struct cg_node *pos = cg_map_get(map, "position");
+	const struct cg_node *bef = cg_map_get(map, "before");
+	const char *s;
+
+	if (pos && bef)
+		return node_err(err, bef, "keep one of them",
+				"position: and before: say the same thing "
+				"twice");
+	if (pos) {
+		if (cg_node_string(pos, "position", &s, err) < 0)
+			return CG_ERR;
+		if (strcmp(s, "first") == 0)
+			*kind = IPT_PLACE_FIRST;
+		else if (strcmp(s, "last") == 0)
+			*kind = IPT_PLACE_LAST;
+		else
+			return node_err(err, pos,
+					"first: before every rule not in the "
+					"policy; last: after them; or before: "
+					"\"-j RETURN\" for a place of its own",
+					"position is first or last, not '%s'",
+					s);
+	}
+	if (bef) {
+		if (cg_node_string(bef, "before", &s, err) < 0)
+			return CG_ERR;
+		if (!s[0])
+			return node_err(err, bef, "before: \"-j RETURN\"",
+					"before: cannot be empty");
+		*kind = IPT_PLACE_BEFORE;
+		free(*anchor);
+		*anchor = cg_xstrdup(s);
+	}
+	return 0;
+}
+
 static int parse_rule(struct want *w, const struct cg_node *n,
 		      struct cg_error *err)
 {
 	struct want_rule *r;
 	char **words, where[256];
+	enum ipt_place_kind place = w->place;
+	char *anchor = NULL;
 	size_t i, k;
 	const char *p;
 
-	if (n->kind != CG_NODE_SCALAR)
+	if (n->kind == CG_NODE_MAP) {
+		const struct cg_node *m = n;
+
+		if (cg_map_check_keys(m, rule_keys, "a rule", err) < 0)
+			return CG_ERR;
+		n = cg_map_get(m, "rule");
+		if (!n)
+			return node_err(err, m, "- { rule: \"-s 10.0.0.0/8 -j "
+						"DROP\", position: first }",
+					"a rule written as a map needs rule:");
+		if (parse_place(m, &place, &anchor, err) < 0)
+			return CG_ERR;
+		if (place == IPT_PLACE_BEFORE && !anchor)
+			anchor = cg_xstrdup(w->anchor);
+	} else if (w->anchor) {
+		anchor = cg_xstrdup(w->anchor);
+	}
+	if (n->kind != CG_NODE_SCALAR) {
+		free(anchor);
 		return node_err(err, n, "write each rule as a string, like "
 					"'-p tcp --dport 22 -j ACCEPT'",
 				"a rule must be a string, not %s",
 				cg_node_kind_name(n));
+	}
 	for (p = n->str; *p; p++)
-		if ((unsigned char)*p < 0x20 && *p != '\t')
+		if ((unsigned char)*p < 0x20 && *p != '\t') {
+			free(anchor);
 			return node_err(err, n, "one rule per list item",
 					"a rule must be one line");
-	if ((size_t)(p - n->str) != n->len)
+		}
+	if ((size_t)(p - n->str) != n->len) {
+		free(anchor);
 		return node_err(err, n, NULL, "a rule cannot hold a NUL byte");
-	if (ipt_split(n->str, &words, &k) < 0)
+	}
+	if (ipt_split(n->str, &words, &k) < 0) {
+		free(anchor);
 		return node_err(err, n, "close the double quote",
 				"rule has an open quote: %s", n->str);
+	}
 	if (k == 0) {
+		free(anchor);
 		ipt_words_free(words);
 		return node_err(err, n, NULL, "empty rule");
 	}
@@ -171,6 +244,7 @@ static int parse_rule(struct want *w, const struct cg_node *n,
 					"rule has the command option '%s': %s",
 					words[i], n->str);
 
+				free(anchor);
 				ipt_words_free(words);
 				return rc;
 			}
@@ -181,6 +255,8 @@ static int parse_rule(struct want *w, const struct cg_node *n,
 	r = &w->rules[w->nrules++];
 	r->text = cg_xstrdup(n->str);
 	r->where = cg_xstrdup(where);
+	r->place = place;
+	r->anchor = anchor;
 	return 0;
 }
 
@@ -302,6 +378,8 @@ static int iptables_parse(struct cg_resource *r, const struct cg_node *item,
 		free(v);
 	}
 
+	if (parse_place(value, &w->place, &w->anchor, err) < 0)
+		return CG_ERR;
 	n = cg_map_get(value, "rules");
 	if (n && !(n->kind == CG_NODE_SCALAR && n->plain && n->len == 0)) {
 		if (n->kind != CG_NODE_SEQ)
@@ -329,7 +407,8 @@ static int iptables_parse(struct cg_resource *r, const struct cg_node *item,
 						w->rules[b].text);
 		}
 	}
-	if (w->absent && (w->nrules || w->policy || w->purge))
+	if (w->absent && (w->nrules || w->policy || w->purge ||
+			  w->place != IPT_PLACE_ORDER))
 		return node_err(err, value, "remove rules:, policy: and purge:",
 				"a chain that is absent has no rules or "
 				"policy");
@@ -368,7 +447,9 @@ static void iptables_release(struct cg_resource *r)
 		for (i = 0; i < w->nrules; i++) {
 			free(w->rules[i].text);
 			free(w->rules[i].where);
+			free(w->rules[i].anchor);
 		}
+		free(w->anchor);
 		free(w->rules);
 		for (i = 0; i < w->nignore; i++)
 			free(w->ignore[i]);
@@ -864,12 +945,14 @@ struct need {
 	const char *policy_from;       /* -P, when these two differ */
 	const char *policy_to;
 	const char **have;             /* owned array: chain's specs */
+	struct ipt_place *place;       /* owned: per canonical rule */
 	struct ipt_plan plan;
 };
 
 static void need_release(struct need *nd)
 {
 	free(nd->have);
+	free(nd->place);
 	ipt_plan_release(&nd->plan);
 	memset(nd, 0, sizeof(*nd));
 }
@@ -1055,6 +1138,14 @@ static int compute_need(const struct cg_resource *r, struct need *nd,
 	in.purge = w->purge;
 	in.ignore = (const char *const *)w->ignore;
 	in.nignore = w->nignore;
+	nd->place = cg_xcalloc(w->ncanon + 1, sizeof(*nd->place));
+	for (i = 0; i < w->ncanon; i++) {
+		const struct want_rule *wr = &w->rules[w->canon_src[i]];
+
+		nd->place[i].kind = wr->place;
+		nd->place[i].anchor = wr->anchor;
+	}
+	in.place = nd->place;
 	ipt_plan_chain(&in, &nd->plan);
 	return 0;
 }
@@ -1098,11 +1189,55 @@ static void kept_note(struct cg_change *c, const struct ipt_plan *p)
 	cg_buf_release(&b);
 }
 
+/*
+ * Where an inserted rule goes, for plan: "  (first)", "  (before [3] -A
+ * DOCKER-USER -j RETURN)": the anchor as the chain is read now.
+ */
+static void place_note(const struct need *nd, const struct ipt_op *op,
+		       char *buf, size_t size)
+{
+	const struct ipt_place *pl;
+	size_t k;
+
+	buf[0] = '\0';
+	if (op->kind == IPT_OP_DELETE || !nd->place)
+		return;
+	pl = &nd->place[op->want];
+	switch (pl->kind) {
+	case IPT_PLACE_FIRST:
+		snprintf(buf, size, "  (first)");
+		break;
+	case IPT_PLACE_LAST:
+		snprintf(buf, size, "  (last)");
+		break;
+	case IPT_PLACE_BEFORE:
+		for (k = 0; k < nd->plan.nkept; k++)
+			if (strstr(nd->plan.kept[k].spec, pl->anchor))
+				break;
+		if (k == nd->plan.nkept) {
+			snprintf(buf, size, "  (before \"%.200s\": none, so last)",
+				 pl->anchor);
+			break;
+		}
+		for (size_t i = 0; nd->chain && i < nd->chain->n; i++)
+			if (nd->chain->rules[i].spec == nd->plan.kept[k].spec) {
+				snprintf(buf, size, "  (before [%zu] -A %s %.300s)",
+					 i + 1, nd->chain->name,
+					 nd->plan.kept[k].spec);
+				break;
+			}
+		break;
+	default:
+		break;
+	}
+}
+
 static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			 struct cg_error *err)
 {
 	const struct want *w = r->desired;
 	struct cg_change *c = &r->change;
+	char where[512];
 	struct need nd;
 	size_t i, k;
 
@@ -1138,8 +1273,9 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		struct cg_change_item *it = cg_change_add(
 			c, "rule", del ? rule : NULL, del ? NULL : rule);
 
-		it->detail = cg_xasprintf("%c [%zu] %s", del ? '-' : '+',
-					  op->at, rule);
+		place_note(&nd, op, where, sizeof(where));
+		it->detail = cg_xasprintf("%c [%zu] %s%s", del ? '-' : '+',
+					  op->at, rule, where);
 		free(rule);
 	}
 	for (i = 0, k = 0; i < nd.plan.nkept; i++) {

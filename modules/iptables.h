@@ -133,6 +133,19 @@ struct ipt_plan {
 	size_t nkept, capkept;
 };
 
+/* Where a managed rule goes among the rules the policy does not name. */
+enum ipt_place_kind {
+	IPT_PLACE_ORDER,  /* next to the managed rule before it (the default) */
+	IPT_PLACE_FIRST,  /* before every rule not in the policy */
+	IPT_PLACE_LAST,   /* after every rule not in the policy */
+	IPT_PLACE_BEFORE, /* before the first such rule holding anchor */
+};
+
+struct ipt_place {
+	enum ipt_place_kind kind;
+	const char *anchor; /* IPT_PLACE_BEFORE: text, as in ignore: */
+};
+
 struct ipt_plan_in {
 	const char *const *have; /* the chain now, in order */
 	size_t nhave;
@@ -141,6 +154,8 @@ struct ipt_plan_in {
 	bool purge; /* delete rules nobody known owns */
 	const char *const *ignore; /* substrings: rules never touched */
 	size_t nignore;
+	/* Per want rule, or NULL: all IPT_PLACE_ORDER. */
+	const struct ipt_place *place;
 };
 
 /*
@@ -152,6 +167,12 @@ struct ipt_plan_in {
  * where they are, unless purge deletes those nobody known owns. Deletes
  * are by spec, and iptables deletes the first match: the plan only ever
  * deletes the first copies of a spec, so the result is the same.
+ *
+ * With place, a rule's place among the rules that stay unmanaged (kept)
+ * is given too: a managed rule in another gap between them than its
+ * place says is moved (deleted, inserted). Order among managed rules
+ * wins over a place that contradicts it: a rule never goes before one
+ * declared earlier.
  */
 void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out);
 void ipt_plan_release(struct ipt_plan *p);

@@ -443,7 +443,7 @@ static void test_plan_cases(void)
 static void test_plan_positions(void)
 {
 	const char *have[] = { "x", "a", "c" }, *want[] = { "a", "b", "c", "d" };
-	struct ipt_plan_in in = { have, 3, want, 4, false, NULL, 0 };
+	struct ipt_plan_in in = { have, 3, want, 4, false, NULL, 0, NULL };
 	struct ipt_plan p;
 
 	ipt_plan_chain(&in, &p);
@@ -587,6 +587,64 @@ static void test_plan_random(void)
 	tap_is_int(notmin, 0, "and the change is always the smallest");
 }
 
+/* Placement: first, last, before an anchor; order among managed wins. */
+static void test_plan_place(void)
+{
+	static const struct {
+		const char *name, *have, *want, *place, *ops, *after;
+	} cases[] = {
+		{ "first: before every rule not in the policy", "x y", "a",
+		  "f", "-I 1 a", "a x y" },
+		{ "last: after all of them", "x y", "a", "l", "-A a", "x y a" },
+		{ "before: the anchor (Docker's RETURN)", "x RETURN", "a b",
+		  "R R", "-I 2 a, -I 3 b", "x a b RETURN" },
+		{ "an anchor that is not there: at the end", "x", "a", "R",
+		  "-A a", "x a" },
+		{ "a rule after the anchor is moved before it", "RETURN a",
+		  "a", "R", "-D a, -I 1 a", "a RETURN" },
+		{ "a first rule already first stays", "a x", "a", "f", "",
+		  "a x" },
+		{ "a first rule behind others moves", "x a", "a", "f",
+		  "-D a, -I 1 a", "a x" },
+		{ "unplaced rules follow their neighbour", "x RETURN", "a b c",
+		  "f . R", "-I 1 a, -I 2 b, -I 4 c", "a b x c RETURN" },
+		{ "a rule placed first after one placed last: order wins",
+		  "x", "a b", "l f", "-A a, -A b", "x a b" },
+	};
+	size_t i, k;
+
+	for (i = 0; i < CG_ARRAY_SIZE(cases); i++) {
+		char hb[256], wb[256], pb[64], got[512];
+		const char *have[32], *want[32], *pl[32], *chain[64];
+		struct ipt_place place[32];
+		struct ipt_plan_in in = { 0 };
+		struct ipt_plan p;
+		size_t n;
+
+		in.have = have;
+		in.nhave = words(cases[i].have, hb, have);
+		in.want = want;
+		in.nwant = words(cases[i].want, wb, want);
+		n = words(cases[i].place, pb, pl);
+		for (k = 0; k < n; k++) {
+			place[k].anchor = "RETURN";
+			place[k].kind = pl[k][0] == 'f'   ? IPT_PLACE_FIRST
+					: pl[k][0] == 'l' ? IPT_PLACE_LAST
+					: pl[k][0] == 'R' ? IPT_PLACE_BEFORE
+							  : IPT_PLACE_ORDER;
+		}
+		in.place = place;
+		ipt_plan_chain(&in, &p);
+		ops_text(&p, got, sizeof(got));
+		tap_is_str(got, cases[i].ops, cases[i].name);
+		memcpy(chain, have, in.nhave * sizeof(*have));
+		n = simulate(chain, in.nhave, &p);
+		join(chain, n, got, sizeof(got));
+		tap_is_str(got, cases[i].after, "  and the chain after it");
+		ipt_plan_release(&p);
+	}
+}
+
 /* What an INPUT chain lets in, for the guard. */
 static void test_lets_in(void)
 {
@@ -657,6 +715,7 @@ int main(void)
 	test_plan_cases();
 	test_plan_positions();
 	test_plan_random();
+	test_plan_place();
 	test_lets_in();
 	return tap_done();
 }
