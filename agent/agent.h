@@ -130,6 +130,7 @@ struct cg_counts {
 	size_t ok, drifted, repaired, failed, skipped;
 	/* Unmanaged items nobody known owns (an operator's hand rule). */
 	size_t extra;
+	size_t warnings; /* change.warnings, all resources */
 };
 
 /*

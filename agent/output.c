@@ -164,6 +164,15 @@ static void print_unmanaged(FILE *out, const struct cg_resource *r,
 	}
 }
 
+static void print_warnings(FILE *out, const struct cg_resource *r, bool color)
+{
+	size_t k;
+
+	for (k = 0; k < r->change.nwarnings; k++)
+		fprintf(out, "    %swarning:%s %s\n", col(color, YELLOW),
+			col(color, RESET), r->change.warnings[k]);
+}
+
 static void print_problem(FILE *out, const struct cg_resource *r, bool color)
 {
 	if (!r->err)
@@ -213,7 +222,7 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 {
 	bool plan = strcmp(info->command, "plan") == 0;
 	bool quiet = !plan && !info->verbose && !c->repaired && !c->failed &&
-		     !c->skipped && !c->extra;
+		     !c->skipped && !c->extra && !c->warnings;
 	size_t i;
 
 	if (quiet)
@@ -242,7 +251,7 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		const struct cg_resource *r = &p->res[p->order[i]];
 		char m = mark(r);
 
-		if (m == '=' && !r->change.nunmanaged)
+		if (m == '=' && !r->change.nunmanaged && !r->change.nwarnings)
 			continue;
 		fprintf(out, "\n%s%c %s%s  (%s)\n",
 			col(info->color, mark_color(m)), m, r->id,
@@ -254,6 +263,7 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		}
 		print_change(out, r, info->color);
 		print_unmanaged(out, r, info->color);
+		print_warnings(out, r, info->color);
 	}
 	for (i = 0; (plan || info->verbose) && cg_modules[i]; i++) {
 		char *text = module_summary(p, cg_modules[i]);
@@ -271,6 +281,9 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		c->skipped);
 	if (c->extra)
 		fprintf(out, ", %zu extra", c->extra);
+	if (c->warnings)
+		fprintf(out, ", %zu warning%s", c->warnings,
+			c->warnings == 1 ? "" : "s");
 	fprintf(out, " (%.3f s)", (double)info->duration_ns / 1e9);
 	if (info->stopped)
 		fprintf(out, "; stopped by SIG%s", sigabbrev_np(info->stopped));
@@ -360,6 +373,8 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	cg_json_kint(&j, "failed", (int64_t)c->failed);
 	cg_json_kint(&j, "skipped", (int64_t)c->skipped);
 	cg_json_kint(&j, "extra", (int64_t)c->extra);
+	if (c->warnings) /* the key is new: only there when it says something */
+		cg_json_kint(&j, "warnings", (int64_t)c->warnings);
 	cg_json_obj_end(&j);
 	cg_json_key(&j, "resources");
 	cg_json_arr_begin(&j);
@@ -394,6 +409,13 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 						     (int64_t)u->pos);
 				cg_json_obj_end(&j);
 			}
+			cg_json_arr_end(&j);
+		}
+		if (r->change.nwarnings) {
+			cg_json_key(&j, "warnings");
+			cg_json_arr_begin(&j);
+			for (k = 0; k < r->change.nwarnings; k++)
+				cg_json_str(&j, r->change.warnings[k]);
 			cg_json_arr_end(&j);
 		}
 		if (r->err) {

@@ -146,6 +146,7 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 	bool *purged = cg_xcalloc(m + 1, sizeof(*purged));
 	size_t *list = cg_xcalloc(m + n + 1, sizeof(*list)); /* the chain */
 	size_t *gap_of = cg_xcalloc(m + n + 1, sizeof(*gap_of)); /* of list */
+	const char **lspec = cg_xcalloc(m + n + 1, sizeof(*lspec)); /* of list */
 	size_t *at = cg_xcalloc(n + 1, sizeof(*at)); /* want -> list index */
 	size_t *op_of = cg_xcalloc(n + 1, sizeof(*op_of));
 	size_t *kept_at = cg_xcalloc(m + 1, sizeof(*kept_at)); /* have index */
@@ -223,6 +224,7 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 			if (keep[i]) {
 				at[wi[i]] = len;
 				gap_of[len] = hgap[i];
+				lspec[len] = in->have[i];
 				list[len++] = wi[i];
 			} else {
 				add_op(out, IPT_OP_DELETE, in->have[i])->at = i + 1;
@@ -240,6 +242,7 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 		out->kept[out->nkept++].owner = owner;
 		/* An unmanaged rule ends its gap: the next one starts. */
 		gap_of[len] = hgap[i];
+		lspec[len] = in->have[i];
 		list[len++] = NONE;
 	}
 	for (j = 0; j < n && first_kept == NONE; j++)
@@ -293,6 +296,8 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 		op_of[j] = out->n - 1;
 		memmove(&list[k + 1], &list[k], (len - k) * sizeof(*list));
 		memmove(&gap_of[k + 1], &gap_of[k], (len - k) * sizeof(*gap_of));
+		memmove(&lspec[k + 1], &lspec[k], (len - k) * sizeof(*lspec));
+		lspec[k] = in->want[j];
 		list[k] = j;
 		gap_of[k] = g;
 		len++;
@@ -304,6 +309,11 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 	for (j = 0; j < n; j++)
 		if (op_of[j] != NONE)
 			out->ops[op_of[j]].at = at[j] + 1;
+	out->final = lspec;
+	out->final_want = list;
+	out->nfinal = len;
+	lspec = NULL;
+	list = NULL;
 
 	free(ix.slots);
 	free(wi);
@@ -321,6 +331,7 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 	free(pin);
 	free(tgap);
 	free(hi);
+	free(lspec);
 }
 
 void ipt_plan_release(struct ipt_plan *p)
@@ -329,5 +340,7 @@ void ipt_plan_release(struct ipt_plan *p)
 		return;
 	free(p->ops);
 	free(p->kept);
+	free(p->final);
+	free(p->final_want);
 	memset(p, 0, sizeof(*p));
 }

@@ -1232,6 +1232,36 @@ static void place_note(const struct need *nd, const struct ipt_op *op,
 	}
 }
 
+/*
+ * Managed rules that can never match in the chain as it will be: after
+ * an unconditional ACCEPT, DROP, REJECT or RETURN, or a rule that takes
+ * all their packets. A warning each, with both rules' places.
+ */
+static void warn_shadowed(const struct cg_resource *r, const struct need *nd,
+			  struct cg_change *c)
+{
+	const struct want *w = r->desired;
+	const struct ipt_plan *p = &nd->plan;
+	bool *check = cg_xcalloc(p->nfinal + 1, sizeof(*check));
+	size_t *by = cg_xcalloc(p->nfinal + 1, sizeof(*by));
+	size_t i;
+
+	for (i = 0; i < p->nfinal; i++)
+		check[i] = p->final_want[i] != NONE;
+	ipt_shadows(p->final, p->nfinal, check, by);
+	for (i = 0; i < p->nfinal; i++)
+		if (check[i] && by[i] != NONE)
+			cg_change_warn(c,
+				       "[%zu] -A %s %s (%s) never matches: "
+				       "shadowed by [%zu] -A %s %s",
+				       i + 1, w->chain, p->final[i],
+				       w->rules[w->canon_src[p->final_want[i]]]
+					       .where,
+				       by[i] + 1, w->chain, p->final[by[i]]);
+	free(check);
+	free(by);
+}
+
 static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			 struct cg_error *err)
 {
@@ -1294,6 +1324,7 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		c->action = CG_ACTION_UPDATE;
 	if (c->n)
 		kept_note(c, &nd.plan);
+	warn_shadowed(r, &nd, c);
 	need_release(&nd);
 	return 0;
 }

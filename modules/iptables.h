@@ -131,6 +131,13 @@ struct ipt_plan {
 	size_t n, cap;
 	struct ipt_kept *kept; /* owned */
 	size_t nkept, capkept;
+	/*
+	 * The chain once all ops are done: each rule's spec (borrowed) and
+	 * its index into want, or (size_t)-1 for a kept one. Both owned.
+	 */
+	const char **final;
+	size_t *final_want;
+	size_t nfinal;
 };
 
 /* Where a managed rule goes among the rules the policy does not name. */
@@ -283,6 +290,20 @@ int ipt_canary_run(const struct cg_ctx *ctx, const struct cg_canary *k,
  */
 bool ipt_chain_lets_in(const char *const *specs, size_t n, const char *policy,
 		       unsigned port, char *why, size_t size);
+
+/* --- iptables-shadow.c: rules that can never match ------------------- */
+
+/*
+ * For each rule i of a chain (specs as iptables-save prints them, in
+ * order) with check[i]: by[i] is the earlier rule that takes every
+ * packet it would match, so that it never does, or (size_t)-1. Such a
+ * rule is an unconditional ACCEPT, DROP, REJECT or RETURN, or one whose
+ * every condition rule i has too (or holds: an address range holding
+ * rule i's, a set of states holding its set); a match with state of its
+ * own (-m limit, recent, set) is never taken to hold another.
+ */
+void ipt_shadows(const char *const *specs, size_t n, const bool *check,
+		 size_t *by);
 
 /* --- iptables-canon.c: rules in the kernel's own form ---------------- */
 

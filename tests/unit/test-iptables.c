@@ -645,6 +645,43 @@ static void test_plan_place(void)
 	}
 }
 
+/* Rules that can never match. */
+static void test_shadows(void)
+{
+	static const struct {
+		const char *name;
+		const char *rules[4];
+		size_t by; /* of the last rule: 1-based, 0 for none */
+	} cases[] = {
+		{ "after an unconditional RETURN", { "-j RETURN", "-s 10.0.0.0/8 -j DROP" }, 1 },
+		{ "after REJECT with its options", { "-j REJECT --reject-with icmp-host-prohibited", "-p tcp -m tcp --dport 9100 -j ACCEPT" }, 1 },
+		{ "a LOG takes nothing", { "-j LOG", "-j DROP" }, 0 },
+		{ "a jump takes nothing", { "-j f2b-sshd", "-j DROP" }, 0 },
+		{ "a rule with fewer conditions", { "-p tcp -m tcp --dport 22 -j ACCEPT", "-s 10.0.0.0/8 -p tcp -m tcp --dport 22 -j DROP" }, 1 },
+		{ "a wider address range", { "-s 10.0.0.0/8 -j DROP", "-s 10.1.0.0/16 -p udp -j ACCEPT" }, 1 },
+		{ "a narrower one does not", { "-s 10.1.0.0/16 -j DROP", "-s 10.0.0.0/8 -j ACCEPT" }, 0 },
+		{ "IPv6 ranges", { "-s 2001:db8::/32 -j DROP", "-s 2001:db8:1::/48 -j ACCEPT" }, 1 },
+		{ "more states hold fewer", { "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "-m conntrack --ctstate ESTABLISHED -j DROP" }, 1 },
+		{ "a negation is not the same", { "! -s 10.0.0.0/8 -j DROP", "-s 10.0.0.0/8 -j ACCEPT" }, 0 },
+		{ "a rate limit holds nothing", { "-m limit --limit 10/s -j ACCEPT", "-m limit --limit 10/s -j DROP" }, 0 },
+		{ "--mark of connmark is not of mark", { "-m connmark --mark 0x1 -j DROP", "-m mark --mark 0x1 -j ACCEPT" }, 0 },
+		{ "another port", { "-p tcp -m tcp --dport 22 -j ACCEPT", "-p tcp -m tcp --dport 23 -j DROP" }, 0 },
+		{ "the first of two", { "-j ACCEPT", "-s 10.0.0.0/8 -j DROP", "-s 10.0.0.0/8 -j DROP" }, 1 },
+	};
+	size_t i, n;
+
+	for (i = 0; i < CG_ARRAY_SIZE(cases); i++) {
+		bool check[4] = { true, true, true, true };
+		size_t by[4];
+
+		for (n = 0; n < 4 && cases[i].rules[n]; n++)
+			;
+		ipt_shadows(cases[i].rules, n, check, by);
+		tap_is_int(by[n - 1] == (size_t)-1 ? 0 : (long long)by[n - 1] + 1,
+			   (long long)cases[i].by, cases[i].name);
+	}
+}
+
 /* What an INPUT chain lets in, for the guard. */
 static void test_lets_in(void)
 {
@@ -716,6 +753,7 @@ int main(void)
 	test_plan_positions();
 	test_plan_random();
 	test_plan_place();
+	test_shadows();
 	test_lets_in();
 	return tap_done();
 }
