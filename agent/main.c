@@ -379,7 +379,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	struct cg_canary *canaries = NULL;
 	bool color = use_color(stdout), ecolor = use_color(stderr);
 	const char *policy_dir;
-	char *state = NULL, *cache = NULL;
+	char *state = NULL, *cache = NULL, *cache_ro = NULL;
 	int lockfd = -1, status = 1, i;
 	uint64_t t0;
 
@@ -485,6 +485,8 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.state_dir = state;
 	ctx.netns = o.netns;
 	ctx.cache_dir = cache;
+	cache_ro = cg_xasprintf("%s/cache", state);
+	ctx.cache_read_dir = cache_ro;
 	ctx.lookup = ctx_lookup;
 	ctx.names = ctx_names;
 	ctx.lookup_data = &lc;
@@ -555,6 +557,7 @@ out:
 	cg_state_release(&records);
 	free(canaries);
 	free(cache);
+	free(cache_ro);
 	free(state);
 	cg_log_close();
 	return status;

@@ -14,6 +14,10 @@ struct cond {
 	const char *mod;  /* the -m it follows ("" for none), borrowed */
 	const char *opt;  /* borrowed from the words */
 	const char *val;  /* the values joined by ' ', owned; "" for none */
+	/* An address match, parsed once: a chain has thousands of them. */
+	unsigned char addr[16];
+	int af;           /* AF_INET, AF_INET6; 0: not an address or bad */
+	int plen;
 };
 
 struct view {
@@ -40,14 +44,11 @@ static bool in_list(const char *s, const char *const *v)
 	return false;
 }
 
-static uint64_t bit_of(const struct cond *c)
+static uint64_t hash_str(uint64_t h, const char *p)
 {
-	uint64_t h = 1469598103934665603u;
-	const char *p;
-
-	for (p = c->opt; *p; p++)
+	for (; *p; p++)
 		h = (h ^ (unsigned char)*p) * 1099511628211u;
-	return 1ull << (h % 64);
+	return (h ^ 0xff) * 1099511628211u;
 }
 
 /* Matched by their containment, not equality: not in the bloom's value. */
@@ -56,6 +57,47 @@ static bool is_addr(const char *opt)
 	return strcmp(opt, "-s") == 0 || strcmp(opt, "-d") == 0 ||
 	       strcmp(opt, "--source") == 0 ||
 	       strcmp(opt, "--destination") == 0;
+}
+
+static bool is_states(const char *opt)
+{
+	return strcmp(opt, "--ctstate") == 0 || strcmp(opt, "--state") == 0;
+}
+
+/*
+ * The bloom bit of a condition: of its module, option and value when it
+ * must be equal, of module and option only when it may hold another.
+ * A rule holding another has all of its bits.
+ */
+static uint64_t bit_of(const struct cond *c)
+{
+	uint64_t h = 1469598103934665603u;
+
+	h = hash_str(h, c->mod);
+	h = hash_str(h, c->opt);
+	if (c->neg || (!is_addr(c->opt) && !is_states(c->opt)))
+		h = hash_str(hash_str(h, c->neg ? "!" : ""), c->val);
+	return 1ull << (h % 64);
+}
+
+/* "10.0.0.0/8" into c->addr, c->af, c->plen. */
+static void parse_addr(struct cond *c)
+{
+	const char *slash = strchr(c->val, '/');
+	char host[64];
+	long plen;
+
+	c->af = 0;
+	if (!slash || (size_t)(slash - c->val) >= sizeof(host))
+		return;
+	memcpy(host, c->val, (size_t)(slash - c->val));
+	host[slash - c->val] = '\0';
+	plen = strtol(slash + 1, NULL, 10);
+	c->af = strchr(host, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(c->af, host, c->addr) != 1 || plen < 0 ||
+	    plen > (c->af == AF_INET ? 32 : 128))
+		c->af = 0;
+	c->plen = (int)plen;
 }
 
 static void view_free(struct view *v)
@@ -115,6 +157,8 @@ static void view_parse(const char *spec, struct view *v)
 		}
 		c->val = val.len ? cg_buf_detach(&val, NULL) : cg_xstrdup("");
 		cg_buf_release(&val);
+		if (!neg && is_addr(c->opt))
+			parse_addr(c);
 		if (strcmp(c->opt, "-m") == 0) {
 			/* Options that follow belong to it (--mark of mark
 			 * or of connmark). */
@@ -128,31 +172,17 @@ static void view_parse(const char *spec, struct view *v)
 	}
 }
 
-/* Does CIDR a hold CIDR b ("10.0.0.0/8" holds "10.1.0.0/16")? */
-static bool cidr_holds(const char *a, const char *b)
+/* Does address range a hold b ("10.0.0.0/8" holds "10.1.0.0/16")? */
+static bool cidr_holds(const struct cond *a, const struct cond *b)
 {
-	unsigned char x[16], y[16];
-	char ha[64], hb[64];
-	const char *sa = strchr(a, '/'), *sb = strchr(b, '/');
-	long la, lb, bit;
-	int af;
+	int bit;
 
-	if (!sa || !sb || (size_t)(sa - a) >= sizeof(ha) ||
-	    (size_t)(sb - b) >= sizeof(hb))
-		return strcmp(a, b) == 0;
-	memcpy(ha, a, (size_t)(sa - a));
-	ha[sa - a] = '\0';
-	memcpy(hb, b, (size_t)(sb - b));
-	hb[sb - b] = '\0';
-	af = strchr(ha, ':') ? AF_INET6 : AF_INET;
-	if (inet_pton(af, ha, x) != 1 || inet_pton(af, hb, y) != 1)
+	if (!a->af || a->af != b->af)
+		return strcmp(a->val, b->val) == 0;
+	if (a->plen > b->plen)
 		return false;
-	la = strtol(sa + 1, NULL, 10);
-	lb = strtol(sb + 1, NULL, 10);
-	if (la > lb)
-		return false;
-	for (bit = 0; bit < la; bit++)
-		if ((x[bit / 8] ^ y[bit / 8]) & (0x80 >> (bit % 8)))
+	for (bit = 0; bit < a->plen; bit++)
+		if ((a->addr[bit / 8] ^ b->addr[bit / 8]) & (0x80 >> (bit % 8)))
 			return false;
 	return true;
 }
@@ -190,9 +220,8 @@ static bool cond_holds(const struct cond *e, const struct cond *m)
 	    strcmp(e->mod, m->mod) != 0)
 		return false;
 	if (!e->neg && is_addr(e->opt))
-		return cidr_holds(e->val, m->val);
-	if (!e->neg && (strcmp(e->opt, "--ctstate") == 0 ||
-			strcmp(e->opt, "--state") == 0))
+		return cidr_holds(e, m);
+	if (!e->neg && is_states(e->opt))
 		return states_hold(e->val, m->val);
 	return strcmp(e->val, m->val) == 0;
 }

@@ -591,7 +591,7 @@ static void take_canon(struct ipt_canon_job *job, struct cg_resource **res,
  */
 static int canon_group(const struct ipt_backend *be, struct cg_resource **res,
 		       size_t n, char **chains, size_t nchains, bool lenient,
-		       const char *cache_dir, struct ipt_canon_job *job,
+		       const struct cg_ctx *ctx, struct ipt_canon_job *job,
 		       size_t **rule_res_out, size_t **rule_idx_out,
 		       struct cg_error *err)
 {
@@ -611,7 +611,8 @@ static int canon_group(const struct ipt_backend *be, struct cg_resource **res,
 	job->nchains = nchains;
 	job->rules = cg_xcalloc(total + 1, sizeof(*job->rules));
 	job->lenient_jumps = lenient;
-	job->cache_dir = cache_dir;
+	job->cache_dir = ctx ? ctx->cache_dir : NULL;
+	job->cache_read_dir = ctx ? ctx->cache_read_dir : NULL;
 	rule_res = cg_xcalloc(total + 1, sizeof(*rule_res));
 	rule_idx = cg_xcalloc(total + 1, sizeof(*rule_idx));
 	for (i = 0; i < n; i++) {
@@ -748,9 +749,8 @@ static void canonicalize(struct cg_ctx *ctx, struct cg_resource **res,
 		group_chains(res, n, wi, ipt_ruleset_table(&h->rs, wi->table),
 			     false, &chains, &nchains);
 		cg_error_clear(&e);
-		if (canon_group(h->be, group, ng, chains, nchains, false,
-				ctx->cache_dir, &job, &rule_res, &rule_idx,
-				&e) < 0) {
+		if (canon_group(h->be, group, ng, chains, nchains, false, ctx,
+				&job, &rule_res, &rule_idx, &e) < 0) {
 			for (j = 0; j < ng; j++)
 				cg_resource_fail(group[j], &e);
 		} else {
@@ -825,8 +825,10 @@ static int read_host(struct host *h, struct cg_error *err)
  * holds them (iptables-nft.c); when nft is not installed there is
  * nothing to compare with.
  */
-static void nft_check_host(struct host *h, const char *cache_dir)
+static void nft_check_host(struct host *h, const struct cg_ctx *ctx)
 {
+	const char *cache_dir = ctx->cache_dir ? ctx->cache_dir
+					       : ctx->cache_read_dir;
 	const char **chains = cg_xcalloc(h->nres + 1, sizeof(*chains));
 	bool *seen = cg_xcalloc(h->nres + 1, sizeof(*seen));
 	size_t i, j, n;
@@ -852,7 +854,7 @@ static void nft_check_host(struct host *h, const char *cache_dir)
 			continue;
 		cg_error_clear(&e);
 		rc = ipt_nft_check(h->be, h->family, &h->where, t, chains, n,
-				   cache_dir, &e);
+				   cache_dir, ctx->cache_dir != NULL, &e);
 		if (rc == CG_ENOTFOUND)
 			break;
 		for (j = i; rc < 0 && j < h->nres; j++) {
@@ -928,7 +930,7 @@ static int iptables_observe(struct cg_ctx *ctx, struct cg_resource **res,
 			h->res[h->nres++] = res[i];
 		}
 		if (h && h->be == &ipt_backend_nft)
-			nft_check_host(h, ctx->cache_dir);
+			nft_check_host(h, ctx);
 		host_unref(h);
 	}
 	canonicalize(ctx, res, n);

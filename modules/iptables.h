@@ -260,17 +260,19 @@ int ipt_nft_list(enum ipt_family f, const struct ipt_where *w,
  * nft holds there with what nft holds once those rules are written back
  * in a scratch namespace. A chain that differs (a rule written with nft
  * that iptables-save prints wrongly or not at all) gets c->distrust,
- * naming the rule. With a cache_dir (run), a table found consistent is
- * remembered there, keyed by everything the outcome depends on (tools,
- * kernel, the chains as iptables-save and nft show them here), so that an
- * unchanged table needs no scratch namespace the next time. A negative
+ * naming the rule. With a cache_dir, a table found consistent is
+ * remembered there (with cache_write: run; plan only reads), keyed by
+ * everything the outcome depends on (tools, kernel, the chains as
+ * iptables-save and nft show them here), so that an unchanged table needs
+ * no scratch namespace the next time. A negative
  * return: the comparison could not be made
  * (err says why); CG_ENOTFOUND when nft is not installed.
  */
 int ipt_nft_check(const struct ipt_backend *be, enum ipt_family f,
 		  const struct ipt_where *w, struct ipt_table *t,
 		  const char *const *chains, size_t nchains,
-		  const char *cache_dir, struct cg_error *err);
+		  const char *cache_dir, bool cache_write,
+		  struct cg_error *err);
 
 /* --- iptables-guard.c: is the host still reachable? ------------------ */
 
@@ -336,6 +338,8 @@ struct ipt_canon_job {
 	char **unknown_chains; /* owned, out: chains made for lenient_jumps */
 	size_t nunknown;
 	const char *cache_dir; /* or NULL */
+	/* Without cache_dir: read what is cached there, write nothing (plan). */
+	const char *cache_read_dir;
 };
 
 /*

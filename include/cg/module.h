@@ -58,6 +58,12 @@ struct cg_ctx {
 	 * when nothing may be written (plan).
 	 */
 	const char *cache_dir;
+	/*
+	 * Where run keeps that cache, also in plan: plan may read it (it
+	 * is keyed by all it depends on, so it gives what deriving gives),
+	 * never write it. NULL: none.
+	 */
+	const char *cache_read_dir;
 	/* A template variable: vars of this host first, then facts. */
 	const char *(*lookup)(const struct cg_ctx *ctx, const char *name);
 	/* All names lookup knows (NULL-terminated), for suggestions. */
