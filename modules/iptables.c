@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cg/fs.h"
@@ -1269,11 +1270,11 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 {
 	const struct want *w = r->desired;
 	struct cg_change *c = &r->change;
+	const char *armed;
 	char where[512];
 	struct need nd;
 	size_t i, k;
 
-	(void)ctx;
 	if (compute_need(r, &nd, err) < 0)
 		return CG_ERR;
 	if (nd.drop) {
@@ -1327,6 +1328,17 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	if (c->n)
 		kept_note(c, &nd.plan);
 	warn_shadowed(r, &nd, c);
+	/*
+	 * A run armed the guard and never settled it: it died, and the
+	 * guard undid its change. Said while the chain still differs.
+	 */
+	armed = ctx && ctx->record ? ctx->record(ctx, r, "guard") : NULL;
+	if (c->n && armed && cg_str_starts(armed, "armed "))
+		cg_change_warn(c,
+			       "the change of the run of %s was rolled back "
+			       "by its guard: the agent died before it could "
+			       "confirm it",
+			       armed + 6);
 	need_release(&nd);
 	return 0;
 }
@@ -2200,6 +2212,33 @@ static void guard_settle(struct guarded *gd)
 	}
 }
 
+/*
+ * STATE/records "guard" of each resource: "armed TIME" while a change is
+ * unconfirmed, so that the run after one whose agent died says that the
+ * guard undid it; NULL to clear. Best effort: it only informs.
+ */
+static void guard_record(struct cg_ctx *ctx, struct cg_resource **res,
+			 size_t n, bool armed)
+{
+	char when[32], val[48];
+	const char *kv[2];
+	struct cg_error e;
+	size_t i;
+
+	if (!ctx->record_set)
+		return;
+	cg_time_iso(when, (int64_t)time(NULL));
+	snprintf(val, sizeof(val), "armed %s", when);
+	kv[0] = "guard";
+	kv[1] = armed ? val : NULL;
+	for (i = 0; i < n; i++) {
+		if (!armed && !(ctx->record && ctx->record(ctx, res[i], "guard")))
+			continue;
+		cg_error_clear(&e);
+		(void)ctx->record_set(ctx, res[i], kv, 1, &e);
+	}
+}
+
 static int iptables_apply(struct cg_ctx *ctx, struct cg_resource **res,
 			  size_t n, struct cg_error *err)
 {
@@ -2250,12 +2289,15 @@ static int iptables_apply(struct cg_ctx *ctx, struct cg_resource **res,
 			goto out;
 		}
 		gd.armed = true;
+		guard_record(ctx, res, n, true);
 	}
 	for (i = 0; i < ng; i++)
 		apply_table(groups[i].h, groups[i].table, groups[i].jobs,
 			    groups[i].n, &gd, i);
-	if (gd.armed)
+	if (gd.armed) {
 		guard_settle(&gd);
+		guard_record(ctx, res, n, false);
+	}
 out:
 	for (i = 0; i < ng; i++) {
 		for (j = 0; j < groups[i].n; j++)

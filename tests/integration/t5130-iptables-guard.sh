@@ -148,6 +148,16 @@ for be in nft legacy; do
 		test_cmp before.rules after.rules
 	'
 
+	test_expect_success "$be: the next plan and run say the guard undid it" '
+		PATH=$P test_expect_code 2 cgi plan >out &&
+		test_grep "warning: the change of the run of 20" out &&
+		test_grep "was rolled back by its guard: the agent died before it could confirm it" out &&
+		PATH=$P test_expect_code 2 cgi run -c agent.yaml >out &&
+		test_grep "rolled back by its guard" out &&
+		PATH=$P test_expect_code 0 cgi plan >out &&
+		test_grep_not "guard" out
+	'
+
 	test_expect_success "$be: taking away established sessions is rolled back" '
 		ipt_policy <<-\YAML &&
 		  - iptables:
@@ -189,6 +199,28 @@ for be in nft legacy; do
 		test_cmp before.rules after.rules
 	'
 done
+
+test_expect_success 'by default the canaries are the servers the run talks to' '
+	NS=cgtest-$$-nft &&
+	good_policy &&
+	test_expect_code 0 cgi run -c agent.yaml &&
+	cat >servers.yaml <<-\EOF &&
+	reports:
+	  url: http://127.0.0.1:8022/ops/reports.git
+	  timeout: 2
+	EOF
+	fw_dump >before.rules &&
+	bad_policy &&
+	cgi run -c servers.yaml --format json >run.json 2>err || :
+	jq -r ".resources[0].error.message" run.json >msg &&
+	test_grep "rolled back: canary 127.0.0.1:8022 (the reports server) failed: no answer within 3 s" msg &&
+	fw_dump >after.rules &&
+	test_cmp before.rules after.rules &&
+	cgi run -c servers.yaml --no-report >out 2>&1 || :
+	test_grep "+ [3] -A INPUT -i lo -p tcp -m tcp --dport 8022 -j DROP" out &&
+	test_grep_not "rolled back" out &&
+	nsx iptables -D INPUT -i lo -p tcp --dport 8022 -j DROP
+'
 
 test_expect_success 'a run that changes nothing arms nothing and runs no canary' '
 	NS=cgtest-$$-nft &&
