@@ -176,21 +176,35 @@ static void guard_main(const struct cg_ctx *ctx, int fd, unsigned seconds)
 
 /* --- the agent's side ------------------------------------------------ */
 
+/*
+ * A watcher that ended (it ran its undo at the deadline) closed its end:
+ * writing then must be an error, EPIPE, not a SIGPIPE that kills the
+ * run before it can say what happened.
+ */
 static int write_all(int fd, const void *buf, size_t len)
 {
+	struct sigaction ign, old;
 	const char *p = buf;
+	int rc = 0;
 
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGPIPE, &ign, &old);
 	while (len) {
 		ssize_t n = write(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return -1;
+		if (n <= 0) {
+			rc = -1;
+			break;
+		}
 		p += n;
 		len -= (size_t)n;
 	}
-	return 0;
+	sigaction(SIGPIPE, &old, NULL);
+	return rc;
 }
 
 int cg_guard_arm(const struct cg_ctx *ctx, unsigned seconds,

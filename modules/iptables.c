@@ -2151,36 +2151,62 @@ static bool still_reachable(struct guarded *gd, char *why, size_t size,
  * undo it (ourselves, against the tables as they are now; the guard if
  * that fails) and fail what changed.
  */
+/*
+ * Undo what the jobs changed, against the tables read afresh (the guard
+ * may have undone some or all of it already: then there is less to do).
+ */
+static bool undo_all(struct guarded *gd)
+{
+	struct cg_error e;
+	bool ok = true;
+	size_t gi, i;
+
+	for (gi = 0; gi < gd->ngroups; gi++) {
+		struct group *g = &gd->groups[gi];
+		struct job **v = cg_xcalloc(g->n + 1, sizeof(*v));
+		size_t nv = 0;
+
+		for (i = 0; i < g->n; i++)
+			if (job_changed(&g->jobs[i]))
+				v[nv++] = &g->jobs[i];
+		cg_error_clear(&e);
+		if (nv && (refresh(g->h, g->table, &e) < 0 ||
+			   undo(g->h, g->table, v, nv, &e) < 0))
+			ok = false;
+		free(v);
+	}
+	return ok;
+}
+
 static void guard_settle(struct guarded *gd)
 {
 	char why[1024];
 	struct cg_error e;
-	bool undone = true, canary = false;
+	bool undone = true, canary = false, changed = false;
 	const char *hint;
 	size_t gi, i;
 
+	for (gi = 0; gi < gd->ngroups; gi++)
+		for (i = 0; i < gd->groups[gi].n; i++)
+			changed |= job_changed(&gd->groups[gi].jobs[i]);
+	cg_error_clear(&e);
+	if (!changed) {
+		/* Nothing of ours is there: nothing to check or undo. */
+		(void)cg_guard_confirm(&gd->g, &e);
+		return;
+	}
 	if (still_reachable(gd, why, sizeof(why), &canary)) {
-		cg_error_clear(&e);
 		if (cg_guard_confirm(&gd->g, &e) == 0)
 			return;
-		/* Too late: the guard undid it. The tables are read again. */
+		/*
+		 * Too late: the guard ran its undo, maybe before the last
+		 * transaction. Whatever of ours is left goes too.
+		 */
 		snprintf(why, sizeof(why), "%s", e.msg);
-		undone = gd->g.undone;
+		undone = undo_all(gd);
 		canary = false;
 	} else {
-		for (gi = 0; gi < gd->ngroups; gi++) {
-			struct group *g = &gd->groups[gi];
-			struct job **v = cg_xcalloc(g->n + 1, sizeof(*v));
-			size_t nv = 0;
-
-			for (i = 0; i < g->n; i++)
-				if (job_changed(&g->jobs[i]))
-					v[nv++] = &g->jobs[i];
-			cg_error_clear(&e);
-			if (nv && undo(g->h, g->table, v, nv, &e) < 0)
-				undone = false;
-			free(v);
-		}
+		undone = undo_all(gd);
 		cg_error_clear(&e);
 		if (undone)
 			(void)cg_guard_confirm(&gd->g, &e);

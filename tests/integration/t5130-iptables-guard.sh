@@ -222,6 +222,24 @@ test_expect_success 'by default the canaries are the servers the run talks to' '
 	nsx iptables -D INPUT -i lo -p tcp --dport 8022 -j DROP
 '
 
+test_expect_success 'canaries slower than guard_seconds: the guard undoes it, and the run says so' '
+	NS=cgtest-$$-nft &&
+	cat >slow.yaml <<-\EOF &&
+	firewall:
+	  guard_seconds: 1
+	  canaries:
+	    - command: [sleep, "2"]
+	EOF
+	fw_dump >before.rules &&
+	good_policy &&
+	sed -i "s/-i lo -j ACCEPT/-i lo -j ACCEPT\n        - -s 198.51.100.7 -j DROP/" policy/roles/fw.yaml &&
+	test_expect_code 4 cgi run -c slow.yaml >out 2>err &&
+	test_grep "rolled back: not confirmed within guard_seconds (1 s): the guard rolled the change back" out &&
+	test_grep "hint: the canaries took too long" out &&
+	fw_dump >after.rules &&
+	test_cmp before.rules after.rules
+'
+
 test_expect_success 'a run that changes nothing arms nothing and runs no canary' '
 	NS=cgtest-$$-nft &&
 	good_policy &&
