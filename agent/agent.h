@@ -161,6 +161,7 @@ struct cg_counts {
 	size_t ok, drifted, repaired, failed, skipped;
 	/* Unmanaged items nobody known owns (an operator's hand rule). */
 	size_t extra;
+	size_t warnings; /* change.warnings, all resources */
 };
 
 /*
@@ -442,7 +443,31 @@ struct cg_config {
 	unsigned reports_timeout;      /* seconds; default 60 */
 	unsigned reports_queue_max;    /* undelivered reports kept; 500 */
 	unsigned reports_queue_max_mb; /* and their size; 64 MiB */
+	/* firewall: the guard of firewall changes (see struct cg_ctx) */
+	unsigned guard_seconds;      /* default 30; 0: no guard */
+	unsigned management_port;    /* default 22; 0: not checked */
+	bool canaries_set;           /* canaries: given (even empty) */
+	struct cg_config_canary *canaries; /* owned */
+	size_t ncanaries;
 };
+
+/* A canary of the agent config: host and port, or argv. All owned. */
+struct cg_config_canary {
+	char *host, *port;
+	char **argv; /* NULL-terminated, or NULL */
+	char *why;   /* "canary at agent.yaml:7", "the policy git server" */
+	int server;  /* 0: listed; 1: the default of source:, 2: of reports: */
+};
+
+/*
+ * The canaries to run: those the config lists, else a TCP connect to
+ * the policy git server and to the reports server, when they are network
+ * URLs, when this run talks to it (pulling, reporting): a boot-time run
+ * with --no-pull --no-report, before the network is up, has none of those.
+ * *out (n of them) borrows from c; free the array only.
+ */
+void cg_config_canaries(const struct cg_config *c, bool pulling,
+			bool reporting, struct cg_canary **out, size_t *n);
 
 #define CG_REPORTS_HEARTBEAT 14400 /* 4 hours */
 

@@ -610,6 +610,7 @@ void cg_engine_count(const struct cg_policy *p, struct cg_counts *counts)
 
 		for (k = 0; k < c->nunmanaged; k++)
 			counts->extra += !c->unmanaged[k].owner;
+		counts->warnings += c->nwarnings;
 		switch (p->res[i].status) {
 		case CG_STATUS_OK:
 			counts->ok++;

@@ -168,6 +168,9 @@ void cg_log_resource(const struct cg_resource *r)
 	default:
 		break;
 	}
+	for (size_t k = 0; k < r->change.nwarnings; k++)
+		cg_log(LOG_WARNING, "warning %s (%s): %s", r->id, r->where,
+		       r->change.warnings[k]);
 	cg_buf_release(&b);
 }
 

@@ -419,9 +419,10 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	struct cg_source src;
 	struct cg_state records = { 0 };
 	struct cg_orphans orphans = { 0 };
+	struct cg_canary *canaries = NULL;
 	bool color = use_color(stdout), ecolor = use_color(stderr);
 	const char *policy_dir;
-	char *state = NULL, *cache = NULL;
+	char *state = NULL, *cache = NULL, *cache_ro = NULL;
 	int lockfd = -1, status = 1, i;
 	uint64_t t0;
 
@@ -542,6 +543,8 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	ctx.state_dir = state;
 	ctx.netns = o.netns;
 	ctx.cache_dir = cache;
+	cache_ro = cg_xasprintf("%s/cache", state);
+	ctx.cache_read_dir = cache_ro;
 	ctx.lookup = ctx_lookup;
 	ctx.names = ctx_names;
 	ctx.lookup_node = ctx_lookup_node;
@@ -569,6 +572,11 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		ctx.working = cg_live_working;
 		ctx.output = &live;
 	}
+	ctx.guard_seconds = conf.guard_seconds;
+	ctx.management_port = conf.management_port;
+	cg_config_canaries(&conf, !o.policy && !o.no_pull, !o.no_report,
+			   &canaries, &ctx.ncanaries);
+	ctx.canaries = canaries;
 	/* Least privilege; plan diffs in a read-only sandbox (caps.c). */
 	if (cg_engine_run_confined(&p, &ctx, dry_run, o.verbose, &counts,
 				   &err) < 0) {
@@ -655,7 +663,9 @@ out:
 	cg_state_release(&records);
 	cg_orphans_release(&orphans);
 	cg_secrets_release(&lc.secrets);
+	free(canaries);
 	free(cache);
+	free(cache_ro);
 	free(state);
 	cg_log_close();
 	return status;

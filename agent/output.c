@@ -167,6 +167,15 @@ static void print_unmanaged(FILE *out, const struct cg_resource *r,
 	}
 }
 
+static void print_warnings(FILE *out, const struct cg_resource *r, bool color)
+{
+	size_t k;
+
+	for (k = 0; k < r->change.nwarnings; k++)
+		fprintf(out, "    %swarning:%s %s\n", col(color, YELLOW),
+			col(color, RESET), r->change.warnings[k]);
+}
+
 static void print_problem(FILE *out, const struct cg_resource *r, bool color)
 {
 	if (!r->err)
@@ -230,7 +239,7 @@ static bool print_resource(FILE *out, const struct cg_resource *r, bool color)
 {
 	char m = mark(r);
 
-	if (m == '=' && !r->change.nunmanaged)
+	if (m == '=' && !r->change.nunmanaged && !r->change.nwarnings)
 		return false;
 	fprintf(out, "\n%s%c %s%s  (%s)\n", col(color, mark_color(m)), m,
 		r->id, col(color, RESET), r->where);
@@ -240,6 +249,7 @@ static bool print_resource(FILE *out, const struct cg_resource *r, bool color)
 	}
 	print_change(out, r, color);
 	print_unmanaged(out, r, color);
+	print_warnings(out, r, color);
 	return true;
 }
 
@@ -277,7 +287,7 @@ void cg_live_final(const struct cg_ctx *ctx, const struct cg_resource *r)
 	cg_log_resource(r);
 	if (!lv->out)
 		return;
-	if (mark(r) == '=' && !r->change.nunmanaged)
+	if (mark(r) == '=' && !r->change.nunmanaged && !r->change.nwarnings)
 		return;
 	if (!lv->headed)
 		print_heading(lv->out, lv->p, lv->info);
@@ -347,7 +357,7 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 	bool plan = strcmp(info->command, "plan") == 0;
 	size_t norphans = info->orphans ? info->orphans->n : 0;
 	bool quiet = !plan && !info->verbose && !c->repaired && !c->failed &&
-		     !c->skipped && !c->extra && !norphans;
+		     !c->skipped && !c->extra && !c->warnings && !norphans;
 	size_t i;
 
 	if (quiet)
@@ -392,6 +402,9 @@ tail:
 	if (norphans)
 		fprintf(out, ", %zu orphan%s", norphans,
 			norphans == 1 ? "" : "s");
+	if (c->warnings)
+		fprintf(out, ", %zu warning%s", c->warnings,
+			c->warnings == 1 ? "" : "s");
 	fprintf(out, " (%.3f s)", (double)info->duration_ns / 1e9);
 	if (info->stopped)
 		fprintf(out, "; stopped by SIG%s", sigabbrev_np(info->stopped));
@@ -492,6 +505,8 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	cg_json_kint(&j, "extra", (int64_t)c->extra);
 	if (info->orphans)
 		cg_json_kint(&j, "orphans", (int64_t)info->orphans->n);
+	if (c->warnings) /* the key is new: only there when it says something */
+		cg_json_kint(&j, "warnings", (int64_t)c->warnings);
 	cg_json_obj_end(&j);
 	cg_json_key(&j, "resources");
 	cg_json_arr_begin(&j);
@@ -526,6 +541,13 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 						     (int64_t)u->pos);
 				cg_json_obj_end(&j);
 			}
+			cg_json_arr_end(&j);
+		}
+		if (r->change.nwarnings) {
+			cg_json_key(&j, "warnings");
+			cg_json_arr_begin(&j);
+			for (k = 0; k < r->change.nwarnings; k++)
+				cg_json_str(&j, r->change.warnings[k]);
 			cg_json_arr_end(&j);
 		}
 		if (r->err) {

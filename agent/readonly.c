@@ -489,6 +489,9 @@ static void put_outcomes(struct cg_buf *b, const struct cg_policy *p)
 			put_str(b, u->owner);
 			put_u64(b, u->pos);
 		}
+		put_u64(b, r->change.nwarnings);
+		for (k = 0; k < r->change.nwarnings; k++)
+			put_str(b, r->change.warnings[k]);
 	}
 }
 
@@ -621,6 +624,16 @@ static int get_outcomes(struct reader *rd, struct cg_policy *p,
 			}
 			free(item);
 			free(owner);
+		}
+		nitems = get_u64(rd);
+		for (k = 0; k < nitems && !rd->bad; k++) {
+			char *w = get_str(rd);
+
+			if (w)
+				cg_change_warn(&r->change, "%s", w);
+			else
+				rd->bad = true;
+			free(w);
 		}
 	}
 	if (rd->bad)

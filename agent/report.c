@@ -88,6 +88,10 @@ void cg_report_digest(const struct cg_policy *p, const struct cg_run_info *info,
 				    u->item ? u->item : "");
 			b.len++;
 		}
+		for (k = 0; k < r->change.nwarnings; k++) {
+			cg_buf_addf(&b, "w%s", r->change.warnings[k]);
+			b.len++;
+		}
 		if (r->err)
 			cg_buf_addstr(&b, r->err->msg);
 		cg_buf_addch(&b, '\n');

@@ -65,6 +65,21 @@ struct cg_unmanaged *cg_change_unmanaged(struct cg_change *c,
 	return u;
 }
 
+void cg_change_warn(struct cg_change *c, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s)
+		abort();
+	c->warnings = grow(c->warnings, c->nwarnings, sizeof(*c->warnings));
+	c->warnings[c->nwarnings++] = s;
+}
+
 void cg_change_note(struct cg_change *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -97,6 +112,9 @@ void cg_change_release(struct cg_change *c)
 	}
 	free(c->unmanaged);
 	free(c->before);
+	for (i = 0; i < c->nwarnings; i++)
+		free(c->warnings[i]);
+	free(c->warnings);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -315,9 +315,9 @@ static void rule_key(const struct ipt_canon_rule *r, char hex[CG_SHA256_HEX])
 	cg_hex(d, sizeof(d), hex);
 }
 
-static char *cache_path(const struct ipt_canon_job *job)
+static char *cache_path(const struct ipt_canon_job *job, const char *dir)
 {
-	return cg_xasprintf("%s/iptables-%s-%s", job->cache_dir,
+	return cg_xasprintf("%s/iptables-%s-%s", dir,
 			    ipt_family_name(job->family), job->table);
 }
 
@@ -325,9 +325,10 @@ static char *cache_path(const struct ipt_canon_job *job)
  * Take the forms of the rules the cache knows ("KEY SPEC" lines, in
  * order, after a header with the job's key), marking them cached.
  */
-static void cache_read(struct ipt_canon_job *job, const char *key)
+static void cache_read(struct ipt_canon_job *job, const char *dir,
+		       const char *key)
 {
-	char *path = cache_path(job), *line, *nl, (*keys)[CG_SHA256_HEX];
+	char *path = cache_path(job, dir), *line, *nl, (*keys)[CG_SHA256_HEX];
 	struct cg_buf b = { 0 };
 	size_t i, klen = CG_SHA256_HEX - 1, from = 0;
 	int fd;
@@ -389,7 +390,7 @@ static void cache_write(const struct ipt_canon_job *job, const char *key)
 		for (j = 0; j < job->rules[i].nspecs; j++)
 			cg_buf_addf(&b, "%s %s\n", rk, job->rules[i].specs[j]);
 	}
-	path = cache_path(job);
+	path = cache_path(job, job->cache_dir);
 	cg_write_file_atomic(path, b.data, b.len, 0600, NULL);
 	free(path);
 	cg_buf_release(&b);
@@ -418,9 +419,11 @@ int ipt_canon_run(struct ipt_canon_job *job, struct cg_error *err)
 
 	if (!job->nrules)
 		return 0;
-	if (job->cache_dir) {
+	if (job->cache_dir || job->cache_read_dir) {
 		cache_key(job, key);
-		cache_read(job, key);
+		cache_read(job,
+			   job->cache_dir ? job->cache_dir : job->cache_read_dir,
+			   key);
 	}
 	for (round = 0;; round++) {
 		struct ipt_ruleset rs = { 0 };

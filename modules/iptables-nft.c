@@ -443,7 +443,8 @@ static void cache_ok(const char *dir, enum ipt_family f, const char *table,
 int ipt_nft_check(const struct ipt_backend *be, enum ipt_family f,
 		  const struct ipt_where *w, struct ipt_table *t,
 		  const char *const *chains, size_t nchains,
-		  const char *cache_dir, struct cg_error *err)
+		  const char *cache_dir, bool cache_write,
+		  struct cg_error *err)
 {
 	char key[CG_SHA256_HEX];
 	struct nft_view live = { 0 }, scratch = { 0 };
@@ -513,7 +514,7 @@ int ipt_nft_check(const struct ipt_backend *be, enum ipt_family f,
 	/* Only a table all read as nft holds it, every rule compared. */
 	for (i = 0; i < nck && !ck[i].c->distrust; i++)
 		;
-	if (cache_dir && i == nck && !refused)
+	if (cache_dir && cache_write && i == nck && !refused)
 		cache_ok(cache_dir, f, t->name, key);
 out_close:
 	close(sw.netns_fd);

@@ -114,18 +114,47 @@ static const char *owner_of(const struct ipt_plan_in *in, const char *spec)
 	return owner;
 }
 
+/* The gap (0..nkept) of unmanaged rules where place puts a rule. */
+static size_t place_gap(const struct ipt_place *pl, const size_t *kept_at,
+			const char *const *have, size_t nkept)
+{
+	size_t u;
+
+	switch (pl->kind) {
+	case IPT_PLACE_FIRST:
+		return 0;
+	case IPT_PLACE_LAST:
+		return nkept;
+	case IPT_PLACE_BEFORE:
+		for (u = 0; u < nkept; u++)
+			if (strstr(have[kept_at[u]], pl->anchor))
+				return u;
+		return nkept;
+	default:
+		return NONE;
+	}
+}
+
 void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 {
-	size_t m = in->nhave, n = in->nwant, i, j, len = 0, nseq = 0;
+	size_t m = in->nhave, n = in->nwant, i, j, len = 0, nseq = 0, nk = 0;
 	size_t *wi = cg_xcalloc(m + 1, sizeof(*wi));   /* want index, or NONE */
 	size_t *last = cg_xcalloc(n + 1, sizeof(*last)); /* last copy in have */
 	size_t *seq = cg_xcalloc(m + 1, sizeof(*seq));
 	size_t *seqpos = cg_xcalloc(m + 1, sizeof(*seqpos));
 	bool *keep = cg_xcalloc(m + 1, sizeof(*keep));
+	bool *purged = cg_xcalloc(m + 1, sizeof(*purged));
 	size_t *list = cg_xcalloc(m + n + 1, sizeof(*list)); /* the chain */
+	size_t *gap_of = cg_xcalloc(m + n + 1, sizeof(*gap_of)); /* of list */
+	const char **lspec = cg_xcalloc(m + n + 1, sizeof(*lspec)); /* of list */
 	size_t *at = cg_xcalloc(n + 1, sizeof(*at)); /* want -> list index */
 	size_t *op_of = cg_xcalloc(n + 1, sizeof(*op_of));
-	size_t first_kept = NONE;
+	size_t *kept_at = cg_xcalloc(m + 1, sizeof(*kept_at)); /* have index */
+	size_t *hgap = cg_xcalloc(m + 1, sizeof(*hgap)); /* gap of have[i] */
+	size_t *pin = cg_xcalloc(n + 1, sizeof(*pin));   /* placed gap */
+	size_t *tgap = cg_xcalloc(n + 1, sizeof(*tgap)); /* final gap */
+	size_t *hi = cg_xcalloc(n + 2, sizeof(*hi));
+	size_t first_kept = NONE, lo;
 	struct text_index ix;
 
 	memset(out, 0, sizeof(*out));
@@ -140,13 +169,49 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 		if (wi[i] != NONE)
 			last[wi[i]] = i;
 	}
+	/* The rules that stay unmanaged, and the gaps between them. */
+	for (i = 0; i < m; i++) {
+		hgap[i] = nk;
+		if (wi[i] != NONE)
+			continue;
+		if (!owner_of(in, in->have[i]) && in->purge)
+			purged[i] = true;
+		else
+			kept_at[nk++] = i;
+	}
+	/*
+	 * Where each placed rule must be; the others may be anywhere
+	 * between the placed ones around them (hi: the lowest gap placed
+	 * after; lo: the highest before).
+	 */
+	for (j = 0; j < n; j++)
+		pin[j] = in->place ? place_gap(&in->place[j], kept_at, in->have,
+					       nk)
+				   : NONE;
+	hi[n] = nk;
+	for (j = n; j-- > 0;)
+		hi[j] = pin[j] != NONE && pin[j] < hi[j + 1] ? pin[j]
+							     : hi[j + 1];
 	/*
 	 * Only the last copy of a managed rule may stay: iptables deletes the
 	 * first match of a spec, so deleting the copies before it removes
-	 * exactly those.
+	 * exactly those. And only one in its gap.
 	 */
+	lo = 0;
+	for (j = 0; j < n; j++) {
+		size_t h = last[j];
+
+		tgap[j] = NONE;
+		if (pin[j] != NONE && pin[j] > lo)
+			lo = pin[j];
+		if (h == NONE)
+			continue;
+		if (pin[j] != NONE ? hgap[h] == pin[j]
+				   : hgap[h] >= lo && hgap[h] <= hi[j + 1])
+			tgap[j] = hgap[h]; /* may stay */
+	}
 	for (i = 0; i < m; i++)
-		if (wi[i] != NONE && last[wi[i]] == i) {
+		if (wi[i] != NONE && last[wi[i]] == i && tgap[wi[i]] != NONE) {
 			seq[nseq] = wi[i];
 			seqpos[nseq++] = i;
 		}
@@ -158,6 +223,8 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 		if (wi[i] != NONE) {
 			if (keep[i]) {
 				at[wi[i]] = len;
+				gap_of[len] = hgap[i];
+				lspec[len] = in->have[i];
 				list[len++] = wi[i];
 			} else {
 				add_op(out, IPT_OP_DELETE, in->have[i])->at = i + 1;
@@ -165,7 +232,7 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 			continue;
 		}
 		owner = owner_of(in, in->have[i]);
-		if (!owner && in->purge) {
+		if (purged[i]) {
 			add_op(out, IPT_OP_DELETE, in->have[i])->at = i + 1;
 			continue;
 		}
@@ -173,29 +240,66 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 			sizeof(*out->kept));
 		out->kept[out->nkept].spec = in->have[i];
 		out->kept[out->nkept++].owner = owner;
+		/* An unmanaged rule ends its gap: the next one starts. */
+		gap_of[len] = hgap[i];
+		lspec[len] = in->have[i];
 		list[len++] = NONE;
 	}
 	for (j = 0; j < n && first_kept == NONE; j++)
 		if (at[j] != NONE)
 			first_kept = j;
 
+	/* The gap of each rule that goes in: its place, or its neighbours'. */
+	lo = 0;
 	for (j = 0; j < n; j++) {
-		size_t k, q;
+		size_t g;
+
+		if (at[j] != NONE) {
+			g = gap_of[at[j]];
+		} else if (pin[j] != NONE) {
+			g = pin[j];
+		} else if (j > 0) {
+			g = tgap[j - 1];
+		} else {
+			g = first_kept != NONE ? gap_of[at[first_kept]] : nk;
+			if (g > hi[1])
+				g = hi[1];
+		}
+		if (g < lo)
+			g = lo; /* order wins */
+		tgap[j] = lo = g;
+	}
+
+	for (j = 0; j < n; j++) {
+		size_t k, q, g = tgap[j];
 		struct ipt_op *op;
 
 		if (at[j] != NONE)
 			continue;
-		if (j > 0)
-			k = at[j - 1] + 1;
-		else
-			k = first_kept != NONE ? at[first_kept] : len;
+		/*
+		 * In gap g: after the rules of the gaps before it, and after
+		 * the managed rules of g declared before it.
+		 */
+		for (k = 0; k < len; k++) {
+			if (list[k] == NONE) {
+				if (gap_of[k] >= g)
+					break;
+				continue;
+			}
+			if (gap_of[k] > g || (gap_of[k] == g && list[k] > j))
+				break;
+		}
 		op = add_op(out, k == len ? IPT_OP_APPEND : IPT_OP_INSERT,
 			    in->want[j]);
 		op->pos = k + 1;
 		op->want = j;
 		op_of[j] = out->n - 1;
 		memmove(&list[k + 1], &list[k], (len - k) * sizeof(*list));
+		memmove(&gap_of[k + 1], &gap_of[k], (len - k) * sizeof(*gap_of));
+		memmove(&lspec[k + 1], &lspec[k], (len - k) * sizeof(*lspec));
+		lspec[k] = in->want[j];
 		list[k] = j;
+		gap_of[k] = g;
 		len++;
 		for (q = 0; q < n; q++)
 			if (at[q] != NONE && at[q] >= k)
@@ -205,6 +309,11 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 	for (j = 0; j < n; j++)
 		if (op_of[j] != NONE)
 			out->ops[op_of[j]].at = at[j] + 1;
+	out->final = lspec;
+	out->final_want = list;
+	out->nfinal = len;
+	lspec = NULL;
+	list = NULL;
 
 	free(ix.slots);
 	free(wi);
@@ -212,9 +321,17 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 	free(seq);
 	free(seqpos);
 	free(keep);
+	free(purged);
 	free(list);
+	free(gap_of);
 	free(at);
 	free(op_of);
+	free(kept_at);
+	free(hgap);
+	free(pin);
+	free(tgap);
+	free(hi);
+	free(lspec);
 }
 
 void ipt_plan_release(struct ipt_plan *p)
@@ -223,5 +340,7 @@ void ipt_plan_release(struct ipt_plan *p)
 		return;
 	free(p->ops);
 	free(p->kept);
+	free(p->final);
+	free(p->final_want);
 	memset(p, 0, sizeof(*p));
 }

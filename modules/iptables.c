@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cg/fs.h"
@@ -17,6 +18,8 @@
 struct want_rule {
 	char *text;  /* owned: as written in the policy */
 	char *where; /* owned: "roles/fw.yaml:12" */
+	enum ipt_place_kind place; /* its own position:/before:, or the chain's */
+	char *anchor; /* owned: before:, or NULL */
 };
 
 struct want {
@@ -26,6 +29,8 @@ struct want {
 	char *policy; /* owned: ACCEPT, DROP; NULL: left as it is */
 	bool builtin;
 	bool purge;
+	enum ipt_place_kind place; /* position:/before: of the resource */
+	char *anchor;              /* owned */
 	bool absent;  /* state: absent: the (user) chain is removed */
 	char **ignore; /* owned */
 	size_t nignore;
@@ -55,8 +60,9 @@ struct host {
 static const char *const iptables_keys[] = { NULL };
 static const char *const want_keys[] = {
 	"family", "table", "chain", "policy", "purge",
-	"ignore", "rules", "state", NULL,
+	"ignore", "rules", "state", "position", "before", NULL,
 };
+static const char *const rule_keys[] = { "rule", "position", "before", NULL };
 
 /* Targets, for "did you mean" when a jump goes nowhere. */
 static const char *const std_targets[] = {
@@ -132,29 +138,97 @@ static int node_err(struct cg_error *err, const struct cg_node *n,
 	return CG_ERR;
 }
 
+/* position: first|last, or before: TEXT, of map (a resource, a rule). */
+static int parse_place(const struct cg_node *map, enum ipt_place_kind *kind,
+		       char **anchor, struct cg_error *err)
+{
+	const struct cg_node *pos = cg_map_get(map, "position");
+	const struct cg_node *bef = cg_map_get(map, "before");
+	const char *s;
+
+	if (pos && bef)
+		return node_err(err, bef, "keep one of them",
+				"position: and before: say the same thing "
+				"twice");
+	if (pos) {
+		if (cg_node_string(pos, "position", &s, err) < 0)
+			return CG_ERR;
+		if (strcmp(s, "first") == 0)
+			*kind = IPT_PLACE_FIRST;
+		else if (strcmp(s, "last") == 0)
+			*kind = IPT_PLACE_LAST;
+		else
+			return node_err(err, pos,
+					"first: before every rule not in the "
+					"policy; last: after them; or before: "
+					"\"-j RETURN\" for a place of its own",
+					"position is first or last, not '%s'",
+					s);
+	}
+	if (bef) {
+		if (cg_node_string(bef, "before", &s, err) < 0)
+			return CG_ERR;
+		if (!s[0])
+			return node_err(err, bef, "before: \"-j RETURN\"",
+					"before: cannot be empty");
+		*kind = IPT_PLACE_BEFORE;
+		free(*anchor);
+		*anchor = cg_xstrdup(s);
+	}
+	return 0;
+}
+
 static int parse_rule(struct want *w, const struct cg_node *n,
 		      struct cg_error *err)
 {
 	struct want_rule *r;
 	char **words, where[256];
+	enum ipt_place_kind place = w->place;
+	char *anchor = NULL;
 	size_t i, k;
 	const char *p;
 
-	if (n->kind != CG_NODE_SCALAR)
+	if (n->kind == CG_NODE_MAP) {
+		const struct cg_node *m = n;
+
+		if (cg_map_check_keys(m, rule_keys, "a rule", err) < 0)
+			return CG_ERR;
+		n = cg_map_get(m, "rule");
+		if (!n)
+			return node_err(err, m, "- { rule: \"-s 10.0.0.0/8 -j "
+						"DROP\", position: first }",
+					"a rule written as a map needs rule:");
+		if (parse_place(m, &place, &anchor, err) < 0)
+			return CG_ERR;
+		if (place == IPT_PLACE_BEFORE && !anchor)
+			anchor = cg_xstrdup(w->anchor);
+	} else if (w->anchor) {
+		anchor = cg_xstrdup(w->anchor);
+	}
+	if (n->kind != CG_NODE_SCALAR) {
+		free(anchor);
 		return node_err(err, n, "write each rule as a string, like "
 					"'-p tcp --dport 22 -j ACCEPT'",
 				"a rule must be a string, not %s",
 				cg_node_kind_name(n));
+	}
 	for (p = n->str; *p; p++)
-		if ((unsigned char)*p < 0x20 && *p != '\t')
+		if ((unsigned char)*p < 0x20 && *p != '\t') {
+			free(anchor);
 			return node_err(err, n, "one rule per list item",
 					"a rule must be one line");
-	if ((size_t)(p - n->str) != n->len)
+		}
+	if ((size_t)(p - n->str) != n->len) {
+		free(anchor);
 		return node_err(err, n, NULL, "a rule cannot hold a NUL byte");
-	if (ipt_split(n->str, &words, &k) < 0)
+	}
+	if (ipt_split(n->str, &words, &k) < 0) {
+		free(anchor);
 		return node_err(err, n, "close the double quote",
 				"rule has an open quote: %s", n->str);
+	}
 	if (k == 0) {
+		free(anchor);
 		ipt_words_free(words);
 		return node_err(err, n, NULL, "empty rule");
 	}
@@ -171,6 +245,7 @@ static int parse_rule(struct want *w, const struct cg_node *n,
 					"rule has the command option '%s': %s",
 					words[i], n->str);
 
+				free(anchor);
 				ipt_words_free(words);
 				return rc;
 			}
@@ -181,6 +256,8 @@ static int parse_rule(struct want *w, const struct cg_node *n,
 	r = &w->rules[w->nrules++];
 	r->text = cg_xstrdup(n->str);
 	r->where = cg_xstrdup(where);
+	r->place = place;
+	r->anchor = anchor;
 	return 0;
 }
 
@@ -302,6 +379,8 @@ static int iptables_parse(struct cg_resource *r, const struct cg_node *item,
 		free(v);
 	}
 
+	if (parse_place(value, &w->place, &w->anchor, err) < 0)
+		return CG_ERR;
 	n = cg_map_get(value, "rules");
 	if (n && !(n->kind == CG_NODE_SCALAR && n->plain && n->len == 0)) {
 		if (n->kind != CG_NODE_SEQ)
@@ -329,7 +408,8 @@ static int iptables_parse(struct cg_resource *r, const struct cg_node *item,
 						w->rules[b].text);
 		}
 	}
-	if (w->absent && (w->nrules || w->policy || w->purge))
+	if (w->absent && (w->nrules || w->policy || w->purge ||
+			  w->place != IPT_PLACE_ORDER))
 		return node_err(err, value, "remove rules:, policy: and purge:",
 				"a chain that is absent has no rules or "
 				"policy");
@@ -368,7 +448,9 @@ static void iptables_release(struct cg_resource *r)
 		for (i = 0; i < w->nrules; i++) {
 			free(w->rules[i].text);
 			free(w->rules[i].where);
+			free(w->rules[i].anchor);
 		}
+		free(w->anchor);
 		free(w->rules);
 		for (i = 0; i < w->nignore; i++)
 			free(w->ignore[i]);
@@ -510,7 +592,7 @@ static void take_canon(struct ipt_canon_job *job, struct cg_resource **res,
  */
 static int canon_group(const struct ipt_backend *be, struct cg_resource **res,
 		       size_t n, char **chains, size_t nchains, bool lenient,
-		       const char *cache_dir, struct ipt_canon_job *job,
+		       const struct cg_ctx *ctx, struct ipt_canon_job *job,
 		       size_t **rule_res_out, size_t **rule_idx_out,
 		       struct cg_error *err)
 {
@@ -530,7 +612,8 @@ static int canon_group(const struct ipt_backend *be, struct cg_resource **res,
 	job->nchains = nchains;
 	job->rules = cg_xcalloc(total + 1, sizeof(*job->rules));
 	job->lenient_jumps = lenient;
-	job->cache_dir = cache_dir;
+	job->cache_dir = ctx ? ctx->cache_dir : NULL;
+	job->cache_read_dir = ctx ? ctx->cache_read_dir : NULL;
 	rule_res = cg_xcalloc(total + 1, sizeof(*rule_res));
 	rule_idx = cg_xcalloc(total + 1, sizeof(*rule_idx));
 	for (i = 0; i < n; i++) {
@@ -667,9 +750,8 @@ static void canonicalize(struct cg_ctx *ctx, struct cg_resource **res,
 		group_chains(res, n, wi, ipt_ruleset_table(&h->rs, wi->table),
 			     false, &chains, &nchains);
 		cg_error_clear(&e);
-		if (canon_group(h->be, group, ng, chains, nchains, false,
-				ctx->cache_dir, &job, &rule_res, &rule_idx,
-				&e) < 0) {
+		if (canon_group(h->be, group, ng, chains, nchains, false, ctx,
+				&job, &rule_res, &rule_idx, &e) < 0) {
 			for (j = 0; j < ng; j++)
 				cg_resource_fail(group[j], &e);
 		} else {
@@ -744,8 +826,10 @@ static int read_host(struct host *h, struct cg_error *err)
  * holds them (iptables-nft.c); when nft is not installed there is
  * nothing to compare with.
  */
-static void nft_check_host(struct host *h, const char *cache_dir)
+static void nft_check_host(struct host *h, const struct cg_ctx *ctx)
 {
+	const char *cache_dir = ctx->cache_dir ? ctx->cache_dir
+					       : ctx->cache_read_dir;
 	const char **chains = cg_xcalloc(h->nres + 1, sizeof(*chains));
 	bool *seen = cg_xcalloc(h->nres + 1, sizeof(*seen));
 	size_t i, j, n;
@@ -771,7 +855,7 @@ static void nft_check_host(struct host *h, const char *cache_dir)
 			continue;
 		cg_error_clear(&e);
 		rc = ipt_nft_check(h->be, h->family, &h->where, t, chains, n,
-				   cache_dir, &e);
+				   cache_dir, ctx->cache_dir != NULL, &e);
 		if (rc == CG_ENOTFOUND)
 			break;
 		for (j = i; rc < 0 && j < h->nres; j++) {
@@ -847,7 +931,7 @@ static int iptables_observe(struct cg_ctx *ctx, struct cg_resource **res,
 			h->res[h->nres++] = res[i];
 		}
 		if (h && h->be == &ipt_backend_nft)
-			nft_check_host(h, ctx->cache_dir);
+			nft_check_host(h, ctx);
 		host_unref(h);
 	}
 	canonicalize(ctx, res, n);
@@ -864,12 +948,14 @@ struct need {
 	const char *policy_from;       /* -P, when these two differ */
 	const char *policy_to;
 	const char **have;             /* owned array: chain's specs */
+	struct ipt_place *place;       /* owned: per canonical rule */
 	struct ipt_plan plan;
 };
 
 static void need_release(struct need *nd)
 {
 	free(nd->have);
+	free(nd->place);
 	ipt_plan_release(&nd->plan);
 	memset(nd, 0, sizeof(*nd));
 }
@@ -1055,6 +1141,14 @@ static int compute_need(const struct cg_resource *r, struct need *nd,
 	in.purge = w->purge;
 	in.ignore = (const char *const *)w->ignore;
 	in.nignore = w->nignore;
+	nd->place = cg_xcalloc(w->ncanon + 1, sizeof(*nd->place));
+	for (i = 0; i < w->ncanon; i++) {
+		const struct want_rule *wr = &w->rules[w->canon_src[i]];
+
+		nd->place[i].kind = wr->place;
+		nd->place[i].anchor = wr->anchor;
+	}
+	in.place = nd->place;
 	ipt_plan_chain(&in, &nd->plan);
 	return 0;
 }
@@ -1098,15 +1192,89 @@ static void kept_note(struct cg_change *c, const struct ipt_plan *p)
 	cg_buf_release(&b);
 }
 
+/*
+ * Where an inserted rule goes, for plan: "  (first)", "  (before [3] -A
+ * DOCKER-USER -j RETURN)": the anchor as the chain is read now.
+ */
+static void place_note(const struct need *nd, const struct ipt_op *op,
+		       char *buf, size_t size)
+{
+	const struct ipt_place *pl;
+	size_t k;
+
+	buf[0] = '\0';
+	if (op->kind == IPT_OP_DELETE || !nd->place)
+		return;
+	pl = &nd->place[op->want];
+	switch (pl->kind) {
+	case IPT_PLACE_FIRST:
+		snprintf(buf, size, "  (first)");
+		break;
+	case IPT_PLACE_LAST:
+		snprintf(buf, size, "  (last)");
+		break;
+	case IPT_PLACE_BEFORE:
+		for (k = 0; k < nd->plan.nkept; k++)
+			if (strstr(nd->plan.kept[k].spec, pl->anchor))
+				break;
+		if (k == nd->plan.nkept) {
+			snprintf(buf, size, "  (before \"%.200s\": none, so last)",
+				 pl->anchor);
+			break;
+		}
+		for (size_t i = 0; nd->chain && i < nd->chain->n; i++)
+			if (nd->chain->rules[i].spec == nd->plan.kept[k].spec) {
+				snprintf(buf, size, "  (before [%zu] -A %s %.300s)",
+					 i + 1, nd->chain->name,
+					 nd->plan.kept[k].spec);
+				break;
+			}
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * Managed rules that can never match in the chain as it will be: after
+ * an unconditional ACCEPT, DROP, REJECT or RETURN, or a rule that takes
+ * all their packets. A warning each, with both rules' places.
+ */
+static void warn_shadowed(const struct cg_resource *r, const struct need *nd,
+			  struct cg_change *c)
+{
+	const struct want *w = r->desired;
+	const struct ipt_plan *p = &nd->plan;
+	bool *check = cg_xcalloc(p->nfinal + 1, sizeof(*check));
+	size_t *by = cg_xcalloc(p->nfinal + 1, sizeof(*by));
+	size_t i;
+
+	for (i = 0; i < p->nfinal; i++)
+		check[i] = p->final_want[i] != NONE;
+	ipt_shadows(p->final, p->nfinal, check, by);
+	for (i = 0; i < p->nfinal; i++)
+		if (check[i] && by[i] != NONE)
+			cg_change_warn(c,
+				       "[%zu] -A %s %s (%s) never matches: "
+				       "shadowed by [%zu] -A %s %s",
+				       i + 1, w->chain, p->final[i],
+				       w->rules[w->canon_src[p->final_want[i]]]
+					       .where,
+				       by[i] + 1, w->chain, p->final[by[i]]);
+	free(check);
+	free(by);
+}
+
 static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			 struct cg_error *err)
 {
 	const struct want *w = r->desired;
 	struct cg_change *c = &r->change;
+	const char *armed;
+	char where[512];
 	struct need nd;
 	size_t i, k;
 
-	(void)ctx;
 	if (compute_need(r, &nd, err) < 0)
 		return CG_ERR;
 	if (nd.drop) {
@@ -1138,8 +1306,9 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		struct cg_change_item *it = cg_change_add(
 			c, "rule", del ? rule : NULL, del ? NULL : rule);
 
-		it->detail = cg_xasprintf("%c [%zu] %s", del ? '-' : '+',
-					  op->at, rule);
+		place_note(&nd, op, where, sizeof(where));
+		it->detail = cg_xasprintf("%c [%zu] %s%s", del ? '-' : '+',
+					  op->at, rule, where);
 		free(rule);
 	}
 	for (i = 0, k = 0; i < nd.plan.nkept; i++) {
@@ -1167,6 +1336,18 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 					   nd.policy_to && nd.policy_from
 						   ? nd.policy_from
 						   : "");
+	warn_shadowed(r, &nd, c);
+	/*
+	 * A run armed the guard and never settled it: it died, and the
+	 * guard undid its change. Said while the chain still differs.
+	 */
+	armed = ctx && ctx->record ? ctx->record(ctx, r, "guard") : NULL;
+	if (c->n && armed && cg_str_starts(armed, "armed "))
+		cg_change_warn(c,
+			       "the change of the run of %s was rolled back "
+			       "by its guard: the agent died before it could "
+			       "confirm it",
+			       armed + 6);
 	need_release(&nd);
 	return 0;
 }
@@ -1620,13 +1801,184 @@ static bool blame(struct job *jobs, const struct tx *tx, unsigned line,
 	return false;
 }
 
+/* --- the guard ------------------------------------------------------ */
+
+/* The jobs of one family and table, applied together. */
+struct group {
+	struct host *h;    /* borrowed */
+	const char *table; /* borrowed */
+	struct job *jobs;  /* owned */
+	size_t n;
+};
+
+/* An apply under a guard: all it changes, to undo it. */
+struct guarded {
+	struct cg_ctx *ctx;
+	struct cg_guard g;
+	bool armed;
+	struct group *groups; /* borrowed */
+	size_t ngroups;
+};
+
+/*
+ * Lines that undo what nd is about to do to job ji, against the chain as
+ * it is before it: in phases like build_tx, mirrored.
+ */
+static void inverse_of_need(struct tx *tx, size_t ji, const struct job *j,
+			    const struct need *nd, int phase)
+{
+	const char *chain = j->w->chain;
+	struct readd *back;
+	size_t i, nback = 0;
+
+	switch (phase) {
+	case 0:
+		if (nd->drop && nd->chain) {
+			tx_line(tx, ji, NONE, "-N %s", chain);
+			for (i = 0; i < nd->chain->n; i++)
+				tx_line(tx, ji, NONE, "-A %s %s", chain,
+					nd->chain->rules[i].spec);
+		}
+		break;
+	case 1:
+		if (nd->policy_to)
+			tx_line(tx, ji, NONE, "-P %s %s", chain,
+				nd->policy_from);
+		break;
+	case 2:
+		for (i = 0; i < nd->plan.n; i++)
+			if (nd->plan.ops[i].kind != IPT_OP_DELETE)
+				tx_line(tx, ji, NONE, "-D %s %s", chain,
+					nd->plan.ops[i].spec);
+		break;
+	case 3:
+		/* Back where they were: in order, each at its old place. */
+		back = cg_xcalloc(nd->plan.n + 1, sizeof(*back));
+		for (i = 0; i < nd->plan.n; i++)
+			if (nd->plan.ops[i].kind == IPT_OP_DELETE) {
+				back[nback].spec = nd->plan.ops[i].spec;
+				back[nback++].pos = nd->plan.ops[i].at - 1;
+			}
+		qsort(back, nback, sizeof(*back), cmp_readd);
+		for (i = 0; i < nback; i++)
+			tx_line(tx, ji, NONE, "-I %s %zu %s", chain,
+				back[i].pos + 1, back[i].spec);
+		free(back);
+		break;
+	case 4:
+		if (nd->create)
+			tx_line(tx, ji, NONE, "-F %s", chain);
+		break;
+	case 5:
+		if (nd->create)
+			tx_line(tx, ji, NONE, "-X %s", chain);
+		break;
+	}
+}
+
+/*
+ * The script that undoes everything done so far to the groups of one
+ * family, against their tables as last read; with nds (for group cur),
+ * also what the transaction about to run does. Empty when there is
+ * nothing to undo.
+ */
+static void undo_script(const struct guarded *gd, enum ipt_family f,
+			size_t cur, const struct need *nds, size_t only,
+			struct cg_buf *out)
+{
+	size_t gi, i;
+	int phase;
+
+	for (gi = 0; gi < gd->ngroups; gi++) {
+		const struct group *g = &gd->groups[gi];
+		const struct ipt_table *t;
+		struct tx tx = { 0 };
+
+		if (g->h->family != f)
+			continue;
+		t = ipt_ruleset_table(&g->h->rs, g->table);
+		tx_line(&tx, NONE, NONE, "*%s", g->table);
+		for (phase = 0; gi == cur && nds && phase < 6; phase++)
+			for (i = 0; i < g->n; i++)
+				if (!g->jobs[i].done && !g->jobs[i].failed &&
+				    (only == NONE || i == only))
+					inverse_of_need(&tx, i, &g->jobs[i],
+							&nds[i], phase);
+		for (i = 0; i < g->n; i++)
+			undo_job(&tx, i, &g->jobs[i], t);
+		tx_line(&tx, NONE, NONE, "COMMIT");
+		if (tx.n > 2)
+			cg_buf_add(out, tx.text.data, tx.text.len);
+		tx_release(&tx);
+	}
+}
+
+/*
+ * Give the guard the undo of what is done so far and, first choice,
+ * with what group cur's next transaction (nds) does: if the agent dies
+ * while it runs, either may be the truth, and iptables-restore, atomic,
+ * refuses the one that is not.
+ */
+static void guard_hold(struct guarded *gd, size_t cur, const struct need *nds,
+		       size_t only)
+{
+	struct cg_buf a[2] = { { 0 } }, b[2] = { { 0 } };
+	struct cg_guard_undo u[2];
+	const char *argv[2][5];
+	char *prog[2] = { NULL, NULL };
+	size_t nu = 0, gi;
+	enum ipt_family f;
+	struct cg_error e;
+
+	if (!gd || !gd->armed)
+		return;
+	for (f = IPT_IPV4; f <= IPT_IPV6; f++) {
+		const struct host *h = NULL;
+
+		for (gi = 0; gi < gd->ngroups; gi++)
+			if (gd->groups[gi].h->family == f)
+				h = gd->groups[gi].h;
+		if (!h)
+			continue;
+		undo_script(gd, f, cur, nds, only, &a[f]);
+		if (nds)
+			undo_script(gd, f, NONE, NULL, NONE, &b[f]);
+		if (!a[f].len ||
+		    ipt_tool(h->be, f, "restore", false, &prog[f], &e) < 0)
+			continue;
+		argv[f][0] = prog[f];
+		argv[f][1] = "--noflush";
+		argv[f][2] = "-w";
+		argv[f][3] = "10";
+		argv[f][4] = NULL;
+		memset(&u[nu], 0, sizeof(u[nu]));
+		u[nu].argv = argv[f];
+		u[nu].in[0] = a[f].data;
+		u[nu].in_len[0] = a[f].len;
+		u[nu].nin = 1;
+		/* Nothing done before: if the transaction did not go through,
+		 * an empty script is the undo. */
+		u[nu].in[1] = b[f].len ? b[f].data : "";
+		u[nu].in_len[1] = b[f].len;
+		u[nu].nin += nds != NULL;
+		nu++;
+	}
+	/* A guard that cannot be told is one that undoes it all anyway. */
+	(void)cg_guard_hold(&gd->g, u, nu, &e);
+	for (f = IPT_IPV4; f <= IPT_IPV6; f++) {
+		cg_buf_release(&a[f]);
+		cg_buf_release(&b[f]);
+		free(prog[f]);
+	}
+}
+
 /*
  * Make the jobs (all of one family and table) true: one iptables-restore
  * for all of them, read back, and again on fresh state if someone else
  * changed the table meanwhile. What cannot be made true is undone.
  */
 static void apply_table(struct host *h, const char *table, struct job *jobs,
-			size_t n)
+			size_t n, struct guarded *gd, size_t gi)
 {
 	struct need *nds = cg_xcalloc(n + 1, sizeof(*nds));
 	struct job **left = cg_xcalloc(n + 1, sizeof(*left));
@@ -1659,6 +2011,7 @@ static void apply_table(struct host *h, const char *table, struct job *jobs,
 		    ++rounds > MAX_ATTEMPTS + 2 * n + 2)
 			break;
 		build_tx(&tx, table, jobs, nds, n, isolate ? first : NONE);
+		guard_hold(gd, gi, nds, isolate ? first : NONE);
 		cg_error_clear(&e);
 		if (ipt_restore(h->be, h->family, &h->where, tx.text.data,
 				tx.text.len, &line, &e) < 0) {
@@ -1678,6 +2031,7 @@ static void apply_table(struct host *h, const char *table, struct job *jobs,
 				job_record(&jobs[i], &nds[i]);
 		if (refresh(h, table, &e) < 0)
 			goto out_unread;
+		guard_hold(gd, NONE, NULL, NONE);
 		/* Verify: what came out other than written is undone. */
 		for (i = 0; i < n; i++) {
 			struct job *one = &jobs[i];
@@ -1739,33 +2093,253 @@ static void job_init(struct job *j, struct cg_resource *r)
 		specs_add(&j->had, c->rules[i].spec);
 }
 
+/* Did the job change anything that is still to be undone? */
+static bool job_changed(const struct job *j)
+{
+	return !j->failed && (j->added.n || j->removed.n || j->set_policy ||
+			      j->made_chain || j->dropped_chain);
+}
+
+/*
+ * After the change: does the filter INPUT chain of each family it touched
+ * still let in what it did before (established sessions, the management
+ * port)? Then every canary. The first failure, into why.
+ */
+static bool still_reachable(struct guarded *gd, char *why, size_t size,
+			    bool *canary)
+{
+	size_t gi, i;
+
+	for (gi = 0; gi < gd->ngroups; gi++) {
+		const struct group *g = &gd->groups[gi];
+
+		if (strcmp(g->table, "filter") != 0)
+			continue;
+		for (i = 0; i < g->n; i++) {
+			const struct job *j = &g->jobs[i];
+			const struct ipt_chain *c;
+			const char **now;
+			char before[8], after[512];
+			size_t k;
+			bool ok;
+
+			if (!job_changed(j) || strcmp(j->w->chain, "INPUT") != 0)
+				continue;
+			if (!ipt_chain_lets_in((const char *const *)j->had.v,
+					       j->had.n, j->had_policy,
+					       gd->ctx->management_port, before,
+					       sizeof(before)))
+				continue; /* it did not before: not ours */
+			c = ipt_table_chain(ipt_ruleset_table(&g->h->rs,
+							      g->table),
+					    "INPUT");
+			now = cg_xcalloc(c ? c->n + 1 : 1, sizeof(*now));
+			for (k = 0; c && k < c->n; k++)
+				now[k] = c->rules[k].spec;
+			ok = ipt_chain_lets_in(now, c ? c->n : 0,
+					       c ? c->policy : NULL,
+					       gd->ctx->management_port, after,
+					       sizeof(after));
+			free(now);
+			if (!ok) {
+				snprintf(why, size, "%s %s", ipt_family_name(g->h->family), after);
+				return false;
+			}
+		}
+	}
+	*canary = true;
+	for (i = 0; i < gd->ctx->ncanaries; i++)
+		if (ipt_canary_run(gd->ctx, &gd->ctx->canaries[i], why, size) <
+		    0)
+			return false;
+	return true;
+}
+
+/*
+ * The change is made: confirm it if the host is still reachable, else
+ * undo it (ourselves, against the tables as they are now; the guard if
+ * that fails) and fail what changed.
+ */
+/*
+ * Undo what the jobs changed, against the tables read afresh (the guard
+ * may have undone some or all of it already: then there is less to do).
+ */
+static bool undo_all(struct guarded *gd)
+{
+	struct cg_error e;
+	bool ok = true;
+	size_t gi, i;
+
+	for (gi = 0; gi < gd->ngroups; gi++) {
+		struct group *g = &gd->groups[gi];
+		struct job **v = cg_xcalloc(g->n + 1, sizeof(*v));
+		size_t nv = 0;
+
+		for (i = 0; i < g->n; i++)
+			if (job_changed(&g->jobs[i]))
+				v[nv++] = &g->jobs[i];
+		cg_error_clear(&e);
+		if (nv && (refresh(g->h, g->table, &e) < 0 ||
+			   undo(g->h, g->table, v, nv, &e) < 0))
+			ok = false;
+		free(v);
+	}
+	return ok;
+}
+
+static void guard_settle(struct guarded *gd)
+{
+	char why[1024];
+	struct cg_error e;
+	bool undone = true, canary = false, changed = false;
+	const char *hint;
+	size_t gi, i;
+
+	for (gi = 0; gi < gd->ngroups; gi++)
+		for (i = 0; i < gd->groups[gi].n; i++)
+			changed |= job_changed(&gd->groups[gi].jobs[i]);
+	cg_error_clear(&e);
+	if (!changed) {
+		/* Nothing of ours is there: nothing to check or undo. */
+		(void)cg_guard_confirm(&gd->g, &e);
+		return;
+	}
+	if (still_reachable(gd, why, sizeof(why), &canary)) {
+		if (cg_guard_confirm(&gd->g, &e) == 0)
+			return;
+		/*
+		 * Too late: the guard ran its undo, maybe before the last
+		 * transaction. Whatever of ours is left goes too.
+		 */
+		snprintf(why, sizeof(why), "%s", e.msg);
+		undone = undo_all(gd);
+		canary = false;
+	} else {
+		undone = undo_all(gd);
+		cg_error_clear(&e);
+		if (undone)
+			(void)cg_guard_confirm(&gd->g, &e);
+		else
+			undone = cg_guard_fire(&gd->g, &e) == 0;
+	}
+	if (canary)
+		hint = "the change cuts off what the canary checks: keep its "
+		       "traffic allowed, or fix the canary (agent config "
+		       "firewall: canaries:)";
+	else if (gd->g.seconds && strstr(why, "guard_seconds"))
+		hint = "the canaries took too long: raise firewall: "
+		       "guard_seconds: in the agent config";
+	else
+		hint = "keep an accept of ESTABLISHED and of the management "
+		       "port before any DROP in INPUT (or set firewall: "
+		       "management_port: in the agent config)";
+	for (gi = 0; gi < gd->ngroups; gi++) {
+		struct group *g = &gd->groups[gi];
+
+		cg_error_clear(&e);
+		(void)refresh(g->h, g->table, &e);
+		for (i = 0; i < g->n; i++)
+			if (job_changed(&g->jobs[i]))
+				job_fail(&g->jobs[i], NULL, hint, "%s: %s",
+					 undone ? "rolled back"
+						: "rolling back failed",
+					 why);
+	}
+}
+
+/*
+ * STATE/records "guard" of each resource: "armed TIME" while a change is
+ * unconfirmed, so that the run after one whose agent died says that the
+ * guard undid it; NULL to clear. Best effort: it only informs.
+ */
+static void guard_record(struct cg_ctx *ctx, struct cg_resource **res,
+			 size_t n, bool armed)
+{
+	char when[32], val[48];
+	const char *kv[2];
+	struct cg_error e;
+	size_t i;
+
+	if (!ctx->record_set)
+		return;
+	cg_time_iso(when, (int64_t)time(NULL));
+	snprintf(val, sizeof(val), "armed %s", when);
+	kv[0] = "guard";
+	kv[1] = armed ? val : NULL;
+	for (i = 0; i < n; i++) {
+		if (!armed && !(ctx->record && ctx->record(ctx, res[i], "guard")))
+			continue;
+		cg_error_clear(&e);
+		(void)ctx->record_set(ctx, res[i], kv, 1, &e);
+	}
+}
+
 static int iptables_apply(struct cg_ctx *ctx, struct cg_resource **res,
 			  size_t n, struct cg_error *err)
 {
 	bool *seen = cg_xcalloc(n + 1, sizeof(*seen));
-	struct job *jobs = cg_xcalloc(n + 1, sizeof(*jobs));
-	size_t i, j, nj;
+	struct group *groups = cg_xcalloc(n + 1, sizeof(*groups));
+	struct guarded gd;
+	size_t i, j, ng = 0;
 
-	(void)ctx;
 	(void)err;
 	/* One transaction per table of a family, in the order of the first. */
 	for (i = 0; i < n; i++) {
 		const struct want *wi = res[i]->desired;
+		struct group *g;
 
 		if (seen[i])
 			continue;
-		nj = 0;
+		g = &groups[ng++];
+		g->h = res[i]->observed;
+		g->table = wi->table;
+		g->jobs = cg_xcalloc(n - i + 1, sizeof(*g->jobs));
 		for (j = i; j < n; j++) {
 			if (seen[j] || !same_group(wi, res[j]->desired))
 				continue;
 			seen[j] = true;
-			job_init(&jobs[nj++], res[j]);
+			job_init(&g->jobs[g->n++], res[j]);
 		}
-		apply_table(res[i]->observed, wi->table, jobs, nj);
-		for (j = 0; j < nj; j++)
-			job_release(&jobs[j]);
 	}
-	free(jobs);
+	/*
+	 * Armed before the first change, so that the agent dying at any
+	 * point after it leaves the undo to the guard.
+	 */
+	memset(&gd, 0, sizeof(gd));
+	gd.ctx = ctx;
+	gd.groups = groups;
+	gd.ngroups = ng;
+	if (ctx->guard_seconds) {
+		struct cg_error e;
+
+		cg_error_clear(&e);
+		if (cg_guard_arm(ctx, ctx->guard_seconds, &gd.g, &e) < 0) {
+			for (i = 0; i < n; i++)
+				cg_resource_failf(res[i],
+						  "set firewall: guard_seconds: "
+						  "0 in the agent config to "
+						  "change the firewall "
+						  "unguarded",
+						  "not changed: %s", e.msg);
+			goto out;
+		}
+		gd.armed = true;
+		guard_record(ctx, res, n, true);
+	}
+	for (i = 0; i < ng; i++)
+		apply_table(groups[i].h, groups[i].table, groups[i].jobs,
+			    groups[i].n, &gd, i);
+	if (gd.armed) {
+		guard_settle(&gd);
+		guard_record(ctx, res, n, false);
+	}
+out:
+	for (i = 0; i < ng; i++) {
+		for (j = 0; j < groups[i].n; j++)
+			job_release(&groups[i].jobs[j]);
+		free(groups[i].jobs);
+	}
+	free(groups);
 	free(seen);
 	return 0;
 }

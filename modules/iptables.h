@@ -131,6 +131,26 @@ struct ipt_plan {
 	size_t n, cap;
 	struct ipt_kept *kept; /* owned */
 	size_t nkept, capkept;
+	/*
+	 * The chain once all ops are done: each rule's spec (borrowed) and
+	 * its index into want, or (size_t)-1 for a kept one. Both owned.
+	 */
+	const char **final;
+	size_t *final_want;
+	size_t nfinal;
+};
+
+/* Where a managed rule goes among the rules the policy does not name. */
+enum ipt_place_kind {
+	IPT_PLACE_ORDER,  /* next to the managed rule before it (the default) */
+	IPT_PLACE_FIRST,  /* before every rule not in the policy */
+	IPT_PLACE_LAST,   /* after every rule not in the policy */
+	IPT_PLACE_BEFORE, /* before the first such rule holding anchor */
+};
+
+struct ipt_place {
+	enum ipt_place_kind kind;
+	const char *anchor; /* IPT_PLACE_BEFORE: text, as in ignore: */
 };
 
 struct ipt_plan_in {
@@ -141,6 +161,8 @@ struct ipt_plan_in {
 	bool purge; /* delete rules nobody known owns */
 	const char *const *ignore; /* substrings: rules never touched */
 	size_t nignore;
+	/* Per want rule, or NULL: all IPT_PLACE_ORDER. */
+	const struct ipt_place *place;
 };
 
 /*
@@ -152,6 +174,12 @@ struct ipt_plan_in {
  * where they are, unless purge deletes those nobody known owns. Deletes
  * are by spec, and iptables deletes the first match: the plan only ever
  * deletes the first copies of a spec, so the result is the same.
+ *
+ * With place, a rule's place among the rules that stay unmanaged (kept)
+ * is given too: a managed rule in another gap between them than its
+ * place says is moved (deleted, inserted). Order among managed rules
+ * wins over a place that contradicts it: a rule never goes before one
+ * declared earlier.
  */
 void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out);
 void ipt_plan_release(struct ipt_plan *p);
@@ -232,17 +260,52 @@ int ipt_nft_list(enum ipt_family f, const struct ipt_where *w,
  * nft holds there with what nft holds once those rules are written back
  * in a scratch namespace. A chain that differs (a rule written with nft
  * that iptables-save prints wrongly or not at all) gets c->distrust,
- * naming the rule. With a cache_dir (run), a table found consistent is
- * remembered there, keyed by everything the outcome depends on (tools,
- * kernel, the chains as iptables-save and nft show them here), so that an
- * unchanged table needs no scratch namespace the next time. A negative
+ * naming the rule. With a cache_dir, a table found consistent is
+ * remembered there (with cache_write: run; plan only reads), keyed by
+ * everything the outcome depends on (tools, kernel, the chains as
+ * iptables-save and nft show them here), so that an unchanged table needs
+ * no scratch namespace the next time. A negative
  * return: the comparison could not be made
  * (err says why); CG_ENOTFOUND when nft is not installed.
  */
 int ipt_nft_check(const struct ipt_backend *be, enum ipt_family f,
 		  const struct ipt_where *w, struct ipt_table *t,
 		  const char *const *chains, size_t nchains,
-		  const char *cache_dir, struct cg_error *err);
+		  const char *cache_dir, bool cache_write,
+		  struct cg_error *err);
+
+/* --- iptables-guard.c: is the host still reachable? ------------------ */
+
+struct cg_ctx;
+struct cg_canary;
+
+/* Run one canary; -1 with why ("canary 10.0.0.1:443 (...) failed: ..."). */
+int ipt_canary_run(const struct cg_ctx *ctx, const struct cg_canary *k,
+		   char *why, size_t size);
+
+/*
+ * Does an INPUT chain of these rules (iptables-save's specs, in order)
+ * and policy let in the packets of established sessions and new TCP
+ * connections to port (0: not asked)? Only what is certain counts
+ * against it: a rule it cannot read through (-s, a jump to a user
+ * chain) is taken to let them in. false with why naming the rule.
+ */
+bool ipt_chain_lets_in(const char *const *specs, size_t n, const char *policy,
+		       unsigned port, char *why, size_t size);
+
+/* --- iptables-shadow.c: rules that can never match ------------------- */
+
+/*
+ * For each rule i of a chain (specs as iptables-save prints them, in
+ * order) with check[i]: by[i] is the earlier rule that takes every
+ * packet it would match, so that it never does, or (size_t)-1. Such a
+ * rule is an unconditional ACCEPT, DROP, REJECT or RETURN, or one whose
+ * every condition rule i has too (or holds: an address range holding
+ * rule i's, a set of states holding its set); a match with state of its
+ * own (-m limit, recent, set) is never taken to hold another.
+ */
+void ipt_shadows(const char *const *specs, size_t n, const bool *check,
+		 size_t *by);
 
 /* --- iptables-canon.c: rules in the kernel's own form ---------------- */
 
@@ -275,6 +338,8 @@ struct ipt_canon_job {
 	char **unknown_chains; /* owned, out: chains made for lenient_jumps */
 	size_t nunknown;
 	const char *cache_dir; /* or NULL */
+	/* Without cache_dir: read what is cached there, write nothing (plan). */
+	const char *cache_read_dir;
 };
 
 /*

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/capability.h>
+#include <sys/types.h>
 
 #include "cg/error.h"
 #include "cg/node.h"
@@ -58,6 +59,12 @@ struct cg_ctx {
 	 * when nothing may be written (plan).
 	 */
 	const char *cache_dir;
+	/*
+	 * Where run keeps that cache, also in plan: plan may read it (it
+	 * is keyed by all it depends on, so it gives what deriving gives),
+	 * never write it. NULL: none.
+	 */
+	const char *cache_read_dir;
 	/*
 	 * A template variable as a string: a scalar var of this host, else
 	 * a fact (NULL for a var that is a list or map).
@@ -139,6 +146,27 @@ struct cg_ctx {
 			const struct cg_resource *first, size_t n,
 			const char *what);
 	void *output; /* private to final and working */
+	/*
+	 * The firewall guard (agent config firewall:): a firewall change
+	 * is undone unless confirmed within guard_seconds (0: no guard);
+	 * it is confirmed when every canary passes, in netns.
+	 * management_port: a TCP port INPUT must keep allowing if it did
+	 * (0: none).
+	 */
+	unsigned guard_seconds;
+	unsigned management_port;
+	const struct cg_canary *canaries; /* borrowed */
+	size_t ncanaries;
+};
+
+/*
+ * A check that the host can still be reached after a firewall change:
+ * a TCP connect to host:port, or a program (argv) that exits 0.
+ */
+struct cg_canary {
+	const char *host, *port;  /* borrowed, or NULL with argv */
+	const char *const *argv;  /* borrowed, NULL-terminated, or NULL */
+	const char *why;          /* borrowed: "the policy git server" */
 };
 
 enum {
@@ -314,6 +342,43 @@ int cg_ctx_exec(const struct cg_ctx *ctx, const struct cg_exec *x,
 int cg_ctx_exec_confined(const struct cg_ctx *ctx, const struct cg_exec *x,
 			 const void *in, size_t in_len,
 			 struct cg_exec_result *res, struct cg_error *err);
+
+/*
+ * A dead-man (agent/guard.c): a process of the agent's, in its own
+ * session, that outlives the agent and runs what it holds (the undo of
+ * a change) when guard_seconds pass or the agent dies before it
+ * confirms. Armed before the change, so that no moment of the change
+ * is unguarded; it holds no lock.
+ */
+struct cg_guard {
+	pid_t pid;        /* the watcher, or -1 */
+	int fd;           /* our end of its pipe, or -1 */
+	unsigned seconds;
+	bool undone;      /* it ran what it held, and all of it succeeded */
+};
+
+/* A program the guard runs, in ctx->netns: the first input it takes. */
+struct cg_guard_undo {
+	const char *const *argv; /* NULL-terminated */
+	const char *in[2];
+	size_t in_len[2];
+	size_t nin;
+};
+
+/* Start the watcher for ctx (holding nothing yet). */
+int cg_guard_arm(const struct cg_ctx *ctx, unsigned seconds,
+		 struct cg_guard *g, struct cg_error *err);
+/* Replace what it holds by u[0..n): what undoes the change so far. */
+int cg_guard_hold(struct cg_guard *g, const struct cg_guard_undo *u, size_t n,
+		  struct cg_error *err);
+/*
+ * Confirm: the watcher ends without running anything. CG_ERR when it was
+ * too late (it ran what it held: g->undone says whether all of it
+ * worked), err saying so.
+ */
+int cg_guard_confirm(struct cg_guard *g, struct cg_error *err);
+/* Have it run what it holds now, and wait: 0 when all of it worked. */
+int cg_guard_fire(struct cg_guard *g, struct cg_error *err);
 
 /* The NULL-terminated table of all modules (agent/modules.c). */
 extern const struct cg_module *const cg_modules[];

@@ -79,7 +79,13 @@ struct cg_change {
 	 * NULL: "unknown".
 	 */
 	char *before;
-	uint32_t n, nunmanaged;
+	/*
+	 * owned: what is wrong though nothing differs, filled by diff: a
+	 * managed rule that can never match. Shown by plan and run, kept in
+	 * reports; not drift, no effect on the exit status.
+	 */
+	char **warnings;
+	uint32_t n, nunmanaged, nwarnings;
 	enum cg_action action;
 };
 
@@ -94,6 +100,9 @@ struct cg_unmanaged *cg_change_unmanaged(struct cg_change *c, const char *kind,
 			 const char *item, const char *owner);
 /* Make it a secret: from and to become "(secret)", no detail. */
 void cg_change_secret(struct cg_change_item *it);
+/* Append a warning (see warnings) from a format. */
+void cg_change_warn(struct cg_change *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Set c->note (replacing any) from a format. */
 void cg_change_note(struct cg_change *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -52,6 +52,43 @@ test_expect_success 'the forms are cached for the next run' '
 	test_expect_code 0 cgi run
 '
 
+# A wrapper, first in PATH, that logs every iptables-restore started in
+# another namespace than the test's: the scratch namespace's loads.
+scratch_counter() {
+	mkdir -p "$TRASH/count-bin" &&
+	nsx readlink /proc/self/ns/net >"$TRASH/count-bin/target-ns" &&
+	for t in iptables-nft-restore iptables-legacy-restore; do
+		real=$(command -v $t) || continue
+		cat >"$TRASH/count-bin/$t" <<-EOF
+		#!/bin/sh
+		if [ "\$(readlink /proc/self/ns/net)" != "\$(cat $TRASH/count-bin/target-ns)" ]; then
+			echo load >>$TRASH/count-bin/loads
+		fi
+		exec $real "\$@"
+		EOF
+		chmod +x "$TRASH/count-bin/$t"
+	done
+}
+
+test_expect_success 'plan reads what run cached, and writes nothing' '
+	scratch_counter &&
+	# The tools are part of the cache key: run with the same ones.
+	PATH="$TRASH/count-bin:$PATH" test_expect_code 0 cgi run &&
+	PATH="$TRASH/count-bin:$PATH" test_expect_code 0 cgi run &&
+	rm -f count-bin/loads &&
+	ls -l --time-style=full-iso state/cache >cache.before &&
+	PATH="$TRASH/count-bin:$PATH" test_expect_code 0 cgi plan >out &&
+	test_grep "plan: 0 to change, 1 ok" out &&
+	test ! -e count-bin/loads &&
+	ls -l --time-style=full-iso state/cache >cache.after &&
+	test_cmp cache.before cache.after &&
+	mv state/cache cache.away &&
+	PATH="$TRASH/count-bin:$PATH" test_expect_code 0 cgi plan >out &&
+	test -s count-bin/loads &&
+	test ! -e state/cache &&
+	mv cache.away state/cache
+'
+
 test_expect_success 'a changed policy is not answered from the cache' '
 	sed -i "s/--dport 22 -j ACCEPT/--dport 2222 -j ACCEPT/" policy/roles/fw.yaml &&
 	test_expect_code 2 cgi run >out &&

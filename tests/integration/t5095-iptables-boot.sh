@@ -32,7 +32,8 @@ ipt_policy <<'YAML'
   - iptables:
       chain: INPUT
       policy: DROP
-      rules: ["-i lo -j ACCEPT"]
+      rules: ["-i lo -j ACCEPT", "-m conntrack --ctstate ESTABLISHED -j ACCEPT",
+              "-p tcp --dport 22 -j ACCEPT"]
     requires: [file:/etc/motd]
 YAML
 

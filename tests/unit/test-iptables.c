@@ -464,7 +464,7 @@ static void test_plan_cases(void)
 static void test_plan_positions(void)
 {
 	const char *have[] = { "x", "a", "c" }, *want[] = { "a", "b", "c", "d" };
-	struct ipt_plan_in in = { have, 3, want, 4, false, NULL, 0 };
+	struct ipt_plan_in in = { have, 3, want, 4, false, NULL, 0, NULL };
 	struct ipt_plan p;
 
 	ipt_plan_chain(&in, &p);
@@ -608,6 +608,160 @@ static void test_plan_random(void)
 	tap_is_int(notmin, 0, "and the change is always the smallest");
 }
 
+/* Placement: first, last, before an anchor; order among managed wins. */
+static void test_plan_place(void)
+{
+	static const struct {
+		const char *name, *have, *want, *place, *ops, *after;
+	} cases[] = {
+		{ "first: before every rule not in the policy", "x y", "a",
+		  "f", "-I 1 a", "a x y" },
+		{ "last: after all of them", "x y", "a", "l", "-A a", "x y a" },
+		{ "before: the anchor (Docker's RETURN)", "x RETURN", "a b",
+		  "R R", "-I 2 a, -I 3 b", "x a b RETURN" },
+		{ "an anchor that is not there: at the end", "x", "a", "R",
+		  "-A a", "x a" },
+		{ "a rule after the anchor is moved before it", "RETURN a",
+		  "a", "R", "-D a, -I 1 a", "a RETURN" },
+		{ "a first rule already first stays", "a x", "a", "f", "",
+		  "a x" },
+		{ "a first rule behind others moves", "x a", "a", "f",
+		  "-D a, -I 1 a", "a x" },
+		{ "unplaced rules follow their neighbour", "x RETURN", "a b c",
+		  "f . R", "-I 1 a, -I 2 b, -I 4 c", "a b x c RETURN" },
+		{ "a rule placed first after one placed last: order wins",
+		  "x", "a b", "l f", "-A a, -A b", "x a b" },
+	};
+	size_t i, k;
+
+	for (i = 0; i < CG_ARRAY_SIZE(cases); i++) {
+		char hb[256], wb[256], pb[64], got[512];
+		const char *have[32], *want[32], *pl[32], *chain[64];
+		struct ipt_place place[32];
+		struct ipt_plan_in in = { 0 };
+		struct ipt_plan p;
+		size_t n;
+
+		in.have = have;
+		in.nhave = words(cases[i].have, hb, have);
+		in.want = want;
+		in.nwant = words(cases[i].want, wb, want);
+		n = words(cases[i].place, pb, pl);
+		for (k = 0; k < n; k++) {
+			place[k].anchor = "RETURN";
+			place[k].kind = pl[k][0] == 'f'   ? IPT_PLACE_FIRST
+					: pl[k][0] == 'l' ? IPT_PLACE_LAST
+					: pl[k][0] == 'R' ? IPT_PLACE_BEFORE
+							  : IPT_PLACE_ORDER;
+		}
+		in.place = place;
+		ipt_plan_chain(&in, &p);
+		ops_text(&p, got, sizeof(got));
+		tap_is_str(got, cases[i].ops, cases[i].name);
+		memcpy(chain, have, in.nhave * sizeof(*have));
+		n = simulate(chain, in.nhave, &p);
+		join(chain, n, got, sizeof(got));
+		tap_is_str(got, cases[i].after, "  and the chain after it");
+		ipt_plan_release(&p);
+	}
+}
+
+/* Rules that can never match. */
+static void test_shadows(void)
+{
+	static const struct {
+		const char *name;
+		const char *rules[4];
+		size_t by; /* of the last rule: 1-based, 0 for none */
+	} cases[] = {
+		{ "after an unconditional RETURN", { "-j RETURN", "-s 10.0.0.0/8 -j DROP" }, 1 },
+		{ "after REJECT with its options", { "-j REJECT --reject-with icmp-host-prohibited", "-p tcp -m tcp --dport 9100 -j ACCEPT" }, 1 },
+		{ "a LOG takes nothing", { "-j LOG", "-j DROP" }, 0 },
+		{ "a jump takes nothing", { "-j f2b-sshd", "-j DROP" }, 0 },
+		{ "a rule with fewer conditions", { "-p tcp -m tcp --dport 22 -j ACCEPT", "-s 10.0.0.0/8 -p tcp -m tcp --dport 22 -j DROP" }, 1 },
+		{ "a wider address range", { "-s 10.0.0.0/8 -j DROP", "-s 10.1.0.0/16 -p udp -j ACCEPT" }, 1 },
+		{ "a narrower one does not", { "-s 10.1.0.0/16 -j DROP", "-s 10.0.0.0/8 -j ACCEPT" }, 0 },
+		{ "IPv6 ranges", { "-s 2001:db8::/32 -j DROP", "-s 2001:db8:1::/48 -j ACCEPT" }, 1 },
+		{ "more states hold fewer", { "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "-m conntrack --ctstate ESTABLISHED -j DROP" }, 1 },
+		{ "a negation is not the same", { "! -s 10.0.0.0/8 -j DROP", "-s 10.0.0.0/8 -j ACCEPT" }, 0 },
+		{ "a rate limit holds nothing", { "-m limit --limit 10/s -j ACCEPT", "-m limit --limit 10/s -j DROP" }, 0 },
+		{ "--mark of connmark is not of mark", { "-m connmark --mark 0x1 -j DROP", "-m mark --mark 0x1 -j ACCEPT" }, 0 },
+		{ "another port", { "-p tcp -m tcp --dport 22 -j ACCEPT", "-p tcp -m tcp --dport 23 -j DROP" }, 0 },
+		{ "the first of two", { "-j ACCEPT", "-s 10.0.0.0/8 -j DROP", "-s 10.0.0.0/8 -j DROP" }, 1 },
+	};
+	size_t i, n;
+
+	for (i = 0; i < CG_ARRAY_SIZE(cases); i++) {
+		bool check[4] = { true, true, true, true };
+		size_t by[4];
+
+		for (n = 0; n < 4 && cases[i].rules[n]; n++)
+			;
+		ipt_shadows(cases[i].rules, n, check, by);
+		tap_is_int(by[n - 1] == (size_t)-1 ? 0 : (long long)by[n - 1] + 1,
+			   (long long)cases[i].by, cases[i].name);
+	}
+}
+
+/* What an INPUT chain lets in, for the guard. */
+static void test_lets_in(void)
+{
+	static const struct {
+		const char *rules[6];
+		const char *policy;
+		bool ok;
+		const char *why; /* part of the reason, when not ok */
+	} cases[] = {
+		{ { NULL }, "ACCEPT", true, NULL },
+		{ { NULL }, "DROP", false, "established sessions: policy DROP" },
+		{ { "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+		    "-p tcp -m tcp --dport 22 -j ACCEPT", NULL },
+		  "DROP", true, NULL },
+		{ { "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+		    NULL },
+		  "DROP", false, "management port 22: policy DROP" },
+		{ { "-j DROP", "-m state --state ESTABLISHED -j ACCEPT", NULL },
+		  "ACCEPT", false, "[1] -A INPUT -j DROP comes before" },
+		{ { "-s 192.0.2.7/32 -j DROP",
+		    "-m conntrack --ctstate ESTABLISHED -j ACCEPT",
+		    "-p tcp -m multiport --dports 20:30 -j ACCEPT", NULL },
+		  "DROP", true, NULL },
+		{ { "-m conntrack --ctstate ESTABLISHED -j ACCEPT",
+		    "-p tcp -m tcp --dport 22 -j REJECT --reject-with "
+		    "tcp-reset",
+		    "-p tcp -m tcp --dport 22 -j ACCEPT", NULL },
+		  "ACCEPT", false, "management port 22: [2]" },
+		/* What it cannot read through lets them in. */
+		{ { "-m conntrack --ctstate ESTABLISHED -j ACCEPT",
+		    "-p tcp -m tcp --dport 22 -j SSH", NULL },
+		  "DROP", true, NULL },
+		{ { "-m conntrack --ctstate ESTABLISHED -j ACCEPT",
+		    "-p udp -m udp --dport 22 -j ACCEPT",
+		    "-i lo -j ACCEPT", "-m conntrack --ctstate INVALID -j DROP",
+		    "-p tcp -m tcp --dport 22 -j LOG", NULL },
+		  "DROP", false, "management port 22: policy DROP" },
+		{ { "-m conntrack --ctstate ESTABLISHED -j ACCEPT",
+		    "! -s 10.0.0.0/8 -p tcp -m tcp --dport 22 -j DROP", NULL },
+		  "ACCEPT", true, NULL },
+	};
+	size_t i, n;
+
+	for (i = 0; i < CG_ARRAY_SIZE(cases); i++) {
+		char why[512] = "", name[640];
+		bool ok;
+
+		for (n = 0; cases[i].rules[n]; n++)
+			;
+		ok = ipt_chain_lets_in(cases[i].rules, n, cases[i].policy, 22,
+				       why, sizeof(why));
+		snprintf(name, sizeof(name), "lets in, case %zu: %s", i,
+			 ok ? "yes" : why);
+		tap_ok(ok == cases[i].ok &&
+			       (ok || strstr(why, cases[i].why) != NULL),
+		       name);
+	}
+}
+
 int main(void)
 {
 	test_parse();
@@ -619,5 +773,8 @@ int main(void)
 	test_plan_cases();
 	test_plan_positions();
 	test_plan_random();
+	test_plan_place();
+	test_shadows();
+	test_lets_in();
 	return tap_done();
 }
