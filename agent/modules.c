@@ -9,6 +9,7 @@ extern const struct cg_module cg_module_symlink;
 extern const struct cg_module cg_module_iptables;
 extern const struct cg_module cg_module_package;
 extern const struct cg_module cg_module_service;
+extern const struct cg_module cg_module_exec;
 
 const struct cg_module *const cg_modules[] = {
 	&cg_module_file,
@@ -17,6 +18,7 @@ const struct cg_module *const cg_modules[] = {
 	&cg_module_iptables,
 	&cg_module_package,
 	&cg_module_service,
+	&cg_module_exec,
 	NULL,
 };
 
