@@ -10,6 +10,7 @@ extern const struct cg_module cg_module_iptables;
 extern const struct cg_module cg_module_package;
 extern const struct cg_module cg_module_service;
 extern const struct cg_module cg_module_exec;
+extern const struct cg_module cg_module_apt_source;
 
 const struct cg_module *const cg_modules[] = {
 	&cg_module_file,
@@ -19,6 +20,7 @@ const struct cg_module *const cg_modules[] = {
 	&cg_module_package,
 	&cg_module_service,
 	&cg_module_exec,
+	&cg_module_apt_source,
 	NULL,
 };
 

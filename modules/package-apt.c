@@ -20,6 +20,7 @@
 #define JOURNAL_MAX (16u << 20)
 #define SIM_TIMEOUT_MS 300000u    /* reading large package lists */
 #define APPLY_TIMEOUT_S 3600u     /* downloads and maintainer scripts */
+#define UPDATE_TIMEOUT_S 900u     /* apt-get update: downloads only */
 #define LOCK_TIMEOUT_DEFAULT 120u
 
 /* --- dpkg's status file --------------------------------------------- */
@@ -1116,6 +1117,63 @@ static int apt_apply(struct cg_root *root, const struct pkg_req *reqs, size_t n,
 		rc = run(&a, (APPLY_TIMEOUT_S + lock) * 1000u, reqs, n, res,
 			 err);
 	}
+	apt_run_release(&a);
+	return rc;
+}
+
+int pkg_apt_update(struct cg_root *root, char **reason_out,
+		   struct cg_error *err)
+{
+	unsigned lock = pkg_lock_timeout();
+	struct cg_exec_result r;
+	struct cg_exec x;
+	struct apt_run a;
+	int rc;
+
+	*reason_out = NULL;
+	rc = apt_run_init(&a, root, err);
+	if (rc < 0)
+		goto out;
+	arg(&a, "-q");
+	arg(&a, "-o");
+	arg(&a, keep(&a, cg_xasprintf("DPkg::Lock::Timeout=%u", lock)));
+	arg(&a, "update");
+	cg_exec_init(&x, a.argv);
+	x.envp = a.envp;
+	x.in_fd = a.conf_fd;
+	x.timeout_ms = (UPDATE_TIMEOUT_S + lock) * 1000u;
+	rc = cg_exec_run(&x, &r, err);
+	if (rc == CG_ENOTFOUND) {
+		cg_error_set(err, rc, "apt-get not found");
+		cg_error_hint(err, "install apt in %s", root->path);
+	}
+	if (rc == 0) {
+		/*
+		 * apt-get update exits 0 even when a source could not be
+		 * read or verified ("W: ... not signed", "E: ..."): any
+		 * E: line, or W: line about a source, is a failure.
+		 */
+		const char *p = r.err.data ? r.err.data : "";
+		char line[512];
+
+		if (r.status != 0 || strstr(p, "E: ") ||
+		    strstr(p, "W: GPG error") || strstr(p, "W: Failed to")) {
+			const char *e = strstr(p, "E: ");
+
+			if (!e)
+				e = strstr(p, "W: ");
+			if (e) {
+				snprintf(line, sizeof(line), "%.*s",
+					 (int)strcspn(e, "\n"), e);
+			} else {
+				cg_exec_first_line(&r, line, sizeof(line));
+			}
+			*reason_out = line[0] ? cg_xstrdup(line)
+					      : cg_xasprintf("exit %d", r.status);
+		}
+	}
+	cg_exec_result_release(&r);
+out:
 	apt_run_release(&a);
 	return rc;
 }
