@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/mount.h>
 #include <grp.h>
 #include <time.h>
 #include <unistd.h>
@@ -170,7 +171,8 @@ static void close_fd(int *fd)
 
 /* What went wrong in the child before execve, sent through a pipe. */
 struct child_failure {
-	int stage; /* 1 setns, 2 dup2, 3 execve, 4 chroot, 5 chdir, 6 ids */
+	int stage; /* 1 setns, 2 dup2, 3 execve, 4 chroot, 5 chdir, 6 ids,
+		      7 binds */
 	int err;
 };
 
@@ -204,6 +206,17 @@ child_exec(const char *path, const struct cg_exec *x, int netfd, int in,
 		child_fail(rep, 1);
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
 		child_fail(rep, 2);
+	if (x->binds) {
+		size_t i;
+
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			child_fail(rep, 7);
+		for (i = 0; x->binds[i] && x->binds[i + 1]; i += 2)
+			if (mount(x->binds[i], x->binds[i + 1], NULL,
+				  MS_BIND | MS_REC, NULL) < 0)
+				child_fail(rep, 7);
+	}
 	if (x->root && (chroot(x->root) < 0 || chdir("/") < 0))
 		child_fail(rep, 4);
 	if (x->cwd && chdir(x->cwd) < 0)
@@ -358,6 +371,9 @@ int cg_exec_run(const struct cg_exec *x, struct cg_exec_result *res,
 		else if (cf.stage == 4)
 			cg_error_sys(err, CG_ERR, "cannot run %s chrooted "
 				     "into %s", name, x->root);
+		else if (cf.stage == 7)
+			cg_error_sys(err, CG_ERR, "cannot run %s with the "
+				     "root's directories mounted", name);
 		else if (cf.stage == 5)
 			cg_error_sys(err, CG_ERR, "cannot run %s in %s", name,
 				     x->cwd);

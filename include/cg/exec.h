@@ -57,6 +57,14 @@ struct cg_exec {
 	 */
 	const char *root;
 	const char *cwd;
+	/*
+	 * NULL, or NULL-terminated pairs (from, onto): the child enters a
+	 * mount namespace of its own and bind-mounts each from over onto
+	 * before execve, seen by it alone (apt under --root, whose
+	 * Signed-By paths must name the root's keyrings). Needs
+	 * CAP_SYS_ADMIN.
+	 */
+	const char *const *binds;
 	uid_t uid;
 	gid_t gid;
 	bool own_timeout;
