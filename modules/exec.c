@@ -680,12 +680,6 @@ static int observe_one(struct cg_ctx *ctx, struct cg_resource *r,
 	s->gid = (gid_t)-1;
 	seen_free(r->observed);
 	r->observed = s;
-	if ((rc = check_program(ctx, "command", w->argv[0], err)) < 0 ||
-	    (w->onlyif &&
-	     (rc = check_program(ctx, "onlyif", w->onlyif[0], err)) < 0) ||
-	    (w->unless &&
-	     (rc = check_program(ctx, "unless", w->unless[0], err)) < 0))
-		goto out;
 	if (w->user && (rc = lookup_user(ctx->root, w->user, s, err)) < 0)
 		goto out;
 	if (w->group && (rc = cg_root_gid(ctx->root, w->group, &s->gid,
@@ -712,7 +706,11 @@ static int observe_one(struct cg_ctx *ctx, struct cg_resource *r,
 		}
 		rc = 0;
 	}
+	/* A program that is not there fails plan as it would fail run. */
 	if (w->onlyif) {
+		rc = check_program(ctx, "onlyif", w->onlyif[0], err);
+		if (rc < 0)
+			goto out;
 		rc = run_guard(ctx, w, s, "onlyif", w->onlyif, root, &yes, err);
 		if (rc < 0)
 			goto out;
@@ -724,6 +722,9 @@ static int observe_one(struct cg_ctx *ctx, struct cg_resource *r,
 		}
 	}
 	if (w->unless) {
+		rc = check_program(ctx, "unless", w->unless[0], err);
+		if (rc < 0)
+			goto out;
 		rc = run_guard(ctx, w, s, "unless", w->unless, root, &yes, err);
 		if (rc < 0)
 			goto out;
@@ -731,8 +732,10 @@ static int observe_one(struct cg_ctx *ctx, struct cg_resource *r,
 			text = join_argv(w->unless);
 			s->kept = cg_xasprintf("unless [%s] succeeded", text);
 			free(text);
+			goto out;
 		}
 	}
+	rc = check_program(ctx, "command", w->argv[0], err);
 out:
 	free(own);
 	return rc;
@@ -848,6 +851,22 @@ static int exec_apply(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
 	return 0;
 }
 
+/*
+ * What a host's state is, as far as this exec goes: done (its guards say
+ * it need not run, or it just ran) or due. Not the status: an exec that
+ * ran in this run and one kept are the same state.
+ */
+static void exec_fingerprint(const struct cg_resource *r,
+			     unsigned char out[16])
+{
+	const struct seen *s = r->observed;
+	char *text = cg_xasprintf("%s\n%s", r->id,
+				  s->kept || s->ran ? "done" : "due");
+
+	cg_hash128(text, strlen(text), out);
+	free(text);
+}
+
 static void exec_forget(struct cg_resource *r)
 {
 	seen_free(r->observed);
@@ -870,6 +889,7 @@ const struct cg_module cg_module_exec = {
 	.apply = exec_apply,
 	.release = exec_release,
 	.forget = exec_forget,
+	.fingerprint = exec_fingerprint,
 	.confines = exec_confines,
 	/* Just before its turn: guards see what earlier resources made. */
 	.observe_window = 1,
