@@ -450,8 +450,25 @@ unknown:
 	return CG_ERR;
 }
 
-/* The environment a command and its guards get: a known one, not ours. */
-static char **make_env(const struct want *w, const struct seen *s)
+/* Put "NAME=value" into env (n entries), replacing one of the same NAME. */
+static void env_put(char **env, size_t *n, char *kv)
+{
+	size_t i, len = strcspn(kv, "=") + 1;
+
+	for (i = 0; i < *n; i++)
+		if (strncmp(env[i], kv, len) == 0) {
+			free(env[i]);
+			env[i] = kv;
+			return;
+		}
+	env[(*n)++] = kv;
+}
+
+/*
+ * The environment a command and its guards get: a known one, not ours,
+ * then the policy's environment, which may replace any of it.
+ */
+static char **make_env(const struct want *w, const struct seen *s, bool guard)
 {
 	size_t n = 0, i;
 	char **env;
@@ -460,14 +477,17 @@ static char **make_env(const struct want *w, const struct seen *s)
 		n++;
 	env = cg_xcalloc(n + 5, sizeof(*env));
 	i = 0;
-	env[i++] = cg_xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-			      "/usr/bin:/sbin:/bin");
-	env[i++] = cg_xstrdup("LC_ALL=C");
-	env[i++] = cg_xasprintf("HOME=%s", s->home ? s->home : "/");
+	env_put(env, &i, cg_xstrdup("PATH=/usr/local/sbin:/usr/local/bin:"
+				    "/usr/sbin:/usr/bin:/sbin:/bin"));
+	env_put(env, &i, cg_xstrdup("LC_ALL=C"));
+	env_put(env, &i, cg_xasprintf("HOME=%s", s->home ? s->home : "/"));
 	if (w->user)
-		env[i++] = cg_xasprintf("USER=%s", w->user);
+		env_put(env, &i, cg_xasprintf("USER=%s", w->user));
 	for (n = 0; w->env && w->env[n]; n++)
-		env[i++] = cg_xstrdup(w->env[n]);
+		env_put(env, &i, cg_xstrdup(w->env[n]));
+	/* A guard's errors are read in the C library's own words. */
+	if (guard)
+		env_put(env, &i, cg_xstrdup("LC_ALL=C"));
 	return env;
 }
 
@@ -552,7 +572,7 @@ static int run_guard(struct cg_ctx *ctx, const struct want *w,
 {
 	struct cg_exec_result res;
 	struct cg_exec x;
-	char **env = make_env(w, s), *text = join_argv(argv), tail[512];
+	char **env = make_env(w, s, true), *text = join_argv(argv), tail[512];
 	int rc;
 
 	cg_exec_init(&x, (const char *const *)argv);
@@ -798,7 +818,7 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 	struct seen *s = r->observed;
 	struct cg_exec_result res;
 	struct cg_exec x;
-	char **env = make_env(w, s), *own, tail[600];
+	char **env = make_env(w, s, false), *own, tail[600];
 	int rc;
 
 	cg_exec_init(&x, (const char *const *)w->argv);
@@ -816,8 +836,9 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 	if (rc < 0) {
 		cg_error_prefix(err, "command [%s]", w->text);
 		if (rc == CG_ETIMEOUT && w->timeout_ms)
-			cg_error_hint(err, "it ran longer than its timeout: "
-					   "(%u s); raise it if it needs longer",
+			cg_error_hint(err, "it ran longer than its timeout "
+					   "(%u s): raise timeout: if it needs "
+					   "longer",
 				      w->timeout_ms / 1000u);
 		rc = CG_ERR;
 	} else if (res.status != 0) {

@@ -212,18 +212,18 @@ test_expect_success 'user, cwd, environment and timeout' '
 	policy <<-\EOF &&
 	resources:
 	  - exec: as-nobody
-	    command: id -u >out; pwd >>out; echo $GREETING >>out
+	    command: id -u >out; pwd >>out; echo $GREETING >>out; echo $PATH >>out
 	    shell: true
 	    user: nobody
 	    cwd: /work
-	    environment: { GREETING: hello }
+	    environment: { GREETING: hello, PATH: /bin }
 	    creates: /work/out
 	  - exec: slow
 	    command: [sh, -c, "while :; do :; done"]
 	    timeout: 1
 	EOF
 	test_expect_code 6 cg run --policy pol --root root >out &&
-	printf "65534\n/work\nhello\n" >want && test_cmp want root/work/out &&
+	printf "65534\n/work\nhello\n/bin\n" >want && test_cmp want root/work/out &&
 	test_grep "! exec:slow" out &&
 	test_grep "ran longer than its timeout" out
 '
