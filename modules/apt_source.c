@@ -603,7 +603,7 @@ const struct cg_module cg_module_apt_source = {
 	.release = apt_source_release,
 	.forget = apt_source_forget,
 	.fingerprint = apt_source_fingerprint,
-	.observe_window = 64,
+	.observe_window = 0, /* all at once: they are applied together */
 	/* All changed sources at once: one apt-get update for them all. */
 	.flags = CG_MODULE_BATCH | CG_MODULE_ALL_CAPS,
 	/*
