@@ -39,6 +39,12 @@ struct seen {
 	uid_t uid;
 	gid_t gid;
 	char *home; /* owned, or NULL: user's home directory */
+	/*
+	 * owned, or NULL: user or group is not in the root (yet): diff
+	 * fails with it, unless a resource earlier makes that user or group
+	 * (then run looks again at the exec's turn).
+	 */
+	struct cg_error *id_err;
 	bool ran;   /* apply ran it, with exit status 0 */
 };
 
@@ -353,6 +359,7 @@ static void seen_free(struct seen *s)
 		return;
 	free(s->kept);
 	free(s->home);
+	free(s->id_err);
 	free(s);
 }
 
@@ -700,11 +707,12 @@ static int observe_one(struct cg_ctx *ctx, struct cg_resource *r,
 	s->gid = (gid_t)-1;
 	seen_free(r->observed);
 	r->observed = s;
-	if (w->user && (rc = lookup_user(ctx->root, w->user, s, err)) < 0)
-		goto out;
-	if (w->group && (rc = cg_root_gid(ctx->root, w->group, &s->gid,
-					  err)) < 0)
-		goto out;
+	if ((w->user && lookup_user(ctx->root, w->user, s, err) < 0) ||
+	    (w->group && cg_root_gid(ctx->root, w->group, &s->gid, err) < 0)) {
+		s->id_err = cg_xmalloc(sizeof(*s->id_err));
+		*s->id_err = *err;
+		cg_error_clear(err);
+	}
 	if (w->creates) {
 		const char *base;
 		struct stat st;
@@ -784,7 +792,27 @@ static int exec_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	const char *why = NULL;
 	size_t i;
 
-	(void)err;
+	char idnote[600] = "";
+
+	if (s && s->id_err && !s->ran) {
+		char id[300];
+		const char *by = NULL;
+
+		snprintf(id, sizeof(id), "user:%s", w->user ? w->user : "");
+		if (w->user && ctx->made_before)
+			by = ctx->made_before(ctx, r, id);
+		if (!by && w->group && ctx->made_before) {
+			snprintf(id, sizeof(id), "group:%s", w->group);
+			by = ctx->made_before(ctx, r, id);
+		}
+		if (!by) {
+			*err = *s->id_err;
+			return CG_ERR;
+		}
+		snprintf(idnote, sizeof(idnote),
+			 " (%s does not exist yet: %s, earlier, creates it)", id,
+			 by);
+	}
 	if (!s || s->ran || s->kept)
 		return 0;
 	if (w->refresh_only) {
@@ -806,6 +834,12 @@ static int exec_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	} else {
 		cg_change_note(&r->change, "would run: no guard");
 	}
+	if (idnote[0]) {
+		char *note = cg_xasprintf("%s%s", r->change.note, idnote);
+
+		cg_change_note(&r->change, "%s", note);
+		free(note);
+	}
 	cg_change_add(&r->change, "command", NULL, w->text);
 	r->change.action = CG_ACTION_UPDATE;
 	return 0;
@@ -818,9 +852,15 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 	struct seen *s = r->observed;
 	struct cg_exec_result res;
 	struct cg_exec x;
-	char **env = make_env(w, s, false), *own, tail[600];
+	char **env, *own, tail[600];
 	int rc;
 
+	/* Never as root in place of a user that is not there. */
+	if (s->id_err) {
+		*err = *s->id_err;
+		return CG_ERR;
+	}
+	env = make_env(w, s, false);
 	cg_exec_init(&x, (const char *const *)w->argv);
 	x.envp = (const char *const *)env;
 	x.out_max = 16u << 20;

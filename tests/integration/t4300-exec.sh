@@ -206,6 +206,20 @@ test_expect_success 'a program missing from the root fails in plan as in run' '
 	predict root
 '
 
+test_expect_success 'a user the root does not have fails in plan as in run, and nothing runs as root' '
+	make_exec_root root &&
+	policy <<-\EOF &&
+	resources:
+	  - exec: as-ghost
+	    command: [touch, /etc/ran]
+	    user: ghost
+	EOF
+	test_expect_code 4 cg plan --policy pol --root root >out &&
+	test_grep "user ghost does not exist in root" out &&
+	predict root &&
+	test ! -e root/etc/ran
+'
+
 test_expect_success 'user, cwd, environment and timeout' '
 	make_exec_root root &&
 	mkdir -m 1777 root/work &&
