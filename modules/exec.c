@@ -810,7 +810,7 @@ static int exec_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			return CG_ERR;
 		}
 		snprintf(idnote, sizeof(idnote),
-			 " (%s does not exist yet: %s, earlier, creates it)", id,
+			 "; %s does not exist yet: %s, earlier, creates it", id,
 			 by);
 	}
 	if (!s || s->ran || s->kept)
