@@ -380,6 +380,11 @@ int cg_engine_run_confined(struct cg_policy *p, struct cg_ctx *ctx,
 
 /* Read the privileges of process pid (0: this one). */
 int cg_caps_read(int pid, struct cg_caps_state *out, struct cg_error *err);
+/*
+ * From now on cg_caps_read reads PROC/... through fd, an open /proc, not
+ * by path: for a process chrooted where /proc is not (fd stays open).
+ */
+void cg_caps_proc_at(int fd);
 
 /* "cap_chown,cap_fowner", or "none", into buf. */
 void cg_caps_names(uint64_t set, char *buf, size_t size);
@@ -412,6 +417,10 @@ uint64_t cg_sandbox_caps(void);
  */
 int cg_sandbox_enter(int keep_fd, char *summary, size_t size,
 		     struct cg_error *err);
+/* The same, then chroot(2) into root (NULL: none) once the mounts are
+ * read-only and before the capabilities go (an exec guard under --root). */
+int cg_sandbox_enter_in(int keep_fd, const char *root, char *summary,
+			size_t size, struct cg_error *err);
 
 /* Make every mount read-only (walk: one remount each, as on old kernels). */
 int cg_sandbox_remount(bool walk, struct cg_error *err);

@@ -52,6 +52,14 @@ static int parse_hex(const char *line, const char *key, uint64_t *out)
 	return 1;
 }
 
+/* /proc, when it is no longer at /proc (chrooted): cg_caps_proc_at. */
+static int proc_fd = -1;
+
+void cg_caps_proc_at(int fd)
+{
+	proc_fd = fd;
+}
+
 int cg_caps_read(int pid, struct cg_caps_state *out, struct cg_error *err)
 {
 	char path[64], *line, *save = NULL;
@@ -64,7 +72,9 @@ int cg_caps_read(int pid, struct cg_caps_state *out, struct cg_error *err)
 		snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	else
 		snprintf(path, sizeof(path), "/proc/self/status");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = proc_fd >= 0 ? openat(proc_fd, path + strlen("/proc/"),
+				   O_RDONLY | O_CLOEXEC)
+			  : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return cg_error_sys(err, CG_ERR, "cannot read %s", path);
 	rc = cg_read_fd(fd, &b, 1u << 20, err);

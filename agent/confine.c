@@ -62,7 +62,8 @@ child(const struct cg_ctx *ctx, const struct cg_exec *x, const void *in,
 	close(null);
 	memset(&res, 0, sizeof(res));
 	cg_error_clear(&err);
-	rc = cg_sandbox_enter(out, summary, sizeof(summary), &err);
+	rc = cg_sandbox_enter_in(out, x->root, summary, sizeof(summary), &err);
+	y.root = NULL; /* entered already */
 	if (rc == 0 && chdir("/") < 0)
 		rc = cg_error_sys(&err, CG_ERR, "cannot change to /");
 	if (rc == 0) {

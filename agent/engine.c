@@ -669,9 +669,10 @@ int cg_ctx_exec(const struct cg_ctx *ctx, const struct cg_exec *x,
 	struct cg_exec y = *x;
 	int rc;
 
-	y.timeout_ms = ctx && ctx->helper_timeout_ms
-			       ? ctx->helper_timeout_ms
-			       : CG_DEFAULT_HELPER_TIMEOUT * 1000u;
+	if (!x->own_timeout)
+		y.timeout_ms = ctx && ctx->helper_timeout_ms
+				       ? ctx->helper_timeout_ms
+				       : CG_DEFAULT_HELPER_TIMEOUT * 1000u;
 	rc = cg_exec_run(&y, res, err);
 	if (rc == CG_ETIMEOUT)
 		cg_error_hint(err, "it hung (waiting for a lock, a prompt or "

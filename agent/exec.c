@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/mount.h>
+#include <grp.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +36,8 @@ void cg_exec_init(struct cg_exec *x, const char *const *argv)
 	x->timeout_ms = CG_EXEC_TIMEOUT_MS;
 	x->netns_fd = -1;
 	x->in_fd = -1;
+	x->uid = (uid_t)-1;
+	x->gid = (gid_t)-1;
 }
 
 void cg_exec_result_release(struct cg_exec_result *res)
@@ -98,6 +102,38 @@ int cg_exec_find(const char *name, char **out, struct cg_error *err)
 	return 0;
 }
 
+/*
+ * name as the child will see it chrooted into root: a path as it is,
+ * else the first of the fallback directories that has it inside root.
+ */
+static int find_in_root(const char *root, const char *name, char **out,
+			struct cg_error *err)
+{
+	size_t i;
+
+	if (strchr(name, '/')) {
+		*out = cg_xstrdup(name);
+		return 0;
+	}
+	for (i = 0; fallback_dirs[i]; i++) {
+		char *full = cg_xasprintf("%s%s/%s", root, fallback_dirs[i],
+					  name);
+		struct stat st;
+		bool found = lstat(full, &st) == 0 &&
+			     (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
+
+		free(full);
+		if (found) {
+			*out = cg_xasprintf("%s/%s", fallback_dirs[i], name);
+			return 0;
+		}
+	}
+	cg_error_set(err, CG_ENOTFOUND, "%s: program not found in %s", name,
+		     root);
+	cg_error_hint(err, "install it in the root, or give its full path");
+	return CG_ENOTFOUND;
+}
+
 /* Move fd above stderr, so that the child's dup2s cannot collide. */
 static int high_fd(int fd)
 {
@@ -135,7 +171,8 @@ static void close_fd(int *fd)
 
 /* What went wrong in the child before execve, sent through a pipe. */
 struct child_failure {
-	int stage; /* 1 setns, 2 dup2, 3 execve */
+	int stage; /* 1 setns, 2 dup2, 3 execve, 4 chroot, 5 chdir, 6 ids,
+		      7 binds */
 	int err;
 };
 
@@ -169,6 +206,26 @@ child_exec(const char *path, const struct cg_exec *x, int netfd, int in,
 		child_fail(rep, 1);
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
 		child_fail(rep, 2);
+	if (x->binds) {
+		size_t i;
+
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			child_fail(rep, 7);
+		for (i = 0; x->binds[i] && x->binds[i + 1]; i += 2)
+			if (mount(x->binds[i], x->binds[i + 1], NULL,
+				  MS_BIND | MS_REC, NULL) < 0)
+				child_fail(rep, 7);
+	}
+	if (x->root && (chroot(x->root) < 0 || chdir("/") < 0))
+		child_fail(rep, 4);
+	if (x->cwd && chdir(x->cwd) < 0)
+		child_fail(rep, 5);
+	if (x->gid != (gid_t)-1 &&
+	    (setgroups(1, &x->gid) < 0 || setgid(x->gid) < 0))
+		child_fail(rep, 6);
+	if (x->uid != (uid_t)-1 && setuid(x->uid) < 0)
+		child_fail(rep, 6);
 	/* Whatever else is open (a lock, a socket) is not the child's. */
 	syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
 	memset(&sa, 0, sizeof(sa));
@@ -246,7 +303,8 @@ int cg_exec_run(const struct cg_exec *x, struct cg_exec_result *res,
 	pid_t pid;
 
 	memset(res, 0, sizeof(*res));
-	rc = cg_exec_find(name, &path, err);
+	rc = x->root ? find_in_root(x->root, name, &path, err)
+		     : cg_exec_find(name, &path, err);
 	if (rc < 0)
 		return rc;
 	if (x->netns) {
@@ -310,6 +368,19 @@ int cg_exec_run(const struct cg_exec *x, struct cg_exec_result *res,
 			cg_error_sys(err, CG_ERR,
 				     "cannot run %s in the network namespace",
 				     name);
+		else if (cf.stage == 4)
+			cg_error_sys(err, CG_ERR, "cannot run %s chrooted "
+				     "into %s", name, x->root);
+		else if (cf.stage == 7)
+			cg_error_sys(err, CG_ERR, "cannot run %s with the "
+				     "root's directories mounted", name);
+		else if (cf.stage == 5)
+			cg_error_sys(err, CG_ERR, "cannot run %s in %s", name,
+				     x->cwd);
+		else if (cf.stage == 6)
+			cg_error_sys(err, CG_ERR, "cannot run %s as uid %ld "
+				     "gid %ld", name, (long)x->uid,
+				     (long)x->gid);
 		else
 			rc = cg_error_sys(err, cf.err == ENOENT ? CG_ENOTFOUND
 							       : CG_ERR,

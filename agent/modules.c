@@ -12,6 +12,8 @@ extern const struct cg_module cg_module_service;
 extern const struct cg_module cg_module_group;
 extern const struct cg_module cg_module_user;
 extern const struct cg_module cg_module_authorized_keys;
+extern const struct cg_module cg_module_exec;
+extern const struct cg_module cg_module_apt_source;
 
 const struct cg_module *const cg_modules[] = {
 	&cg_module_file,
@@ -23,6 +25,8 @@ const struct cg_module *const cg_modules[] = {
 	&cg_module_group,
 	&cg_module_user,
 	&cg_module_authorized_keys,
+	&cg_module_exec,
+	&cg_module_apt_source,
 	NULL,
 };
 

@@ -377,6 +377,12 @@ static int check_fds(struct cg_error *err)
 int cg_sandbox_enter(int keep_fd, char *summary, size_t size,
 		     struct cg_error *err)
 {
+	return cg_sandbox_enter_in(keep_fd, NULL, summary, size, err);
+}
+
+int cg_sandbox_enter_in(int keep_fd, const char *root, char *summary,
+			size_t size, struct cg_error *err)
+{
 	struct cg_caps_state st;
 	bool privileged;
 	unsigned mounts;
@@ -416,6 +422,18 @@ int cg_sandbox_enter(int keep_fd, char *summary, size_t size,
 	    cg_sandbox_check_mounts(&mounts, err) < 0 ||
 	    rehome_fds(keep_fd, err) < 0 || check_fds(err) < 0)
 		goto fail;
+	/* Into --root while we still may: the mounts are read-only now. */
+	if (root) {
+		int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+		if (proc < 0 || chroot(root) < 0 || chdir("/") < 0) {
+			cg_error_sys(err, CG_ERR, "cannot chroot into %s",
+				     root);
+			goto fail;
+		}
+		/* To verify the drop below, which reads /proc/self/status. */
+		cg_caps_proc_at(proc);
+	}
 	/*
 	 * As nobody: uid 0 without capabilities could still talk to systemd
 	 * over D-Bus and write root's devices; nobody cannot.

@@ -20,6 +20,7 @@
 #define JOURNAL_MAX (16u << 20)
 #define SIM_TIMEOUT_MS 300000u    /* reading large package lists */
 #define APPLY_TIMEOUT_S 3600u     /* downloads and maintainer scripts */
+#define UPDATE_TIMEOUT_S 900u     /* apt-get update: downloads only */
 #define LOCK_TIMEOUT_DEFAULT 120u
 
 /* --- dpkg's status file --------------------------------------------- */
@@ -1116,6 +1117,112 @@ static int apt_apply(struct cg_root *root, const struct pkg_req *reqs, size_t n,
 		rc = run(&a, (APPLY_TIMEOUT_S + lock) * 1000u, reqs, n, res,
 			 err);
 	}
+	apt_run_release(&a);
+	return rc;
+}
+
+/*
+ * Signed-By names absolute paths, which apt opens as they are even with
+ * Dir moved into the root: for apt-get update under --root, the root's
+ * keyring directories are mounted over the host's, for apt alone.
+ * Fills binds (pairs, NULL-terminated); own[] holds what to free.
+ */
+static const char *const *root_keyrings(struct cg_root *root,
+					const char **binds, size_t size,
+					char *own[4])
+{
+	static const char *const dirs[][2] = {
+		{ "/etc/apt/keyrings", "/etc/apt" },
+		{ "/usr/share/keyrings", NULL },
+	};
+	char *real = realpath(root->path, NULL);
+	size_t i, k = 0, j;
+	struct stat st;
+
+	memset(own, 0, 4 * sizeof(*own));
+	if (!real)
+		return NULL;
+	for (i = 0; i < CG_ARRAY_SIZE(dirs) && k + 2 < size; i++) {
+		for (j = 0; j < 2 && dirs[i][j]; j++) {
+			char *from = cg_xasprintf("%s%s", real, dirs[i][j]);
+
+			if (stat(from, &st) == 0 && S_ISDIR(st.st_mode) &&
+			    stat(dirs[i][j], &st) == 0 && S_ISDIR(st.st_mode)) {
+				own[i] = from;
+				binds[k++] = from;
+				binds[k++] = dirs[i][j];
+				break;
+			}
+			free(from);
+		}
+	}
+	free(real);
+	binds[k] = NULL;
+	return k ? binds : NULL;
+}
+
+int pkg_apt_update(struct cg_root *root, char **reason_out,
+		   struct cg_error *err)
+{
+	const char *binds[8];
+	char *own[4] = { NULL };
+	size_t i;
+	unsigned lock = pkg_lock_timeout();
+	struct cg_exec_result r;
+	struct cg_exec x;
+	struct apt_run a;
+	int rc;
+
+	*reason_out = NULL;
+	memset(binds, 0, sizeof(binds));
+	rc = apt_run_init(&a, root, err);
+	if (rc < 0)
+		goto out;
+	arg(&a, "-q");
+	arg(&a, "-o");
+	arg(&a, keep(&a, cg_xasprintf("DPkg::Lock::Timeout=%u", lock)));
+	arg(&a, "update");
+	cg_exec_init(&x, a.argv);
+	if (!root->host)
+		x.binds = root_keyrings(root, binds, sizeof(binds) / sizeof(*binds),
+					own);
+	x.envp = a.envp;
+	x.in_fd = a.conf_fd;
+	x.timeout_ms = (UPDATE_TIMEOUT_S + lock) * 1000u;
+	rc = cg_exec_run(&x, &r, err);
+	if (rc == CG_ENOTFOUND) {
+		cg_error_set(err, rc, "apt-get not found");
+		cg_error_hint(err, "install apt in %s", root->path);
+	}
+	if (rc == 0) {
+		/*
+		 * apt-get update exits 0 even when a source could not be
+		 * read or verified ("W: ... not signed", "E: ..."): any
+		 * E: line, or W: line about a source, is a failure.
+		 */
+		const char *p = r.err.data ? r.err.data : "";
+		char line[512];
+
+		if (r.status != 0 || strstr(p, "E: ") ||
+		    strstr(p, "W: GPG error") || strstr(p, "W: Failed to")) {
+			const char *e = strstr(p, "E: ");
+
+			if (!e)
+				e = strstr(p, "W: ");
+			if (e) {
+				snprintf(line, sizeof(line), "%.*s",
+					 (int)strcspn(e, "\n"), e);
+			} else {
+				cg_exec_first_line(&r, line, sizeof(line));
+			}
+			*reason_out = line[0] ? cg_xstrdup(line)
+					      : cg_xasprintf("exit %d", r.status);
+		}
+	}
+	cg_exec_result_release(&r);
+out:
+	for (i = 0; i < CG_ARRAY_SIZE(own); i++)
+		free(own[i]);
 	apt_run_release(&a);
 	return rc;
 }

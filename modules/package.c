@@ -36,6 +36,13 @@ struct seen {
 	char *status;  /* owned: the database's word ("half-configured") */
 	char *to;      /* owned: the version apt would install, or NULL */
 	char *detail;  /* owned: what apt would do, for plan, or NULL */
+	/*
+	 * owned, or NULL: why apt cannot install it, held back for diff
+	 * because an apt_source comes earlier in the order: if that one
+	 * changes in this run, apt's lists are updated before our turn
+	 * (plan cannot know what the new repository offers).
+	 */
+	struct cg_error *unknown;
 };
 
 static const char *const package_keys[] = { "state", NULL };
@@ -323,6 +330,7 @@ static void free_seen(struct seen *s)
 	free(s->status);
 	free(s->to);
 	free(s->detail);
+	free(s->unknown);
 	free(s);
 }
 
@@ -743,6 +751,39 @@ static void fail_interrupted(const struct pkg_backend *be, struct cg_root *root,
 	repair_hint(be, root, r->err, "");
 }
 
+/* Is there an apt_source before r in the order? */
+static bool source_earlier(const struct cg_ctx *ctx,
+			   const struct cg_resource *r)
+{
+	const struct cg_resource *d;
+	size_t i;
+
+	for (i = 0; ctx->earlier && (d = ctx->earlier(ctx, r, i)); i++)
+		if (strcmp(d->mod->type, "apt_source") == 0)
+			return true;
+	return false;
+}
+
+/*
+ * An install apt refused, with an apt_source earlier in the order: keep
+ * the reason for diff, which knows whether that source changes (then
+ * apt-get update runs before this package's turn) or not (then it is
+ * the failure it was).
+ */
+static void hold_back(const struct cg_ctx *ctx, struct cg_resource *r)
+{
+	struct seen *s = r->observed;
+	const struct want *w = r->desired;
+
+	if (r->status != CG_STATUS_FAILED || !r->err || !s ||
+	    w->state == WANT_ABSENT || !source_earlier(ctx, r))
+		return;
+	free(s->unknown);
+	s->unknown = r->err;
+	r->err = NULL;
+	r->status = CG_STATUS_PENDING;
+}
+
 static int package_observe(struct cg_ctx *ctx, struct cg_resource **res,
 			   size_t n, struct cg_error *err)
 {
@@ -795,6 +836,8 @@ static int package_observe(struct cg_ctx *ctx, struct cg_resource **res,
 	/* Only when something differs: a no-op run never runs apt. */
 	if (k)
 		simulate(be, ctx->root, todo, k);
+	for (i = 0; i < k; i++)
+		hold_back(ctx, todo[i]);
 	free(todo);
 	return 0;
 }
@@ -810,11 +853,27 @@ static int package_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	struct cg_change_item *it;
 	const char *from = NULL, *to = NULL;
 
-	(void)ctx;
-	(void)err;
 	c->action = needed(s->be, w, s);
 	if (c->action == CG_ACTION_NONE)
 		return 0;
+	if (s->unknown) {
+		const char *by = ctx->made_before
+					 ? ctx->made_before(ctx, r, "apt_source:")
+					 : NULL;
+
+		if (!by) {
+			*err = *s->unknown;
+			c->action = CG_ACTION_NONE;
+			return CG_ERR;
+		}
+		cg_change_add(c, "version", NULL, w->version ? w->version
+							     : "(candidate)");
+		cg_change_note(c, "not known to apt yet: %s, earlier, changes "
+				  "the sources, and apt-get update runs before "
+				  "this",
+			       by);
+		return 0;
+	}
 	if (s->state == PKG_INSTALLED || s->state == PKG_BROKEN)
 		from = s->version ? s->version : "?";
 	if (c->action != CG_ACTION_DELETE)

@@ -134,6 +134,14 @@ struct pkg_backend {
 
 extern const struct pkg_backend pkg_backend_apt;
 
+/*
+ * apt-get update in root (with its APT_CONFIG under --root), for
+ * apt_source: 0 when it ran, with *reason_out (owned) NULL when every
+ * source was read and verified, else apt's first error line.
+ */
+int pkg_apt_update(struct cg_root *root, char **reason_out,
+		   struct cg_error *err);
+
 /* --- apt/dpkg details, exposed for the unit tests ------------------- */
 
 /*

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "cg/error.h"
 #include "cg/util.h"
@@ -44,6 +45,29 @@ struct cg_exec {
 	 */
 	const char *netns;
 	int netns_fd;
+	/*
+	 * For commands a policy gives (exec:). root: chroot(2) into this
+	 * directory before execve; argv[0] is then looked up inside it
+	 * (in /usr/sbin:/usr/bin:/sbin:/bin there, never our $PATH). cwd:
+	 * the working directory (inside root); NULL: "/" with a root, else
+	 * ours. uid/gid: (uid_t)-1 and (gid_t)-1 (cg_exec_init) keep ours;
+	 * otherwise the child drops its supplementary groups and takes
+	 * these. own_timeout: cg_ctx_exec keeps timeout_ms instead of the
+	 * agent's helper deadline.
+	 */
+	const char *root;
+	const char *cwd;
+	/*
+	 * NULL, or NULL-terminated pairs (from, onto): the child enters a
+	 * mount namespace of its own and bind-mounts each from over onto
+	 * before execve, seen by it alone (apt under --root, whose
+	 * Signed-By paths must name the root's keyrings). Needs
+	 * CAP_SYS_ADMIN.
+	 */
+	const char *const *binds;
+	uid_t uid;
+	gid_t gid;
+	bool own_timeout;
 };
 
 struct cg_exec_result {
