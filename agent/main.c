@@ -395,6 +395,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	bool color = use_color(stdout), ecolor = use_color(stderr);
 	const char *policy_dir;
 	char *state = NULL, *cache = NULL;
+	bool printed = false;
 	int lockfd = -1, status = 1, i;
 	uint64_t t0;
 
@@ -408,6 +409,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		catch_stop();
 	}
 	memset(&p, 0, sizeof(p));
+	memset(&conf, 0, sizeof(conf));
 	p.fd = -1;
 	memset(&src, 0, sizeof(src));
 	memset(&facts, 0, sizeof(facts));
@@ -567,6 +569,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	 * already say what changed: the text report there would be every
 	 * change twice, with file contents. -v asks for it anyway.
 	 */
+	printed = true;
 	if (o.json) {
 		cg_output_json(&p, &info, &counts, true, true, stdout);
 	} else if (dry_run || o.verbose || !cg_fd_is_journal(1)) {
@@ -586,6 +589,11 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	if (!dry_run && !o.only && !o.no_report && conf.reports_url)
 		central_report(&conf, state, &p, &info, &counts, ecolor);
 out:
+	/* --format json answers with a JSON document, errors included. */
+	if (o.json && !printed)
+		cg_output_problems_json(cmd, o.policy ? o.policy
+						      : conf.source_url,
+					&diag, &err, status, stdout);
 	fflush(stdout);
 	cg_leftover_end();
 	cg_store_free(store);
@@ -628,6 +636,12 @@ static int cmd_check(int argc, char **argv)
 				   argv[i + 1]);
 	dir = i < argc ? argv[i] : o.policy ? o.policy : ".";
 	rc = cg_policy_check(dir, &diag);
+	if (o.json) {
+		cg_output_problems_json("check", dir, &diag, NULL,
+					rc == 0 ? 0 : 1, stdout);
+		cg_diag_release(&diag);
+		return rc == 0 ? 0 : 1;
+	}
 	print_diag(&diag, use_color(stderr));
 	if (rc == 0)
 		printf("%s: ok\n", dir);
@@ -664,6 +678,7 @@ static int cmd_facts(int argc, char **argv)
 
 		cg_json_init(&j, &b, true);
 		cg_json_obj_begin(&j);
+		cg_json_kint(&j, "schema_version", CG_JSON_SCHEMA_VERSION);
 		for (i = 0; cg_fact_names[i]; i++)
 			cg_json_kstr(&j, cg_fact_names[i],
 				     cg_facts_get(&facts, cg_fact_names[i]));

@@ -25,8 +25,9 @@ static const struct {
 	  "       [--format text|json] [-v] [--only TYPE] [--allow-rollback]\n"
 	  "       show what run would change; changes nothing" },
 	{ "check",
-	  "check  [DIR]\n"
-	  "       validate a policy tree; needs no root" },
+	  "check  [--format text|json] [DIR]\n"
+	  "       validate a policy tree; needs no root (json: the errors as\n"
+	  "       objects with file, line, column, resource, message, hint)" },
 	{ "facts",
 	  "facts  [--root DIR] [--hostname NAME] [--format text|json]\n"
 	  "       print the facts templates and classes can use" },
