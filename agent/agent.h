@@ -131,6 +131,11 @@ int cg_policy_check(const char *dir, struct cg_diag *diag);
  * dropped: the full runs that made the last policy good enforced it.
  */
 void cg_policy_only(struct cg_policy *p, const struct cg_module *mod);
+/*
+ * Leave out the resources of mod's type (`run --skip iptables` building
+ * an image); a requires: on one of them is dropped, as with only.
+ */
+void cg_policy_skip(struct cg_policy *p, const struct cg_module *mod);
 
 void cg_policy_release(struct cg_policy *p);
 

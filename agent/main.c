@@ -26,6 +26,8 @@ struct opts {
 	const char *hostname;
 	const char *state_dir;
 	const struct cg_module *only; /* --only TYPE */
+	const struct cg_module *skip[16]; /* --skip TYPE, each once */
+	size_t nskip;
 	unsigned long splay;
 	bool no_pull, no_report, json, verbose, allow_rollback;
 };
@@ -42,6 +44,7 @@ enum {
 	OPT_FORMAT,
 	OPT_ALLOW_ROLLBACK,
 	OPT_ONLY,
+	OPT_SKIP,
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +60,7 @@ static const struct option long_opts[] = {
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "allow-rollback", no_argument, NULL, OPT_ALLOW_ROLLBACK },
 	{ "only", required_argument, NULL, OPT_ONLY },
+	{ "skip", required_argument, NULL, OPT_SKIP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -153,6 +157,24 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o)
 						   optarg),
 				       -1;
 			break;
+		case OPT_SKIP: {
+			const struct cg_module *m = cg_module_find(optarg);
+			size_t k;
+
+			if (!m)
+				return usage_error(cmd,
+						   "--skip takes a resource "
+						   "type (like iptables), not "
+						   "'%s'",
+						   optarg),
+				       -1;
+			for (k = 0; k < o->nskip && o->skip[k] != m; k++)
+				;
+			/* More than there are types: all are repeats. */
+			if (k == o->nskip && k < CG_ARRAY_SIZE(o->skip))
+				o->skip[o->nskip++] = m;
+			break;
+		}
 		case 'v':
 			o->verbose = true;
 			break;
@@ -395,7 +417,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	bool color = use_color(stdout), ecolor = use_color(stderr);
 	const char *policy_dir;
 	char *state = NULL, *cache = NULL;
-	bool printed = false;
+	bool printed = false, partial = false;
 	int lockfd = -1, status = 1, i;
 	uint64_t t0;
 
@@ -499,6 +521,9 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		p.commit = cg_xstrdup(src.commit);
 	if (o.only)
 		cg_policy_only(&p, o.only);
+	for (size_t k = 0; k < o.nskip; k++)
+		cg_policy_skip(&p, o.skip[k]);
+	partial = o.only || o.nskip;
 	if (!dry_run) {
 		char *dir = cg_xasprintf("%s/backups", state);
 
@@ -551,9 +576,9 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	status = cg_exit_status(&counts, src.refused);
 	/*
 	 * Fully evaluated, even if some resources failed: last good. Not
-	 * with --only: the rest of the policy was not looked at.
+	 * with --only or --skip: the rest of the policy was not looked at.
 	 */
-	if (!dry_run && src.commit && !o.only &&
+	if (!dry_run && src.commit && !partial &&
 	    cg_source_mark_good(state, &src, &err) < 0) {
 		cg_print_error(stderr, &err, ecolor);
 		status |= 4;
@@ -584,9 +609,9 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	}
 	/*
 	 * The central copy: plan's report is its output (it writes nothing,
-	 * and queueing is a write); --only runs are partial.
+	 * and queueing is a write); --only and --skip runs are partial.
 	 */
-	if (!dry_run && !o.only && !o.no_report && conf.reports_url)
+	if (!dry_run && !partial && !o.no_report && conf.reports_url)
 		central_report(&conf, state, &p, &info, &counts, ecolor);
 out:
 	/* --format json answers with a JSON document, errors included. */

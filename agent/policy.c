@@ -1104,13 +1104,15 @@ out:
 	return diag->n ? CG_ERR : 0;
 }
 
-void cg_policy_only(struct cg_policy *p, const struct cg_module *mod)
+/* Keep the resources whose type is mod (keep) or is not (!keep). */
+static void policy_filter(struct cg_policy *p, const struct cg_module *mod,
+			  bool keep)
 {
 	size_t *map = cg_xcalloc(p->n + 1, sizeof(*map));
 	size_t i, j, n = 0, k = 0;
 
 	for (i = 0; i < p->n; i++) {
-		if (p->res[i].mod != mod) {
+		if ((p->res[i].mod == mod) != keep) {
 			cg_resource_release(&p->res[i]);
 			map[i] = (size_t)-1;
 			continue;
@@ -1140,6 +1142,16 @@ void cg_policy_only(struct cg_policy *p, const struct cg_module *mod)
 	for (i = 0; i < n; i++)
 		cg_index_put(&p->ids, p->res[i].id, i, NULL);
 	free(map);
+}
+
+void cg_policy_only(struct cg_policy *p, const struct cg_module *mod)
+{
+	policy_filter(p, mod, true);
+}
+
+void cg_policy_skip(struct cg_policy *p, const struct cg_module *mod)
+{
+	policy_filter(p, mod, false);
 }
 
 void cg_policy_release(struct cg_policy *p)
