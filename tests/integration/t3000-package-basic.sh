@@ -37,7 +37,7 @@ test_expect_success 'plan shows the transaction, with the dependency apt pulls i
 	test_grep "+ cgapp 1.0" cgapp &&
 	test_grep_not "cglib" cgapp &&
 	test_grep "+ package:cga " out &&
-	test_grep "version 1.0" out &&
+	test_grep "+ cga 1.0" out &&
 	test_grep "plan: 2 to change, 0 ok" out
 '
 
