@@ -10,6 +10,8 @@
 # and hint) and skipped the same word, and the exit statuses the same.
 # A new case is a new directory.
 . "$(dirname "$0")/../lib/lib.sh"
+# Every case runs plan, whose read-only sandbox needs CAP_SYS_ADMIN.
+test_require_cap CAP_SYS_ADMIN
 
 # Both copies are called "root" (in plan/ and run/), so that messages
 # naming the root's files read the same.
