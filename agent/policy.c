@@ -389,7 +389,10 @@ static const char *const *check_names(void *cookie)
 	size_t i, n = 0;
 
 	if (!cc->names) {
-		cc->names = cg_xcalloc(cc->vars.n + 32, sizeof(*cc->names));
+		/* vars, every fact, and the NULL at the end. */
+		for (i = 0; cg_fact_names[i]; i++)
+			;
+		cc->names = cg_xcalloc(cc->vars.n + i + 1, sizeof(*cc->names));
 		for (i = 0; i < cc->vars.n; i++)
 			cc->names[n++] = cc->vars.keys[i];
 		for (i = 0; cg_fact_names[i]; i++)
@@ -888,7 +891,9 @@ static void finish(struct loader *l)
 	validate_modules(l);
 	if (l->diag->n == 0)
 		cg_order(p->res, p->n, &p->order, l->diag);
-	p->names = cg_xcalloc(p->vars.n + 16, sizeof(*p->names));
+	for (i = 0; cg_fact_names[i]; i++)
+		;
+	p->names = cg_xcalloc(p->vars.n + i + 1, sizeof(*p->names));
 	for (i = 0; i < p->vars.n; i++)
 		p->names[n++] = p->vars.keys[i];
 	for (i = 0; cg_fact_names[i]; i++)
