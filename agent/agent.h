@@ -142,6 +142,11 @@ int cg_policy_check(const char *dir, struct cg_diag *diag);
  * dropped: the full runs that made the last policy good enforced it.
  */
 void cg_policy_only(struct cg_policy *p, const struct cg_module *mod);
+/*
+ * Leave out the resources of mod's type (`run --skip iptables` building
+ * an image); a requires: on one of them is dropped, as with only.
+ */
+void cg_policy_skip(struct cg_policy *p, const struct cg_module *mod);
 
 void cg_policy_release(struct cg_policy *p);
 
@@ -260,6 +265,16 @@ void cg_live_working(const struct cg_ctx *ctx, const struct cg_resource *first,
 void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *c, bool details, bool pretty,
 		    FILE *out);
+/*
+ * The JSON document of a command that found errors before it had a result
+ * (check; plan or run with a bad policy or config): every error in d, then
+ * err if it says anything, as {file, line, column, resource, message,
+ * hint}. doc/schema/problems.schema.json.
+ */
+void cg_output_problems_json(const char *command, const char *policy,
+			     const struct cg_diag *d,
+			     const struct cg_error *err, int exit_status,
+			     FILE *out);
 /* Print an error the way every command does: where: resource: msg + hint. */
 void cg_print_error(FILE *out, const struct cg_error *err, bool color);
 

@@ -1,10 +1,15 @@
 /* facts.c: what the agent knows about the host (or the --root image). */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -14,7 +19,9 @@
 const char *const cg_fact_names[] = {
 	"hostname", "fqdn",     "domain", "os_id",   "os_version",
 	"os_codename", "os_like", "os_name", "arch", "kernel",
-	"cpus",     "memory_mb", "init",  NULL,
+	"cpus",     "memory_mb", "init", "interfaces", "ipv4", "ipv6",
+	"default_interface", "default_gateway", "virtualization",
+	"disk_total_mb", NULL,
 };
 
 /* Strip the quotes of an os-release value ("Debian GNU/Linux 12"). */
@@ -99,11 +106,134 @@ static bool root_has_dir(struct cg_root *root, const char *path)
 	return ok;
 }
 
+/* "a,b" lists: the order of the kernel's, without repeats. */
+static void list_add(struct cg_buf *b, const char *item)
+{
+	size_t len = strlen(item);
+	const char *p = b->data;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == len && strncmp(p, item, len) == 0)
+			return;
+		p += n + (p[n] == ',');
+	}
+	if (b->len)
+		cg_buf_addch(b, ',');
+	cg_buf_addstr(b, item);
+}
+
+/*
+ * The network of the running host (the namespace congruent runs in):
+ * interfaces that are up, other than loopback, and their addresses.
+ */
+static void read_addresses(struct cg_facts *f)
+{
+	struct cg_buf ifs = { 0 }, v4 = { 0 }, v6 = { 0 };
+	struct ifaddrs *all = NULL, *a;
+	char addr[INET6_ADDRSTRLEN];
+
+	if (getifaddrs(&all) < 0)
+		return;
+	for (a = all; a; a = a->ifa_next) {
+		if ((a->ifa_flags & IFF_LOOPBACK) || !(a->ifa_flags & IFF_UP))
+			continue;
+		list_add(&ifs, a->ifa_name);
+		if (!a->ifa_addr)
+			continue;
+		if (a->ifa_addr->sa_family == AF_INET &&
+		    inet_ntop(AF_INET,
+			      &((struct sockaddr_in *)(void *)a->ifa_addr)
+				       ->sin_addr,
+			      addr, sizeof(addr)))
+			list_add(&v4, addr);
+		else if (a->ifa_addr->sa_family == AF_INET6 &&
+			 !IN6_IS_ADDR_LINKLOCAL(
+				 &((struct sockaddr_in6 *)(void *)a->ifa_addr)
+					  ->sin6_addr) &&
+			 inet_ntop(AF_INET6,
+				   &((struct sockaddr_in6 *)(void *)a->ifa_addr)
+					    ->sin6_addr,
+				   addr, sizeof(addr)))
+			list_add(&v6, addr);
+	}
+	freeifaddrs(all);
+	cg_kvs_set(&f->kv, "interfaces", ifs.data ? ifs.data : "");
+	cg_kvs_set(&f->kv, "ipv4", v4.data ? v4.data : "");
+	cg_kvs_set(&f->kv, "ipv6", v6.data ? v6.data : "");
+	cg_buf_release(&ifs);
+	cg_buf_release(&v4);
+	cg_buf_release(&v6);
+}
+
+/* The IPv4 default route, from the kernel's table (/proc/net/route). */
+static void read_default_route(struct cg_facts *f)
+{
+	char line[512], ifname[64], gw[INET_ADDRSTRLEN] = "";
+	unsigned long dest, gateway, flags, best_metric = (unsigned long)-1;
+	unsigned long metric;
+	bool found = false;
+	FILE *in = fopen("/proc/net/route", "re");
+
+	if (!in)
+		return;
+	while (fgets(line, sizeof(line), in)) {
+		char name[64];
+		struct in_addr ia;
+
+		/* Iface Destination Gateway Flags RefCnt Use Metric ... */
+		if (sscanf(line, "%63s %lx %lx %lx %*s %*s %lu", name, &dest,
+			   &gateway, &flags, &metric) != 5 ||
+		    dest != 0 || !(flags & 1 /* RTF_UP */) ||
+		    (found && metric >= best_metric))
+			continue;
+		found = true;
+		best_metric = metric;
+		snprintf(ifname, sizeof(ifname), "%s", name);
+		ia.s_addr = (in_addr_t)gateway;
+		if (!(flags & 2 /* RTF_GATEWAY */) ||
+		    !inet_ntop(AF_INET, &ia, gw, sizeof(gw)))
+			gw[0] = '\0';
+	}
+	fclose(in);
+	cg_kvs_set(&f->kv, "default_interface", found ? ifname : "");
+	cg_kvs_set(&f->kv, "default_gateway", found ? gw : "");
+}
+
+/*
+ * A container, as systemd-detect-virt --container tells it: what the
+ * container manager says in /run/systemd/container, else the usual
+ * marks of docker and podman; else "none". Machines (KVM, Xen) are not
+ * told apart: this is about what may be managed, like the firewall.
+ */
+static void read_virtualization(struct cg_facts *f)
+{
+	char buf[64] = "";
+	FILE *in = fopen("/run/systemd/container", "re");
+	const char *v = "none";
+
+	if (in) {
+		if (fgets(buf, sizeof(buf), in)) {
+			buf[strcspn(buf, "\n")] = '\0';
+			if (buf[0])
+				v = buf;
+		}
+		fclose(in);
+	} else if (access("/.dockerenv", F_OK) == 0) {
+		v = "docker";
+	} else if (access("/run/.containerenv", F_OK) == 0) {
+		v = "podman";
+	}
+	cg_kvs_set(&f->kv, "virtualization", v);
+}
+
 int cg_facts_gather(struct cg_facts *f, struct cg_root *root,
 		    const char *hostname, struct cg_error *err)
 {
 	struct utsname u;
 	struct sysinfo si;
+	struct statvfs vfs;
 	char host[256], num[32];
 	char *dot;
 
@@ -141,6 +271,15 @@ int cg_facts_gather(struct cg_facts *f, struct cg_root *root,
 		snprintf(num, sizeof(num), "%llu",
 			 (unsigned long long)si.totalram * si.mem_unit >> 20);
 		cg_kvs_set(&f->kv, "memory_mb", num);
+	}
+	read_addresses(f);
+	read_default_route(f);
+	read_virtualization(f);
+	/* The file system of the root enforced into (--root: the image's). */
+	if (fstatvfs(root->fd, &vfs) == 0) {
+		snprintf(num, sizeof(num), "%llu",
+			 (unsigned long long)vfs.f_blocks * vfs.f_frsize >> 20);
+		cg_kvs_set(&f->kv, "disk_total_mb", num);
 	}
 	/*
 	 * A running host uses systemd when /run/systemd/system exists (what

@@ -1077,6 +1077,7 @@ static void fleet_json(const struct fleet *f, FILE *out)
 
 	cg_json_init_file(&j, &buf, out, true);
 	cg_json_obj_begin(&j);
+	cg_json_kint(&j, "schema_version", CG_JSON_SCHEMA_VERSION);
 	cg_time_iso(when, f->now);
 	cg_json_kstr(&j, "generated", when);
 	cg_json_kstr(&j, "reports", f->source);

@@ -26,6 +26,8 @@ struct opts {
 	const char *hostname;
 	const char *state_dir;
 	const struct cg_module *only; /* --only TYPE */
+	const struct cg_module *skip[16]; /* --skip TYPE, each once */
+	size_t nskip;
 	unsigned long splay;
 	bool no_pull, no_report, json, verbose, allow_rollback;
 };
@@ -42,6 +44,7 @@ enum {
 	OPT_FORMAT,
 	OPT_ALLOW_ROLLBACK,
 	OPT_ONLY,
+	OPT_SKIP,
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +60,7 @@ static const struct option long_opts[] = {
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "allow-rollback", no_argument, NULL, OPT_ALLOW_ROLLBACK },
 	{ "only", required_argument, NULL, OPT_ONLY },
+	{ "skip", required_argument, NULL, OPT_SKIP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -153,6 +157,24 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o)
 						   optarg),
 				       -1;
 			break;
+		case OPT_SKIP: {
+			const struct cg_module *m = cg_module_find(optarg);
+			size_t k;
+
+			if (!m)
+				return usage_error(cmd,
+						   "--skip takes a resource "
+						   "type (like iptables), not "
+						   "'%s'",
+						   optarg),
+				       -1;
+			for (k = 0; k < o->nskip && o->skip[k] != m; k++)
+				;
+			/* More than there are types: all are repeats. */
+			if (k == o->nskip && k < CG_ARRAY_SIZE(o->skip))
+				o->skip[o->nskip++] = m;
+			break;
+		}
 		case 'v':
 			o->verbose = true;
 			break;
@@ -423,6 +445,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	bool color = use_color(stdout), ecolor = use_color(stderr);
 	const char *policy_dir;
 	char *state = NULL, *cache = NULL, *cache_ro = NULL;
+	bool printed = false, partial = false;
 	int lockfd = -1, status = 1, i;
 	uint64_t t0;
 
@@ -436,6 +459,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		catch_stop();
 	}
 	memset(&p, 0, sizeof(p));
+	memset(&conf, 0, sizeof(conf));
 	p.fd = -1;
 	memset(&src, 0, sizeof(src));
 	memset(&facts, 0, sizeof(facts));
@@ -525,6 +549,9 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		p.commit = cg_xstrdup(src.commit);
 	if (o.only)
 		cg_policy_only(&p, o.only);
+	for (size_t k = 0; k < o.nskip; k++)
+		cg_policy_skip(&p, o.skip[k]);
+	partial = o.only || o.nskip;
 	if (!dry_run) {
 		char *dir = cg_xasprintf("%s/backups", state);
 
@@ -613,9 +640,9 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	}
 	/*
 	 * Fully evaluated, even if some resources failed: last good. Not
-	 * with --only: the rest of the policy was not looked at.
+	 * with --only or --skip: the rest of the policy was not looked at.
 	 */
-	if (!dry_run && src.commit && !o.only &&
+	if (!dry_run && src.commit && !partial &&
 	    cg_source_mark_good(state, &src, &err) < 0) {
 		cg_print_error(stderr, &err, ecolor);
 		status |= 4;
@@ -631,6 +658,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	 * already say what changed: the text report there would be every
 	 * change twice, with file contents. -v asks for it anyway.
 	 */
+	printed = true;
 	if (o.json) {
 		cg_output_json(&p, &info, &counts, true, true, stdout);
 	} else if (dry_run || o.verbose || !cg_fd_is_journal(1)) {
@@ -645,11 +673,16 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	}
 	/*
 	 * The central copy: plan's report is its output (it writes nothing,
-	 * and queueing is a write); --only runs are partial.
+	 * and queueing is a write); --only and --skip runs are partial.
 	 */
-	if (!dry_run && !o.only && !o.no_report && conf.reports_url)
+	if (!dry_run && !partial && !o.no_report && conf.reports_url)
 		central_report(&conf, state, &p, &info, &counts, ecolor);
 out:
+	/* --format json answers with a JSON document, errors included. */
+	if (o.json && !printed)
+		cg_output_problems_json(cmd, o.policy ? o.policy
+						      : conf.source_url,
+					&diag, &err, status, stdout);
 	fflush(stdout);
 	cg_leftover_end();
 	cg_store_free(store);
@@ -696,6 +729,12 @@ static int cmd_check(int argc, char **argv)
 				   argv[i + 1]);
 	dir = i < argc ? argv[i] : o.policy ? o.policy : ".";
 	rc = cg_policy_check(dir, &diag);
+	if (o.json) {
+		cg_output_problems_json("check", dir, &diag, NULL,
+					rc == 0 ? 0 : 1, stdout);
+		cg_diag_release(&diag);
+		return rc == 0 ? 0 : 1;
+	}
 	print_diag(&diag, use_color(stderr));
 	if (rc == 0)
 		printf("%s: ok\n", dir);
@@ -732,6 +771,7 @@ static int cmd_facts(int argc, char **argv)
 
 		cg_json_init(&j, &b, true);
 		cg_json_obj_begin(&j);
+		cg_json_kint(&j, "schema_version", CG_JSON_SCHEMA_VERSION);
 		for (i = 0; cg_fact_names[i]; i++)
 			cg_json_kstr(&j, cg_fact_names[i],
 				     cg_facts_get(&facts, cg_fact_names[i]));

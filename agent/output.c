@@ -447,6 +447,7 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 
 	cg_json_init_file(&j, &buf, out, pretty);
 	cg_json_obj_begin(&j);
+	cg_json_kint(&j, "schema_version", CG_JSON_SCHEMA_VERSION);
 	cg_json_kstr(&j, "command", info->command);
 	cg_json_kstr(&j, "agent_version", CG_VERSION);
 	cg_json_kstr(&j, "host", info->host);
@@ -599,6 +600,90 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	}
 	if (k)
 		cg_json_obj_end(&j);
+	cg_json_obj_end(&j);
+	cg_buf_addch(&buf, '\n');
+	cg_json_flush(&j);
+	cg_buf_release(&buf);
+}
+
+/*
+ * "roles/web.yaml:12:5" as file, line and column (0 when absent): the
+ * trailing numbers are split off only when they are numbers, so a path
+ * with a colon in it stays whole.
+ */
+static void split_where(const char *where, char *file, size_t size,
+			unsigned long *line, unsigned long *column)
+{
+	unsigned long n[2] = { 0, 0 };
+	size_t len = strlen(where), k = 0;
+
+	while (k < 2 && len) {
+		size_t d = len;
+
+		while (d && where[d - 1] >= '0' && where[d - 1] <= '9')
+			d--;
+		if (d == len || !d || where[d - 1] != ':' || len - d > 9)
+			break;
+		n[k++] = strtoul(where + d, NULL, 10);
+		len = d - 1;
+	}
+	snprintf(file, size, "%.*s", (int)len, where);
+	*line = k == 2 ? n[1] : n[0];
+	*column = k == 2 ? n[0] : 0;
+}
+
+static void json_problem(struct cg_json *j, const struct cg_error *e)
+{
+	char file[256];
+	unsigned long line, column;
+
+	split_where(e->where, file, sizeof(file), &line, &column);
+	cg_json_obj_begin(j);
+	cg_json_kstr(j, "file", file[0] ? file : NULL);
+	if (line)
+		cg_json_kint(j, "line", (int64_t)line);
+	else
+		cg_json_kstr(j, "line", NULL);
+	if (column)
+		cg_json_kint(j, "column", (int64_t)column);
+	else
+		cg_json_kstr(j, "column", NULL);
+	cg_json_kstr(j, "resource", e->resource[0] ? e->resource : NULL);
+	cg_json_kstr(j, "message", e->msg);
+	cg_json_kstr(j, "hint", e->hint[0] ? e->hint : NULL);
+	cg_json_obj_end(j);
+}
+
+void cg_output_problems_json(const char *command, const char *policy,
+			     const struct cg_diag *d,
+			     const struct cg_error *err, int exit_status,
+			     FILE *out)
+{
+	struct cg_buf buf = { 0 };
+	struct cg_json j;
+	size_t i, n = d ? d->n : 0;
+
+	cg_json_init_file(&j, &buf, out, true);
+	cg_json_obj_begin(&j);
+	cg_json_kint(&j, "schema_version", CG_JSON_SCHEMA_VERSION);
+	cg_json_kstr(&j, "command", command);
+	cg_json_kstr(&j, "agent_version", CG_VERSION);
+	cg_json_kstr(&j, "policy", policy);
+	cg_json_kbool(&j, "ok", exit_status == 0);
+	cg_json_kint(&j, "exit_status", exit_status);
+	cg_json_kint(&j, "error_count", (int64_t)(n + (err && err->msg[0])));
+	cg_json_key(&j, "errors");
+	cg_json_arr_begin(&j);
+	for (i = 0; i < n && i < CG_DIAG_MAX; i++)
+		json_problem(&j, &d->errs[i]);
+	if (err && err->msg[0])
+		json_problem(&j, err);
+	cg_json_arr_end(&j);
+	cg_json_key(&j, "warnings");
+	cg_json_arr_begin(&j);
+	for (i = 0; d && i < d->nwarn && i < CG_DIAG_MAX; i++)
+		json_problem(&j, &d->warns[i]);
+	cg_json_arr_end(&j);
 	cg_json_obj_end(&j);
 	cg_buf_addch(&buf, '\n');
 	cg_json_flush(&j);

@@ -798,7 +798,10 @@ static const char *const *check_names(void *cookie)
 	size_t i, n = 0;
 
 	if (!cc->names) {
-		cc->names = cg_xcalloc(cc->vars.n + 32, sizeof(*cc->names));
+		/* vars, every fact, and the NULL at the end. */
+		for (i = 0; cg_fact_names[i]; i++)
+			;
+		cc->names = cg_xcalloc(cc->vars.n + i + 1, sizeof(*cc->names));
 		for (i = 0; i < cc->vars.n; i++)
 			cc->names[n++] = cc->vars.keys[i];
 		for (i = 0; cg_fact_names[i]; i++)
@@ -1329,7 +1332,9 @@ static void finish(struct loader *l)
 	validate_modules(l);
 	if (l->diag->n == 0)
 		cg_order(p->res, p->n, &p->order, l->diag);
-	p->names = cg_xcalloc(p->vars.n + 16, sizeof(*p->names));
+	for (i = 0; cg_fact_names[i]; i++)
+		;
+	p->names = cg_xcalloc(p->vars.n + i + 1, sizeof(*p->names));
 	for (i = 0; i < p->vars.n; i++)
 		p->names[n++] = p->vars.keys[i];
 	for (i = 0; cg_fact_names[i]; i++)
@@ -1556,13 +1561,15 @@ out:
 	return diag->n ? CG_ERR : 0;
 }
 
-void cg_policy_only(struct cg_policy *p, const struct cg_module *mod)
+/* Keep the resources whose type is mod (keep) or is not (!keep). */
+static void policy_filter(struct cg_policy *p, const struct cg_module *mod,
+			  bool keep)
 {
 	size_t *map = cg_xcalloc(p->n + 1, sizeof(*map));
 	size_t i, j, n = 0, k = 0;
 
 	for (i = 0; i < p->n; i++) {
-		if (p->res[i].mod != mod) {
+		if ((p->res[i].mod == mod) != keep) {
 			cg_resource_release(&p->res[i]);
 			map[i] = (size_t)-1;
 			continue;
@@ -1592,6 +1599,16 @@ void cg_policy_only(struct cg_policy *p, const struct cg_module *mod)
 	for (i = 0; i < n; i++)
 		cg_index_put(&p->ids, p->res[i].id, i, NULL);
 	free(map);
+}
+
+void cg_policy_only(struct cg_policy *p, const struct cg_module *mod)
+{
+	policy_filter(p, mod, true);
+}
+
+void cg_policy_skip(struct cg_policy *p, const struct cg_module *mod)
+{
+	policy_filter(p, mod, false);
 }
 
 void cg_policy_release(struct cg_policy *p)

@@ -1582,6 +1582,9 @@ fallback:
 			rc = cg_error_set(err, CG_ERR,
 					  "no good policy commit to enforce: %s",
 					  src->why.msg);
+		/* The file at fault (allowed_signers), not source.url. */
+		if (src->why.where[0])
+			cg_error_where(err, "%s", src->why.where);
 		if (src->why.hint[0])
 			cg_error_hint(err, "%s", src->why.hint);
 		else

@@ -1403,6 +1403,11 @@ int cg_signers_load(struct cg_signers **out, const char *path,
 		rc = cg_error_sys(err, CG_ERR, "cannot open allowed signers "
 				  "file %s", path);
 		cg_error_where(err, "%s", path);
+		cg_error_hint(err, "create it with a line per key that may sign "
+				   "the policy: 'NAME namespaces=\"git\" "
+				   "ssh-ed25519 AAAA...' (the key's .pub, as in "
+				   "congruent(8)), or set "
+				   "source.allowed_signers in the agent config");
 		return rc;
 	}
 	rc = cg_read_fd(fd, &b, SIGNERS_FILE_MAX, err);

@@ -411,6 +411,7 @@ void cg_state_print(const struct cg_state *st, bool json, FILE *out)
 
 		cg_json_init(&j, &b, true);
 		cg_json_obj_begin(&j);
+		cg_json_kint(&j, "schema_version", CG_JSON_SCHEMA_VERSION);
 		cg_json_kstr(&j, "file", st->path);
 		cg_json_key(&j, "resources");
 		cg_json_arr_begin(&j);

@@ -16,17 +16,20 @@ static const struct {
 	  "run    [-c FILE] [--policy DIR] [--root DIR] [--netns NAME]\n"
 	  "       [--splay SECONDS] [--hostname NAME] [--state-dir DIR]\n"
 	  "       [--no-pull] [--no-report] [--format text|json] [-v]\n"
-	  "       [--only TYPE] [--allow-rollback]\n"
+	  "       [--only TYPE] [--skip TYPE]... [--allow-rollback]\n"
 	  "       enforce the policy (--only: only resources of one type,\n"
-	  "       like iptables for the firewall at boot)" },
+	  "       like iptables for the firewall at boot; --skip: all but\n"
+	  "       that type, like iptables when building an image)" },
 	{ "plan",
 	  "plan   [-c FILE] [--policy DIR] [--root DIR] [--netns NAME]\n"
 	  "       [--hostname NAME] [--state-dir DIR] [--no-pull]\n"
-	  "       [--format text|json] [-v] [--only TYPE] [--allow-rollback]\n"
+	  "       [--format text|json] [-v] [--only TYPE] [--skip TYPE]...\n"
+	  "       [--allow-rollback]\n"
 	  "       show what run would change; changes nothing" },
 	{ "check",
-	  "check  [DIR]\n"
-	  "       validate a policy tree; needs no root" },
+	  "check  [--format text|json] [DIR]\n"
+	  "       validate a policy tree; needs no root (json: the errors as\n"
+	  "       objects with file, line, column, resource, message, hint)" },
 	{ "facts",
 	  "facts  [--root DIR] [--hostname NAME] [--format text|json]\n"
 	  "       print the facts templates and classes can use" },

@@ -24,6 +24,14 @@ enum want_state {
 struct want {
 	unsigned char state; /* enum want_state */
 	char *version;       /* owned: WANT_VERSION */
+	/*
+	 * owned, or NULL: what the one apt transaction would do besides the
+	 * policy's packages (dependencies pulled in or removed), kept on
+	 * the first resource of the batch for the summary: it belongs to
+	 * the transaction, not to that package. Here, not in seen, because
+	 * the summary comes after forget.
+	 */
+	char *besides;
 };
 
 /* What the database says of the package, and what apt would do to it. */
@@ -346,6 +354,7 @@ static void package_release(struct cg_resource *r)
 
 	if (w) {
 		free(w->version);
+		free(w->besides);
 		free(w);
 	}
 	free_seen(r->observed);
@@ -500,8 +509,8 @@ static void describe(const struct pkg_backend *be, struct cg_buf *b,
 
 /*
  * Give each resource what apt would do to its package; what apt would
- * do besides (dependencies pulled in or removed) goes with the first of
- * them, where the one transaction happens.
+ * do besides (dependencies pulled in or removed) is the transaction's,
+ * shown by the summary.
  */
 static void attach(const struct pkg_backend *be, struct cg_resource **rs,
 		   const struct pkg_req *reqs, size_t k,
@@ -545,13 +554,15 @@ static void attach(const struct pkg_backend *be, struct cg_resource **rs,
 				 res->acts[i].op == 'I' && !res->acts[i].from
 					 ? "pulled in by apt: not in the policy"
 					 : "by apt: not in the policy");
-	if (first && extra.len) {
-		struct seen *s = first->observed;
-		char *d = cg_xasprintf("%s\n%s", s->detail, extra.data);
+	for (i = 0; i < k; i++) {
+		struct want *w = rs[i]->desired;
 
-		free(s->detail);
-		s->detail = d;
+		free(w->besides);
+		w->besides = NULL;
 	}
+	if (first && extra.len)
+		((struct want *)first->desired)->besides =
+			cg_buf_detach(&extra, NULL);
 	cg_buf_release(&extra);
 	free(used);
 }
@@ -1048,6 +1059,29 @@ static void package_fingerprint(const struct cg_resource *r,
 	cg_buf_release(&b);
 }
 
+/* The transaction's own lines: what apt does besides the policy. */
+static void package_summary(const struct cg_resource *const *res, size_t n,
+			    struct cg_buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct want *w = res[i]->desired;
+		const char *line;
+
+		if (!w || !w->besides)
+			continue;
+		cg_buf_addstr(out, "apt transaction, besides the packages of "
+				   "the policy:\n");
+		for (line = w->besides; *line;) {
+			size_t len = strcspn(line, "\n");
+
+			cg_buf_addf(out, "  %.*s\n", (int)len, line);
+			line += len + (line[len] == '\n');
+		}
+	}
+}
+
 const struct cg_module cg_module_package = {
 	.type = "package",
 	.keys = package_keys,
@@ -1059,6 +1093,7 @@ const struct cg_module cg_module_package = {
 	.validate = package_validate,
 	.forget = package_forget,
 	.fingerprint = package_fingerprint,
+	.summary = package_summary,
 	/* One read of the package database for all of them. */
 	.observe_window = 0,
 	/* One apt transaction for all changes of a run. */

@@ -13,14 +13,17 @@ build_pkgs="gcc make pkg-config libgit2-dev libyaml-dev libssl-dev libcap-dev"
 # JSON output; debootstrap, systemd-container: the testbed's Debian hosts;
 # libcap2-bin: setcap and capsh for the capability tests; groff-base: the
 # manual page's check; systemd: systemd-analyze for the units' check;
-# chromium: rendering fleet's HTML page headless (t7000).
+# python3-jsonschema: validating every JSON output against doc/schema/ (t0200).
+# chromium: rendering fleet's HTML page headless (t7000), only with
+# CG_TEST_BROWSER=1 (it is large; the HTML test is skipped without it).
 # nftables: nft, to write rules iptables-nft cannot show (t5100).
 # attr: setfattr and getfattr, for the extended attributes test (t2400).
 # (nginx and fcgiwrap for the HTTPS git server are installed by
 # tests/lib/gitserve.sh itself, so that no system nginx is ever started.)
 test_pkgs="$build_pkgs perl git openssh-client openssl jq iptables iproute2
 	strace util-linux procps debootstrap systemd-container libcap2-bin
-	groff-base systemd chromium nftables attr"
+	groff-base systemd nftables attr python3-jsonschema"
+[ "${CG_TEST_BROWSER:-0}" = 1 ] && test_pkgs="$test_pkgs chromium"
 
 # clang and its runtime (libFuzzer, the sanitizers): make fuzz.
 fuzz_pkgs="$build_pkgs clang libclang-rt-dev"

@@ -11,6 +11,13 @@
 
 #define CG_JSON_MAX_DEPTH 32
 
+/*
+ * The version of every JSON document congruent writes (plan, run, the
+ * reports, check, facts, fleet, state; doc/schema/). Adding a field keeps
+ * it; removing, renaming or changing the meaning of one bumps it.
+ */
+#define CG_JSON_SCHEMA_VERSION 1
+
 struct cg_json {
 	struct cg_buf *out; /* borrowed */
 	FILE *sink;         /* borrowed: when set, out is flushed to it */

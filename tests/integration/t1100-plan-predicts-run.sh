@@ -3,13 +3,17 @@
 #
 # Cases are data: tests/fixtures/predict/NAME/ holds policy/ and root/, and
 # optionally expect.exit (the one exit status plan and run must both
-# have) and mkdirs (empty directories of the root, one a line, root-owned
-# 0755: git keeps no empty directory). Each case's root is copied twice; plan runs on one copy, which
+# have), mkdirs (empty directories of the root, one a line, root-owned
+# 0755: git keeps no empty directory) and options (more options for
+# both, like --skip TYPE). Each case's root is copied twice; plan runs on
+# one copy, which
 # must not change at all, run on the other; then per resource plan's
 # drifted must be run's repaired, and ok, failed (with the same message
 # and hint) and skipped the same word, and the exit statuses the same.
 # A new case is a new directory.
 . "$(dirname "$0")/../lib/lib.sh"
+# Every case runs plan, whose read-only sandbox needs CAP_SYS_ADMIN.
+test_require_cap CAP_SYS_ADMIN
 
 # Both copies are called "root" (in plan/ and run/), so that messages
 # naming the root's files read the same.
@@ -33,8 +37,9 @@ chmod 755 "$TRASH"
 
 for dir in "$FIXTURES"/predict/*/; do
 	name=$(basename "$dir")
-	want=
+	want= opts=
 	[ -f "$dir/expect.exit" ] && want=$(cat "$dir/expect.exit")
+	[ -f "$dir/options" ] && opts=$(cat "$dir/options")
 
 	test_expect_success "$name: plan predicts run" "
 		rm -rf '$name' && mkdir -p '$name/plan' '$name/run' &&
@@ -49,11 +54,11 @@ for dir in "$FIXTURES"/predict/*/; do
 		(cd '$name/plan' &&
 			{ cg plan --format json --policy '$dir/policy' \
 				--root root --state-dir state \
-				--hostname predict-1 >plan.json; echo \$? >rc; }) &&
+				--hostname predict-1 $opts >plan.json; echo \$? >rc; }) &&
 		(cd '$name/run' &&
 			{ cg run --format json --policy '$dir/policy' \
 				--root root --state-dir state \
-				--hostname predict-1 >run.json; echo \$? >rc; }) &&
+				--hostname predict-1 $opts >run.json; echo \$? >rc; }) &&
 		snapshot '$name/plan/root' >'$name/after' &&
 		test_cmp '$name/before' '$name/after' &&
 		test ! -e '$name/plan/state' &&

@@ -1,7 +1,8 @@
 #!/bin/sh
 # t3000-package-basic: install (with a dependency), a pinned version,
 # upgrade, downgrade, remove, on a testbed host; a second run is a no-op;
-# plan shows what apt would do and leaves the package database as it was.
+# plan shows what apt would do (what it pulls in as the transaction's) and
+# leaves the package database as it was.
 . "$(dirname "$0")/../lib/lib.sh"
 . "$TOP/tests/lib/package.sh"
 
@@ -29,8 +30,14 @@ test_expect_success 'plan shows the transaction, with the dependency apt pulls i
 	test_grep "+ package:cgapp" out &&
 	test_grep "+ cgapp 1.0" out &&
 	test_grep "+ cglib 1.0 (pulled in by apt: not in the policy)" out &&
+	# The dependency is the transaction'"'"'s, not cgapp'"'"'s.
+	sed -n "/^apt transaction, besides the packages of the policy:/,\$p" out >tx &&
+	test_grep "  + cglib 1.0 (pulled in by apt: not in the policy)" tx &&
+	sed -n "/^+ package:cgapp/,/^\$/p" out >cgapp &&
+	test_grep "+ cgapp 1.0" cgapp &&
+	test_grep_not "cglib" cgapp &&
 	test_grep "+ package:cga " out &&
-	test_grep "version 1.0" out &&
+	test_grep "+ cga 1.0" out &&
 	test_grep "plan: 2 to change, 0 ok" out
 '
 

@@ -2,6 +2,8 @@
 # t8000-privileges: run keeps only the capabilities its policy's modules
 # declare, in every set and across execve; the fetch child holds none.
 . "$(dirname "$0")/../lib/lib.sh"
+# What run and plan keep is measured against a full set.
+test_require_cap CAP_SYS_ADMIN
 test_require_root
 
 PROBE=$TOP/build/tests/helpers/capprobe

@@ -3,6 +3,7 @@
 # that cannot write: no write under strace, identical snapshots of a root,
 # a firewall and a package database, and the sandbox seen from outside.
 . "$(dirname "$0")/../lib/lib.sh"
+test_require_cap CAP_SYS_ADMIN
 test_require_root
 
 FSWRITES="perl $TOP/tests/lib/fswrites.pl"

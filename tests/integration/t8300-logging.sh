@@ -3,6 +3,8 @@
 # syslog, nothing on a no-op run unless -v, the journal's priorities, and
 # colours only on a terminal without NO_COLOR.
 . "$(dirname "$0")/../lib/lib.sh"
+# The syslog sink is bound in a mount namespace of its own.
+test_require_cap CAP_SYS_ADMIN
 test_require_root
 
 SINK=$TOP/build/tests/helpers/syslog-sink

@@ -5,6 +5,9 @@
 # this machine's own firewall.
 
 test_require_root
+# A network namespace to work in: CAP_SYS_ADMIN to make it,
+# CAP_NET_ADMIN for its firewall.
+test_require_cap CAP_NET_ADMIN CAP_SYS_ADMIN
 for _t in ip iptables iptables-save ip6tables-save unshare; do
 	if ! command -v "$_t" >/dev/null 2>&1; then
 		echo "1..0 # SKIP $_t is not installed"

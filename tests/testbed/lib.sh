@@ -96,6 +96,15 @@ testbed_available() {
 		testbed_skip_reason="testbed needs root (systemd-nspawn, mounts, netns)"
 		return 1
 	fi
+	# In a container without them, root cannot mount or make network
+	# namespaces: CAP_SYS_ADMIN (21) and CAP_NET_ADMIN (12).
+	_tb_eff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)
+	for _tb_cap in 21:CAP_SYS_ADMIN 12:CAP_NET_ADMIN; do
+		if [ $(( (0x${_tb_eff:-0} >> ${_tb_cap%%:*}) & 1 )) -ne 1 ]; then
+			testbed_skip_reason="testbed needs ${_tb_cap#*:} (a VM or a privileged container)"
+			return 1
+		fi
+	done
 	for t in systemd-nspawn unshare nsenter ip flock timeout setsid pgrep \
 		dpkg-deb; do
 		if ! command -v "$t" >/dev/null 2>&1; then

@@ -54,6 +54,26 @@ static inline bool tap_has_str(const char *got, const char *needle,
 	return ok;
 }
 
+/*
+ * Whether this process holds capability cap (CAP_SYS_ADMIN, ...) in its
+ * effective set: a root in a container may not. A test that needs it
+ * skips, naming it, instead of failing.
+ */
+static inline bool tap_have_cap(int cap)
+{
+	unsigned long long eff = 0;
+	char line[256];
+	bool found = false;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "CapEff: %llx", &eff) == 1;
+	fclose(f);
+	return found && ((eff >> cap) & 1);
+}
+
 static inline void tap_diag(const char *msg)
 {
 	printf("# %s\n", msg);

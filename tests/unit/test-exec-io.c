@@ -1,4 +1,5 @@
 /* test-exec.c: running helpers: output, input, exit status, deadline, limits. */
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,10 @@ static void test_netns(void)
 
 	if (geteuid() != 0) {
 		tap_ok(true, "# SKIP network namespaces need root");
+		return;
+	}
+	if (!tap_have_cap(CAP_SYS_ADMIN)) {
+		tap_ok(true, "# SKIP network namespaces need CAP_SYS_ADMIN");
 		return;
 	}
 	tap_is_int(cg_netns_new(&fd, &err), 0, "a scratch namespace");
