@@ -693,16 +693,24 @@ static bool syncfs_reports_errors(void)
 	return known == 1;
 }
 
+/*
+ * Below this many files an fsync each is cheaper than a syncfs, which
+ * writes back everything dirty on the file system, other programs' data
+ * included (90 ms against 3 ms per fsync on a busy shared disk).
+ */
+#define SYNCFS_MIN 16
+
 int cg_fs_sync_many(const int *fds, size_t n, struct cg_error *err)
 {
 	dev_t *devs = cg_xcalloc(n + 1, sizeof(*devs));
 	size_t ndevs = 0, i, j;
+	bool each = n < SYNCFS_MIN || !syncfs_reports_errors();
 	int rc = 0;
 
 	for (i = 0; i < n && rc == 0; i++) {
 		struct stat st;
 
-		if (!syncfs_reports_errors()) {
+		if (each) {
 			if (fsync(fds[i]) < 0)
 				rc = cg_error_sys(err, CG_ERR, "fsync failed");
 			continue;
@@ -1166,7 +1174,7 @@ int cg_atomic_commit(struct cg_atomic *a, struct cg_error *err)
 {
 	int rc;
 
-	if (fsync(a->fd) < 0) {
+	if (!a->no_sync && fsync(a->fd) < 0) {
 		rc = cg_error_sys(err, CG_ERR, "fsync of %s failed", a->name);
 		cg_atomic_abort(a);
 		return rc;
@@ -1179,7 +1187,7 @@ int cg_atomic_commit(struct cg_atomic *a, struct cg_error *err)
 		return rc;
 	}
 	a->tmp[0] = '\0';
-	rc = cg_fs_sync_dir(a->dirfd, a->name, err);
+	rc = a->no_sync ? 0 : cg_fs_sync_dir(a->dirfd, a->name, err);
 	cg_atomic_abort(a);
 	return rc;
 }

@@ -153,8 +153,8 @@ void cg_fs_unstage(struct cg_staged *s);
 /*
  * Make what was written through n fds durable: one syncfs(2) per file
  * system among them (each fd's file system is flushed whole), or an
- * fsync of each before Linux 5.8, whose syncfs reports no error. A
- * failure is an error (never retried).
+ * fsync of each when there are few (under 16) or before Linux 5.8,
+ * whose syncfs reports no error. A failure is an error (never retried).
  */
 int cg_fs_sync_many(const int *fds, size_t n, struct cg_error *err);
 
@@ -211,6 +211,12 @@ struct cg_atomic {
 	int fd;          /* write the content here */
 	char *name;      /* owned: the final name */
 	char tmp[256];
+	/*
+	 * Set before commit: rename without fsync (of the file or the
+	 * directory), for what may be lost to a power cut: readers still
+	 * see the old file or the whole new one while the system runs.
+	 */
+	bool no_sync;
 };
 
 int cg_atomic_begin(struct cg_atomic *a, const char *path, mode_t mode,

@@ -72,4 +72,33 @@ test_expect_success 'the next run, with syncs that work, repairs them all' '
 	test_expect_code 0 cg run --policy pol --root root3 >out 2>err
 '
 
+test_expect_success 'a no-op run syncs nothing; its report is written all the same' '
+	rm -f root3/var/lib/congruent/reports/last-run.json &&
+	test_expect_code 0 strace -f -o noop.trace -e trace=fsync,fdatasync,syncfs,sync \
+		"$CONGRUENT" run --policy pol --root root3 >/dev/null 2>&1 &&
+	! grep -q sync noop.trace &&
+	test "$(jq -r .exit_status root3/var/lib/congruent/reports/last-run.json)" = 0
+'
+
+test_expect_success 'the report of a run that changed something is fsynced, after the changes' '
+	echo tampered >root3/srv/d2/f1 &&
+	test_expect_code 2 strace -f -y -o change.trace -e trace=fsync,syncfs,renameat \
+		"$CONGRUENT" run --policy pol --root root3 >/dev/null 2>&1 &&
+	grep -n "fsync(.*last-run.json" change.trace &&
+	file_at=$(grep -n "renameat(.*\"f1\")" change.trace | head -1 | cut -d: -f1) &&
+	report_at=$(grep -n "fsync(.*last-run.json" change.trace | head -1 | cut -d: -f1) &&
+	test "$file_at" -lt "$report_at"
+'
+
+test_expect_success 'a small batch fsyncs each file; a failing fsync fails them all' '
+	mkpol 3 1 && test_make_root root4 && mkdir -p root4/srv/d1 &&
+	test_expect_code 4 strace -f -o /dev/null -e trace=fsync \
+		-e inject=fsync:error=EIO:when=1 \
+		"$CONGRUENT" run --format json --policy pol --root root4 >run.json 2>err &&
+	test "$(jq "[.resources[] | select(.id | startswith(\"file:\")) |
+		select(.status == \"failed\")] | length" run.json)" = 3 &&
+	test "$(find root4/srv -type f | wc -l)" = 0 &&
+	test "$(find root4/srv -name ".*.cg-*" | wc -l)" = 0
+'
+
 test_done
