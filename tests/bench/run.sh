@@ -52,11 +52,14 @@ row() { # files step median min max peak
 	printf '%-8s %-26s %9.4f %9.4f-%-9.4f %7d KiB\n' "$@"
 }
 
-ratio() { # label a b target
+ratio() { # label a b target ("-": none at this size)
 	awk -v l="$1" -v a="$2" -v b="$3" -v t="$4" 'BEGIN {
 		r = a / b
-		printf "%-8s %-26s %9.2fx  (target <= %sx: %s)\n", "", l, r, t,
-			r <= t ? "met" : "NOT met" }'
+		if (t == "-")
+			printf "%-8s %-26s %9.2fx\n", "", l, r
+		else
+			printf "%-8s %-26s %9.2fx  (target <= %sx: %s)\n", "", l, r, t,
+				r <= t ? "met" : "NOT met" }'
 }
 
 gen_policy() { # N DIR
@@ -99,15 +102,16 @@ for n in 100 1000 10000; do
 	mkroot "$root"
 	find_list() { find "$root/srv/bench" -type f | sort >"$W/list"; }
 
-	# The first run, from nothing, REPS times.
-	PREP="rm -rf '$root/srv' '$root/var'"
+	# The first run, from nothing, REPS times; it and its floor each
+	# start with nothing dirty (sync, not timed).
+	PREP="rm -rf '$root/srv' '$root/var'; sync"
 	read -r tf a b m <<<"$(median "$CG" run --policy "$pol" --root "$root")"
 	PREP=:
 	row "$n" "first run" "$tf" "$a" "$b" "$m"
 	"$CG" run --policy "$pol" --root "$root" >/dev/null 2>&1 || true
 	find_list
 	sed "s|^$root/srv/bench|$W/floor|" "$W/list" >"$W/flist"
-	PREP="rm -rf '$W/floor'; mkdir '$W/floor'"
+	PREP="rm -rf '$W/floor'; mkdir '$W/floor'; sync"
 	read -r tc a b m <<<"$(median sh -c "exec '$MKFLOOR' <'$W/flist'")"
 	PREP=:
 	row "$n" "create+write (floor)" "$tc" "$a" "$b" "$m"
@@ -127,7 +131,9 @@ for n in 100 1000 10000; do
 	read -r to a b m <<<"$(median "$CG" run --policy "$pol" --root "$root")"
 	PREP=:
 	row "$n" "one file changed, run" "$to" "$a" "$b" "$m"
-	ratio "one change / no-op" "$to" "$tn" 1.5
+	# The target (issue 18) is for 10,000 files: in a small tree the
+	# few syncs of one change weigh more than the whole no-op.
+	ratio "one change / no-op" "$to" "$tn" "$([ "$n" = 10000 ] && echo 1.5 || echo -)"
 done
 # BENCH_PART=files: only the above.
 [ "${BENCH_PART:-all}" = files ] && exit 0
