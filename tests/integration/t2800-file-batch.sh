@@ -28,7 +28,7 @@ mkpol() { # N D
 
 test_expect_success '300 new files cost a few syncs, not one per file' '
 	mkpol 300 3 && test_make_root root &&
-	test_expect_code 2 strace -f -c -o trace -e trace=fsync,fdatasync,syncfs,sync \
+	test_expect_code 2 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -c -o trace -e trace=fsync,fdatasync,syncfs,sync \
 		"$CONGRUENT" run --policy pol --root root >out 2>err &&
 	test "$(find root/srv -type f | wc -l)" = 300 &&
 	test "$(find root/srv -name ".*.cg-*" | wc -l)" = 0 &&
@@ -41,7 +41,7 @@ test_expect_success '300 new files cost a few syncs, not one per file' '
 
 test_expect_success 'a change is logged only after the sync that made it durable' '
 	mkpol 20 2 && test_make_root root2 &&
-	test_expect_code 2 strace -f -o trace2 -s 200 -e trace=syncfs,write \
+	test_expect_code 2 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -o trace2 -s 200 -e trace=syncfs,write \
 		"$CONGRUENT" run --policy pol --root root2 >out 2>err &&
 	first_sync=$(grep -n "syncfs(" trace2 | head -1 | cut -d: -f1) &&
 	first_log=$(grep -n "repaired file:/srv/d" trace2 | head -1 | cut -d: -f1) &&
@@ -52,7 +52,7 @@ test_expect_success 'a change is logged only after the sync that made it durable
 test_expect_success 'a failing syncfs fails every file of the batch, changes none' '
 	mkpol 20 2 && test_make_root root3 && mkdir -p root3/srv/d1 root3/srv/d2 &&
 	echo old >root3/srv/d2/f1 &&
-	test_expect_code 4 strace -f -o /dev/null -e trace=syncfs -e inject=syncfs:error=EIO \
+	test_expect_code 4 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -o /dev/null -e trace=syncfs -e inject=syncfs:error=EIO \
 		"$CONGRUENT" run --format json --policy pol --root root3 >run.json 2>err &&
 	test "$(jq "[.resources[] | select(.id | startswith(\"file:\")) |
 		select(.status == \"failed\")] | length" run.json)" = 20 &&
@@ -74,7 +74,7 @@ test_expect_success 'the next run, with syncs that work, repairs them all' '
 
 test_expect_success 'a no-op run syncs nothing; its report is written all the same' '
 	rm -f root3/var/lib/congruent/reports/last-run.json &&
-	test_expect_code 0 strace -f -o noop.trace -e trace=fsync,fdatasync,syncfs,sync \
+	test_expect_code 0 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -o noop.trace -e trace=fsync,fdatasync,syncfs,sync \
 		"$CONGRUENT" run --policy pol --root root3 >/dev/null 2>&1 &&
 	! grep -q sync noop.trace &&
 	test "$(jq -r .exit_status root3/var/lib/congruent/reports/last-run.json)" = 0
@@ -82,7 +82,7 @@ test_expect_success 'a no-op run syncs nothing; its report is written all the sa
 
 test_expect_success 'the report of a run that changed something is fsynced, after the changes' '
 	echo tampered >root3/srv/d2/f1 &&
-	test_expect_code 2 strace -f -y -o change.trace -e trace=fsync,syncfs,renameat \
+	test_expect_code 2 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -y -o change.trace -e trace=fsync,syncfs,renameat \
 		"$CONGRUENT" run --policy pol --root root3 >/dev/null 2>&1 &&
 	grep -n "fsync(.*last-run.json" change.trace &&
 	file_at=$(grep -n "renameat(.*\"f1\")" change.trace | head -1 | cut -d: -f1) &&
@@ -92,7 +92,7 @@ test_expect_success 'the report of a run that changed something is fsynced, afte
 
 test_expect_success 'a small batch fsyncs each file; a failing fsync fails them all' '
 	mkpol 3 1 && test_make_root root4 && mkdir -p root4/srv/d1 &&
-	test_expect_code 4 strace -f -o /dev/null -e trace=fsync \
+	test_expect_code 4 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -o /dev/null -e trace=fsync \
 		-e inject=fsync:error=EIO:when=1 \
 		"$CONGRUENT" run --format json --policy pol --root root4 >run.json 2>err &&
 	test "$(jq "[.resources[] | select(.id | startswith(\"file:\")) |
