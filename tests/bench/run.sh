@@ -1,3 +1,4 @@
+#!/bin/bash
 # run.sh: `make bench`: time and peak memory of congruent on generated policies.
 #
 # Files, for 100, 1,000 and 10,000 managed files in a throwaway root: the
