@@ -200,6 +200,53 @@ static bool deps_done(const struct cg_engine *e, const struct cg_resource *r,
 	return true;
 }
 
+/* Does r require, or come after, one of the n resources of v? */
+static bool needs_one_of(const struct cg_engine *e, const struct cg_resource *r,
+			 struct cg_resource *const *v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < r->ndeps; i++)
+		for (j = 0; j < n; j++)
+			if (&e->p->res[r->deps[i]] == v[j])
+				return true;
+	return false;
+}
+
+/*
+ * CG_MODULE_BATCH_RUN: first (in v[0]) and the resources of its module
+ * right after it in the order that need a change, up to the first that
+ * is of another module, not observed yet, or needs one of the batch.
+ */
+static size_t gather_run(struct cg_engine *e, struct cg_resource *first,
+			 struct cg_resource **v)
+{
+	size_t n = 1, at;
+
+	for (at = e->pos[first - e->p->res] + 1; at < e->p->n; at++) {
+		struct cg_resource *r = &e->p->res[e->p->order[at]];
+
+		if (r->mod != first->mod || !e->observed[r - e->p->res] ||
+		    cg_stop_signal)
+			break;
+		if (r->status != CG_STATUS_PENDING)
+			continue;
+		if (needs_one_of(e, r, v, n))
+			break;
+		if (skip_if_blocked(e, r) || !deps_done(e, r, v, 0))
+			break;
+		if (!diff(e, r))
+			continue;
+		if (r->change.action == CG_ACTION_NONE) {
+			r->status = CG_STATUS_OK;
+			finish(e, r);
+			continue;
+		}
+		v[n++] = r;
+	}
+	return n;
+}
+
 /*
  * The resources to apply together with first: just it, or for a batching
  * module every later pending resource of the module that needs a change
@@ -214,6 +261,10 @@ static size_t gather(struct cg_engine *e, struct cg_resource *first,
 	bool seen_first = false;
 
 	v[n++] = first;
+	if (first->mod->flags & CG_MODULE_BATCH_RUN) {
+		*out = v;
+		return gather_run(e, first, v);
+	}
 	if (!(first->mod->flags & CG_MODULE_BATCH)) {
 		*out = v;
 		return n;

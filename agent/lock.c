@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +15,32 @@
 
 /* The lock this process holds, for children to let go of (-1: none). */
 static int held_fd = -1;
+
+/*
+ * Say who holds the lock: "pid N since TIME", padded with spaces to a
+ * fixed HOLDER_LEN bytes, written over the last holder's line in the
+ * blocks it already has: no truncation (a journaled metadata change) on
+ * every run, only when the file is not that size yet.
+ */
+#define HOLDER_LEN 64
+
+static void write_holder(int fd, const char *when)
+{
+	char line[HOLDER_LEN + 1];
+	struct stat st;
+	int len;
+
+	len = snprintf(line, sizeof(line), "pid %d since %s", (int)getpid(),
+		       when);
+	if (len < 0 || len >= HOLDER_LEN)
+		len = HOLDER_LEN - 1;
+	memset(line + len, ' ', (size_t)(HOLDER_LEN - 1 - len));
+	line[HOLDER_LEN - 1] = '\n';
+	if (fstat(fd, &st) == 0 && st.st_size != HOLDER_LEN &&
+	    ftruncate(fd, 0) < 0)
+		return;
+	(void)!pwrite(fd, line, HOLDER_LEN, 0);
+}
 
 int cg_lock_take(const char *state_dir, int *fd_out, struct cg_error *err)
 {
@@ -37,6 +64,9 @@ int cg_lock_take(const char *state_dir, int *fd_out, struct cg_error *err)
 		n = pread(fd, buf, sizeof(buf) - 1, 0);
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
+		n = (ssize_t)strlen(buf);
+		while (n > 0 && buf[n - 1] == ' ')
+			buf[--n] = '\0';
 		cg_error_set(err, CG_ELOCKED,
 			     "another congruent run holds %s (%s)", path,
 			     buf[0] ? buf : "pid unknown");
@@ -51,9 +81,7 @@ int cg_lock_take(const char *state_dir, int *fd_out, struct cg_error *err)
 	 * there is never a stale lock to break, only an old pid to replace.
 	 */
 	cg_time_iso(when, (int64_t)time(NULL));
-	snprintf(buf, sizeof(buf), "pid %d since %s\n", (int)getpid(), when);
-	if (ftruncate(fd, 0) == 0)
-		(void)!pwrite(fd, buf, strlen(buf), 0);
+	write_holder(fd, when);
 	*fd_out = fd;
 	held_fd = fd;
 	rc = 0;

@@ -298,6 +298,13 @@ static int write_report(const char *state_dir, const struct cg_policy *p,
 		if (!f)
 			rc = cg_error_sys(err, CG_ERR, "cannot write %s", path);
 	}
+	/*
+	 * The report of a run that changed nothing is not fsynced: it
+	 * claims no change, and a power cut that loses it leaves the
+	 * previous run's, or none (read as a first run). One that changed
+	 * something is durable, after the changes it reports.
+	 */
+	a.no_sync = counts->repaired == 0;
 	if (rc == 0) {
 		cg_output_json(p, info, counts, false, true, f);
 		if (fclose(f) != 0)

@@ -1106,10 +1106,41 @@ static int resolve_ids(struct cg_ctx *ctx, const struct want *w,
 	return rc;
 }
 
-static int write_file(struct cg_ctx *ctx, struct cg_resource *r, int dirfd,
-		      const char *base, const struct stat *old,
-		      struct cg_error *err)
+/*
+ * One resource of a batch being applied: what was done to it so far, and
+ * what is left for the batch's syncs.
+ */
+struct pending {
+	struct cg_resource *r;
+	int dirfd;             /* owned, or -1 */
+	enum {
+		P_DONE,     /* nothing left: failed, or nothing to do */
+		P_STAGED,   /* temporary written, not synced, not renamed */
+		P_META,     /* owner/mode changed in place through fd */
+		P_UNLINKED, /* removed: its directory is to be synced */
+		P_RENAMED,  /* in place: its directory is to be synced */
+	} kind;
+	int fd;                /* P_META: owned */
+	struct cg_staged st;   /* P_STAGED */
+	struct cg_replace_info how;
+};
+
+static void pending_release(struct pending *p)
 {
+	if (p->kind == P_STAGED)
+		cg_fs_unstage(&p->st);
+	if (p->fd >= 0)
+		close(p->fd);
+	if (p->dirfd >= 0)
+		close(p->dirfd);
+	p->fd = p->dirfd = -1;
+	p->kind = P_DONE;
+}
+
+static int write_file(struct cg_ctx *ctx, struct pending *p, const char *base,
+		      const struct stat *old, struct cg_error *err)
+{
+	struct cg_resource *r = p->r;
 	const struct want *w = r->desired;
 	struct fsmeta_ids ids;
 	struct cg_content c;
@@ -1117,9 +1148,7 @@ static int write_file(struct cg_ctx *ctx, struct cg_resource *r, int dirfd,
 	mode_t mode;
 	uid_t uid;
 	gid_t gid;
-	struct cg_replace_info how;
-	const struct seen *s = r->observed;
-	int srcfd = -1, oldfd = -1, rc;
+	int srcfd = -1, oldfd = -1, rc, dirfd = p->dirfd;
 
 	rc = resolve_ids(ctx, w, &ids, err);
 	if (rc < 0)
@@ -1156,25 +1185,35 @@ static int write_file(struct cg_ctx *ctx, struct cg_resource *r, int dirfd,
 	if (oldfd < 0 && old && S_ISREG(old->st_mode))
 		oldfd = openat(dirfd, base,
 			       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	rc = cg_fs_replace(dirfd, base, &c, mode, uid, gid, oldfd, &how, err);
-	/* Said already by diff unless the kernel did not tell observe. */
-	if (rc == 0 && (how.flags & CG_REPLACE_IN_PLACE) &&
-	    !(s && s->mount_point))
-		fsmeta_note(&r->change, NOTE_IN_PLACE);
-	if (rc == 0 && (how.flags & CG_REPLACE_XATTR_LOST)) {
-		char note[sizeof(how.lost) + 128];
-
-		snprintf(note, sizeof(note),
-			 "extended attributes not kept: %s (%s)", how.lost,
-			 strerror(how.lost_errno));
-		fsmeta_note(&r->change, note);
-	}
+	rc = cg_fs_stage(dirfd, base, &c, mode, uid, gid, oldfd, &p->st,
+			 &p->how, err);
+	if (rc == 0)
+		p->kind = P_STAGED;
 	if (srcfd >= 0)
 		close(srcfd);
 	if (oldfd >= 0)
 		close(oldfd);
 	release_hold(&hold);
 	return rc;
+}
+
+/* After the rename: what the change should say about how it went. */
+static void note_written(struct pending *p)
+{
+	struct cg_resource *r = p->r;
+	const struct seen *s = r->observed;
+
+	/* Said already by diff unless the kernel did not tell observe. */
+	if ((p->how.flags & CG_REPLACE_IN_PLACE) && !(s && s->mount_point))
+		fsmeta_note(&r->change, NOTE_IN_PLACE);
+	if (p->how.flags & CG_REPLACE_XATTR_LOST) {
+		char note[sizeof(p->how.lost) + 128];
+
+		snprintf(note, sizeof(note),
+			 "extended attributes not kept: %s (%s)", p->how.lost,
+			 strerror(p->how.lost_errno));
+		fsmeta_note(&r->change, note);
+	}
 }
 
 static bool has_item(const struct cg_change *c, const char *field)
@@ -1187,50 +1226,52 @@ static bool has_item(const struct cg_change *c, const char *field)
 	return false;
 }
 
-static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
-		     struct cg_error *err)
+/*
+ * Everything of r's change that needs no sync of its own: back up what
+ * goes, write the new content to a temporary (P_STAGED), change owner
+ * and mode in place (P_META) or remove the file (P_UNLINKED). The
+ * batch's syncs and renames follow (file_apply).
+ */
+static int prepare(struct cg_ctx *ctx, struct pending *p, struct cg_error *err)
 {
+	struct cg_resource *r = p->r;
 	const struct want *w = r->desired;
 	const char *base;
 	struct stat st;
-	int dirfd, fd, rc;
+	int fd, rc;
 
-	rc = cg_root_open_parent(ctx->root, r->name, 0, &dirfd, &base, NULL,
+	rc = cg_root_open_parent(ctx->root, r->name, 0, &p->dirfd, &base, NULL,
 				 err);
 	if (rc < 0) {
+		p->dirfd = -1;
 		if (rc == CG_ENOTFOUND && !w->meta.absent)
 			cg_error_hint(err, "declare the directory (directory: "
 					   "...) before this file, or list it "
 					   "in requires:");
 		return rc == CG_ENOTFOUND && w->meta.absent ? 0 : rc;
 	}
-	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != ENOENT) {
-			rc = cg_error_sys(err, CG_ERR, "cannot stat %s", r->name);
-			goto out;
-		}
-		rc = w->meta.absent ? 0
-				    : write_file(ctx, r, dirfd, base, NULL, err);
-		goto out;
+	if (fstatat(p->dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			return cg_error_sys(err, CG_ERR, "cannot stat %s",
+					    r->name);
+		return w->meta.absent ? 0 : write_file(ctx, p, base, NULL, err);
 	}
-	if (S_ISDIR(st.st_mode) || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
-		rc = cg_error_set(err, CG_ERR,
-				  "%s is no longer a file or symlink; not "
-				  "touching it",
-				  r->name);
-		goto out;
-	}
-	/* Keep what is there before it goes. */
+	if (S_ISDIR(st.st_mode) || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+		return cg_error_set(err, CG_ERR,
+				    "%s is no longer a file or symlink; not "
+				    "touching it",
+				    r->name);
+	/* Keep what is there before it goes (durably: the store syncs). */
 	if (w->meta.absent || S_ISLNK(st.st_mode) ||
 	    has_item(&r->change, "content") || st.st_nlink > 1) {
 		struct cg_kept kept;
 
-		rc = cg_store_keep(ctx->store, dirfd, base, r->name, &kept,
+		rc = cg_store_keep(ctx->store, p->dirfd, base, r->name, &kept,
 				   err);
 		if (rc < 0) {
 			cg_error_prefix(err, "not changing %s: backup failed",
 					r->name);
-			goto out;
+			return rc;
 		}
 		if (kept.hash_only)
 			cg_change_note(&r->change, "the old content is over "
@@ -1238,12 +1279,11 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 						   "hash was kept");
 	}
 	if (w->meta.absent) {
-		if (unlinkat(dirfd, base, 0) < 0)
-			rc = cg_error_sys(err, CG_ERR, "cannot remove %s",
-					  r->name);
-		else
-			rc = cg_fs_sync_dir(dirfd, r->name, err);
-		goto out;
+		if (unlinkat(p->dirfd, base, 0) < 0)
+			return cg_error_sys(err, CG_ERR, "cannot remove %s",
+					    r->name);
+		p->kind = P_UNLINKED;
+		return 0;
 	}
 	/*
 	 * A symlink is replaced, never written through. A hard-linked file
@@ -1251,16 +1291,13 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 	 * /etc/shadow linked into a user's directory) are left alone.
 	 */
 	if (S_ISLNK(st.st_mode) || has_item(&r->change, "content") ||
-	    st.st_nlink > 1) {
-		rc = write_file(ctx, r, dirfd, base, S_ISLNK(st.st_mode) ? NULL : &st,
-				err);
-		goto out;
-	}
-	fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		rc = cg_error_sys(err, CG_ERR, "cannot open %s", r->name);
-		goto out;
-	}
+	    st.st_nlink > 1)
+		return write_file(ctx, p, base, S_ISLNK(st.st_mode) ? NULL : &st,
+				  err);
+	fd = openat(p->dirfd, base,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return cg_error_sys(err, CG_ERR, "cannot open %s", r->name);
 	{
 		struct fsmeta_ids ids;
 		struct stat st2;
@@ -1276,29 +1313,142 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 			if (rc == 0)
 				rc = fsmeta_apply_fd(&w->meta, &ids, fd, &st2,
 						     err);
-			if (rc == 0 && fsync(fd) < 0)
-				rc = cg_error_sys(err, CG_ERR,
-						  "fsync of %s failed", r->name);
 		}
+	}
+	if (rc < 0) {
 		close(fd);
+		return rc;
+	}
+	p->fd = fd;
+	p->kind = P_META;
+	return 0;
+}
+
+/* Fail every resource of the batch not failed yet with err. */
+static void fail_batch(struct pending *p, size_t n, const struct cg_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i].r->status != CG_STATUS_FAILED)
+			cg_resource_fail(p[i].r, err);
+}
+
+/*
+ * fsync each directory of the batch where a name was renamed or removed,
+ * once however many names it holds.
+ */
+static int sync_dirs(struct pending *p, size_t n, struct cg_error *err)
+{
+	struct stat *seen = cg_xcalloc(n + 1, sizeof(*seen));
+	size_t nseen = 0, i, j;
+	int rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		struct stat st;
+
+		if (p[i].kind != P_RENAMED && p[i].kind != P_UNLINKED)
+			continue;
+		if (fstat(p[i].dirfd, &st) < 0) {
+			rc = cg_error_sys(err, CG_ERR, "cannot stat the "
+							"directory of %s",
+					  p[i].r->name);
+			break;
+		}
+		for (j = 0; j < nseen; j++)
+			if (seen[j].st_dev == st.st_dev &&
+			    seen[j].st_ino == st.st_ino)
+				break;
+		if (j < nseen)
+			continue;
+		seen[nseen++] = st;
+		rc = cg_fs_sync_dir(p[i].dirfd, p[i].r->name, err);
+	}
+	free(seen);
+	return rc;
+}
+
+/*
+ * At most this many resources share their syncs: each holds up to two
+ * file descriptors until the batch is done.
+ */
+#define BATCH_MAX 128
+
+/*
+ * n resources at once, with their syncs shared: every temporary written
+ * (and every owner or mode changed), one syncfs per file system, every
+ * rename, then one fsync per directory touched. A resource is reported
+ * (by the engine, once this returns) only after all of that: a failing
+ * sync fails every resource of the batch, whose changes may not be on
+ * disk. A temporary is complete before it is renamed and the rename is
+ * the only step that changes a name: killed at any moment, each file is
+ * old or new.
+ */
+static void apply_some(struct cg_ctx *ctx, struct cg_resource **res, size_t n)
+{
+	struct pending *p = cg_xcalloc(n, sizeof(*p));
+	int *fds = cg_xcalloc(n, sizeof(*fds));
+	struct cg_error e;
+	size_t i, nfds = 0;
+
+	for (i = 0; i < n; i++) {
+		memset(&p[i], 0, sizeof(p[i]));
+		p[i].r = res[i];
+		p[i].dirfd = p[i].fd = -1;
+		p[i].st.fd = -1;
+		cg_error_clear(&e);
+		if (prepare(ctx, &p[i], &e) < 0) {
+			cg_resource_fail(res[i], &e);
+			pending_release(&p[i]);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (p[i].kind == P_STAGED)
+			fds[nfds++] = p[i].st.fd;
+		else if (p[i].kind == P_META)
+			fds[nfds++] = p[i].fd;
+	}
+	cg_error_clear(&e);
+	if (nfds && cg_fs_sync_many(fds, nfds, &e) < 0) {
+		/* Nothing renamed: the staged files stay as they were. */
+		cg_error_prefix(&e, "not changed: the new content could not "
+				    "be made durable");
+		fail_batch(p, n, &e);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (p[i].kind != P_STAGED)
+			continue;
+		cg_error_clear(&e);
+		if (cg_fs_commit(&p[i].st, &p[i].how, &e) < 0) {
+			cg_resource_fail(p[i].r, &e);
+			p[i].kind = P_DONE;
+			continue;
+		}
+		p[i].kind = P_RENAMED;
+		note_written(&p[i]);
+	}
+	cg_error_clear(&e);
+	if (sync_dirs(p, n, &e) < 0) {
+		cg_error_prefix(&e, "changed, but not durably");
+		fail_batch(p, n, &e);
 	}
 out:
-	close(dirfd);
-	return rc;
+	for (i = 0; i < n; i++)
+		pending_release(&p[i]);
+	free(fds);
+	free(p);
 }
 
 static int file_apply(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
 		      struct cg_error *err)
 {
-	size_t i;
+	size_t i, k;
 
 	(void)err;
-	for (i = 0; i < n; i++) {
-		struct cg_error e;
-
-		cg_error_clear(&e);
-		if (apply_one(ctx, res[i], &e) < 0)
-			cg_resource_fail(res[i], &e);
+	for (i = 0; i < n; i += k) {
+		k = n - i < BATCH_MAX ? n - i : BATCH_MAX;
+		apply_some(ctx, res + i, k);
 	}
 	return 0;
 }
@@ -1322,6 +1472,7 @@ const struct cg_module cg_module_file = {
 	.fingerprint = file_fingerprint,
 	.confines = file_confines,
 	.observe_window = 256,
+	.flags = CG_MODULE_BATCH_RUN,
 	/*
 	 * CAP_SYS_ADMIN: a new file keeps the old one's trusted.* and
 	 * security.* attributes, which only it may read (trusted) and set.

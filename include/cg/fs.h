@@ -126,6 +126,44 @@ int cg_fs_replace(int dirfd, const char *name, const struct cg_content *c,
 		  mode_t mode, uid_t uid, gid_t gid, int old_fd,
 		  struct cg_replace_info *info, struct cg_error *err);
 
+/*
+ * cg_fs_replace in steps, so that many files share their syncs (the file
+ * module's batches): cg_fs_stage writes the complete temporary (content,
+ * owner, extended attributes, mode) without syncing it; once every
+ * temporary of the batch is on disk (cg_fs_sync_many over their fds),
+ * cg_fs_commit renames each into place (for a mount point: writes it in
+ * place and fsyncs it), and the caller then syncs each directory touched
+ * once. cg_fs_unstage drops a temporary not committed. dirfd must stay
+ * open until then; name is copied.
+ */
+struct cg_staged {
+	int dirfd;      /* not owned */
+	int fd;         /* the temporary, open for reading back */
+	char *name;     /* owned: the final name in dirfd */
+	char tmp[256];  /* the temporary's name; "" once gone */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+};
+
+int cg_fs_stage(int dirfd, const char *name, const struct cg_content *c,
+		mode_t mode, uid_t uid, gid_t gid, int old_fd,
+		struct cg_staged *s, struct cg_replace_info *info,
+		struct cg_error *err);
+/* Sets CG_REPLACE_IN_PLACE in info (not cleared) when it wrote in place. */
+int cg_fs_commit(struct cg_staged *s, struct cg_replace_info *info,
+		 struct cg_error *err);
+/* Accepts a committed or zeroed-by-stage s. */
+void cg_fs_unstage(struct cg_staged *s);
+
+/*
+ * Make what was written through n fds durable: one syncfs(2) per file
+ * system among them (each fd's file system is flushed whole), or an
+ * fsync of each when there are few (under 16) or before Linux 5.8,
+ * whose syncfs reports no error. A failure is an error (never retried).
+ */
+int cg_fs_sync_many(const int *fds, size_t n, struct cg_error *err);
+
 /* fsync a directory fd; a failure is an error (never retried). */
 int cg_fs_sync_dir(int dirfd, const char *what, struct cg_error *err);
 
@@ -184,6 +222,12 @@ struct cg_atomic {
 	int fd;          /* write the content here */
 	char *name;      /* owned: the final name */
 	char tmp[256];
+	/*
+	 * Set before commit: rename without fsync (of the file or the
+	 * directory), for what may be lost to a power cut: readers still
+	 * see the old file or the whole new one while the system runs.
+	 */
+	bool no_sync;
 };
 
 int cg_atomic_begin(struct cg_atomic *a, const char *path, mode_t mode,

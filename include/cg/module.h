@@ -191,6 +191,14 @@ enum {
 	 * observe().
 	 */
 	CG_MODULE_VERIFIES = 1u << 2,
+	/*
+	 * apply() takes, with the resource at hand, the resources of its
+	 * type that follow it directly in the order (nothing of another type
+	 * in between, none requiring or ordered after one of them), observed
+	 * already and needing a change: files, which then share their syncs.
+	 * Unlike CG_MODULE_BATCH the order is kept as it is.
+	 */
+	CG_MODULE_BATCH_RUN = 1u << 3,
 };
 
 /*

@@ -29,18 +29,22 @@ resources:
 Y
 test_make_root root && mkdir -p root/srv && echo old >root/srv/big
 
-# Every fsync takes 3 s: the run is killed while it waits to fsync the
-# whole new content of /srv/big under its temporary name.
+# Every fsync and syncfs takes 3 s: the run is killed while it waits for
+# the batch's sync, once the whole new content of /srv/big and of
+# /srv/small is written under temporary names (one batch: both files are
+# written before either is synced or renamed).
 test_expect_success 'SIGKILL mid-write leaves a temporary and the old file' '
-	{ strace -f -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=3000000 \
+	{ strace -f -o /dev/null -e trace=fsync,syncfs -e inject=fsync,syncfs:delay_enter=3000000 \
 		"$CONGRUENT" run --policy pol --root root >/dev/null 2>&1 & } &&
 	tracer=$! && i=0 &&
-	while [ -z "$(find root/srv -name ".big.cg-*" -size +63M)" ]; do
+	while [ -z "$(find root/srv -name ".big.cg-*" -size +63M)" ] ||
+		[ -z "$(find root/srv -name ".small.cg-*")" ]; do
 		i=$((i + 1)); test $i -lt 600 || exit 1; sleep 0.05
 	done &&
 	kill -9 $(pgrep -P $tracer) && { wait $tracer || true; } &&
 	test -n "$(find root/srv -name ".big.cg-*")" &&
 	test "$(cat root/srv/big)" = old &&
+	! test -e root/srv/small &&
 	test -s root/var/lib/congruent/temporaries
 '
 
@@ -55,8 +59,9 @@ test_expect_success 'plan predicts the repair and removes nothing' '
 
 test_expect_success 'the next run removes what the killed run made, nothing else, and repairs' '
 	test_expect_code 2 cg run --format json --policy pol --root root >run.json 2>err &&
-	test_grep "removed 1 temporary file left by a run that did not end" err &&
+	test_grep "removed 2 temporary files left by a run that did not end" err &&
 	test "$(find root/srv -name ".big.cg-*")" = root/srv/.big.cg-0badf00d &&
+	test "$(find root/srv -name ".small.cg-*")" = "" &&
 	test "$(cat root/srv/.big.cg-0badf00d)" = "not ours" &&
 	cmp pol/files/big root/srv/big &&
 	test "$(cat root/srv/small)" = small &&
@@ -76,7 +81,7 @@ test_expect_success 'a run that ends cleanly leaves no record and no temporary' 
 # name, another inode) is not followed: the file stays.
 test_expect_success 'a recorded name that is now another file is left alone' '
 	echo new >pol/files/big &&
-	{ strace -f -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=3000000 \
+	{ strace -f -o /dev/null -e trace=fsync,syncfs -e inject=fsync,syncfs:delay_enter=3000000 \
 		"$CONGRUENT" run --policy pol --root root >/dev/null 2>&1 & } &&
 	tracer=$! && i=0 &&
 	while [ -z "$(find root/srv -name ".big.cg-*" ! -name ".big.cg-0badf00d")" ] ||

@@ -72,6 +72,22 @@ test_expect_success 'a run that changes: a line per change on stderr and in sysl
 	grep -E "^<30>.*congruent\[[0-9]+\]: run: 1 repaired" syslog.out
 '
 
+test_expect_success 'one connection to syslog per run, however many lines' '
+	mkdir -p pol3/roles && cp pol/site.yaml pol3/ &&
+	printf "resources:\n" >pol3/roles/r.yaml &&
+	for i in 1 2 3 4 5; do
+		printf "  - file: /etc/f%d\n    content: \"%d\\n\"\n" $i $i >>pol3/roles/r.yaml
+	done &&
+	test_make_root root3 &&
+	printf "#!/bin/sh\nASAN_OPTIONS=\$ASAN_OPTIONS:detect_leaks=0 exec strace -f -o \"%s/conn.trace\" -e trace=connect \"%s\" \"\$@\"\n" \
+		"$TRASH" "$CONGRUENT" >traced && chmod +x traced &&
+	(CONGRUENT=$TRASH/traced &&
+		test_expect_code 2 with_log run --policy pol3 --root root3 >out 2>err) &&
+	test "$(grep -c "repaired file:/etc/f" err)" = 5 &&
+	syslog_has "repaired file:/etc/f5" &&
+	test "$(grep -c "/dev/log" conn.trace)" = 1
+'
+
 test_expect_success 'a no-op run says nothing, anywhere' '
 	n=$(wc -l <syslog.out) &&
 	test_expect_code 0 with_log run --policy pol --root root >out 2>err &&

@@ -158,4 +158,15 @@ test_expect_success 'SIGTERM mid-run: the resource at hand finished, the rest sk
 	test "$(ls troot/srv | wc -l)" = 3000
 '
 
+test_expect_success 'the lock file is written over in place, not truncated, each run' '
+	rm -rf lroot && test_make_root lroot && mkdir -p lpol/roles &&
+	cp pol/site.yaml lpol/ && echo "resources: []" >lpol/roles/$(sed -n "s/.*roles: \[\(.*\)\]/\1/p" pol/site.yaml).yaml &&
+	test_expect_code 0 cg run --policy lpol --root lroot >/dev/null &&
+	test "$(stat -c %s lroot/var/lib/congruent/lock)" = 64 &&
+	test_expect_code 0 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -o trunc.trace -e trace=ftruncate,truncate \
+		"$CONGRUENT" run --policy lpol --root lroot >/dev/null 2>&1 &&
+	! grep -q truncate trunc.trace &&
+	grep -q "^pid [0-9]* since [0-9T:Z-]* *$" lroot/var/lib/congruent/lock
+'
+
 test_done
