@@ -416,8 +416,15 @@ static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)
 		return;
 	cg_error_clear(&err);
 	working(e, v, n, "applying");
-	if (m->apply(e->ctx, v, n, &err) < 0)
+	if (!m->apply) {
+		for (i = 0; i < n; i++) {
+			cg_error_clear(&err);
+			if (m->apply_one(e->ctx, v[i], &err) < 0)
+				cg_resource_fail(v[i], &err);
+		}
+	} else if (m->apply(e->ctx, v, n, &err) < 0) {
 		fail_all(v, n, &err);
+	}
 	working(e, NULL, 0, NULL);
 
 	/* Verify: look once more; what still differs did not work. */

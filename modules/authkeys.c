@@ -680,22 +680,6 @@ out:
 	return rc;
 }
 
-static int authkeys_apply(struct cg_ctx *ctx, struct cg_resource **res,
-			  size_t n, struct cg_error *err)
-{
-	size_t i;
-
-	(void)err;
-	for (i = 0; i < n; i++) {
-		struct cg_error e;
-
-		cg_error_clear(&e);
-		if (apply_one(ctx, res[i], &e) < 0)
-			cg_resource_fail(res[i], &e);
-	}
-	return 0;
-}
-
 static void authkeys_fingerprint(const struct cg_resource *r,
 				 unsigned char out[16])
 {
@@ -723,7 +707,7 @@ const struct cg_module cg_module_authorized_keys = {
 	.parse = authkeys_parse,
 	.observe = authkeys_observe,
 	.diff = authkeys_diff,
-	.apply = authkeys_apply,
+	.apply_one = apply_one,
 	.release = authkeys_release,
 	.forget = authkeys_forget,
 	.fingerprint = authkeys_fingerprint,

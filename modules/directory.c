@@ -274,29 +274,13 @@ out:
 	return rc;
 }
 
-static int directory_apply(struct cg_ctx *ctx, struct cg_resource **res,
-			   size_t n, struct cg_error *err)
-{
-	size_t i;
-
-	(void)err;
-	for (i = 0; i < n; i++) {
-		struct cg_error e;
-
-		cg_error_clear(&e);
-		if (apply_one(ctx, res[i], &e) < 0)
-			cg_resource_fail(res[i], &e);
-	}
-	return 0;
-}
-
 const struct cg_module cg_module_directory = {
 	.type = "directory",
 	.keys = directory_keys,
 	.parse = directory_parse,
 	.observe = directory_observe,
 	.diff = directory_diff,
-	.apply = directory_apply,
+	.apply_one = apply_one,
 	.release = directory_release,
 	.forget = directory_forget,
 	.fingerprint = directory_fingerprint,

@@ -897,21 +897,6 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 	return rc;
 }
 
-static int exec_apply(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
-		      struct cg_error *err)
-{
-	struct cg_error e;
-	size_t i;
-
-	(void)err;
-	for (i = 0; i < n; i++) {
-		cg_error_clear(&e);
-		if (apply_one(ctx, res[i], &e) < 0)
-			cg_resource_fail(res[i], &e);
-	}
-	return 0;
-}
-
 /*
  * What a host's state is, as far as this exec goes: done (its guards say
  * it need not run, or it just ran) or due. Not the status: an exec that
@@ -947,7 +932,7 @@ const struct cg_module cg_module_exec = {
 	.parse = exec_parse,
 	.observe = exec_observe,
 	.diff = exec_diff,
-	.apply = exec_apply,
+	.apply_one = apply_one,
 	.release = exec_release,
 	.forget = exec_forget,
 	.fingerprint = exec_fingerprint,

@@ -231,22 +231,6 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 	return account_run(ctx, argv, NULL, false, err);
 }
 
-static int group_apply(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
-		       struct cg_error *err)
-{
-	size_t i;
-
-	(void)err;
-	for (i = 0; i < n; i++) {
-		struct cg_error e;
-
-		cg_error_clear(&e);
-		if (apply_one(ctx, res[i], &e) < 0)
-			cg_resource_fail(res[i], &e);
-	}
-	return 0;
-}
-
 static void group_fingerprint(const struct cg_resource *r,
 			      unsigned char out[16])
 {
@@ -279,7 +263,7 @@ const struct cg_module cg_module_group = {
 	.parse = group_parse,
 	.observe = group_observe,
 	.diff = group_diff,
-	.apply = group_apply,
+	.apply_one = apply_one,
 	.release = group_release,
 	.validate = group_validate,
 	.forget = group_forget,

@@ -394,29 +394,13 @@ out:
 	return rc;
 }
 
-static int symlink_apply(struct cg_ctx *ctx, struct cg_resource **res,
-			 size_t n, struct cg_error *err)
-{
-	size_t i;
-
-	(void)err;
-	for (i = 0; i < n; i++) {
-		struct cg_error e;
-
-		cg_error_clear(&e);
-		if (apply_one(ctx, res[i], &e) < 0)
-			cg_resource_fail(res[i], &e);
-	}
-	return 0;
-}
-
 const struct cg_module cg_module_symlink = {
 	.type = "symlink",
 	.keys = symlink_keys,
 	.parse = symlink_parse,
 	.observe = symlink_observe,
 	.diff = symlink_diff,
-	.apply = symlink_apply,
+	.apply_one = apply_one,
 	.release = symlink_release,
 	.forget = symlink_forget,
 	.fingerprint = symlink_fingerprint,

@@ -756,22 +756,6 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 	return rc;
 }
 
-static int user_apply(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
-		      struct cg_error *err)
-{
-	size_t i;
-
-	(void)err;
-	for (i = 0; i < n; i++) {
-		struct cg_error e;
-
-		cg_error_clear(&e);
-		if (apply_one(ctx, res[i], &e) < 0)
-			cg_resource_fail(res[i], &e);
-	}
-	return 0;
-}
-
 static void user_fingerprint(const struct cg_resource *r,
 			     unsigned char out[16])
 {
@@ -818,7 +802,7 @@ const struct cg_module cg_module_user = {
 	.parse = user_parse,
 	.observe = user_observe,
 	.diff = user_diff,
-	.apply = user_apply,
+	.apply_one = apply_one,
 	.release = user_release,
 	.validate = user_validate,
 	.forget = user_forget,

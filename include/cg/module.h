@@ -248,6 +248,14 @@ struct cg_module {
 	int (*apply)(struct cg_ctx *ctx, struct cg_resource **res, size_t n,
 		     struct cg_error *err);
 
+	/*
+	 * Instead of apply, for a module whose change is made resource by
+	 * resource: the engine calls it for each of them and fails the
+	 * resource with err when it returns < 0. Set one of the two.
+	 */
+	int (*apply_one)(struct cg_ctx *ctx, struct cg_resource *r,
+			 struct cg_error *err);
+
 	/* Free r->desired and r->observed. */
 	void (*release)(struct cg_resource *r);
 
