@@ -15,10 +15,15 @@ if command -v iptables-legacy >/dev/null; then
 	ln -s "$(command -v iptables-legacy)" legacy-bin/iptables
 fi
 
+# The canary servers are started inside tests (subshells): their cleanup
+# is registered here, in the script's own shell.
+test_cleanup_add 'for f in "$TRASH"/server-*.pid; do kill $(cat "$f"); done'
+
 # A TCP server in the current namespace, on its loopback: the canary.
 canary_server() {
 	nsx ip link set lo up || return 1
-	nsx python3 -c '
+	# Not through nsx (a function, so a subshell): $! is then python.
+	ip netns exec "$NS" python3 -c '
 import socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -29,8 +34,7 @@ while True:
     c, _ = s.accept()
     c.close()
 ' "$TRASH/listening-$1" &
-	echo $! >"server-$1.pid"
-	test_cleanup_add "kill $(cat "server-$1.pid") 2>/dev/null"
+	echo $! >"$TRASH/server-$1.pid"
 	for _i in $(seq 50); do
 		[ -e "$TRASH/listening-$1" ] && return 0
 		sleep 0.1
