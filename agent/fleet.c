@@ -221,22 +221,33 @@ static void fleet_release(struct fleet *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* A ref's line in skips or warnings: the ref and why, from a format. */
+static void add_ref_note(struct skip **v, size_t *cap, size_t *n,
+			 const char *ref, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+
+static void add_ref_note(struct skip **v, size_t *cap, size_t *n,
+			 const char *ref, const char *fmt, va_list ap)
+{
+	char why[1200];
+
+	vsnprintf(why, sizeof(why), fmt, ap);
+	cg_grow(v, cap, *n + 1, sizeof(**v));
+	(*v)[*n].ref = cg_xstrdup(ref);
+	(*v)[*n].why = cg_xstrdup(why);
+	(*n)++;
+}
+
 static void add_skip(struct fleet *f, const char *ref, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static void add_skip(struct fleet *f, const char *ref, const char *fmt, ...)
 {
-	struct skip *s;
 	va_list ap;
-	char why[1200];
 
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	add_ref_note(&f->skips, &f->capskips, &f->nskips, ref, fmt, ap);
 	va_end(ap);
-	cg_grow(&f->skips, &f->capskips, f->nskips + 1, sizeof(*f->skips));
-	s = &f->skips[f->nskips++];
-	s->ref = cg_xstrdup(ref);
-	s->why = cg_xstrdup(why);
 }
 
 static void add_warn(struct fleet *f, const char *ref, const char *fmt, ...)
@@ -244,17 +255,11 @@ static void add_warn(struct fleet *f, const char *ref, const char *fmt, ...)
 
 static void add_warn(struct fleet *f, const char *ref, const char *fmt, ...)
 {
-	struct skip *s;
 	va_list ap;
-	char why[1200];
 
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	add_ref_note(&f->warns, &f->capwarns, &f->nwarns, ref, fmt, ap);
 	va_end(ap);
-	cg_grow(&f->warns, &f->capwarns, f->nwarns + 1, sizeof(*f->warns));
-	s = &f->warns[f->nwarns++];
-	s->ref = cg_xstrdup(ref);
-	s->why = cg_xstrdup(why);
 }
 
 /*

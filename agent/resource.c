@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cg/module.h"
+#include "cg/node.h"
 #include "cg/resource.h"
 #include "cg/util.h"
 
@@ -241,4 +242,65 @@ const char *cg_action_name(enum cg_action a)
 	};
 
 	return names[a];
+}
+
+int cg_parse_watch_list(struct cg_resource *r, const struct cg_node *item,
+			const char *key, const char *example, char ***out,
+			size_t *n_out, struct cg_error *err)
+{
+	const struct cg_node *n = cg_map_get(item, key);
+	const char **v = NULL;
+	size_t i, j, count = 0, k = 0;
+	char **ids;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!n)
+		return 0;
+	if (cg_node_strlist(n, key, &v, &count, err) < 0)
+		return CG_ERR;
+	ids = cg_xcalloc(count + 1, sizeof(*ids));
+	for (i = 0; i < count; i++) {
+		const char *colon = strchr(v[i], ':');
+		char type[64];
+
+		if (!colon || colon == v[i] || !colon[1] ||
+		    (size_t)(colon - v[i]) >= sizeof(type)) {
+			cg_error_set(err, CG_ERR, "%s: '%s' is not a resource id",
+				     key, v[i]);
+			cg_error_hint(err, "write it as TYPE:NAME, like %s",
+				      example);
+			goto fail;
+		}
+		memcpy(type, v[i], (size_t)(colon - v[i]));
+		type[colon - v[i]] = '\0';
+		if (!cg_module_find(type)) {
+			cg_error_set(err, CG_ERR,
+				     "%s: '%s': unknown resource type '%s'",
+				     key, v[i], type);
+			goto fail;
+		}
+		for (j = 0; j < k && strcmp(ids[j], v[i]) != 0; j++)
+			;
+		if (j < k)
+			continue;
+		ids[k++] = cg_xstrdup(v[i]);
+		/*
+		 * Soft: r comes after what it watches, so that it knows
+		 * whether that changed; a failure there does not skip r (the
+		 * policy loader reports ids that are not declared).
+		 */
+		cg_resource_order_after(r, v[i]);
+	}
+	free(v);
+	*out = ids;
+	*n_out = k;
+	return 0;
+fail:
+	for (j = 0; j < k; j++)
+		free(ids[j]);
+	free(ids);
+	free(v);
+	cg_error_where(err, "%s:%u", n->doc->name, n->line);
+	return CG_ERR;
 }

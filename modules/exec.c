@@ -226,49 +226,6 @@ static int parse_env(struct want *w, const struct cg_node *item,
 	return 0;
 }
 
-static int parse_refresh_on(struct cg_resource *r, struct want *w,
-			    const struct cg_node *item, struct cg_error *err)
-{
-	const struct cg_node *n = cg_map_get(item, "refresh_on");
-	const char **v = NULL;
-	size_t i, count = 0, k = 0;
-
-	if (!n)
-		return 0;
-	if (cg_node_strlist(n, "refresh_on", &v, &count, err) < 0)
-		return CG_ERR;
-	w->refresh_on = cg_xcalloc(count + 1, sizeof(*w->refresh_on));
-	for (i = 0; i < count; i++) {
-		const char *colon = strchr(v[i], ':');
-		char type[64];
-
-		if (!colon || colon == v[i] || !colon[1] ||
-		    (size_t)(colon - v[i]) >= sizeof(type)) {
-			cg_error_set(err, CG_ERR,
-				     "refresh_on: '%s' is not a resource id",
-				     v[i]);
-			cg_error_hint(err, "write it as TYPE:NAME, like "
-					   "file:/etc/sysctl.d/local.conf");
-			free(v);
-			return at_node(err, n);
-		}
-		memcpy(type, v[i], (size_t)(colon - v[i]));
-		type[colon - v[i]] = '\0';
-		if (!cg_module_find(type)) {
-			cg_error_set(err, CG_ERR, "refresh_on: '%s': unknown "
-						  "resource type '%s'",
-				     v[i], type);
-			free(v);
-			return at_node(err, n);
-		}
-		w->refresh_on[k++] = cg_xstrdup(v[i]);
-		/* Soft: after what it refreshes on, to know if that changed. */
-		cg_resource_order_after(r, v[i]);
-	}
-	free(v);
-	return 0;
-}
-
 static int exec_parse(struct cg_resource *r, const struct cg_node *item,
 		      const struct cg_node *value,
 		      const struct cg_parse_ctx *pc, struct cg_error *err)
@@ -277,6 +234,7 @@ static int exec_parse(struct cg_resource *r, const struct cg_node *item,
 	const char *name;
 	struct want *w;
 	unsigned long t;
+	size_t nrefresh;
 
 	(void)pc;
 	if (cg_node_string(value, "exec", &name, err) < 0)
@@ -323,7 +281,10 @@ static int exec_parse(struct cg_resource *r, const struct cg_node *item,
 	    opt_path(item, "cwd", &w->cwd, err) < 0 ||
 	    opt_string(item, "user", &w->user, err) < 0 ||
 	    opt_string(item, "group", &w->group, err) < 0 ||
-	    parse_env(w, item, err) < 0 || parse_refresh_on(r, w, item, err) < 0)
+	    parse_env(w, item, err) < 0 ||
+	    cg_parse_watch_list(r, item, "refresh_on",
+				"file:/etc/sysctl.d/local.conf", &w->refresh_on,
+				&nrefresh, err) < 0)
 		return CG_ERR;
 	n = cg_map_get(item, "timeout");
 	if (n) {

@@ -168,57 +168,6 @@ static int parse_names(const struct cg_node *item, const char *key,
 	return rc;
 }
 
-static int parse_restart_on(struct cg_resource *r, struct svc_want *w,
-			    const struct cg_node *item, struct cg_error *err)
-{
-	const struct cg_node *n = cg_map_get(item, "restart_on");
-	const char **v = NULL;
-	size_t i, count = 0;
-
-	if (!n)
-		return 0;
-	if (cg_node_strlist(n, "restart_on", &v, &count, err) < 0)
-		return CG_ERR;
-	w->restart_on = cg_xcalloc(count + 1, sizeof(*w->restart_on));
-	for (i = 0; i < count; i++) {
-		const char *colon = strchr(v[i], ':');
-		char type[64];
-
-		if (!colon || colon == v[i] || !colon[1] ||
-		    (size_t)(colon - v[i]) >= sizeof(type)) {
-			cg_error_set(err, CG_ERR,
-				     "restart_on: '%s' is not a resource id",
-				     v[i]);
-			cg_error_hint(err, "write it as TYPE:NAME, like "
-					   "file:/etc/nginx/nginx.conf");
-			free(v);
-			return at_node(err, n);
-		}
-		memcpy(type, v[i], (size_t)(colon - v[i]));
-		type[colon - v[i]] = '\0';
-		if (!cg_module_find(type)) {
-			cg_error_set(err, CG_ERR,
-				     "restart_on: '%s': unknown resource type "
-				     "'%s'",
-				     v[i], type);
-			free(v);
-			return at_node(err, n);
-		}
-		if (in_list(w->restart_on, w->nrestart_on, v[i]))
-			continue;
-		w->restart_on[w->nrestart_on++] = cg_xstrdup(v[i]);
-		/*
-		 * Soft: the service comes after what it restarts on, so it
-		 * knows whether that changed; a failure there does not
-		 * skip the service (the policy loader reports ids that are
-		 * not declared).
-		 */
-		cg_resource_order_after(r, v[i]);
-	}
-	free(v);
-	return 0;
-}
-
 static int service_parse(struct cg_resource *r, const struct cg_node *item,
 			 const struct cg_node *value,
 			 const struct cg_parse_ctx *pc, struct cg_error *err)
@@ -260,7 +209,9 @@ static int service_parse(struct cg_resource *r, const struct cg_node *item,
 	if (parse_names(item, "after", name, &w->after, &w->nafter, err) < 0 ||
 	    parse_names(item, "before", name, &w->before, &w->nbefore, err) <
 		    0 ||
-	    parse_restart_on(r, w, item, err) < 0)
+	    cg_parse_watch_list(r, item, "restart_on",
+				"file:/etc/nginx/nginx.conf", &w->restart_on,
+				&w->nrestart_on, err) < 0)
 		return CG_ERR;
 	if (w->masked == 1 && (w->enabled == 1 || w->running == 1)) {
 		cg_error_set(err, CG_ERR,

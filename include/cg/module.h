@@ -396,6 +396,17 @@ int cg_guard_confirm(struct cg_guard *g, struct cg_error *err);
 /* Have it run what it holds now, and wait: 0 when all of it worked. */
 int cg_guard_fire(struct cg_guard *g, struct cg_error *err);
 
+/*
+ * For parse: the resource ids listed under key of item (restart_on:,
+ * refresh_on:), each TYPE:NAME of a known type, each once, into *out
+ * (NULL-terminated, the caller's; NULL and 0 when key is absent), and r
+ * ordered (softly) after each. example is a TYPE:NAME for the hint.
+ * Errors name key's line.
+ */
+int cg_parse_watch_list(struct cg_resource *r, const struct cg_node *item,
+			const char *key, const char *example, char ***out,
+			size_t *n_out, struct cg_error *err);
+
 /* The NULL-terminated table of all modules (agent/modules.c). */
 extern const struct cg_module *const cg_modules[];
 
