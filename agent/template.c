@@ -530,6 +530,39 @@ static int parse_string(struct ps *ps, struct expr *e)
 	return 0;
 }
 
+/*
+ * Comma-separated expressions into e->args, up to the token close (left
+ * for the caller): a list literal's items, a filter's arguments (args:
+ * then name=value is refused, they go by position).
+ */
+static int parse_items(struct ps *ps, struct expr *e, enum tok close,
+		       bool args, const char *what)
+{
+	int rc;
+
+	while (ps->tok != close) {
+		struct expr *item;
+
+		if (args && ps->tok == T_NAME && ps->p < ps->end &&
+		    *ps->p == '=')
+			return fail(ps->t, ps->toff, CG_ERR,
+				    "pass arguments by position",
+				    "keyword arguments are not supported");
+		if ((rc = parse_expr(ps, &item)) < 0)
+			return rc;
+		e->args = pgrow(ps->t, e->args,
+				(e->nargs + 1) * sizeof(*e->args));
+		e->args[e->nargs++] = item;
+		if (ps->tok == T_COMMA) {
+			if ((rc = next(ps)) < 0)
+				return rc;
+		} else if (ps->tok != close) {
+			return expected(ps, what);
+		}
+	}
+	return 0;
+}
+
 static int parse_primary(struct ps *ps, struct expr **out)
 {
 	struct expr *e = NULL;
@@ -584,23 +617,9 @@ static int parse_primary(struct ps *ps, struct expr **out)
 		ps->depth--;
 	} else if (ps->tok == T_LBR) {
 		e = new_expr(ps, E_LIST, ps->toff);
-		if ((rc = next(ps)) < 0)
+		if ((rc = next(ps)) < 0 ||
+		    (rc = parse_items(ps, e, T_RBR, false, "',' or ']'")) < 0)
 			return rc;
-		while (ps->tok != T_RBR) {
-			struct expr *item;
-
-			if ((rc = parse_expr(ps, &item)) < 0)
-				return rc;
-			e->args = pgrow(ps->t, e->args,
-					(e->nargs + 1) * sizeof(*e->args));
-			e->args[e->nargs++] = item;
-			if (ps->tok == T_COMMA) {
-				if ((rc = next(ps)) < 0)
-					return rc;
-			} else if (ps->tok != T_RBR) {
-				return expected(ps, "',' or ']'");
-			}
-		}
 	} else {
 		return expected(ps, "a value (a name, 'text' or a number)");
 	}
@@ -709,30 +728,9 @@ static int parse_filtered(struct ps *ps, struct expr **out)
 		if ((rc = next(ps)) < 0)
 			return rc;
 		if (ps->tok == T_LP) {
-			if ((rc = next(ps)) < 0)
-				return rc;
-			while (ps->tok != T_RP) {
-				struct expr *arg;
-
-				if (ps->tok == T_NAME && ps->p < ps->end &&
-				    *ps->p == '=')
-					return fail(ps->t, ps->toff, CG_ERR,
-						    "pass arguments by position",
-						    "keyword arguments are not "
-						    "supported");
-				if ((rc = parse_expr(ps, &arg)) < 0)
-					return rc;
-				f->args = pgrow(ps->t, f->args,
-						(f->nargs + 1) * sizeof(*f->args));
-				f->args[f->nargs++] = arg;
-				if (ps->tok == T_COMMA) {
-					if ((rc = next(ps)) < 0)
-						return rc;
-				} else if (ps->tok != T_RP) {
-					return expected(ps, "',' or ')'");
-				}
-			}
-			if ((rc = next(ps)) < 0)
+			if ((rc = next(ps)) < 0 ||
+			    (rc = parse_items(ps, f, T_RP, true, "',' or ')'")) < 0 ||
+			    (rc = next(ps)) < 0)
 				return rc;
 		}
 		if (f->nargs < filters[i].min || f->nargs > filters[i].max)
