@@ -46,6 +46,7 @@ void cg_report_digest(const struct cg_policy *p, const struct cg_run_info *info,
 	struct cg_buf b = { 0 };
 	char fp[65];
 	size_t i, k;
+	bool repaired = false;
 
 	/* Fields end in NUL, records in '\n': no two reports hash alike. */
 	cg_engine_fingerprint(p, fp);
@@ -69,6 +70,8 @@ void cg_report_digest(const struct cg_policy *p, const struct cg_run_info *info,
 	for (i = 0; i < p->n; i++) {
 		const struct cg_resource *r = &p->res[p->order[i]];
 
+		if (r->status == CG_STATUS_REPAIRED)
+			repaired = true;
 		cg_buf_addf(&b, "%s%c%s%c%s", r->id, 0,
 			    cg_status_name(r->status), 0,
 			    cg_action_name(r->change.action));
@@ -95,6 +98,18 @@ void cg_report_digest(const struct cg_policy *p, const struct cg_run_info *info,
 		if (r->err)
 			cg_buf_addstr(&b, r->err->msg);
 		cg_buf_addch(&b, '\n');
+	}
+	/*
+	 * A repair is news every time: the same drift undone twice is two
+	 * events the fleet must count, not one report that looks unchanged.
+	 * Only runs that changed nothing are folded into the heartbeat.
+	 */
+	if (repaired) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		cg_buf_addf(&b, "r%lld.%09ld.%ld\n", (long long)ts.tv_sec,
+			    ts.tv_nsec, (long)getpid());
 	}
 	cg_sha256_buf(b.data, b.len, d);
 	cg_hex(d, sizeof(d), out);

@@ -105,6 +105,19 @@ test_expect_success 'a failure that goes on says since when' '
 	jq -e ".hosts[] | select(.host == \"web-3\") | .resources[0].since == \"${first%+00:00}Z\"" fleet.json
 '
 
+test_expect_success 'the same repair twice in a row is two reports' '
+	n=$(commits central.git web-2) &&
+	echo tampered >root-web-2/etc/motd &&
+	test_expect_code 2 host web-2 local.yaml &&
+	echo tampered >root-web-2/etc/motd &&
+	test_expect_code 2 host web-2 local.yaml &&
+	test "$(commits central.git web-2)" = $((n + 2)) &&
+	test_expect_code 0 host web-2 local.yaml &&
+	test "$(commits central.git web-2)" = $((n + 3)) &&
+	test_expect_code 0 host web-2 local.yaml &&
+	test "$(commits central.git web-2)" = $((n + 3))
+'
+
 test_expect_success 'heartbeat: an unchanged host commits again after the interval' '
 	config hb.yaml "$TRASH/central.git" "heartbeat: 3" &&
 	n=$(commits central.git web-1) &&
