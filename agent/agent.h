@@ -453,6 +453,9 @@ struct cg_config {
 	char *source_url;      /* owned */
 	char *source_branch;   /* owned; default "main" */
 	bool require_signed;
+	/* verify: every_commit: each new commit, not only the tip, is signed */
+	bool verify_every_commit;
+	char *verify_from;     /* owned: with it, the first run's trust root */
 	char *allowed_signers; /* owned */
 	char *ca_file;         /* owned */
 	char *ssh_key;         /* owned: private key for ssh:// */
@@ -463,6 +466,8 @@ struct cg_config {
 	char *state_dir;       /* owned; default CG_DEFAULT_STATE_DIR */
 	char *reports_url;     /* owned */
 	char *reports_prefix;  /* owned; default "hosts/" */
+	char *reports_signing_key; /* owned: OpenSSH ed25519 key, or NULL:
+				    * STATE/report-key, made on first use */
 	unsigned reports_heartbeat;    /* seconds; 0: commit every run */
 	unsigned reports_timeout;      /* seconds; default 60 */
 	unsigned reports_queue_max;    /* undelivered reports kept; 500 */
