@@ -613,9 +613,19 @@ int cg_report_queue(const struct cg_config *c, const char *state_dir,
 /*
  * Deliver the queue, oldest first, as commits on refs/heads/PREFIX+host
  * of reports.url, in a child with reports.timeout as its deadline and no
- * capabilities. Nothing queued: nothing to do. On failure the queue is
- * left for the next run.
+ * capabilities, each commit signed with the report key
+ * (cg_report_signing_key). Nothing queued: nothing to do. On failure the
+ * queue is left for the next run.
  */
+struct cg_reportkey;
+/*
+ * The key that signs this host's report commits: reports.signing_key, or
+ * STATE/report.key, made on first use. *path_out (may be NULL) is the
+ * caller's to free.
+ */
+int cg_report_signing_key(const struct cg_config *c, const char *state_dir,
+			  struct cg_reportkey *out, char **path_out,
+			  struct cg_error *err);
 int cg_report_push(const struct cg_config *c, const char *state_dir,
 		   const char *host, struct cg_report_status *st,
 		   struct cg_error *err);
