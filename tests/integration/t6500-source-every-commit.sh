@@ -65,6 +65,15 @@ run() { # CONFIG NAME [options]: plan or run as host NAME
 		--hostname "$_n" "$@"
 }
 
+# plan predicts run: per resource, "changes" for drifted (plan) and
+# repaired (run); and the same source decision.
+outcomes() {
+	jq -r '(.resources[] | [.id,
+		(if .status == "repaired" or .status == "drifted"
+		 then "changes" else .status end)] | @tsv),
+		"source \(.source.refused_commit // "-") \(.source.refusal // "-")"' "$1"
+}
+
 test_expect_success 'config: verify takes tip or every_commit, and needs require_signed' '
 	printf "source:\n  url: /x\n  verify: all\n" >bad.yaml &&
 	test_expect_code 1 cg plan -c bad.yaml --root . >out 2>err &&
@@ -93,11 +102,15 @@ test_expect_success 'a commit by an unknown signer is refused by both' '
 test_expect_success 'a trusted commit on top: tip only takes it (documented); every_commit refuses, naming the evil commit' '
 	commit v3 ops.key && push &&
 	tip=$(git -C work rev-parse HEAD) &&
-	CMD=plan test_expect_code 2 run tip.yaml tip >plan.out &&
-	test_expect_code 2 run tip.yaml tip &&
+	CMD=plan test_expect_code 2 run tip.yaml tip --format json >plan.json &&
+	test_expect_code 2 run tip.yaml tip --format json >run.json &&
+	outcomes plan.json >plan.out && outcomes run.json >run.out &&
+	test_cmp plan.out run.out && test_grep "file:/etc/motd	changes" run.out &&
 	test "$(cat root-tip/etc/motd)" = v3 &&
-	CMD=plan test_expect_code 4 run every.yaml every >plan.out 2>plan.err &&
+	CMD=plan test_expect_code 4 run every.yaml every --format json >plan.json 2>plan.err &&
 	test_expect_code 4 run every.yaml every --format json >out.json 2>err &&
+	outcomes plan.json >plan.out && outcomes out.json >run.out &&
+	test_cmp plan.out run.out &&
 	test "$(cat root-every/etc/motd)" = v1 &&
 	test_grep "commit $(cut -c1-12 evil), under the tip ${tip:0:12} (verify: every_commit)" err &&
 	test_grep "signed by an unknown key" err &&
