@@ -560,6 +560,47 @@ static int push_ref_cb(const char *refname, const char *status, void *data)
 }
 
 /*
+ * What the server printed (a pre-receive hook's reason), kept to say why
+ * a push was refused: the tail of it, printable ASCII only, since the
+ * server is not ours to trust with the terminal.
+ */
+static char push_remote[2048];
+static size_t push_remote_len;
+
+static int push_sideband_cb(const char *str, int len, void *data)
+{
+	int i;
+
+	(void)data;
+	for (i = 0; i < len; i++) {
+		char c = str[i] == '\r' ? '\n' : str[i];
+
+		if (c != '\n' && (c < 0x20 || c > 0x7e))
+			c = '?';
+		if (push_remote_len + 1 >= sizeof(push_remote)) {
+			memmove(push_remote, push_remote + 1024,
+				push_remote_len - 1024);
+			push_remote_len -= 1024;
+		}
+		push_remote[push_remote_len++] = c;
+	}
+	push_remote[push_remote_len] = '\0';
+	return 0;
+}
+
+/* The server's last non-empty line, or "". */
+static void push_remote_reason(char *out, size_t size)
+{
+	char *end = push_remote + push_remote_len, *b;
+
+	while (end > push_remote && (end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	for (b = end; b > push_remote && b[-1] != '\n'; b--)
+		;
+	snprintf(out, size, "%.*s", (int)(end - b), b);
+}
+
+/*
  * Commit every queued report on top of the host's ref as fetched, and
  * push. Says "ok FILES COMMITS TIP", or what failed.
  */
@@ -720,6 +761,7 @@ static int push_child(void *arg, char *msg, size_t size)
 		git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 		po.callbacks = fo.callbacks;
 		po.callbacks.push_update_reference = push_ref_cb;
+		po.callbacks.sideband_progress = push_sideband_cb;
 		snprintf(spec, sizeof(spec), OUT_REF ":%s", a->ref);
 		rc = git_remote_create_anonymous(&remote, repo,
 						 a->c->reports_url);
@@ -728,7 +770,14 @@ static int push_child(void *arg, char *msg, size_t size)
 		if (rc < 0)
 			goto git_fail;
 		if (push_why[0]) {
-			snprintf(msg, size, "%s", push_why);
+			char said[512];
+
+			push_remote_reason(said, sizeof(said));
+			if (said[0])
+				snprintf(msg, size, "%s (the server said: %s)",
+					 push_why, said);
+			else
+				snprintf(msg, size, "%s", push_why);
 			goto fail;
 		}
 	}

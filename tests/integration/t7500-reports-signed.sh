@@ -147,7 +147,7 @@ test_expect_success 'ssh://: another host'"'"'s ref is refused, for the agent an
 	cp -r state-web-1 state-web-9 && cp -r root-web-1 root-web-9 &&
 	test_expect_code 2 run_as web-9 ssh-web-1.yaml >/dev/null 2>err &&
 	test_grep "cannot push" err &&
-	test_grep "pre-receive hook declined" err &&
+	test_grep "pre-receive hook declined (the server said: congruent pre-receive: refs/heads/hosts/web-9: refused: web-1 may update only refs/heads/hosts/web-1)" err &&
 	! git --git-dir=reports.git rev-parse -q --verify refs/heads/hosts/web-9 &&
 	git clone -q --bare reports.git local.git &&
 	test_expect_code 1 ssh_push web-1.ssh refs/heads/hosts/web-2:refs/heads/hosts/web-2-copy 2>err &&
@@ -187,6 +187,7 @@ test_expect_success 'the hook without a host key list refuses everything, saying
 	echo tampered >root-web-1/etc/motd &&
 	test_expect_code 2 run_as web-1 ssh-web-1.yaml >/dev/null 2>err &&
 	test_grep "cannot push" err &&
+	test_grep "the server said: congruent pre-receive: no host key list" err &&
 	test "$(git --git-dir=reports.git rev-list --count hosts/web-1)" = 2 &&
 	git --git-dir=local.git fetch -q "$TRASH/state-web-1/reports/repo.git" \
 		"+refs/congruent/out:refs/heads/hosts/web-1" &&
