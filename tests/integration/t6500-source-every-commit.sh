@@ -121,7 +121,10 @@ test_expect_success 'a trusted commit on top: tip only takes it (documented); ev
 test_expect_success 'fleet shows the every_commit host refused, with the evil commit' '
 	test_expect_code 4 cg fleet --reports central.git --format json >fleet.json &&
 	jq -e ".hosts[] | select(.host == \"every\") | .state == \"refused\" and .history[0].refused_commit == \"$(cat evil)\"" fleet.json &&
-	jq -e ".hosts[] | select(.host == \"tip\") | .state != \"refused\"" fleet.json
+	jq -e ".hosts[] | select(.host == \"every\") | .refused.commit == \"$(cat evil)\" and .refused.refusal == \"unknown signer\"" fleet.json &&
+	jq -e ".hosts[] | select(.host == \"tip\") | .state != \"refused\"" fleet.json &&
+	test_expect_code 4 cg fleet --reports central.git >fleet.txt &&
+	test_grep "refused commit $(cut -c1-12 evil) (unknown signer): commit $(cut -c1-12 evil), under the tip" fleet.txt
 '
 
 test_expect_success 'an unsigned commit merged in by a signed merge is refused' '
