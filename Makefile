@@ -156,6 +156,7 @@ UNITS := congruent.service congruent.timer congruent-firewall.service
 install: $(PROG)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples/cron.d \
+		$(DESTDIR)$(DOCDIR)/examples/reports \
 		$(DESTDIR)$(SYSCONFDIR)/congruent
 	install -m 0755 $(PROG) $(DESTDIR)$(SBINDIR)/$(PROG)
 	install -m 0644 doc/congruent.8 $(DESTDIR)$(MANDIR)/man8/congruent.8
@@ -169,6 +170,8 @@ install: $(PROG)
 	$(SUBST) contrib/cron/congruent.in \
 		>$(DESTDIR)$(DOCDIR)/examples/cron.d/congruent
 	install -m 0644 contrib/agent.yaml.example README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0755 contrib/reports/pre-receive \
+		$(DESTDIR)$(DOCDIR)/examples/reports/pre-receive
 	install -m 0644 contrib/agent.yaml.example \
 		$(DESTDIR)$(SYSCONFDIR)/congruent/agent.yaml.example
 	@# This host's key for secrets, if it has none: installing on the host

@@ -453,6 +453,9 @@ struct cg_config {
 	char *source_url;      /* owned */
 	char *source_branch;   /* owned; default "main" */
 	bool require_signed;
+	/* verify: every_commit: each new commit, not only the tip, is signed */
+	bool verify_every_commit;
+	char *verify_from;     /* owned: with it, the first run's trust root */
 	char *allowed_signers; /* owned */
 	char *ca_file;         /* owned */
 	char *ssh_key;         /* owned: private key for ssh:// */
@@ -463,6 +466,8 @@ struct cg_config {
 	char *state_dir;       /* owned; default CG_DEFAULT_STATE_DIR */
 	char *reports_url;     /* owned */
 	char *reports_prefix;  /* owned; default "hosts/" */
+	char *reports_signing_key; /* owned: OpenSSH ed25519 key, or NULL:
+				    * STATE/report-key, made on first use */
 	unsigned reports_heartbeat;    /* seconds; 0: commit every run */
 	unsigned reports_timeout;      /* seconds; default 60 */
 	unsigned reports_queue_max;    /* undelivered reports kept; 500 */
@@ -608,9 +613,19 @@ int cg_report_queue(const struct cg_config *c, const char *state_dir,
 /*
  * Deliver the queue, oldest first, as commits on refs/heads/PREFIX+host
  * of reports.url, in a child with reports.timeout as its deadline and no
- * capabilities. Nothing queued: nothing to do. On failure the queue is
- * left for the next run.
+ * capabilities, each commit signed with the report key
+ * (cg_report_signing_key). Nothing queued: nothing to do. On failure the
+ * queue is left for the next run.
  */
+struct cg_reportkey;
+/*
+ * The key that signs this host's report commits: reports.signing_key, or
+ * STATE/report.key, made on first use. *path_out (may be NULL) is the
+ * caller's to free.
+ */
+int cg_report_signing_key(const struct cg_config *c, const char *state_dir,
+			  struct cg_reportkey *out, char **path_out,
+			  struct cg_error *err);
 int cg_report_push(const struct cg_config *c, const char *state_dir,
 		   const char *host, struct cg_report_status *st,
 		   struct cg_error *err);

@@ -17,11 +17,11 @@ static const char *const firewall_keys[] = {
 };
 static const char *const source_keys[] = {
 	"url", "branch", "require_signed", "allowed_signers", "ca_file",
-	"ssh_key", "known_hosts", "timeout", NULL,
+	"ssh_key", "known_hosts", "timeout", "verify", "verify_from", NULL,
 };
 static const char *const reports_keys[] = {
 	"url", "branch_prefix", "heartbeat", "timeout", "queue_max",
-	"queue_max_mb", NULL,
+	"queue_max_mb", "signing_key", NULL,
 };
 
 /* An unsigned number of the reports map into *out, if the key is there. */
@@ -62,6 +62,22 @@ static int node_fail(const struct cg_node *n, struct cg_error *err,
 	if (hint)
 		cg_error_hint(err, "%s", hint);
 	return CG_ERR;
+}
+
+/* source.verify: "tip" (the default) or "every_commit". */
+static int parse_verify(struct cg_config *c, const struct cg_node *n,
+			struct cg_error *err)
+{
+	const char *s;
+
+	if (cg_node_string(n, "verify", &s, err) < 0)
+		return CG_ERR;
+	if (strcmp(s, "tip") && strcmp(s, "every_commit"))
+		return node_fail(n, err, "write verify: tip (the default) or "
+					 "verify: every_commit",
+				 "verify must be 'tip' or 'every_commit'");
+	c->verify_every_commit = strcmp(s, "every_commit") == 0;
+	return 0;
 }
 
 /* "host:port", "[v6]:port": split, or -1. */
@@ -224,6 +240,11 @@ static int parse(struct cg_config *c, const struct cg_node *root,
 		if (n && cg_node_bool(n, "require_signed", &c->require_signed,
 				      err) < 0)
 			return CG_ERR;
+		n = cg_map_get(src, "verify");
+		if (n && parse_verify(c, n, err) < 0)
+			return CG_ERR;
+		if (get_str(src, "verify_from", &c->verify_from, err) < 0)
+			return CG_ERR;
 		n = cg_map_get(src, "timeout");
 		if (n) {
 			if (cg_node_uint(n, "timeout", 86400, &t, err) < 0)
@@ -238,6 +259,14 @@ static int parse(struct cg_config *c, const struct cg_node *root,
 					   "/etc/congruent/allowed_signers");
 			return CG_ERR;
 		}
+		if (c->verify_every_commit && !c->require_signed) {
+			cg_error_set(err, CG_ERR, "verify: every_commit needs "
+						  "require_signed: true");
+			cg_error_where(err, "%s:%u", src->doc->name, src->line);
+			cg_error_hint(err, "add require_signed: true, or drop "
+					   "verify");
+			return CG_ERR;
+		}
 	}
 	rep = cg_map_get(root, "reports");
 	if (rep) {
@@ -249,6 +278,8 @@ static int parse(struct cg_config *c, const struct cg_node *root,
 		if (cg_map_check_keys(rep, reports_keys, "reports", err) < 0 ||
 		    get_str(rep, "url", &c->reports_url, err) < 0 ||
 		    get_str(rep, "branch_prefix", &c->reports_prefix, err) < 0 ||
+		    get_str(rep, "signing_key", &c->reports_signing_key, err) <
+			    0 ||
 		    get_uint(rep, "heartbeat", 7 * 86400, &c->reports_heartbeat,
 			     err) < 0 ||
 		    get_uint(rep, "timeout", 86400, &c->reports_timeout, err) <
@@ -436,5 +467,7 @@ void cg_config_release(struct cg_config *c)
 	free(c->state_dir);
 	free(c->reports_url);
 	free(c->reports_prefix);
+	free(c->reports_signing_key);
+	free(c->verify_from);
 	memset(c, 0, sizeof(*c));
 }

@@ -15,6 +15,7 @@
 #include "agent.h"
 #include "cg/json.h"
 #include "cg/jsonparse.h"
+#include "cg/reportkey.h"
 
 /*
  * Every report was written by a host, and a host may be broken or
@@ -108,6 +109,7 @@ struct hist {
 	int64_t time;   /* the commit's */
 	char oid[GIT_OID_HEXSZ + 1];
 	bool heartbeat;
+	bool unverified; /* --host-keys: not signed by this host's key */
 	int rep;        /* index into host.reps, or -1: unreadable */
 };
 
@@ -135,6 +137,10 @@ struct host {
 	int64_t since;  /* when the last report's state began */
 	bool since_before;
 	unsigned dropped; /* reports the host's queue dropped, in history */
+	/* --host-keys: the last report commit is not signed by the host */
+	bool unverified;
+	char *unverified_why; /* owned: why, or NULL */
+	size_t unverified_older; /* older commits in history not signed */
 };
 
 struct skip {
@@ -157,6 +163,8 @@ struct fleet {
 	int64_t now;
 	int64_t stale_after;  /* seconds */
 	size_t count[ST_N];
+	const struct cg_signers *host_keys; /* borrowed: --host-keys, or NULL */
+	size_t unverified;    /* hosts whose last report is unverified */
 };
 
 static void report_release(struct report *r)
@@ -197,6 +205,7 @@ static void host_release(struct host *h)
 	free(h->h);
 	free(h->name);
 	free(h->ref);
+	free(h->unverified_why);
 	memset(h, 0, sizeof(*h));
 }
 
@@ -614,6 +623,44 @@ static void host_resources(struct host *h)
 }
 
 /* One host's ref: its tip report (required) and its history. */
+/*
+ * --host-keys: is this report commit signed by a key listed for the host
+ * it claims to be? The history's commits are checked too: a host
+ * builds on its ref as it finds it, so a forged commit pushed under it
+ * would otherwise hide behind the host's next signature.
+ */
+static void verify_report(struct fleet *f, struct host *h, git_commit *c,
+			  struct hist *e)
+{
+	git_odb *odb = NULL;
+	git_odb_object *obj = NULL;
+	struct cg_error err;
+	int rc;
+
+	cg_error_clear(&err);
+	if (git_repository_odb(&odb, f->repo) < 0 ||
+	    git_odb_read(&obj, odb, git_commit_id(c)) < 0)
+		rc = cg_error_set(&err, CG_ERR, "cannot read the commit");
+	else
+		rc = cg_reportkey_verify_report(f->host_keys, h->name,
+						git_odb_object_data(obj),
+						git_odb_object_size(obj),
+						f->now, &err);
+	git_odb_object_free(obj);
+	git_odb_free(odb);
+	if (rc == 0)
+		return;
+	e->unverified = true;
+	if (h->nh == 0) {
+		h->unverified = true;
+		h->unverified_why = cg_xasprintf("%s: %s",
+						 cg_sshsig_strerror(rc),
+						 err.msg);
+	} else {
+		h->unverified_older++;
+	}
+}
+
 static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 {
 	struct host h = { 0 };
@@ -639,6 +686,8 @@ static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 		git_oid_tostr(e->oid, sizeof(e->oid), git_commit_id(c));
 		e->heartbeat = msg && cg_str_starts(msg, "heartbeat ");
 		e->rep = -1;
+		if (f->host_keys)
+			verify_report(f, &h, c, e);
 		if (msg &&
 		    cg_report_trailer(msg, "Congruent-State", digest,
 				      sizeof(digest)) &&
@@ -711,6 +760,8 @@ static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 	}
 	host_resources(&h);
 	f->count[h.state]++;
+	if (h.unverified)
+		f->unverified++;
 	cg_grow(&f->hosts, &f->cap, f->n + 1, sizeof(*f->hosts));
 	f->hosts[f->n++] = h;
 	return;
@@ -975,6 +1026,16 @@ static void fleet_text(const struct fleet *f, FILE *out)
 			}
 		}
 		text_source(h, out);
+		if (h->unverified) {
+			fprintf(out, "    UNVERIFIED report: ");
+			put_safe(out, h->unverified_why, 0);
+			fputc('\n', out);
+		}
+		if (h->unverified_older)
+			fprintf(out, "    %zu older report%s in its history "
+				     "unverified\n",
+				h->unverified_older,
+				h->unverified_older == 1 ? "" : "s");
 		if (h->dropped)
 			fprintf(out, "    (%u reports dropped by the host's "
 				     "full queue)\n",
@@ -1004,6 +1065,8 @@ static void fleet_text(const struct fleet *f, FILE *out)
 	if (f->nskips)
 		fprintf(out, "; %zu ref%s skipped", f->nskips,
 			f->nskips == 1 ? "" : "s");
+	if (f->host_keys)
+		fprintf(out, "; %zu unverified", f->unverified);
 	if (nextra)
 		fprintf(out, "; %zu with extra", nextra);
 	if (norphans)
@@ -1093,6 +1156,8 @@ static void fleet_json(const struct fleet *f, FILE *out)
 	for (i = 0; i < ST_N; i++)
 		cg_json_kint(&j, state_words[i], (int64_t)f->count[i]);
 	cg_json_kint(&j, "skipped_refs", (int64_t)f->nskips);
+	if (f->host_keys)
+		cg_json_kint(&j, "unverified", (int64_t)f->unverified);
 	cg_json_obj_end(&j);
 	cg_json_key(&j, "hosts");
 	cg_json_arr_begin(&j);
@@ -1116,6 +1181,16 @@ static void fleet_json(const struct fleet *f, FILE *out)
 		cg_json_kstr(&j, "agent_version", r->agent_version);
 		cg_json_kstr(&j, "fingerprint", r->fingerprint);
 		cg_json_kstr(&j, "report_commit", h->h[0].oid);
+		if (f->host_keys) {
+			cg_json_kstr(&j, "signature", h->unverified
+							      ? "unverified"
+							      : "verified");
+			if (h->unverified)
+				cg_json_kstr(&j, "signature_error",
+					     h->unverified_why);
+			cg_json_kint(&j, "unverified_older",
+				     (int64_t)h->unverified_older);
+		}
 		cg_json_kint(&j, "dropped_reports", h->dropped);
 		cg_json_kint(&j, "extra", r->extra);
 		cg_json_kint(&j, "orphans", r->orphans);
@@ -1162,6 +1237,9 @@ static void fleet_json(const struct fleet *f, FILE *out)
 				cg_json_kstr(&j, "refused_commit",
 					     h->reps[h->h[m].rep].refused);
 			cg_json_kbool(&j, "heartbeat", h->h[m].heartbeat);
+			if (f->host_keys)
+				cg_json_kbool(&j, "verified",
+					      !h->h[m].unverified);
 			cg_json_obj_end(&j);
 		}
 		cg_json_arr_end(&j);
@@ -1251,6 +1329,7 @@ static const char css[] =
 	".congruent{background:#2e7d32}.drifted{background:#f9a825}"
 	".repaired{background:#1565c0}.failed{background:#c62828}"
 	".stale{background:#757575}.skipped{background:#6a1b9a}"
+	".unverified{background:#b71c1c;color:#fff;padding:0 .3em}"
 	".rolled_out{background:#00838f}.refused{background:#ad1457}.stale_source{background:#5d4037}"
 	"td.why{max-width:40em}td.why p{margin:0 0 .3em}"
 	".hint{color:#555;font-style:italic}"
@@ -1372,6 +1451,10 @@ static void fleet_html(const struct fleet *f, FILE *out)
 		fprintf(out, "<span class=\"skipped\" id=\"count-skipped\">%zu "
 			     "skipped</span>",
 			f->nskips);
+	if (f->host_keys)
+		fprintf(out, "<span class=\"unverified\" "
+			     "id=\"count-unverified\">%zu unverified</span>",
+			f->unverified);
 	fprintf(out, "</div>\n<h2>Hosts &times; resources</h2>\n"
 		     "<table id=\"hosts\"><thead><tr><th>host</th><th>state</th>"
 		     "<th>since</th><th>policy</th><th>last report</th>");
@@ -1391,9 +1474,14 @@ static void fleet_html(const struct fleet *f, FILE *out)
 		esc(out, h->name);
 		cg_time_iso(when, h->h[0].time);
 		cg_time_iso(since, h->since);
-		fprintf(out, "</td><td class=\"state %s\">%s</td><td>%s%s</td>"
-			     "<td><code>",
-			state_words[h->state], state_names[h->state],
+		fprintf(out, "</td><td class=\"state %s\">%s", state_words[h->state],
+			state_names[h->state]);
+		if (h->unverified) {
+			fprintf(out, " <span class=\"unverified\" title=\"");
+			esc(out, h->unverified_why);
+			fprintf(out, "\">unverified</span>");
+		}
+		fprintf(out, "</td><td>%s%s</td><td><code>",
 			h->since_before ? "before " : "", since);
 		esc(out, policy_of(h));
 		fprintf(out, "</code></td><td>%s</td>", when);
@@ -1509,6 +1597,21 @@ static void fleet_prometheus(const struct fleet *f, FILE *out)
 		prom_label(out, f->hosts[i].name);
 		fprintf(out, "\",state=\"%s\"} 1\n",
 			state_words[f->hosts[i].state]);
+	}
+	if (f->host_keys) {
+		fprintf(out, "# HELP congruent_fleet_unverified_hosts Hosts "
+			     "whose last report is not signed by their key.\n"
+			     "# TYPE congruent_fleet_unverified_hosts gauge\n"
+			     "congruent_fleet_unverified_hosts %zu\n"
+			     "# HELP congruent_host_report_verified 1 when the "
+			     "host's last report is signed by its key.\n"
+			     "# TYPE congruent_host_report_verified gauge\n",
+			f->unverified);
+		for (i = 0; i < f->n; i++) {
+			fprintf(out, "congruent_host_report_verified{host=\"");
+			prom_label(out, f->hosts[i].name);
+			fprintf(out, "\"} %d\n", !f->hosts[i].unverified);
+		}
 	}
 	fprintf(out, "# HELP congruent_host_last_report_timestamp_seconds "
 		     "The host's last report or heartbeat.\n"
@@ -1692,7 +1795,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
 static int fleet_status(const struct fleet *f)
 {
 	if (f->count[ST_FAILED] || f->count[ST_REFUSED] ||
-	    f->count[ST_STALE_SOURCE] || f->count[ST_STALE])
+	    f->count[ST_STALE_SOURCE] || f->count[ST_STALE] || f->unverified)
 		return 4;
 	if (f->count[ST_ROLLED_OUT] || f->count[ST_DRIFTED] ||
 	    f->count[ST_REPAIRED])
@@ -1708,6 +1811,7 @@ struct fleet_opts {
 	int format; /* 0 text, 1 json, 2 html, 3 prometheus */
 	unsigned long stale_hours, history, max_report_kb, timeout;
 	const char *forget; /* "forget HOST" after the options */
+	const char *host_keys; /* --host-keys FILE */
 };
 
 static int fleet_usage(const char *fmt, const char *arg)
@@ -1740,7 +1844,7 @@ static int number(const char *opt, const char *arg, unsigned long max,
 static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 {
 	enum { O_REPORTS = 256, O_PREFIX, O_FORMAT, O_STALE, O_HISTORY,
-	       O_MAXREP, O_TIMEOUT };
+	       O_MAXREP, O_TIMEOUT, O_HOSTKEYS };
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "reports", required_argument, NULL, O_REPORTS },
@@ -1750,6 +1854,7 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 		{ "history", required_argument, NULL, O_HISTORY },
 		{ "max-report-kb", required_argument, NULL, O_MAXREP },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "host-keys", required_argument, NULL, O_HOSTKEYS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1810,6 +1915,9 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 		case O_TIMEOUT:
 			if (number("--timeout", optarg, 86400, &o->timeout) < 0)
 				return -1;
+			break;
+		case O_HOSTKEYS:
+			o->host_keys = optarg;
 			break;
 		default:
 			return fleet_usage("unknown option '%s'",
@@ -1916,6 +2024,7 @@ int cg_cmd_fleet_main(int argc, char **argv)
 {
 	struct fleet_opts o;
 	struct cg_config conf;
+	struct cg_signers *host_keys = NULL;
 	struct fleet f;
 	struct cg_error err;
 	struct stat st;
@@ -1978,6 +2087,14 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	f.max_report = (size_t)o.max_report_kb * 1024;
 	f.stale_after = (int64_t)o.stale_hours * 3600;
 	f.now = (int64_t)time(NULL);
+	if (o.host_keys) {
+		if (cg_signers_load(&host_keys, o.host_keys, &err) < 0) {
+			cg_error_prefix(&err, "--host-keys");
+			cg_print_error(stderr, &err, false);
+			goto out;
+		}
+		f.host_keys = host_keys;
+	}
 	cg_git_setup(&conf);
 	if (stat(o.reports, &st) == 0 && S_ISDIR(st.st_mode)) {
 		if (git_repository_open_ext(&f.repo, o.reports,
@@ -2047,6 +2164,7 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	status = ferror(stdout) ? 1 : fleet_status(&f);
 out:
 	fleet_release(&f);
+	cg_signers_free(host_keys);
 	if (tmp) {
 		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		free(tmp);

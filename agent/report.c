@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "cg/hash.h"
 #include "cg/jsonparse.h"
+#include "cg/reportkey.h"
 
 /*
  * Layout under STATE/reports:
@@ -406,7 +407,43 @@ struct push_args {
 	const char *ref;      /* refs/heads/PREFIX+host */
 	const struct queue *q;
 	unsigned dropped;
+	const struct cg_reportkey *key; /* signs each report commit */
 };
+
+/*
+ * A report commit signed with the host's key, as git commit -S makes
+ * one with gpg.format=ssh: the signature over the commit without it, in
+ * a gpgsig header.
+ */
+static int create_signed(git_oid *out, git_repository *repo,
+			 const struct cg_reportkey *key,
+			 const git_signature *sig, const char *msg,
+			 const git_tree *tree, size_t nparents,
+			 const git_commit **parents)
+{
+	git_buf content = { 0 };
+	struct cg_buf armored = { 0 };
+	int rc;
+
+	rc = git_commit_create_buffer(&content, repo, sig, sig, NULL, msg,
+				      tree, nparents, parents);
+	if (rc == 0 &&
+	    cg_reportkey_sign(key, "git", content.ptr, content.size, &armored,
+			      NULL) < 0) {
+		git_error_set_str(GIT_ERROR_NONE, "cannot sign the report "
+				  "commit");
+		rc = -1;
+	}
+	/* libgit2 indents after every newline: none after the last line. */
+	if (rc == 0 && armored.len && armored.data[armored.len - 1] == '\n')
+		armored.data[--armored.len] = '\0';
+	if (rc == 0)
+		rc = git_commit_create_with_signature(out, repo, content.ptr,
+						      armored.data, "gpgsig");
+	git_buf_dispose(&content);
+	cg_buf_release(&armored);
+	return rc;
+}
 
 bool cg_report_trailer(const char *msg, const char *key, char *out,
 		       size_t size)
@@ -535,6 +572,47 @@ static int push_ref_cb(const char *refname, const char *status, void *data)
 		snprintf(push_why, sizeof(push_why), "%s refused: %s", refname,
 			 status);
 	return 0;
+}
+
+/*
+ * What the server printed (a pre-receive hook's reason), kept to say why
+ * a push was refused: the tail of it, printable ASCII only, since the
+ * server is not ours to trust with the terminal.
+ */
+static char push_remote[2048];
+static size_t push_remote_len;
+
+static int push_sideband_cb(const char *str, int len, void *data)
+{
+	int i;
+
+	(void)data;
+	for (i = 0; i < len; i++) {
+		char c = str[i] == '\r' ? '\n' : str[i];
+
+		if (c != '\n' && (c < 0x20 || c > 0x7e))
+			c = '?';
+		if (push_remote_len + 1 >= sizeof(push_remote)) {
+			memmove(push_remote, push_remote + 1024,
+				push_remote_len - 1024);
+			push_remote_len -= 1024;
+		}
+		push_remote[push_remote_len++] = c;
+	}
+	push_remote[push_remote_len] = '\0';
+	return 0;
+}
+
+/* The server's last non-empty line, or "". */
+static void push_remote_reason(char *out, size_t size)
+{
+	char *end = push_remote + push_remote_len, *b;
+
+	while (end > push_remote && (end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	for (b = end; b > push_remote && b[-1] != '\n'; b--)
+		;
+	snprintf(out, size, "%.*s", (int)(end - b), b);
 }
 
 /*
@@ -669,9 +747,9 @@ static int push_child(void *arg, char *msg, size_t size)
 		if (rc == 0) {
 			const git_commit *parents[1] = { parent };
 
-			rc = git_commit_create(&commit_id, repo, NULL, sig, sig,
-					       NULL, m.data, tree,
-					       have_tip ? 1 : 0, parents);
+			rc = create_signed(&commit_id, repo, a->key, sig,
+					   m.data, tree, have_tip ? 1 : 0,
+					   parents);
 		}
 		git_commit_free(parent);
 		git_signature_free(sig);
@@ -698,6 +776,7 @@ static int push_child(void *arg, char *msg, size_t size)
 		git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 		po.callbacks = fo.callbacks;
 		po.callbacks.push_update_reference = push_ref_cb;
+		po.callbacks.sideband_progress = push_sideband_cb;
 		snprintf(spec, sizeof(spec), OUT_REF ":%s", a->ref);
 		rc = git_remote_create_anonymous(&remote, repo,
 						 a->c->reports_url);
@@ -706,7 +785,14 @@ static int push_child(void *arg, char *msg, size_t size)
 		if (rc < 0)
 			goto git_fail;
 		if (push_why[0]) {
-			snprintf(msg, size, "%s", push_why);
+			char said[512];
+
+			push_remote_reason(said, sizeof(said));
+			if (said[0])
+				snprintf(msg, size, "%s (the server said: %s)",
+					 push_why, said);
+			else
+				snprintf(msg, size, "%s", push_why);
 			goto fail;
 		}
 	}
@@ -738,6 +824,7 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 	char *qdir = reports_path(state_dir, "queue");
 	char *repo_path = reports_path(state_dir, "repo.git");
 	char ref[512], msg[1024], tip[48] = "";
+	struct cg_reportkey key = { 0 };
 	struct cg_error perr;
 	struct push_args a;
 	struct queue q;
@@ -753,7 +840,13 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 		goto out;
 	if (!q.n)
 		goto out_queue;
+	rc = cg_report_signing_key(c, state_dir, &key, NULL, err);
+	if (rc < 0) {
+		cg_error_prefix(err, "reports are not pushed");
+		goto out_queue;
+	}
 	memset(&a, 0, sizeof(a));
+	a.key = &key;
 	a.c = c;
 	a.repo_path = repo_path;
 	a.qdir = qdir;
@@ -800,9 +893,27 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 	snprintf(st->tip, sizeof(st->tip), "%s", tip);
 	rc = write_dropped(state_dir, 0, err);
 out_queue:
+	cg_reportkey_release(&key);
 	queue_release(&q);
 out:
 	free(qdir);
 	free(repo_path);
+	return rc;
+}
+
+int cg_report_signing_key(const struct cg_config *c, const char *state_dir,
+			  struct cg_reportkey *out, char **path_out,
+			  struct cg_error *err)
+{
+	char *path = c->reports_signing_key
+			     ? cg_xstrdup(c->reports_signing_key)
+			     : cg_xasprintf("%s/report.key", state_dir);
+	int rc;
+
+	rc = cg_reportkey_load(out, path, !c->reports_signing_key, NULL, err);
+	if (rc == 0 && path_out)
+		*path_out = path;
+	else
+		free(path);
 	return rc;
 }

@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "cg/hash.h"
+#include "cg/reportkey.h"
 
 /*
  * A secret is CG_SECRET_PREFIX and the base64 of:
@@ -477,17 +478,51 @@ char *cg_hostkey_path(const char *state_dir)
 	return cg_xasprintf("%s/host.key", state_dir);
 }
 
+/*
+ * key report: this host's line for the fleet's host key list (allowed
+ * signers, the host name as principal), the key made if it is the
+ * agent's own and missing.
+ */
+static int report_key_line(const struct cg_config *conf, const char *state,
+			   const char *hostname, struct cg_error *err)
+{
+	struct cg_reportkey k = { 0 };
+	struct cg_buf pub = { 0 };
+	char host[256];
+	char *dot;
+	int rc;
+
+	if (hostname)
+		snprintf(host, sizeof(host), "%s", hostname);
+	else if (gethostname(host, sizeof(host)) < 0)
+		return cg_error_sys(err, CG_ERR, "cannot get the host name");
+	host[sizeof(host) - 1] = '\0';
+	dot = strchr(host, '.');
+	if (dot)
+		*dot = '\0';
+	rc = cg_report_signing_key(conf, state, &k, NULL, err);
+	if (rc < 0)
+		return rc;
+	cg_reportkey_public(&k, &pub);
+	printf("%s namespaces=\"git\" %s\n", host, pub.data);
+	cg_buf_release(&pub);
+	cg_reportkey_release(&k);
+	return 0;
+}
+
 int cg_cmd_key_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "root", required_argument, NULL, 'r' },
+		{ "hostname", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = CG_DEFAULT_CONFIG, *state_opt = NULL, *root = NULL;
-	bool given = false, init;
+	const char *hostname = NULL;
+	bool given = false, init, report;
 	struct cg_config conf;
 	struct cg_hostkey *k = NULL;
 	struct cg_error err;
@@ -515,6 +550,9 @@ int cg_cmd_key_main(int argc, char **argv)
 		case 'r':
 			root = optarg;
 			break;
+		case 'H':
+			hostname = optarg;
+			break;
 		case 'h':
 			cg_usage_print("key", stdout);
 			return 0;
@@ -526,10 +564,13 @@ int cg_cmd_key_main(int argc, char **argv)
 	if (optind < argc)
 		return cmd_usage("key", "unexpected argument '%s'",
 				 argv[optind]);
-	if (!sub || (strcmp(sub, "init") != 0 && strcmp(sub, "show") != 0))
-		return cmd_usage("key", "say init or show, not '%s'",
+	if (!sub || (strcmp(sub, "init") != 0 && strcmp(sub, "show") != 0 &&
+		     strcmp(sub, "report") != 0))
+		return cmd_usage("key", "say init, show or report, not '%s'",
 				 sub ? sub : "");
-	init = strcmp(sub, "init") == 0;
+	report = strcmp(sub, "report") == 0;
+	/* The report key is made on first use, as a run would. */
+	init = strcmp(sub, "init") == 0 || report;
 	cg_error_clear(&err);
 	if (cg_config_load(&conf, config, given, &err) < 0) {
 		cg_print_error(stderr, &err, false);
@@ -547,6 +588,12 @@ int cg_cmd_key_main(int argc, char **argv)
 		state = cg_xstrdup(conf.state_dir);
 		if (init && cg_mkdir_p(state, 0700, &err) < 0)
 			goto fail;
+	}
+	if (report) {
+		rc = report_key_line(&conf, state, hostname, &err) < 0 ? 1 : 0;
+		if (rc)
+			goto fail;
+		goto out;
 	}
 	path = cg_hostkey_path(state);
 	if (init) {

@@ -1145,6 +1145,146 @@ out:
 }
 
 /*
+ * verify: every_commit: every commit reachable from tip and not from good
+ * (nor from verify_from) must carry a trusted signature, so that a commit
+ * refused on its own does not go live under a trusted one pushed on top.
+ * The walk is bounded: VERIFY_MAX_COMMITS, each at most COMMIT_MAX_BYTES.
+ * On refusal, src->refused_commit names the commit at fault.
+ */
+#define VERIFY_MAX_COMMITS 10000
+
+static int verify_range(git_repository *repo, const git_oid *tip,
+			const char *good, const struct cg_config *c,
+			struct cg_source *src, bool *corrupt,
+			struct cg_error *err)
+{
+	struct cg_signers *signers = NULL;
+	struct cg_sshsig_result res;
+	git_revwalk *walk = NULL;
+	git_odb *odb = NULL;
+	git_oid id, hide, *ids = NULL;
+	size_t n = 0, cap = 0, i;
+	int rc;
+
+	rc = cg_signers_load(&signers, c->allowed_signers, err);
+	if (rc < 0)
+		return rc;
+	if (git_repository_odb(&odb, repo) < 0 ||
+	    git_revwalk_new(&walk, repo) < 0 || git_revwalk_push(walk, tip) < 0) {
+		*corrupt = true;
+		rc = cg_git_error(err, "cannot walk the history%s", "");
+		goto out;
+	}
+	if (good && git_oid_fromstr(&hide, good) == 0 &&
+	    git_odb_exists(odb, &hide) && git_revwalk_hide(walk, &hide) < 0) {
+		*corrupt = true;
+		rc = cg_git_error(err, "cannot walk the history%s", "");
+		goto out;
+	}
+	if (c->verify_from) {
+		if (git_oid_fromstr(&hide, c->verify_from) < 0 ||
+		    !git_odb_exists(odb, &hide) ||
+		    git_revwalk_hide(walk, &hide) < 0) {
+			rc = cg_error_set(err, CG_ERR,
+					  "verify_from %s is not a commit of "
+					  "the fetched history",
+					  c->verify_from);
+			cg_error_hint(err, "set source.verify_from to the full "
+					   "id of the first signed commit");
+			snprintf(src->refusal, sizeof(src->refusal),
+				 "bad signature");
+			goto out;
+		}
+	}
+	/* The whole range first, ids only: a huge one costs no verifying. */
+	while ((rc = git_revwalk_next(&id, walk)) == 0) {
+		if (n == VERIFY_MAX_COMMITS) {
+			rc = cg_error_set(err, CG_ERR,
+					  "more than %u new commits to verify "
+					  "(verify: every_commit)",
+					  VERIFY_MAX_COMMITS);
+			cg_error_hint(err, "%s", good
+				      ? "apply a commit in between first, or "
+					"verify the range by hand and run "
+					"once with verify: tip"
+				      : "set source.verify_from to the first "
+					"commit to check (the older history "
+					"is trusted as it is)");
+			snprintf(src->refusal, sizeof(src->refusal),
+				 "too many commits");
+			goto out;
+		}
+		cg_grow(&ids, &cap, n + 1, sizeof(*ids));
+		ids[n++] = id;
+	}
+	if (rc != GIT_ITEROVER) {
+		*corrupt = true;
+		rc = cg_git_error(err, "cannot walk the history%s", "");
+		goto out;
+	}
+	rc = 0;
+	/* Oldest first: the refusal names the first commit at fault. */
+	for (i = n; i-- > 0 && rc == 0;) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_odb_object *obj = NULL;
+		git_object_t type;
+		size_t len;
+
+		git_oid_tostr(hex, sizeof(hex), &ids[i]);
+		if (git_odb_read_header(&len, &type, odb, &ids[i]) < 0) {
+			*corrupt = true;
+			rc = cg_git_error(err, "cannot read commit %s", hex);
+			goto out;
+		}
+		if (len > COMMIT_MAX_BYTES) {
+			rc = cg_error_set(err, CG_ERR,
+					  "commit %.12s is %zu bytes, more "
+					  "than the limit of %u",
+					  hex, len, COMMIT_MAX_BYTES);
+			snprintf(src->refused_commit,
+				 sizeof(src->refused_commit), "%s", hex);
+			snprintf(src->refusal, sizeof(src->refusal), "bad tree");
+			goto out;
+		}
+		if (git_odb_read(&obj, odb, &ids[i]) < 0) {
+			*corrupt = true;
+			rc = cg_git_error(err, "cannot read commit %s", hex);
+			goto out;
+		}
+		rc = cg_sshsig_verify_commit(signers, git_odb_object_data(obj),
+					     git_odb_object_size(obj),
+					     (int64_t)time(NULL), &res, err);
+		git_odb_object_free(obj);
+		if (rc < 0) {
+			char tiphex[GIT_OID_HEXSZ + 1];
+
+			git_oid_tostr(tiphex, sizeof(tiphex), tip);
+			snprintf(src->refusal, sizeof(src->refusal), "%s",
+				 rc == CG_SSHSIG_EUNSIGNED     ? "unsigned"
+				 : rc == CG_SSHSIG_EUNKNOWNKEY ? "unknown signer"
+							       : "bad signature");
+			snprintf(src->refused_commit,
+				 sizeof(src->refused_commit), "%s", hex);
+			cg_error_prefix(err, "commit %.12s, under the tip "
+					     "%.12s (verify: every_commit)",
+					hex, tiphex);
+			if (!good && !err->hint[0])
+				cg_error_hint(err, "on a first run the whole "
+						   "history is verified: set "
+						   "source.verify_from to the "
+						   "first signed commit");
+			rc = CG_ERR;
+		}
+	}
+out:
+	free(ids);
+	git_revwalk_free(walk);
+	git_odb_free(odb);
+	cg_signers_free(signers);
+	return rc;
+}
+
+/*
  * Validate and check out a candidate tip. *corrupt says a failure came
  * from the cache (an object that cannot be read), not from the commit.
  */
@@ -1253,6 +1393,11 @@ static int accept_tip(git_repository *repo, const git_oid *tip,
 			snprintf(src->refusal, sizeof(src->refusal), "rollback");
 			goto out;
 		}
+	}
+	if (c->require_signed && c->verify_every_commit) {
+		rc = verify_range(repo, tip, good, c, src, corrupt, err);
+		if (rc < 0)
+			goto out;
 	}
 	git_error_clear();
 	rc = checkout(repo, commit, state_dir, &src->dir, lasting, err);
@@ -1567,7 +1712,8 @@ int cg_source_prepare(const struct cg_config *c, const char *state_dir,
 		src->stale = false;
 		src->refused = true;
 		src->why = why;
-		if (!not_commit)
+		/* verify_range names the commit at fault, under the tip. */
+		if (!not_commit && !src->refused_commit[0])
 			snprintf(src->refused_commit,
 				 sizeof(src->refused_commit), "%s", tipstr);
 	}

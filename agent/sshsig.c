@@ -569,6 +569,13 @@ static bool pattern_match(const char *s, size_t slen, const char *p,
 }
 
 /* A comma-separated pattern list; a matching "!pattern" refuses. */
+static bool pattern_list_match(const char *s, size_t slen, const char *list);
+
+bool cg_sshsig_principal_match(const char *name, const char *principals)
+{
+	return pattern_list_match(name, strlen(name), principals);
+}
+
 static bool pattern_list_match(const char *s, size_t slen, const char *list)
 {
 	bool found = false;
@@ -1434,4 +1441,66 @@ void cg_signers_free(struct cg_signers *signers)
 	free(signers->v);
 	free(signers->name);
 	free(signers);
+}
+
+/*
+ * Signing, for the host's own report commits: the same signed data as
+ * verified above, hash sha512 as ssh-keygen -Y sign uses.
+ */
+int cg_sshsig_sign_ed25519(const unsigned char seed[32],
+			   const unsigned char pub[32], const char *ns,
+			   const void *data, size_t len, struct cg_buf *out,
+			   struct cg_error *err)
+{
+	struct cg_buf sd = { 0 }, key = { 0 }, sig = { 0 }, blob = { 0 };
+	unsigned char raw[64];
+	size_t raw_len = sizeof(raw), i;
+	EVP_PKEY *pkey = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	char *b64 = NULL;
+	int rc = 0, n;
+
+	if (signed_data_build(&sd, ns, "sha512", data, len, err) < 0)
+		return CG_ERR;
+	pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	mctx = EVP_MD_CTX_new();
+	if (!pkey || !mctx ||
+	    EVP_DigestSignInit(mctx, NULL, NULL, NULL, pkey) != 1 ||
+	    EVP_DigestSign(mctx, raw, &raw_len, (const unsigned char *)sd.data,
+			   sd.len) != 1) {
+		rc = cg_error_set(err, CG_ERR, "OpenSSL could not sign with "
+				  "the ed25519 key");
+		goto out;
+	}
+	put_string(&key, "ssh-ed25519", 11);
+	put_string(&key, pub, 32);
+	put_string(&sig, "ssh-ed25519", 11);
+	put_string(&sig, raw, raw_len);
+	cg_buf_add(&blob, MAGIC, MAGIC_LEN);
+	cg_buf_add(&blob, "\0\0\0\1", 4);
+	put_string(&blob, key.data, key.len);
+	put_string(&blob, ns, strlen(ns));
+	put_string(&blob, "", 0);
+	put_string(&blob, "sha512", 6);
+	put_string(&blob, sig.data, sig.len);
+	b64 = cg_xmalloc(4 * ((blob.len + 2) / 3) + 1);
+	n = EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)blob.data,
+			    (int)blob.len);
+	/* 70 columns, as ssh-keygen writes it. */
+	cg_buf_addstr(out, "-----BEGIN SSH SIGNATURE-----\n");
+	for (i = 0; i < (size_t)n; i += 70) {
+		cg_buf_add(out, b64 + i, (size_t)n - i < 70 ? (size_t)n - i : 70);
+		cg_buf_addch(out, '\n');
+	}
+	cg_buf_addstr(out, "-----END SSH SIGNATURE-----\n");
+out:
+	OPENSSL_cleanse(raw, sizeof(raw));
+	free(b64);
+	EVP_MD_CTX_free(mctx);
+	EVP_PKEY_free(pkey);
+	cg_buf_release(&sd);
+	cg_buf_release(&key);
+	cg_buf_release(&sig);
+	cg_buf_release(&blob);
+	return rc;
 }

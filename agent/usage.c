@@ -37,10 +37,11 @@ static const struct {
 	  "fleet  [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
 	  "       [--format text|json|html|prometheus] [--stale HOURS]\n"
 	  "       [--history N] [--max-report-kb KB] [--timeout SECONDS]\n"
+	  "       [--host-keys FILE]\n"
 	  "       the fleet from the central reports repository: each host's\n"
 	  "       state, policy commit, last report, resources and since when;\n"
-	  "       exit 0 all congruent, 2 drift repaired, 4 failed, refused or\n"
-	  "       stale\n"
+	  "       exit 0 all congruent, 2 drift repaired, 4 failed, refused,\n"
+	  "       stale, or (--host-keys) a last report not signed by its host\n"
 	  "fleet forget HOST [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
 	  "       delete a decommissioned host's ref from the reports repository" },
 	{ "restore",
@@ -67,7 +68,11 @@ static const struct {
 	  "key    init|show [-c FILE] [--root DIR] [--state-dir DIR]\n"
 	  "       make (init, if there is none) or print the public half of\n"
 	  "       this host's key, STATE/host.key, that secrets are\n"
-	  "       encrypted to" },
+	  "       encrypted to\n"
+	  "key    report [-c FILE] [--root DIR] [--state-dir DIR] [--hostname NAME]\n"
+	  "       this host's line for fleet --host-keys: the ed25519 key\n"
+	  "       that signs its report commits (reports.signing_key, or\n"
+	  "       STATE/report.key, made if missing)" },
 	{ "secret",
 	  "secret encrypt --to KEY [--to KEY]...\n"
 	  "       encrypt stdin to host keys (as 'key show' prints them);\n"

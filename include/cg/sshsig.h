@@ -172,4 +172,19 @@ int cg_sshsig_verify_commit(const struct cg_signers *signers,
 			    const char *commit, size_t len, int64_t now,
 			    struct cg_sshsig_result *out, struct cg_error *err);
 
+/*
+ * Does name match an allowed signers principals field (a comma-separated
+ * ssh_config pattern list, "!pattern" refusing)?
+ */
+bool cg_sshsig_principal_match(const char *name, const char *principals);
+
+/*
+ * Sign data for namespace ns with the ed25519 key seed (its public half
+ * pub): an armored SSHSIG, hash sha512, appended to out.
+ */
+int cg_sshsig_sign_ed25519(const unsigned char seed[32],
+			   const unsigned char pub[32], const char *ns,
+			   const void *data, size_t len, struct cg_buf *out,
+			   struct cg_error *err);
+
 #endif
