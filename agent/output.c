@@ -80,8 +80,13 @@ static const char *mark_color(char m)
 /* Hashes are long; twelve digits tell them apart on a screen. */
 static void short_value(char *buf, size_t size, const char *v)
 {
+	const char *h = strstr(v, " sha256:");
+
 	if (cg_str_starts(v, "sha256:") && strlen(v) > 7 + 12)
 		snprintf(buf, size, "sha256:%.12s", v + 7);
+	else if (h && strlen(h + 8) == 64) /* "a.conf file 0644 sha256:HEX" */
+		snprintf(buf, size, "%.*s sha256:%.12s", (int)(h - v), v,
+			 h + 8);
 	else
 		snprintf(buf, size, "%s", v);
 }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cg/diff.h"
 #include "cg/fs.h"
 #include "cg/hash.h"
 #include "cg/store.h"
@@ -31,7 +32,12 @@ struct entry {
 	gid_t gid;
 	unsigned char sha[CG_SHA256_LEN];
 	char *target;       /* owned: a symlink's target, or NULL */
+	char *diff;         /* owned: host file to source file, or NULL */
 };
+
+/* Content changes shown as unified diffs: files this small, this many. */
+#define TREE_DIFF_MAX (64u << 10)
+#define TREE_DIFFS 64
 
 struct list {
 	struct entry *v; /* owned */
@@ -85,6 +91,7 @@ static void list_release(struct list *l)
 	for (i = 0; i < l->n; i++) {
 		free(l->v[i].rel);
 		free(l->v[i].target);
+		free(l->v[i].diff);
 	}
 	free(l->v);
 	memset(l, 0, sizeof(*l));
@@ -379,6 +386,10 @@ void tree_seen_free(struct tree_seen *s)
 	free(s);
 }
 
+static void observe_diffs(const struct tree_want *w, struct cg_ctx *ctx,
+			  const struct cg_resource *r, struct tree_seen *s,
+			  int dirfd);
+
 int tree_observe(const struct tree_want *w, struct cg_ctx *ctx,
 		 const struct cg_resource *r, int dirfd,
 		 struct tree_seen **out, struct cg_error *err)
@@ -407,6 +418,7 @@ int tree_observe(const struct tree_want *w, struct cg_ctx *ctx,
 			return CG_ERR;
 		}
 		s->walked = true;
+		observe_diffs(w, ctx, r, s, dirfd);
 	}
 	*out = s;
 	return 0;
@@ -535,6 +547,12 @@ static void op_item(const struct fsmeta *m, const struct op *o,
 	case OP_MKDIR:
 	case OP_WRITE:
 	case OP_LINK:
+		if (h && !o->replace && o->kind == OP_WRITE && h->diff &&
+		    !o->set_owner && !o->set_group) {
+			/* Shown as its field line (from/to), then the diff. */
+			cg_buf_addstr(&d, h->diff);
+			break;
+		}
 		if (h && !o->replace && o->kind == OP_WRITE) {
 			cg_hex(h->sha, sizeof(h->sha), hex[0]);
 			cg_hex(src->sha, sizeof(src->sha), hex[1]);
@@ -565,7 +583,9 @@ static void op_item(const struct fsmeta *m, const struct op *o,
 		cg_buf_addf(&d, "~ %s", rel);
 		break;
 	}
-	if (o->kind == OP_META ||
+	if (d.len && strchr(d.data, '\n')) {
+		/* a diff: from and to say the rest */
+	} else if (o->kind == OP_META ||
 	    (h && !o->replace && o->kind != OP_PURGE)) {
 		if (o->set_mode)
 			cg_buf_addf(&d, " mode %04o -> %04o",
@@ -1037,4 +1057,78 @@ void tree_fingerprint(const struct tree_want *w, const struct fsmeta *m,
 			cg_buf_addf(b, " -> %s", h->target);
 		cg_buf_addch(b, '\n');
 	}
+}
+
+/* Read a small file under the tree (never through a symlink), or NULL. */
+static char *read_small(struct dirs *d, const char *rel, size_t *len)
+{
+	struct cg_buf b = { 0 };
+	const char *base;
+	size_t idx;
+	int dfd, fd;
+
+	dfd = dirs_parent(d, rel, &base, &idx, NULL);
+	if (dfd < 0)
+		return NULL;
+	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (cg_read_fd(fd, &b, TREE_DIFF_MAX, NULL) < 0) {
+		close(fd);
+		cg_buf_release(&b);
+		return NULL;
+	}
+	close(fd);
+	return cg_buf_detach(&b, len);
+}
+
+/*
+ * For plan: the unified diff of each small text file whose content will
+ * change, from what is there to the source's (a few of them).
+ */
+static void observe_diffs(const struct tree_want *w, struct cg_ctx *ctx,
+			  const struct cg_resource *r, struct tree_seen *s,
+			  int dirfd)
+{
+	struct dirs d = { .top = dirfd };
+	size_t i, n = 0;
+
+	for (i = 0; i < s->host.n && n < TREE_DIFFS; i++) {
+		struct entry *h = &s->host.v[i];
+		const struct entry *src = list_find(&w->src, h->rel);
+		char *old = NULL, *new = NULL, *path, *label;
+		size_t olen = 0, nlen = 0;
+		struct cg_buf b = { 0 };
+		int fd;
+
+		if (!src || src->kind != K_FILE || h->kind != K_FILE ||
+		    !h->hashed || !memcmp(src->sha, h->sha, sizeof(h->sha)))
+			continue;
+		path = cg_xasprintf("%s/%s", w->source, src->rel);
+		if (cg_open_beneath(ctx->policy_fd, path, O_RDONLY | O_NOFOLLOW,
+				    &fd, NULL) == 0) {
+			if (cg_read_fd(fd, &b, TREE_DIFF_MAX, NULL) == 0)
+				new = cg_buf_detach(&b, &nlen);
+			cg_buf_release(&b);
+			close(fd);
+		}
+		free(path);
+		if (new)
+			old = read_small(&d, h->rel, &olen);
+		if (old && new && cg_is_text(old, olen) &&
+		    cg_is_text(new, nlen)) {
+			path = full_path(r, h->rel);
+			label = cg_xasprintf("%s (policy)", path);
+			cg_diff_unified(old, olen, new, nlen, path, label, 3, &b);
+			if (b.len)
+				h->diff = cg_buf_detach(&b, NULL);
+			cg_buf_release(&b);
+			free(label);
+			free(path);
+			n++;
+		}
+		free(old);
+		free(new);
+	}
+	dirs_release(&d);
 }

@@ -35,7 +35,9 @@ test_expect_success 'plan lists every entry it would add, change and purge' '
 	test_list_root root >before &&
 	test_expect_code 2 cg plan --policy pol --root root --state-dir st >out &&
 	test_list_root root >after && test_cmp before after &&
-	test_grep "~ a.conf content sha256:" out &&
+	test_grep "    entry a.conf file 0644 sha256:" out &&
+	test_grep "+++ /etc/sites/a.conf (policy)" out &&
+	test_grep "      -old" out && test_grep "      +a" out &&
 	test_grep "+ link (symlink -> a.conf)" out &&
 	test_grep "+ run.sh (file 0755)" out &&
 	test_grep "+ sub/ (directory 0755)" out &&
@@ -43,7 +45,10 @@ test_expect_success 'plan lists every entry it would add, change and purge' '
 	test_grep "- old/ (directory, purged)" out &&
 	test_grep "- old/x (file, purged; kept in the backups)" out &&
 	test_grep "- stale.conf (file, purged; kept in the backups)" out &&
-	test_grep_not "keep.conf (" out
+	test_grep_not "keep.conf (" out &&
+	test_expect_code 2 cg plan --format json --policy pol --root root --state-dir st >plan.json &&
+	"$TOP/tests/lib/json-validate" "$TOP/doc/schema/run.schema.json" plan.json &&
+	jq -e "[.resources[0].changes[] | select(.field == \"entry\")] | length == 8" plan.json
 '
 
 test_expect_success 'run makes the tree, keeps what another resource declares' '
