@@ -202,4 +202,23 @@ test_expect_success 'state: absent takes no tree keys' '
 	test_grep "takes no source, recurse, purge or file_mode" out
 '
 
+test_expect_success 'the files of a tree share their syncs (one syncfs, not one fsync each)' '
+	if ! strace -o /dev/null true 2>/dev/null; then
+		echo "strace cannot trace here: not counted" && return 0
+	fi &&
+	rm -rf pol/files/big && mkdir -p pol/files/big/a pol/files/big/b &&
+	for i in $(seq 1 150); do echo $i >pol/files/big/a/f$i; echo $i >pol/files/big/b/f$i; done &&
+	printf "resources:\n  - directory: /srv/big\n    source: files/big\n" >pol/roles/base.yaml &&
+	rm -rf root st && test_make_root root &&
+	test_expect_code 2 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -c -o trace \
+		-e trace=fsync,fdatasync,syncfs "$CONGRUENT" run --policy pol --root root --state-dir st >out 2>err &&
+	test "$(find root/srv/big -type f | wc -l)" = 300 &&
+	test "$(find root/srv -name ".*.cg-*" | wc -l)" = 0 &&
+	syncfs=$(awk "\$NF == \"syncfs\" { print \$4 }" trace) &&
+	fsync=$(awk "\$NF == \"fsync\" { print \$4 }" trace) &&
+	echo "syncfs ${syncfs:-0} fsync ${fsync:-0}" &&
+	test "${syncfs:-0}" -ge 1 && test "${syncfs:-0}" -le 3 &&
+	test "${fsync:-0}" -le 30
+'
+
 test_done
