@@ -255,6 +255,8 @@ struct cg_run_info {
 	bool color;
 	/* borrowed, or NULL (--only: not computed): the ledger's orphans */
 	const struct cg_orphans *orphans;
+	/* borrowed, or NULL: its problems (bad custom facts files) */
+	const struct cg_facts *facts;
 };
 
 /*

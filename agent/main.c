@@ -607,6 +607,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	info.source = o.policy ? NULL : &src;
 	info.verbose = o.verbose;
 	info.color = color;
+	info.facts = &facts;
 	/*
 	 * A run logs each outcome as it is final and, on a terminal or into
 	 * a file (not the journal, not JSON, not -v's full layout), prints

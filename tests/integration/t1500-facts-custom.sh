@@ -60,7 +60,12 @@ test_expect_success 'a bad file: an error naming it and its line; the rest is en
 	test_grep "30-bad.yaml:2" err &&
 	test_expect_code 6 cg run --policy pol --root root --state-dir st >out 2>err &&
 	test_grep "30-bad.yaml:2" err && test_cmp want root/etc/web &&
-	jq -e ".exit_status == 6" st/reports/last-run.json
+	jq -e ".exit_status == 6" st/reports/last-run.json &&
+	jq -e ".facts_errors[0].where | startswith(\"/etc/congruent/facts.d/30-bad.yaml:2\")" \
+		st/reports/last-run.json &&
+	test_expect_code 4 cg plan --format json --policy pol --root root --state-dir st >plan.json 2>err &&
+	"$TOP/tests/lib/json-validate" "$S/run.schema.json" plan.json st/reports/last-run.json &&
+	jq -e ".facts_errors | length == 1" plan.json
 '
 
 test_expect_success 'a file that is no map of strings is refused whole' '
