@@ -78,19 +78,41 @@ void cg_diag_release(struct cg_diag *d);
 
 /* --- facts.c -------------------------------------------------------- */
 
+#define CG_FACTS_MAX_PROBLEMS 8
+
 struct cg_facts {
 	struct cg_kvs kv;
 	struct cg_root *root; /* borrowed */
 	bool fqdn_done;       /* fqdn and domain are looked up on first use */
+	/*
+	 * What was wrong with the custom facts files (facts.d): each bad
+	 * file gives none of its facts; the first few are kept.
+	 */
+	struct cg_error problems[CG_FACTS_MAX_PROBLEMS];
+	size_t nproblems;
 };
+
+/* Custom facts are named this, then their key in the file. */
+#define CG_FACT_CUSTOM_PREFIX "custom_"
 
 /* The names of all facts, NULL-terminated, in display order. */
 extern const char *const cg_fact_names[];
 
 int cg_facts_gather(struct cg_facts *f, struct cg_root *root,
 		    const char *hostname, struct cg_error *err);
-/* The value of a fact, or NULL for a name that is not a fact. */
+/*
+ * The value of a fact, or NULL for a name that is not a fact. A custom
+ * fact (custom_NAME) that this host does not define is "".
+ */
 const char *cg_facts_get(struct cg_facts *f, const char *name);
+/* Is name a fact's: one of cg_fact_names, or custom_NAME? */
+bool cg_fact_is_name(const char *name);
+/*
+ * factsd.c: read the files NAME.yaml of ROOT/etc/congruent/facts.d (static maps, in
+ * name order, a later file overriding) into f as custom_KEY facts;
+ * a bad file gives none of its facts and a problem in f.
+ */
+void cg_facts_read_custom(struct cg_facts *f, struct cg_root *root);
 void cg_facts_release(struct cg_facts *f);
 
 /* --- policy.c: site.yaml and roles to resources --------------------- */
@@ -233,6 +255,8 @@ struct cg_run_info {
 	bool color;
 	/* borrowed, or NULL (--only: not computed): the ledger's orphans */
 	const struct cg_orphans *orphans;
+	/* borrowed, or NULL: its problems (bad custom facts files) */
+	const struct cg_facts *facts;
 };
 
 /*

@@ -532,6 +532,14 @@ static const char *made_before_cb(const struct cg_ctx *ctx,
 	return NULL;
 }
 
+static const struct cg_resource *declared_cb(const struct cg_ctx *ctx,
+					     size_t i)
+{
+	const struct cg_engine *e = ctx->agent;
+
+	return i < e->p->n ? &e->p->res[i] : NULL;
+}
+
 struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 {
 	struct cg_engine *e = cg_xcalloc(1, sizeof(*e));
@@ -544,6 +552,7 @@ struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 	ctx->record = record_cb;
 	ctx->record_set = record_set_cb;
 	ctx->made_before = made_before_cb;
+	ctx->declared = declared_cb;
 	ctx->agent = e;
 	for (k = 0; cg_modules[k]; k++)
 		;
@@ -644,6 +653,7 @@ void cg_engine_free(struct cg_engine *e)
 		e->ctx->changed = NULL;
 		e->ctx->earlier = NULL;
 		e->ctx->made_before = NULL;
+		e->ctx->declared = NULL;
 	}
 	free(e);
 }

@@ -296,6 +296,7 @@ int cg_facts_gather(struct cg_facts *f, struct cg_root *root,
 							"/usr/lib/systemd/systemd")
 				   ? "systemd"
 				   : "sysvinit");
+	cg_facts_read_custom(f, root);
 	return 0;
 }
 
@@ -325,10 +326,28 @@ static void lookup_fqdn(struct cg_facts *f)
 		freeaddrinfo(res);
 }
 
+bool cg_fact_is_name(const char *name)
+{
+	size_t i;
+
+	if (cg_str_starts(name, CG_FACT_CUSTOM_PREFIX) &&
+	    name[strlen(CG_FACT_CUSTOM_PREFIX)])
+		return true;
+	for (i = 0; cg_fact_names[i]; i++)
+		if (strcmp(cg_fact_names[i], name) == 0)
+			return true;
+	return false;
+}
+
 const char *cg_facts_get(struct cg_facts *f, const char *name)
 {
 	size_t i;
 
+	if (cg_str_starts(name, CG_FACT_CUSTOM_PREFIX) &&
+	    name[strlen(CG_FACT_CUSTOM_PREFIX)]) {
+		name = cg_kvs_get(&f->kv, name);
+		return name ? name : "";
+	}
 	for (i = 0; cg_fact_names[i]; i++)
 		if (strcmp(cg_fact_names[i], name) == 0)
 			break;

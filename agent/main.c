@@ -400,6 +400,18 @@ static void central_report(const struct cg_config *c, const char *state,
 		       st.tip);
 }
 
+/* Each bad custom facts file, as an error; enforcement goes on. */
+static void print_fact_problems(const struct cg_facts *f, bool color)
+{
+	size_t i;
+
+	for (i = 0; i < f->nproblems && i < CG_FACTS_MAX_PROBLEMS; i++)
+		cg_print_error(stderr, &f->problems[i], color);
+	if (f->nproblems > CG_FACTS_MAX_PROBLEMS)
+		fprintf(stderr, "congruent: %zu more bad custom facts files\n",
+			f->nproblems - CG_FACTS_MAX_PROBLEMS);
+}
+
 /* Say what the source step decided, when it was not the plain case. */
 static void report_source(const struct cg_source *src,
 			  const struct cg_config *c, bool color)
@@ -495,6 +507,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		cg_print_error(stderr, &err, ecolor);
 		goto out;
 	}
+	print_fact_problems(&facts, ecolor);
 	/*
 	 * A local policy is loaded before STATE is made: a policy that
 	 * cannot be loaded leaves the host as it was, state included.
@@ -594,6 +607,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	info.source = o.policy ? NULL : &src;
 	info.verbose = o.verbose;
 	info.color = color;
+	info.facts = &facts;
 	/*
 	 * A run logs each outcome as it is final and, on a terminal or into
 	 * a file (not the journal, not JSON, not -v's full layout), prints
@@ -618,6 +632,12 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		goto out;
 	}
 	status = cg_exit_status(&counts, src.refused);
+	/*
+	 * A bad custom facts file: the rest was enforced, but with some
+	 * facts missing the host may not be as its policy means it.
+	 */
+	if (facts.nproblems)
+		status |= 4;
 	/*
 	 * Orphans: the ledger's ids this host's policy no longer has. Not
 	 * with --only, which looked at part of the policy.
@@ -782,6 +802,27 @@ static int cmd_facts(int argc, char **argv)
 		for (i = 0; cg_fact_names[i]; i++)
 			cg_json_kstr(&j, cg_fact_names[i],
 				     cg_facts_get(&facts, cg_fact_names[i]));
+		for (i = 0; i < facts.kv.n; i++)
+			if (cg_str_starts(facts.kv.keys[i],
+					  CG_FACT_CUSTOM_PREFIX))
+				cg_json_kstr(&j, facts.kv.keys[i],
+					     facts.kv.vals[i]);
+		if (facts.nproblems) {
+			cg_json_key(&j, "errors");
+			cg_json_arr_begin(&j);
+			for (i = 0; i < facts.nproblems &&
+				    i < CG_FACTS_MAX_PROBLEMS;
+			     i++) {
+				const struct cg_error *e = &facts.problems[i];
+
+				cg_json_obj_begin(&j);
+				cg_json_kstr(&j, "where", e->where);
+				cg_json_kstr(&j, "message", e->msg);
+				cg_json_kstr(&j, "hint", e->hint);
+				cg_json_obj_end(&j);
+			}
+			cg_json_arr_end(&j);
+		}
 		cg_json_obj_end(&j);
 		cg_buf_addch(&b, '\n');
 		fwrite(b.data, 1, b.len, stdout);
@@ -790,10 +831,17 @@ static int cmd_facts(int argc, char **argv)
 		for (i = 0; cg_fact_names[i]; i++)
 			printf("%-12s %s\n", cg_fact_names[i],
 			       cg_facts_get(&facts, cg_fact_names[i]));
+		for (i = 0; i < facts.kv.n; i++)
+			if (cg_str_starts(facts.kv.keys[i],
+					  CG_FACT_CUSTOM_PREFIX))
+				printf("%-12s %s\n", facts.kv.keys[i],
+				       facts.kv.vals[i]);
 	}
+	print_fact_problems(&facts, use_color(stderr));
+	n = facts.nproblems ? 4 : 0;
 	cg_facts_release(&facts);
 	cg_root_release(&root);
-	return 0;
+	return n;
 }
 
 static int cmd_state(int argc, char **argv)

@@ -80,8 +80,13 @@ static const char *mark_color(char m)
 /* Hashes are long; twelve digits tell them apart on a screen. */
 static void short_value(char *buf, size_t size, const char *v)
 {
+	const char *h = strstr(v, " sha256:");
+
 	if (cg_str_starts(v, "sha256:") && strlen(v) > 7 + 12)
 		snprintf(buf, size, "sha256:%.12s", v + 7);
+	else if (h && strlen(h + 8) == 64) /* "a.conf file 0644 sha256:HEX" */
+		snprintf(buf, size, "%.*s sha256:%.12s", (int)(h - v), v,
+			 h + 8);
 	else
 		snprintf(buf, size, "%s", v);
 }
@@ -461,6 +466,21 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 		cg_json_kstr(&j, "stopped", sigabbrev_np(info->stopped));
 	cg_json_kstr(&j, "policy", info->policy);
 	cg_json_kstr(&j, "commit", info->commit);
+	if (info->facts && info->facts->nproblems) {
+		const struct cg_facts *f = info->facts;
+
+		/* Why a run whose resources all held still exits 4. */
+		cg_json_key(&j, "facts_errors");
+		cg_json_arr_begin(&j);
+		for (i = 0; i < f->nproblems && i < CG_FACTS_MAX_PROBLEMS; i++) {
+			cg_json_obj_begin(&j);
+			cg_json_kstr(&j, "where", f->problems[i].where);
+			cg_json_kstr(&j, "message", f->problems[i].msg);
+			cg_json_kstr(&j, "hint", f->problems[i].hint);
+			cg_json_obj_end(&j);
+		}
+		cg_json_arr_end(&j);
+	}
 	if (info->source) {
 		const struct cg_source *src = info->source;
 

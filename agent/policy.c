@@ -112,12 +112,7 @@ static void add_err_where(struct loader *l, const char *where,
 
 static bool is_fact_name(const char *name)
 {
-	size_t i;
-
-	for (i = 0; cg_fact_names[i]; i++)
-		if (strcmp(cg_fact_names[i], name) == 0)
-			return true;
-	return false;
+	return cg_fact_is_name(name);
 }
 
 /* Errors from below lack the file when they had no node: add it. */

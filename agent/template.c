@@ -1246,6 +1246,14 @@ static void lookup_name(struct tpl *t, const char *name, size_t len,
 		set_undef(t, v, name, len, NULL, off);
 		return;
 	}
+	if (!*s && !t->vars->placeholders && t->vars->empty_fact) {
+		unsigned line, col;
+		char where[320];
+
+		line_col(t, off, &line, &col);
+		snprintf(where, sizeof(where), "%s:%u", t->file, line);
+		t->vars->empty_fact(t->vars->cookie, t->namebuf, where);
+	}
 	memset(v, 0, sizeof(*v));
 	v->k = t->vars->placeholders ? V_UNKNOWN : V_STR;
 	v->s = s;

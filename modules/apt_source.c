@@ -28,6 +28,12 @@ struct want {
 	char *key;          /* owned, or NULL: the keyring's bytes */
 	size_t key_len;
 	char *key_path;     /* owned, or NULL: /etc/apt/keyrings/NAME.asc */
+	/*
+	 * state: absent: the sources file and both keyrings congruent may
+	 * have written (key_path NAME.asc, key2_path NAME.gpg) go.
+	 */
+	bool absent;
+	char *key2_path;    /* owned, or NULL */
 };
 
 /* One file as found. */
@@ -42,12 +48,13 @@ struct found {
 };
 
 struct seen {
-	struct found sources, key;
+	struct found sources, key, key2;
 	bool update_pending; /* an update after a change failed */
 };
 
 static const char *const apt_source_keys[] = {
-	"types", "uris", "suites", "components", "architectures", "key", NULL,
+	"types", "uris", "suites", "components", "architectures", "key",
+	"state", NULL,
 };
 
 static int at_node(struct cg_error *err, const struct cg_node *n)
@@ -210,6 +217,44 @@ static int apt_source_parse(struct cg_resource *r, const struct cg_node *item,
 	cg_resource_set_id(r, "apt_source", name);
 	w = cg_xcalloc(1, sizeof(*w));
 	r->desired = w;
+	n = cg_map_get(item, "state");
+	if (n) {
+		const char *st;
+		size_t k;
+
+		if (cg_node_string(n, "state", &st, err) < 0)
+			goto out;
+		if (strcmp(st, "absent") != 0 && strcmp(st, "present") != 0) {
+			cg_error_set(err, CG_ERR, "'state' must be present or "
+						  "absent, not \"%s\"",
+				     st);
+			at_node(err, n);
+			goto out;
+		}
+		w->absent = strcmp(st, "absent") == 0;
+		for (k = 0; w->absent && apt_source_keys[k]; k++) {
+			const struct cg_node *o =
+				cg_map_get(item, apt_source_keys[k]);
+
+			if (o && o != n) {
+				cg_error_set(err, CG_ERR,
+					     "an absent apt_source takes no "
+					     "'%s'",
+					     apt_source_keys[k]);
+				cg_error_hint(err, "its file and keyrings are "
+						   "removed whatever they "
+						   "hold: drop the other keys");
+				at_node(err, o);
+				goto out;
+			}
+		}
+	}
+	if (w->absent) {
+		w->sources_path = cg_xasprintf(SOURCES_DIR "/%s.sources", name);
+		w->key_path = cg_xasprintf(KEYRINGS_DIR "/%s.asc", name);
+		w->key2_path = cg_xasprintf(KEYRINGS_DIR "/%s.gpg", name);
+		return 0;
+	}
 	cg_buf_addf(&b, "# managed by congruent: apt_source:%s\n", name);
 	if (cg_map_get(item, "types")) {
 		if (field(&b, item, "types", "Types", true, types, &ntypes,
@@ -288,6 +333,7 @@ static void seen_free(struct seen *s)
 		return;
 	found_release(&s->sources);
 	found_release(&s->key);
+	found_release(&s->key2);
 	free(s);
 }
 
@@ -300,6 +346,7 @@ static void apt_source_release(struct cg_resource *r)
 		free(w->sources_path);
 		free(w->key);
 		free(w->key_path);
+		free(w->key2_path);
 		free(w);
 	}
 	seen_free(r->observed);
@@ -369,7 +416,9 @@ static int apt_source_observe(struct cg_ctx *ctx, struct cg_resource **res,
 		cg_error_clear(&e);
 		if (look(ctx->root, w->sources_path, &s->sources, &e) < 0 ||
 		    (w->key_path &&
-		     look(ctx->root, w->key_path, &s->key, &e) < 0)) {
+		     look(ctx->root, w->key_path, &s->key, &e) < 0) ||
+		    (w->key2_path &&
+		     look(ctx->root, w->key2_path, &s->key2, &e) < 0)) {
 			cg_resource_fail(r, &e);
 			continue;
 		}
@@ -432,6 +481,27 @@ static void diff_file(struct cg_change *c, const char *what,
 	}
 }
 
+/* state: absent: each file that is there goes. */
+static int diff_absent(const char *what, const char *path,
+		       const struct found *f, struct cg_change *c,
+		       struct cg_error *err)
+{
+	char *from;
+
+	if (!f->exists)
+		return 0;
+	if (!f->regular) {
+		cg_error_set(err, CG_ERR, "%s is not a regular file", path);
+		cg_error_hint(err, "remove it by hand; congruent removes only "
+				   "the files it writes");
+		return CG_ERR;
+	}
+	from = hash_of(f->data, f->len);
+	cg_change_add(c, what, from, NULL);
+	free(from);
+	return 0;
+}
+
 static int apt_source_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			   struct cg_error *err)
 {
@@ -440,7 +510,25 @@ static int apt_source_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	struct cg_change *c = &r->change;
 
 	(void)ctx;
-	(void)err;
+	if (w->absent) {
+		if (diff_absent("key", w->key_path, &s->key, c, err) < 0 ||
+		    diff_absent("key", w->key2_path, &s->key2, c, err) < 0 ||
+		    diff_absent("sources", w->sources_path, &s->sources, c,
+				err) < 0)
+			return CG_ERR;
+		if (c->n) {
+			c->action = CG_ACTION_DELETE;
+			cg_change_note(c, "then apt-get update, once, before "
+					  "any package");
+		} else if (s->update_pending) {
+			cg_change_add(c, "lists", "older than the sources",
+				      "apt-get update");
+			cg_change_note(c, "apt-get update is pending: the "
+					  "last one failed");
+			c->action = CG_ACTION_UPDATE;
+		}
+		return 0;
+	}
 	if (w->key_path)
 		diff_file(c, "key", "key mode", w->key_path, &s->key, w->key, w->key_len,
 			  false);
@@ -495,6 +583,31 @@ out:
 	return rc;
 }
 
+/* Keep path in the backups, then remove it (never following a link). */
+static int remove_file(struct cg_ctx *ctx, const char *path,
+		       const struct found *f, struct cg_error *err)
+{
+	const char *base;
+	int dirfd, rc;
+
+	if (!f->exists)
+		return 0;
+	rc = cg_root_open_parent(ctx->root, path, 0, &dirfd, &base, NULL, err);
+	if (rc == CG_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc;
+	rc = cg_store_keep(ctx->store, dirfd, base, path, NULL, err);
+	if (rc < 0)
+		cg_error_prefix(err, "not removing %s: backup failed", path);
+	else if (unlinkat(dirfd, base, 0) < 0 && errno != ENOENT)
+		rc = cg_error_sys(err, CG_ERR, "cannot remove %s", path);
+	else
+		rc = cg_fs_sync_dir(dirfd, path, err);
+	close(dirfd);
+	return rc;
+}
+
 static int set_pending(struct cg_ctx *ctx, struct cg_resource *r, bool on,
 		       struct cg_error *err)
 {
@@ -523,9 +636,21 @@ static int apt_source_apply(struct cg_ctx *ctx, struct cg_resource **res,
 	for (i = 0; i < n; i++) {
 		struct cg_resource *r = res[i];
 		const struct want *w = r->desired;
+		const struct seen *s = r->observed;
 
 		cg_error_clear(&e);
 		/* Pending first: a crash after the write still updates. */
+		if (w->absent) {
+			if (set_pending(ctx, r, true, &e) < 0 ||
+			    remove_file(ctx, w->sources_path, &s->sources,
+					&e) < 0 ||
+			    remove_file(ctx, w->key_path, &s->key, &e) < 0 ||
+			    remove_file(ctx, w->key2_path, &s->key2, &e) < 0)
+				cg_resource_fail(r, &e);
+			else
+				written++;
+			continue;
+		}
 		if (set_pending(ctx, r, true, &e) < 0 ||
 		    (w->key_path &&
 		     write_file(ctx, w->key_path, w->key, w->key_len, &e) < 0) ||
@@ -583,6 +708,8 @@ static void apt_source_fingerprint(const struct cg_resource *r,
 		    (unsigned)s->key.gid, s->key.len);
 	if (s->key.data)
 		cg_buf_add(&b, s->key.data, s->key.len);
+	if (s->key2.exists)
+		cg_buf_addf(&b, "\n%d %zu\n", s->key2.exists, s->key2.len);
 	cg_hash128(b.data, b.len, out);
 	cg_buf_release(&b);
 }

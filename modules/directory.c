@@ -11,6 +11,12 @@
 #include "cg/store.h"
 #include "cg/util.h"
 #include "fsmeta.h"
+#include "tree.h"
+
+struct want {
+	struct fsmeta meta;
+	struct tree_want *tree; /* owned, or NULL: no source/recurse/purge */
+};
 
 struct seen {
 	bool exists;       /* something is at the path */
@@ -19,20 +25,21 @@ struct seen {
 	struct fsmeta_ids ids;
 	bool ids_ok;
 	struct fsmeta_why *why; /* owned, or NULL: owner/group unknown */
+	struct tree_seen *tree; /* owned, or NULL */
 };
 
 static const char *const directory_keys[] = {
-	"mode", "owner", "group", "state", NULL,
+	"mode",   "owner",   "group", "state",     "source",
+	"recurse", "purge", "file_mode", NULL,
 };
 
 static int directory_parse(struct cg_resource *r, const struct cg_node *item,
 			   const struct cg_node *value,
 			   const struct cg_parse_ctx *pc, struct cg_error *err)
 {
-	struct fsmeta *m;
+	struct want *w;
 	const char *path, *why;
 
-	(void)pc;
 	if (cg_node_string(value, "directory", &path, err) < 0)
 		return CG_ERR;
 	if (!cg_path_is_clean(path, &why)) {
@@ -42,15 +49,18 @@ static int directory_parse(struct cg_resource *r, const struct cg_node *item,
 		return CG_ERR;
 	}
 	cg_resource_set_id(r, "directory", path);
-	m = cg_xcalloc(1, sizeof(*m));
-	r->desired = m;
-	return fsmeta_parse(m, item, true, err);
+	w = cg_xcalloc(1, sizeof(*w));
+	r->desired = w;
+	if (fsmeta_parse(&w->meta, item, true, err) < 0)
+		return CG_ERR;
+	return tree_parse(&w->tree, item, pc, err);
 }
 
 static void directory_fingerprint(const struct cg_resource *r,
 				  unsigned char out[16])
 {
-	const struct fsmeta *m = r->desired;
+	const struct want *w = r->desired;
+	const struct fsmeta *m = &w->meta;
 	const struct seen *s = r->observed;
 	struct cg_buf b = { 0 };
 
@@ -64,6 +74,8 @@ static void directory_fingerprint(const struct cg_resource *r,
 			cg_buf_addf(&b, "uid %u\n", (unsigned)s->st.st_uid);
 		if (m->group)
 			cg_buf_addf(&b, "gid %u\n", (unsigned)s->st.st_gid);
+		if (w->tree)
+			tree_fingerprint(w->tree, m, s->tree, &b);
 	}
 	cg_hash128(b.data, b.len, out);
 	cg_buf_release(&b);
@@ -74,6 +86,7 @@ static void free_seen(struct seen *s)
 	if (!s)
 		return;
 	fsmeta_why_free(s->why);
+	tree_seen_free(s->tree);
 	free(s);
 }
 
@@ -85,11 +98,36 @@ static void directory_forget(struct cg_resource *r)
 
 static void directory_release(struct cg_resource *r)
 {
-	if (r->desired)
-		fsmeta_release(r->desired);
-	free(r->desired);
+	struct want *w = r->desired;
+
+	if (w) {
+		fsmeta_release(&w->meta);
+		tree_want_free(w->tree);
+	}
+	free(w);
 	free_seen(r->observed);
 	r->desired = r->observed = NULL;
+}
+
+/* Walk what is in the directory, when it is one (never through a symlink). */
+static int observe_tree(struct cg_ctx *ctx, struct cg_resource *r,
+			struct seen *s, int dirfd, const char *base,
+			struct cg_error *err)
+{
+	const struct want *w = r->desired;
+	int fd = -1, rc;
+
+	if (s->exists && S_ISDIR(s->st.st_mode)) {
+		fd = openat(dirfd, base,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return cg_error_sys(err, CG_ERR, "cannot open %s",
+					    r->name);
+	}
+	rc = tree_observe(w->tree, ctx, r, fd, &s->tree, err);
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 static int directory_observe(struct cg_ctx *ctx, struct cg_resource **res,
@@ -100,7 +138,8 @@ static int directory_observe(struct cg_ctx *ctx, struct cg_resource **res,
 	(void)err;
 	for (i = 0; i < n; i++) {
 		struct cg_resource *r = res[i];
-		const struct fsmeta *m = r->desired;
+		const struct want *w = r->desired;
+		const struct fsmeta *m = &w->meta;
 		struct seen *s;
 		struct cg_error e;
 		const char *base;
@@ -115,6 +154,9 @@ static int directory_observe(struct cg_ctx *ctx, struct cg_resource **res,
 					 NULL, &e);
 		if (rc == CG_ENOTFOUND) {
 			s->parent_missing = true;
+			if (w->tree && tree_observe(w->tree, ctx, r, -1,
+						    &s->tree, &e) < 0)
+				cg_resource_fail(r, &e);
 			continue;
 		}
 		if (rc < 0) {
@@ -127,6 +169,8 @@ static int directory_observe(struct cg_ctx *ctx, struct cg_resource **res,
 			cg_error_sys(&e, CG_ERR, "cannot stat %s", r->name);
 			cg_resource_fail(r, &e);
 		}
+		if (w->tree && observe_tree(ctx, r, s, dirfd, base, &e) < 0)
+			cg_resource_fail(r, &e);
 		close(dirfd);
 	}
 	return 0;
@@ -154,8 +198,9 @@ static int directory_diff(struct cg_ctx *ctx, struct cg_resource *r,
 static int directory_compare(struct cg_ctx *ctx, struct cg_resource *r,
 			     struct cg_error *err)
 {
-	const struct fsmeta *m = r->desired;
-	const struct seen *s = r->observed;
+	const struct want *w = r->desired;
+	const struct fsmeta *m = &w->meta;
+	struct seen *s = r->observed;
 	struct cg_change *c = &r->change;
 
 	if (m->absent) {
@@ -184,6 +229,9 @@ static int directory_compare(struct cg_ctx *ctx, struct cg_resource *r,
 		if (fsmeta_check(m, s->why, ctx, r, NULL, c, err) < 0)
 			return CG_ERR;
 		fsmeta_diff_new(m, 0755, c);
+		if (w->tree && tree_diff(w->tree, m, &s->ids, s->tree, c,
+					 err) < 0)
+			return CG_ERR;
 		return 0;
 	}
 	if (!S_ISDIR(s->st.st_mode)) {
@@ -197,6 +245,8 @@ static int directory_compare(struct cg_ctx *ctx, struct cg_resource *r,
 	fsmeta_diff(m, s->ids_ok ? &s->ids : NULL, &s->st, ctx->root, c);
 	if (c->n && fsmeta_check(m, s->why, ctx, r, NULL, c, err) < 0)
 		return CG_ERR;
+	if (w->tree && tree_diff(w->tree, m, &s->ids, s->tree, c, err) < 0)
+		return CG_ERR;
 	if (c->n)
 		c->action = CG_ACTION_UPDATE;
 	return 0;
@@ -205,7 +255,9 @@ static int directory_compare(struct cg_ctx *ctx, struct cg_resource *r,
 static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 		     struct cg_error *err)
 {
-	const struct fsmeta *m = r->desired;
+	const struct want *w = r->desired;
+	const struct fsmeta *m = &w->meta;
+	struct seen *s = r->observed;
 	struct fsmeta_ids ids;
 	const char *base;
 	struct stat st, st2;
@@ -265,6 +317,9 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 		if (rc == 0 && fsync(fd) < 0)
 			rc = cg_error_sys(err, CG_ERR, "fsync of %s failed",
 					  r->name);
+		if (rc == 0 && w->tree && s->tree)
+			rc = tree_apply(w->tree, s->tree, ctx, r, fd, &ids,
+					err);
 	}
 	close(fd);
 	if (rc == 0)

@@ -87,6 +87,7 @@ struct seen {
 	unsigned char content[16];         /* cg_hash128 of the content */
 	struct texts *texts; /* owned, or NULL */
 	bool secret; /* the content was rendered from a secret */
+	char *warns; /* owned, or NULL: lines for cg_change_warn (empty facts) */
 };
 
 static const char *const file_keys[] = {
@@ -372,6 +373,7 @@ static void free_seen(struct seen *s)
 	free_texts(s->texts);
 	fsmeta_why_free(s->why);
 	free(s->parent_err);
+	free(s->warns);
 	free(s);
 }
 
@@ -422,7 +424,22 @@ static void file_release(struct cg_resource *r)
 struct tvars {
 	const struct cg_ctx *ctx;
 	bool secret; /* a secret was rendered */
+	struct cg_buf *warns; /* borrowed, or NULL: empty facts, a line each */
 };
+
+static void tv_empty_fact(void *cookie, const char *name, const char *where)
+{
+	struct tvars *t = cookie;
+	char line[512];
+
+	if (!t->warns)
+		return;
+	snprintf(line, sizeof(line), "fact '%s' is empty at %s\n", name, where);
+	/* Once per place: a loop may use it a thousand times. */
+	if (t->warns->data && strstr(t->warns->data, line))
+		return;
+	cg_buf_addstr(t->warns, line);
+}
 
 static int tv_reveal(void *cookie, const struct cg_node *n, const char **plain,
 		     size_t *len, struct cg_error *err)
@@ -471,7 +488,8 @@ static void release_hold(struct cg_buf *hold)
  */
 static int want_content(struct cg_ctx *ctx, const struct want *w,
 			struct cg_content *c, struct cg_buf *hold, int *fd_out,
-			bool *secret, struct cg_error *err)
+			bool *secret, struct cg_buf *warns,
+			struct cg_error *err)
 {
 	int fd, rc;
 
@@ -497,10 +515,10 @@ static int want_content(struct cg_ctx *ctx, const struct want *w,
 		return 0;
 	} else {
 		struct cg_buf text = { 0 };
-		struct tvars t = { ctx, false };
+		struct tvars t = { ctx, false, warns };
 		struct cg_template_vars tv = { tv_lookup, tv_names, &t,
 					       tv_lookup_node, false,
-					       tv_reveal };
+					       tv_reveal, tv_empty_fact };
 
 		rc = cg_read_fd(fd, &text, TEMPLATE_MAX, err);
 		close(fd);
@@ -864,7 +882,14 @@ static int observe_one(struct cg_ctx *ctx, struct cg_dircache *dc,
 	rc = 0;
 	if (w->meta.absent || w->src == SRC_NONE)
 		goto out;
-	rc = want_content(ctx, w, &c, &hold, &srcfd, &s->secret, err);
+	{
+		struct cg_buf warns = { 0 };
+
+		rc = want_content(ctx, w, &c, &hold, &srcfd, &s->secret,
+				  &warns, err);
+		s->warns = warns.len ? cg_buf_detach(&warns, NULL) : NULL;
+		cg_buf_release(&warns);
+	}
 	if (rc < 0)
 		goto out;
 	if (s->kind != SEEN_FILE) {
@@ -1014,9 +1039,14 @@ static int file_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	struct seen *s = r->observed;
 	struct cg_change *c = &r->change;
 	int rc = file_compare(ctx, r, err);
+	const char *w, *nl;
 
 	if (rc == 0 && c->action != CG_ACTION_NONE)
 		c->before = file_before(s);
+	for (w = s->warns; rc == 0 && w && *w; w = nl + 1) {
+		nl = strchr(w, '\n');
+		cg_change_warn(c, "%.*s", (int)(nl - w), w);
+	}
 	return rc;
 }
 
@@ -1167,7 +1197,8 @@ static int write_file(struct cg_ctx *ctx, struct pending *p, const char *base,
 	} else {
 		bool secret;
 
-		rc = want_content(ctx, w, &c, &hold, &srcfd, &secret, err);
+		rc = want_content(ctx, w, &c, &hold, &srcfd, &secret, NULL,
+				  err);
 		if (rc < 0) {
 			release_hold(&hold);
 			return rc;

@@ -12,14 +12,14 @@ void fsmeta_mode_str(mode_t mode, char buf[8])
 	snprintf(buf, 8, "%04o", (unsigned)(mode & 07777));
 }
 
-static int parse_mode(const struct cg_node *n, mode_t *out,
+int fsmeta_parse_mode(const struct cg_node *n, const char *key, mode_t *out,
 		      struct cg_error *err)
 {
 	const char *s;
 	size_t len, i;
 	unsigned v = 0;
 
-	if (cg_node_string(n, "mode", &s, err) < 0)
+	if (cg_node_string(n, key, &s, err) < 0)
 		return CG_ERR;
 	len = strlen(s);
 	for (i = 0; i < len; i++) {
@@ -29,11 +29,11 @@ static int parse_mode(const struct cg_node *n, mode_t *out,
 	}
 	if (i != len || len < 3 || len > 4 || v > 07777) {
 		cg_error_set(err, CG_ERR,
-			     "'mode' must be 3 or 4 octal digits like \"0644\", "
+			     "'%s' must be 3 or 4 octal digits like \"0644\", "
 			     "not \"%s\"",
-			     s);
+			     key, s);
 		cg_error_where(err, "%s:%u", n->doc->name, n->line);
-		cg_error_hint(err, "write it quoted, e.g. mode: \"0640\"");
+		cg_error_hint(err, "write it quoted, e.g. %s: \"0640\"", key);
 		return CG_ERR;
 	}
 	*out = (mode_t)v;
@@ -72,7 +72,7 @@ int fsmeta_parse(struct fsmeta *m, const struct cg_node *item, bool allow_mode,
 	memset(m, 0, sizeof(*m));
 	n = cg_map_get(item, "mode");
 	if (n && allow_mode) {
-		if (parse_mode(n, &m->mode, err) < 0)
+		if (fsmeta_parse_mode(n, "mode", &m->mode, err) < 0)
 			return CG_ERR;
 		m->has_mode = true;
 	}

@@ -77,6 +77,9 @@ void fsmeta_note(struct cg_change *c, const char *text);
 int fsmeta_parse(struct fsmeta *m, const struct cg_node *item, bool allow_mode,
 		 struct cg_error *err);
 void fsmeta_release(struct fsmeta *m);
+/* A mode given as 3 or 4 octal digits under key (errors name it). */
+int fsmeta_parse_mode(const struct cg_node *n, const char *key, mode_t *out,
+		      struct cg_error *err);
 
 /* Look owner and group up in root; an unknown name is an error. */
 int fsmeta_resolve(const struct fsmeta *m, struct cg_root *root,

@@ -132,6 +132,14 @@ struct cg_ctx {
 	const char *(*made_before)(const struct cg_ctx *ctx,
 				   const struct cg_resource *r,
 				   const char *id);
+	/*
+	 * The i-th resource (0 first, in no particular order) that this
+	 * host's policy declares, or NULL past the last: what else the
+	 * policy manages (a directory's purge: keeps what other resources
+	 * declare under it). Read only its id, type and name.
+	 */
+	const struct cg_resource *(*declared)(const struct cg_ctx *ctx,
+					      size_t i);
 	void *agent; /* private to the engine */
 	/*
 	 * Private to the agent, for a run's live output: the engine calls

@@ -37,6 +37,13 @@ struct cg_template_vars {
 	 */
 	int (*reveal)(void *cookie, const struct cg_node *n, const char **plain,
 		      size_t *len, struct cg_error *err);
+	/*
+	 * Optional: a name that only lookup answers (a fact, not a var)
+	 * was used and is empty (a fact the host lacks, a custom fact it
+	 * does not define): where is "templates/motd.j2:3". The rendering
+	 * goes on with "". Not called with placeholders.
+	 */
+	void (*empty_fact)(void *cookie, const char *name, const char *where);
 };
 
 /* What `congruent secret encrypt` prints starts with this. */

@@ -64,7 +64,7 @@ static const char *const *get_names(void *cookie)
 }
 
 static struct cg_template_vars vars = { lookup, get_names, NULL, lookup_node,
-					false, NULL };
+					false, NULL, NULL };
 
 /* Render text; on success *out_s is the result (caller frees). */
 static int render(const char *text, const struct cg_template_vars *v,
@@ -472,7 +472,7 @@ static const char *lookup_big(void *cookie, const char *name)
 static void test_bound(void)
 {
 	static const struct cg_template_vars bv = { lookup_big, NULL, NULL,
-						    NULL, false, NULL };
+						    NULL, false, NULL, NULL };
 	struct cg_buf text = { 0 }, out = { 0 };
 	struct cg_error err;
 	unsigned i;
