@@ -119,6 +119,8 @@ struct cg_policy {
 	struct cg_index ids;  /* id -> index in res */
 	/* orphans: forget (site.yaml, or the class): drop them from the ledger */
 	bool orphans_forget;
+	/* mode: audit (site.yaml, or the class): run changes nothing, as plan */
+	bool audit_mode;
 	const char **names;   /* owned array: vars then facts, for hints */
 };
 
@@ -229,6 +231,7 @@ struct cg_run_info {
 	int stopped;          /* the signal that stopped the run early, or 0 */
 	bool live;            /* resources were printed as they came */
 	const char *change;   /* "rollout", "drift" or NULL: cg_report_change */
+	bool audit;           /* a run in mode: audit: it changed nothing */
 	bool verbose;
 	bool color;
 	/* borrowed, or NULL (--only: not computed): the ledger's orphans */
