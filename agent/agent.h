@@ -619,6 +619,21 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 		   struct cg_error *err);
 
 /*
+ * plan's report, pushed at once as one commit on PREFIX+host (subject
+ * "plan HOST: ..."), with cg_report_push's child, deadline and
+ * heartbeat rule; never through the queue: the commit is made in a
+ * scratch repository under TMPDIR that is removed after. Not pushed
+ * while reports of runs wait in state_dir's queue (they come first).
+ * Once pushed, STATE/reports/last, if there, is set to its digest (the
+ * only write). A failure is the caller's to print; nothing waits.
+ */
+int cg_report_push_now(const struct cg_config *c, const char *state_dir,
+		       const struct cg_policy *p,
+		       const struct cg_run_info *info,
+		       const struct cg_counts *counts,
+		       struct cg_report_status *st, struct cg_error *err);
+
+/*
  * The state word of a report, the worst that applies: "failed",
  * "refused", "stale source", "repaired", "drifted" or "congruent";
  * count is ok, drifted, repaired, failed, skipped. The commit subject and

@@ -684,11 +684,19 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		status |= 4;
 	}
 	/*
-	 * The central copy: plan's report is its output (it writes nothing,
-	 * and queueing is a write); --only and --skip runs are partial.
+	 * The central copy: run's is queued in STATE, then delivered;
+	 * --only and --skip runs are partial.
 	 */
 	if (!dry_run && !partial && !o.no_report && conf.reports_url)
 		central_report(&conf, state, &p, &info, &counts, ecolor);
+	/* plan's goes at once, from memory: see cg_report_push_now. */
+	if (dry_run && !partial && !o.no_report && conf.reports_url) {
+		struct cg_report_status st;
+
+		if (cg_report_push_now(&conf, state, &p, &info, &counts, &st,
+				       &err) < 0)
+			cg_print_error(stderr, &err, ecolor);
+	}
 out:
 	/* --format json answers with a JSON document, errors included. */
 	if (o.json && !printed)
