@@ -234,6 +234,7 @@ test_expect_success 'fleet forget HOST: the ref is deleted; an unknown host is a
 	test_grep "is not a valid branch name" err
 '
 
+# plan reports are delivered too: the two plans are in the history.
 test_expect_success 'rollout and drift repaired told apart; plan says which, as run does' '
 	git init -q --bare roll.git &&
 	printf "source:\n  url: %s\n  branch: main\nreports:\n  url: %s\n" \
@@ -256,7 +257,7 @@ test_expect_success 'rollout and drift repaired told apart; plan says which, as 
 	git --git-dir=roll.git log -1 --format=%s hosts/roll-1 | grep "^roll-1: repaired (0 ok, 1 repaired" &&
 	test_expect_code 2 cg fleet --reports roll.git --format json >fleet.json &&
 	jq -e ".summary.repaired == 1 and .summary.rolled_out == 0 and .hosts[0].change == \"drift\"" fleet.json &&
-	jq -e "[.hosts[0].history[].state] == [\"repaired\", \"congruent\", \"rolled_out\"]" fleet.json &&
+	jq -e "[.hosts[0].history[].state] == [\"repaired\", \"drifted\", \"congruent\", \"rolled_out\", \"drifted\"]" fleet.json &&
 	commit v9 ops.key &&
 	test_expect_code 2 rr plan >plan.json &&
 	jq -e ".change == \"rollout\"" plan.json &&
