@@ -154,7 +154,8 @@ test_expect_success 'plan pushes nothing while reports of runs wait in the queue
 test_expect_success 'mode: audit on a class: run changes nothing, says so, exits 2 on drift' '
 	test_make_root root-audit-1 &&
 	echo "hand edit" >root-audit-1/etc/motd &&
-	test_expect_code 2 host run audit-1 >run.txt &&
+	test_expect_code 2 host run audit-1 >run.txt 2>log &&
+	test_grep "run (audit): 0 repaired, 2 drifted (audit), 0 ok" log &&
 	test_grep "Run for audit-1" run.txt &&
 	test_grep "mode: audit: nothing is changed" run.txt &&
 	test_grep "run (audit): 0 repaired, 2 drifted (audit: not changed)" run.txt &&
