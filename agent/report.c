@@ -67,6 +67,9 @@ void cg_report_digest(const struct cg_policy *p, const struct cg_run_info *info,
 			    src->refusal, 0,
 			    src->stale || src->refused ? src->why.msg : "");
 	}
+	/* Only when set, so that the digests of enforcing runs stay. */
+	if (info->audit)
+		cg_buf_addstr(&b, "mode audit\n");
 	for (i = 0; i < p->n; i++) {
 		const struct cg_resource *r = &p->res[p->order[i]];
 
