@@ -211,6 +211,58 @@ test_expect_success 'fleet keeps secrets (secret) in what changed' '
 	git --git-dir=central.git log -p refs/heads/hosts/s1 >log && ! grep -F "$PLAIN" log
 '
 
+# A root with sh and touch (and their libraries): exec runs chrooted in it.
+make_exec_root() {
+	rm -rf "$1" && test_make_root "$1" &&
+	for b in sh touch; do
+		p=$(type -P $b) || return 1
+		mkdir -p "$1/bin" && cp "$(readlink -f "$p")" "$1/bin/$b" &&
+		ldd "$p" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }
+			$1 ~ /^\// { print $1 }' |
+		while read -r lib; do
+			mkdir -p "$1$(dirname "$lib")" &&
+			cp -n "$(readlink -f "$lib")" "$1$lib" || exit 1
+		done || return 1
+	done
+	chmod 755 "$1"
+}
+
+test_expect_success 'an audited resource is no change: what refreshes on it does not run, in plan as in run' '
+	chmod 755 "$TRASH" &&
+	rm -rf epol && mkdir -p epol/roles &&
+	printf "classes:\n  - match: \"*\"\n    roles: [base]\n" >epol/site.yaml &&
+	cat >epol/roles/base.yaml <<-\EOF &&
+	resources:
+	  - file: /etc/audited.conf
+	    content: "new\n"
+	    audit: true
+	  - file: /etc/enforced.conf
+	    content: "new\n"
+	  - exec: on-audited
+	    command: [/bin/touch, /refreshed-audited]
+	    refresh_only: true
+	    refresh_on: [file:/etc/audited.conf]
+	  - exec: on-enforced
+	    command: [/bin/touch, /refreshed-enforced]
+	    refresh_only: true
+	    refresh_on: [file:/etc/enforced.conf]
+	EOF
+	make_exec_root root-e1 &&
+	echo old >root-e1/etc/audited.conf && echo old >root-e1/etc/enforced.conf &&
+	ee() { cg "$1" --policy epol --root root-e1 --state-dir state-e1 \
+		--hostname e1 --format json; } &&
+	test_expect_code 2 ee plan >plan.json &&
+	test_expect_code 2 ee run >run.json &&
+	jq -r ".resources[] | [.id, .status] | @tsv" plan.json >plan.out &&
+	jq -r ".resources[] | [.id, .status] | @tsv" run.json >run.out &&
+	printf "file:/etc/audited.conf\tdrifted\nfile:/etc/enforced.conf\tdrifted\nexec:on-audited\tok\nexec:on-enforced\tdrifted\n" >want &&
+	test_cmp want plan.out &&
+	printf "file:/etc/audited.conf\tdrifted\nfile:/etc/enforced.conf\trepaired\nexec:on-audited\tok\nexec:on-enforced\trepaired\n" >want &&
+	test_cmp want run.out &&
+	test ! -e root-e1/refreshed-audited && test -e root-e1/refreshed-enforced &&
+	echo old >want && test_cmp want root-e1/etc/audited.conf
+'
+
 test_expect_success 'git://: plan and run reports over a real daemon; fleet reads them back' '
 	git init -q --bare served/reports.git &&
 	url=$(gitserve_daemon "$TRASH/served/reports.git" --push) &&
