@@ -137,6 +137,15 @@ test_expect_success 'a run after a plan reports, even when it finds what the run
 	grep -E "^p2 +repaired " fleet.txt
 '
 
+test_expect_success 'plan of a congruent host: congruent in the fleet, from a plan' '
+	test_make_root root-c1 && printf "audited\n" >root-c1/etc/issue &&
+	test_expect_code 2 host run c1 >/dev/null &&
+	host plan c1 >/dev/null &&
+	subjects c1 | head -1 >top && test_grep "plan c1: congruent (2 ok" top &&
+	fleet_json &&
+	jq -e ".hosts[] | select(.host == \"c1\") | .state == \"congruent\" and .last_command == \"plan\" and (.history | map(.state)) == [\"congruent\", \"rolled_out\"]" fleet.json
+'
+
 test_expect_success 'plan pushes nothing while reports of runs wait in the queue' '
 	printf "reports:\n  url: %s\n  timeout: 5\n" "$TRASH/nowhere.git" >down.yaml &&
 	echo y >root-p2/etc/motd &&
@@ -163,6 +172,7 @@ test_expect_success 'mode: audit on a class: run changes nothing, says so, exits
 	test ! -e root-audit-1/etc/issue &&
 	test_expect_code 2 host run audit-1 --format json >run.json &&
 	jq -e ".mode == \"audit\" and .command == \"run\" and .summary.repaired == 0 and .summary.drifted == 2" run.json &&
+	"$TOP/tests/lib/json-validate" "$TOP/doc/schema/run.schema.json" run.json &&
 	test_expect_code 2 host plan audit-1 --format json >plan.json &&
 	jq -r ".resources[] | [.id, .status] | @tsv" plan.json >plan.out &&
 	jq -r ".resources[] | [.id, .status] | @tsv" run.json >run.out &&
