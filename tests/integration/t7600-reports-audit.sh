@@ -56,12 +56,16 @@ fleet_json() { # the fleet as JSON into fleet.json, valid by its schema
 	"$TOP/tests/lib/json-validate" "$TOP/doc/schema/fleet.schema.json" fleet.json
 }
 
+test_must_fail() { ! "$@"; }
+
 sha() { printf "sha256:%s" "$(sha256sum <"$1" | cut -d" " -f1)"; }
 
 test_expect_success 'plan on a drifted host pushes its report, marked plan, and writes nothing' '
 	test_make_root root-p1 &&
 	echo "hand edit" >root-p1/etc/motd && chmod 600 root-p1/etc/motd &&
 	echo "by hand" >root-p1/etc/issue &&
+	test_expect_code 2 host plan p1 --no-report >/dev/null &&
+	test_must_fail git --git-dir=central.git rev-parse -q --verify refs/heads/hosts/p1 &&
 	test_expect_code 2 host plan p1 >plan.txt 2>plan.err &&
 	test_grep_not "cannot push" plan.err &&
 	test ! -e state-p1 &&
