@@ -175,6 +175,8 @@ struct fleet {
 	int64_t now;
 	int64_t stale_after;  /* seconds */
 	size_t count[ST_N];
+	/* parse_report keeps what changed: only a host's last report shows it */
+	bool keep_changes;
 };
 
 static void report_release(struct report *r)
@@ -565,7 +567,9 @@ static int parse_report(struct fleet *f, const char *data, size_t len,
 		r->audit[r->n] = false;
 		cg_jnode_bool(cg_jnode_get(&doc, v, "audit"), &r->audit[r->n]);
 		r->status[r->n] = (uint8_t)k;
-		if (parse_changes(&doc, cg_jnode_get(&doc, v, "changes"),
+		if (parse_changes(&doc, f->keep_changes
+					  ? cg_jnode_get(&doc, v, "changes")
+					  : NULL,
 				  &r->chg[r->n], &r->nchg[r->n], why,
 				  size) < 0) {
 			r->n++;
@@ -775,6 +779,7 @@ static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 		if (e->rep < 0) {
 			struct report r = { 0 };
 
+			f->keep_changes = h.nh == 0;
 			if (read_report(f, c, &r, why, sizeof(why)) == 0) {
 				memcpy(r.digest, digest, sizeof(r.digest));
 				cg_grow(&h.reps, &capreps, h.nreps + 1,
