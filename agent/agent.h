@@ -141,6 +141,8 @@ struct cg_policy {
 	struct cg_index ids;  /* id -> index in res */
 	/* orphans: forget (site.yaml, or the class): drop them from the ledger */
 	bool orphans_forget;
+	/* mode: audit (site.yaml, or the class): run changes nothing, as plan */
+	bool audit_mode;
 	const char **names;   /* owned array: vars then facts, for hints */
 };
 
@@ -251,6 +253,7 @@ struct cg_run_info {
 	int stopped;          /* the signal that stopped the run early, or 0 */
 	bool live;            /* resources were printed as they came */
 	const char *change;   /* "rollout", "drift" or NULL: cg_report_change */
+	bool audit;           /* a run in mode: audit: it changed nothing */
 	bool verbose;
 	bool color;
 	/* borrowed, or NULL (--only: not computed): the ledger's orphans */
@@ -644,15 +647,31 @@ int cg_report_queue(const struct cg_config *c, const char *state_dir,
 struct cg_reportkey;
 /*
  * The key that signs this host's report commits: reports.signing_key, or
- * STATE/report.key, made on first use. *path_out (may be NULL) is the
- * caller's to free.
+ * STATE/report.key, made on first use when create (plan, which writes
+ * nothing, only reads one). *path_out (may be NULL) is the caller's to
+ * free.
  */
 int cg_report_signing_key(const struct cg_config *c, const char *state_dir,
-			  struct cg_reportkey *out, char **path_out,
-			  struct cg_error *err);
+			  bool create, struct cg_reportkey *out,
+			  char **path_out, struct cg_error *err);
 int cg_report_push(const struct cg_config *c, const char *state_dir,
 		   const char *host, struct cg_report_status *st,
 		   struct cg_error *err);
+
+/*
+ * plan's report, pushed at once as one commit on PREFIX+host (subject
+ * "plan HOST: ..."), with cg_report_push's child, deadline and
+ * heartbeat rule; never through the queue: the commit is made in a
+ * scratch repository under TMPDIR that is removed after. Not pushed
+ * while reports of runs wait in state_dir's queue (they come first).
+ * Once pushed, STATE/reports/last, if there, is set to its digest (the
+ * only write). A failure is the caller's to print; nothing waits.
+ */
+int cg_report_push_now(const struct cg_config *c, const char *state_dir,
+		       const struct cg_policy *p,
+		       const struct cg_run_info *info,
+		       const struct cg_counts *counts,
+		       struct cg_report_status *st, struct cg_error *err);
 
 /*
  * The state word of a report, the worst that applies: "failed",

@@ -237,8 +237,10 @@ static size_t gather_run(struct cg_engine *e, struct cg_resource *first,
 			break;
 		if (!diff(e, r))
 			continue;
-		if (r->change.action == CG_ACTION_NONE) {
-			r->status = CG_STATUS_OK;
+		if (r->change.action == CG_ACTION_NONE || r->audit) {
+			r->status = r->change.action == CG_ACTION_NONE
+					    ? CG_STATUS_OK
+					    : CG_STATUS_DRIFTED;
 			finish(e, r);
 			continue;
 		}
@@ -283,8 +285,10 @@ static size_t gather(struct cg_engine *e, struct cg_resource *first,
 			continue;
 		if (!diff(e, r))
 			continue;
-		if (r->change.action == CG_ACTION_NONE) {
-			r->status = CG_STATUS_OK;
+		if (r->change.action == CG_ACTION_NONE || r->audit) {
+			r->status = r->change.action == CG_ACTION_NONE
+					    ? CG_STATUS_OK
+					    : CG_STATUS_DRIFTED;
 			finish(e, r);
 			continue;
 		}
@@ -477,8 +481,11 @@ static bool changed_cb(const struct cg_ctx *ctx, const char *id)
 	const struct cg_engine *e = ctx->agent;
 	size_t idx;
 
-	/* Drifted only happens in a dry-run: there, "would change". */
-	return cg_index_get(&e->p->ids, id, &idx) &&
+	/*
+	 * Drifted: in a dry-run, "would change"; audited (audit: true),
+	 * never changes, in a dry-run or not.
+	 */
+	return cg_index_get(&e->p->ids, id, &idx) && !e->p->res[idx].audit &&
 	       (e->p->res[idx].status == CG_STATUS_REPAIRED ||
 		e->p->res[idx].status == CG_STATUS_DRIFTED);
 }
@@ -524,7 +531,8 @@ static const char *made_before_cb(const struct cg_ctx *ctx,
 	size_t i;
 
 	for (i = 0; (d = earlier_cb(ctx, r, i)); i++) {
-		if ((d->status == CG_STATUS_REPAIRED ||
+		if (!d->audit &&
+		    (d->status == CG_STATUS_REPAIRED ||
 		     d->status == CG_STATUS_DRIFTED) &&
 		    id_covers(id, d->id))
 			return d->id;
@@ -617,7 +625,8 @@ void cg_engine_finish(struct cg_engine *e, bool dry_run,
 			finish(e, r);
 			continue;
 		}
-		if (r->change.action == CG_ACTION_NONE || dry_run) {
+		/* audit: true is a dry run of this resource alone. */
+		if (r->change.action == CG_ACTION_NONE || dry_run || r->audit) {
 			r->status = r->change.action == CG_ACTION_NONE
 					    ? CG_STATUS_OK
 					    : CG_STATUS_DRIFTED;

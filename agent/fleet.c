@@ -77,6 +77,16 @@ enum rstatus {
 static const char *const rstatus_names[] = { "ok", "drifted", "repaired",
 					     "failed", "skipped", "unknown" };
 
+/* A field a report says differed: from and to as it says (hashes for content). */
+struct rchange {
+	char *field; /* owned */
+	char *from;  /* owned, or NULL: absent */
+	char *to;    /* owned, or NULL: absent */
+	bool secret; /* from and to are "(secret)" whatever the report says */
+};
+
+#define MAX_CHANGES 64 /* per resource, kept from a report */
+
 /* What one report says, as far as fleet uses it. */
 struct report {
 	char digest[65];
@@ -92,6 +102,11 @@ struct report {
 	uint8_t *status;     /* owned: their status */
 	char **msgs;         /* owned: their error message, or NULL */
 	char **hints;        /* owned: its hint, or NULL */
+	struct rchange **chg; /* owned: what differed, per resource */
+	uint32_t *nchg;
+	bool *audit;         /* owned: per resource, audit: true */
+	bool plan;           /* a plan's report: nothing was changed */
+	bool audit_mode;     /* a run in mode: audit: nothing was changed */
 	size_t n;
 	enum state state;
 	/* The source step, when the report has one. */
@@ -117,6 +132,9 @@ struct hres {
 	char *id;       /* borrowed from a report of the host */
 	const char *msg;  /* borrowed: the last report's error for it, or NULL */
 	const char *hint; /* borrowed: or NULL */
+	const struct rchange *chg; /* borrowed: the last report's changes */
+	uint32_t nchg;
+	bool audit;     /* the last report says audit: true */
 	uint8_t *st;    /* owned: status in each history entry */
 	int64_t since;  /* when the current status began; 0: ok now */
 	bool before;    /* ... or earlier: history ended first */
@@ -165,6 +183,8 @@ struct fleet {
 	size_t count[ST_N];
 	const struct cg_signers *host_keys; /* borrowed: --host-keys, or NULL */
 	size_t unverified;    /* hosts whose last report is unverified */
+	/* parse_report keeps what changed: only a host's last report shows it */
+	bool keep_changes;
 };
 
 static void report_release(struct report *r)
@@ -172,10 +192,21 @@ static void report_release(struct report *r)
 	size_t i;
 
 	for (i = 0; i < r->n; i++) {
+		uint32_t k;
+
 		free(r->ids[i]);
 		free(r->msgs[i]);
 		free(r->hints[i]);
+		for (k = 0; k < r->nchg[i]; k++) {
+			free(r->chg[i][k].field);
+			free(r->chg[i][k].from);
+			free(r->chg[i][k].to);
+		}
+		free(r->chg[i]);
 	}
+	free(r->chg);
+	free(r->nchg);
+	free(r->audit);
 	free(r->ids);
 	free(r->msgs);
 	free(r->hints);
@@ -379,6 +410,69 @@ static char *opt_str(const struct cg_jdoc *d, const struct cg_jnode *o,
 	return s ? cg_xstrdup(s) : NULL;
 }
 
+/*
+ * A resource's "changes" (absent in reports of resources that did not
+ * differ): each {field, from, to}, strings or null, at most MAX_CHANGES
+ * kept. "secret": true keeps the values out, whatever they say.
+ */
+static int parse_changes(const struct cg_jdoc *d, const struct cg_jnode *a,
+			 struct rchange **out, uint32_t *n_out, char *why,
+			 size_t size)
+{
+	const struct cg_jnode *v;
+	struct rchange *c = NULL;
+	uint32_t n = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!a)
+		return 0;
+	if (!cg_jnode_is(a, CG_JARR)) {
+		snprintf(why, size, "report.json: \"changes\" is not an array");
+		return CG_ERR;
+	}
+	for (v = cg_jnode_first(d, a); v && n < MAX_CHANGES;
+	     v = cg_jnode_next(d, v)) {
+		const char *field = cg_jnode_get_str(d, v, "field");
+		const struct cg_jnode *from = cg_jnode_get(d, v, "from");
+		const struct cg_jnode *to = cg_jnode_get(d, v, "to");
+		bool secret = false;
+
+		if (!field || !*field || strlen(field) > 64 ||
+		    (from && !cg_jnode_is(from, CG_JNULL) &&
+		     !cg_jnode_str(d, from)) ||
+		    (to && !cg_jnode_is(to, CG_JNULL) && !cg_jnode_str(d, to))) {
+			snprintf(why, size, "report.json: a change without a "
+					    "\"field\", or whose \"from\" or "
+					    "\"to\" is not a string");
+			goto fail;
+		}
+		cg_jnode_bool(cg_jnode_get(d, v, "secret"), &secret);
+		c = cg_xrealloc(c, (n + 1) * sizeof(*c));
+		c[n].field = cg_xstrdup(field);
+		c[n].secret = secret;
+		c[n].from = secret ? cg_xstrdup("(secret)")
+			    : cg_jnode_str(d, from)
+				    ? cg_xstrdup(cg_jnode_str(d, from))
+				    : NULL;
+		c[n].to = secret ? cg_xstrdup("(secret)")
+			  : cg_jnode_str(d, to) ? cg_xstrdup(cg_jnode_str(d, to))
+						: NULL;
+		n++;
+	}
+	*out = c;
+	*n_out = n;
+	return 0;
+fail:
+	while (n-- > 0) {
+		free(c[n].field);
+		free(c[n].from);
+		free(c[n].to);
+	}
+	free(c);
+	return CG_ERR;
+}
+
 /* Check and keep what a report says. why is set when it is refused. */
 static int parse_report(struct fleet *f, const char *data, size_t len,
 			struct report *r, char *why, size_t size)
@@ -476,7 +570,21 @@ static int parse_report(struct fleet *f, const char *data, size_t len,
 					"message");
 		r->hints[r->n] = opt_str(&doc, cg_jnode_get(&doc, v, "error"),
 					 "hint");
-		r->status[r->n++] = (uint8_t)k;
+		r->chg = cg_xrealloc(r->chg, cap * sizeof(*r->chg));
+		r->nchg = cg_xrealloc(r->nchg, cap * sizeof(*r->nchg));
+		r->audit = cg_xrealloc(r->audit, cap * sizeof(*r->audit));
+		r->audit[r->n] = false;
+		cg_jnode_bool(cg_jnode_get(&doc, v, "audit"), &r->audit[r->n]);
+		r->status[r->n] = (uint8_t)k;
+		if (parse_changes(&doc, f->keep_changes
+					  ? cg_jnode_get(&doc, v, "changes")
+					  : NULL,
+				  &r->chg[r->n], &r->nchg[r->n], why,
+				  size) < 0) {
+			r->n++;
+			goto out;
+		}
+		r->n++;
 	}
 	/* Reports from before 0.3 say less about their source. */
 	v = cg_jnode_get(&doc, root, "source");
@@ -499,6 +607,10 @@ static int parse_report(struct fleet *f, const char *data, size_t len,
 	s = cg_jnode_get_str(&doc, root, "change");
 	r->rollout = s && strcmp(s, "rollout") == 0;
 	r->change = s && strlen(s) < 16 ? cg_xstrdup(s) : NULL;
+	s = cg_jnode_get_str(&doc, root, "command");
+	r->plan = s && strcmp(s, "plan") == 0;
+	s = cg_jnode_get_str(&doc, root, "mode");
+	r->audit_mode = s && strcmp(s, "audit") == 0;
 	s = cg_report_state(r->exit_status, r->count, r->refused != NULL,
 			    r->stale_source, r->rollout);
 	for (i = 0; i < ST_N; i++)
@@ -611,6 +723,9 @@ static void host_resources(struct host *h)
 				if (i == 0) {
 					x->msg = r->msgs[m];
 					x->hint = r->hints[m];
+					x->chg = r->chg[m];
+					x->nchg = r->nchg[m];
+					x->audit = r->audit[m];
 				}
 			}
 		}
@@ -713,6 +828,7 @@ static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 		if (e->rep < 0) {
 			struct report r = { 0 };
 
+			f->keep_changes = h.nh == 0;
 			if (read_report(f, c, &r, why, sizeof(why)) == 0) {
 				memcpy(r.digest, digest, sizeof(r.digest));
 				cg_grow(&h.reps, &capreps, h.nreps + 1,
@@ -987,6 +1103,43 @@ static void text_source(const struct host *h, FILE *out)
 	}
 }
 
+/* A value as text shows it: a content hash by its first 12 digits. */
+static void put_value(FILE *out, const char *v)
+{
+	if (!v) {
+		fprintf(out, "(absent)");
+		return;
+	}
+	if (cg_str_starts(v, "sha256:") && strlen(v) > 7 + 12)
+		fprintf(out, "sha256:%.12s", v + 7);
+	else
+		put_safe(out, v, 0);
+}
+
+/* What differed, a line per field: "mode 0600 -> 0644". */
+static void text_changes(FILE *out, const struct hres *x)
+{
+	uint32_t k;
+
+	for (k = 0; k < x->nchg; k++) {
+		fprintf(out, "      ");
+		put_safe(out, x->chg[k].field, 0);
+		fputc(' ', out);
+		put_value(out, x->chg[k].from);
+		fprintf(out, " -> ");
+		put_value(out, x->chg[k].to);
+		fputc('\n', out);
+	}
+}
+
+/* What a report that changed nothing was: plan, or a run in audit mode. */
+static const char *report_kind(const struct report *r)
+{
+	if (r->plan)
+		return "plan";
+	return r->audit_mode ? "audit" : NULL;
+}
+
 static void fleet_text(const struct fleet *f, FILE *out)
 {
 	struct group *g;
@@ -1004,6 +1157,12 @@ static void fleet_text(const struct fleet *f, FILE *out)
 		fprintf(out, " %-12s %-12.12s %-20s %s%s\n",
 			state_names[h->state], policy_of(h), when,
 			h->since_before ? "before " : "", since);
+		if (report_kind(&h->reps[h->h[0].rep]))
+			fprintf(out, "    last report: %s (nothing was "
+				     "changed)\n",
+				h->reps[h->h[0].rep].plan
+					? "plan"
+					: "run in mode: audit");
 		for (k = 0; k < h->nres; k++) {
 			const struct hres *x = &h->res[k];
 
@@ -1012,8 +1171,11 @@ static void fleet_text(const struct fleet *f, FILE *out)
 			cg_time_iso(since, x->since);
 			fprintf(out, "    ");
 			put_safe(out, x->id, 0);
-			fprintf(out, "  %s since %s%s\n", rstatus_names[x->st[0]],
+			fprintf(out, "  %s%s since %s%s\n",
+				rstatus_names[x->st[0]],
+				x->audit ? " (audit: not changed)" : "",
 				x->before ? "before " : "", since);
+			text_changes(out, x);
 			if (x->msg) {
 				fprintf(out, "      error: ");
 				put_safe(out, x->msg, 0);
@@ -1195,6 +1357,8 @@ static void fleet_json(const struct fleet *f, FILE *out)
 		cg_json_kint(&j, "extra", r->extra);
 		cg_json_kint(&j, "orphans", r->orphans);
 		cg_json_kstr(&j, "change", r->change);
+		cg_json_kstr(&j, "last_command", r->plan ? "plan" : "run");
+		cg_json_kstr(&j, "mode", r->audit_mode ? "audit" : "enforce");
 		json_source(&j, h);
 		cg_json_key(&j, "resources");
 		cg_json_arr_begin(&j);
@@ -1213,6 +1377,23 @@ static void fleet_json(const struct fleet *f, FILE *out)
 				cg_json_kstr(&j, "message", x->msg);
 			if (x->hint)
 				cg_json_kstr(&j, "hint", x->hint);
+			if (x->st[0] != RS_OK) {
+				uint32_t c;
+
+				cg_json_kbool(&j, "audit", x->audit);
+				cg_json_key(&j, "changes");
+				cg_json_arr_begin(&j);
+				for (c = 0; c < x->nchg; c++) {
+					cg_json_obj_begin(&j);
+					cg_json_kstr(&j, "field", x->chg[c].field);
+					cg_json_kstr(&j, "from", x->chg[c].from);
+					cg_json_kstr(&j, "to", x->chg[c].to);
+					if (x->chg[c].secret)
+						cg_json_kbool(&j, "secret", true);
+					cg_json_obj_end(&j);
+				}
+				cg_json_arr_end(&j);
+			}
 			cg_json_key(&j, "history");
 			cg_json_arr_begin(&j);
 			for (m = 0; m < h->nh; m++)
@@ -1368,6 +1549,31 @@ static void html_why(FILE *out, const struct host *h)
 	char when[32];
 
 	fprintf(out, "<td class=\"why\">");
+	if (report_kind(r))
+		fprintf(out, "<p class=\"kind\">last report: %s (nothing "
+			     "was changed)</p>",
+			r->plan ? "plan" : "run in mode: audit");
+	for (k = 0; k < h->nres; k++) {
+		const struct hres *x = &h->res[k];
+		uint32_t c;
+
+		if (x->st[0] == RS_OK || !x->nchg)
+			continue;
+		fprintf(out, "<p class=\"changes\"><code>");
+		esc(out, x->id);
+		fprintf(out, "</code> %s%s:", rstatus_names[x->st[0]],
+			x->audit ? " (audit: not changed)" : "");
+		for (c = 0; c < x->nchg; c++) {
+			fprintf(out, "<br>");
+			esc(out, x->chg[c].field);
+			fprintf(out, " <code>");
+			esc(out, x->chg[c].from ? x->chg[c].from : "(absent)");
+			fprintf(out, "</code> &rarr; <code>");
+			esc(out, x->chg[c].to ? x->chg[c].to : "(absent)");
+			fprintf(out, "</code>");
+		}
+		fprintf(out, "</p>");
+	}
 	for (k = 0; k < h->nres; k++) {
 		const struct hres *x = &h->res[k];
 

@@ -176,8 +176,8 @@ void cg_log_resource(const struct cg_resource *r)
 
 void cg_log_run(const struct cg_run_info *info, const struct cg_counts *c)
 {
-	bool quiet = !c->repaired && !c->failed && !c->skipped;
-	char commit[32] = "";
+	bool quiet = !c->repaired && !c->failed && !c->skipped && !c->drifted;
+	char commit[32] = "", drifted[48] = "";
 
 	if (quiet && !info->verbose)
 		return;
@@ -186,10 +186,15 @@ void cg_log_run(const struct cg_run_info *info, const struct cg_counts *c)
 				    "is skipped", strsignal(info->stopped));
 	if (info->commit)
 		snprintf(commit, sizeof(commit), " at %.12s", info->commit);
-	cg_log(c->failed || c->skipped ? LOG_WARNING : LOG_INFO,
-	       "%s: %zu repaired, %zu ok, %zu failed, %zu skipped; policy "
+	/* In a run, only audit (mode: audit, audit: true) leaves drift. */
+	if (c->drifted)
+		snprintf(drifted, sizeof(drifted), ", %zu drifted (audit)",
+			 c->drifted);
+	cg_log(c->failed || c->skipped || c->drifted ? LOG_WARNING : LOG_INFO,
+	       "%s%s: %zu repaired%s, %zu ok, %zu failed, %zu skipped; policy "
 	       "%s%s (%.3f s)",
-	       info->command, c->repaired, c->ok, c->failed, c->skipped,
+	       info->command, info->audit ? " (audit)" : "", c->repaired,
+	       drifted, c->ok, c->failed, c->skipped,
 	       info->policy ? info->policy : "?", commit,
 	       (double)info->duration_ns / 1e9);
 }

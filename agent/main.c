@@ -464,7 +464,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	bool color = use_color(stdout), ecolor = use_color(stderr);
 	const char *policy_dir;
 	char *state = NULL, *cache = NULL, *cache_ro = NULL;
-	bool printed = false, partial = false;
+	bool printed = false, partial = false, engine_dry = dry_run;
 	int lockfd = -1, status = 1, i;
 	uint64_t t0;
 
@@ -572,6 +572,8 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	for (size_t k = 0; k < o.nskip; k++)
 		cg_policy_skip(&p, o.skip[k]);
 	partial = o.only || o.nskip;
+	/* mode: audit: run is plan, read-only sandbox included. */
+	engine_dry = dry_run || p.audit_mode;
 	if (!dry_run) {
 		char *dir = cg_xasprintf("%s/backups", state);
 
@@ -608,12 +610,13 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	info.verbose = o.verbose;
 	info.color = color;
 	info.facts = &facts;
+	info.audit = !dry_run && p.audit_mode;
 	/*
 	 * A run logs each outcome as it is final and, on a terminal or into
 	 * a file (not the journal, not JSON, not -v's full layout), prints
 	 * it too: an 8 s service start is not 8 s of silence.
 	 */
-	if (!dry_run) {
+	if (!engine_dry) {
 		info.live = !o.json && !o.verbose && !cg_fd_is_journal(1);
 		cg_live_start(&live, &p, &info, info.live ? stdout : NULL);
 		ctx.final = cg_live_final;
@@ -626,7 +629,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 			   &canaries, &ctx.ncanaries);
 	ctx.canaries = canaries;
 	/* Least privilege; plan diffs in a read-only sandbox (caps.c). */
-	if (cg_engine_run_confined(&p, &ctx, dry_run, o.verbose, &counts,
+	if (cg_engine_run_confined(&p, &ctx, engine_dry, o.verbose, &counts,
 				   &err) < 0) {
 		cg_print_error(stderr, &err, ecolor);
 		goto out;
@@ -649,7 +652,9 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		info.orphans = &orphans;
 		for (k = 0; p.orphans_forget && k < orphans.n; k++)
 			orphans.v[k].forgotten = true;
-		if (!dry_run && p.orphans_forget && orphans.n &&
+		for (k = 0; info.audit && k < orphans.n; k++)
+			orphans.v[k].forgotten = false;
+		if (!engine_dry && p.orphans_forget && orphans.n &&
 		    forget_orphans(&records, &orphans, &err) < 0) {
 			cg_error_prefix(&err, "orphans: forget");
 			cg_print_error(stderr, &err, ecolor);
@@ -699,11 +704,19 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		status |= 4;
 	}
 	/*
-	 * The central copy: plan's report is its output (it writes nothing,
-	 * and queueing is a write); --only and --skip runs are partial.
+	 * The central copy: run's is queued in STATE, then delivered;
+	 * --only and --skip runs are partial.
 	 */
 	if (!dry_run && !partial && !o.no_report && conf.reports_url)
 		central_report(&conf, state, &p, &info, &counts, ecolor);
+	/* plan's goes at once, from memory: see cg_report_push_now. */
+	if (dry_run && !partial && !o.no_report && conf.reports_url) {
+		struct cg_report_status st;
+
+		if (cg_report_push_now(&conf, state, &p, &info, &counts, &st,
+				       &err) < 0)
+			cg_print_error(stderr, &err, ecolor);
+	}
 out:
 	/* --format json answers with a JSON document, errors included. */
 	if (o.json && !printed)

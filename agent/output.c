@@ -51,6 +51,9 @@ static char mark(const struct cg_resource *r)
 	default:
 		break;
 	}
+	/* Drift that audit: true keeps: reported, never changed. */
+	if (r->audit && r->status == CG_STATUS_DRIFTED)
+		return '*';
 	switch (r->change.action) {
 	case CG_ACTION_CREATE:
 		return '+';
@@ -71,6 +74,7 @@ static const char *mark_color(char m)
 		return RED;
 	case '~':
 	case '?':
+	case '*':
 		return YELLOW;
 	default:
 		return "";
@@ -237,6 +241,10 @@ static void print_heading(FILE *out, const struct cg_policy *p,
 	if (info->commit)
 		fprintf(out, " at %.12s", info->commit);
 	fprintf(out, "\n");
+	if (info->audit)
+		fprintf(out, "%smode: audit%s: nothing is changed; what "
+			     "differs is reported as drifted\n",
+			col(info->color, BOLD), col(info->color, RESET));
 }
 
 /* A resource's block, unless it is '=' with nothing else to say. */
@@ -360,8 +368,9 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *c, FILE *out)
 {
 	bool plan = strcmp(info->command, "plan") == 0;
-	size_t norphans = info->orphans ? info->orphans->n : 0;
+	size_t norphans = info->orphans ? info->orphans->n : 0, naudit = 0;
 	bool quiet = !plan && !info->verbose && !c->repaired && !c->failed &&
+		     !c->drifted &&
 		     !c->skipped && !c->extra && !c->warnings && !norphans;
 	size_t i;
 
@@ -395,11 +404,18 @@ tail:
 			fprintf(out, "\n%s", text);
 		free(text);
 	}
-	fprintf(out, "\n%s: ", plan ? "plan" : "run");
+	fprintf(out, "\n%s: ", plan ? "plan" : info->audit ? "run (audit)"
+							   : "run");
+	/* Drift run leaves (audit): "to change" in plan would be wrong. */
+	for (i = 0; i < p->n; i++)
+		naudit += p->res[i].status == CG_STATUS_DRIFTED &&
+			  (p->res[i].audit || !plan);
 	if (plan)
-		fprintf(out, "%zu to change, ", c->drifted);
+		fprintf(out, "%zu to change, ", c->drifted - naudit);
 	else
 		fprintf(out, "%zu repaired, ", c->repaired);
+	if (naudit)
+		fprintf(out, "%zu drifted (audit: not changed), ", naudit);
 	fprintf(out, "%zu ok, %zu failed, %zu skipped", c->ok, c->failed,
 		c->skipped);
 	if (c->extra)
@@ -462,6 +478,8 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	cg_json_kint(&j, "exit_status", info->exit_status);
 	if (info->change)
 		cg_json_kstr(&j, "change", info->change);
+	if (info->audit)
+		cg_json_kstr(&j, "mode", "audit");
 	if (info->stopped)
 		cg_json_kstr(&j, "stopped", sigabbrev_np(info->stopped));
 	cg_json_kstr(&j, "policy", info->policy);
@@ -540,6 +558,8 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 		cg_json_kstr(&j, "type", r->mod->type);
 		cg_json_kstr(&j, "where", r->where);
 		cg_json_kstr(&j, "status", cg_status_name(r->status));
+		if (r->audit)
+			cg_json_kbool(&j, "audit", true);
 		if (r->status == CG_STATUS_DRIFTED ||
 		    r->status == CG_STATUS_REPAIRED) {
 			cg_json_kstr(&j, "action",

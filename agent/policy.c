@@ -16,12 +16,12 @@
 #include "cg/template.h"
 
 static const char *const site_keys[] = { "classes", "vars", "orphans",
-					 "hierarchy", NULL };
+					 "hierarchy", "mode", NULL };
 static const char *const class_keys[] = { "match", "facts", "roles", "vars",
-					  "orphans", NULL };
+					  "orphans", "mode", NULL };
 static const char *const role_keys[] = { "resources", "description", NULL };
 /* Keys every resource takes, whatever its type. */
-static const char *const common_keys[] = { "requires", NULL };
+static const char *const common_keys[] = { "requires", "audit", NULL };
 
 /* checking: a class, to render templates with its vars. */
 struct check_class {
@@ -34,6 +34,7 @@ struct check_class {
 
 struct loader {
 	bool orphans_forget; /* orphans: forget, site's then the class's */
+	bool audit_mode;     /* mode: audit, site's then the class's */
 	struct cg_policy *p;
 	struct cg_diag *diag;
 	struct cg_parse_ctx pc;
@@ -693,6 +694,28 @@ static int parse_orphans(struct loader *l, const struct cg_node *map,
 	return CG_ERR;
 }
 
+/* mode: enforce | audit, into *audit (left alone when absent). */
+static int parse_mode(struct loader *l, const struct cg_node *map, bool *audit)
+{
+	const struct cg_node *n = cg_map_get(map, "mode");
+
+	if (!n)
+		return 0;
+	if (n->kind == CG_NODE_SCALAR && strcmp(n->str, "enforce") == 0) {
+		*audit = false;
+		return 0;
+	}
+	if (n->kind == CG_NODE_SCALAR && strcmp(n->str, "audit") == 0) {
+		*audit = true;
+		return 0;
+	}
+	add_err(l, n, NULL,
+		"mode: enforce (the default: run changes what differs) or "
+		"audit (run only reports it, as plan does)",
+		"'mode' must be enforce or audit");
+	return CG_ERR;
+}
+
 /* Validate one class; add its roles to roles (checking: all classes). */
 static int parse_class(struct loader *l, const struct cg_node *cls,
 		       char ***roles, size_t *nroles, struct cg_vars *vars)
@@ -711,6 +734,8 @@ static int parse_class(struct loader *l, const struct cg_node *cls,
 	if (check_keys(l, cls, class_keys, "a class", NULL) < 0)
 		rc = CG_ERR;
 	if (parse_orphans(l, cls, &l->orphans_forget) < 0)
+		rc = CG_ERR;
+	if (parse_mode(l, cls, &l->audit_mode) < 0)
 		rc = CG_ERR;
 	m = cg_map_get(cls, "match");
 	facts = cg_map_get(cls, "facts");
@@ -1044,6 +1069,15 @@ static void parse_resource(struct loader *l, const struct cg_node *item,
 	req = cg_map_get(item, "requires");
 	if (req && parse_requires(l, &r, req) < 0)
 		goto out_release;
+	/* audit: true is the engine's to honour, whatever the type. */
+	if (cg_map_get(item, "audit") &&
+	    cg_node_bool(cg_map_get(item, "audit"), "audit", &r.audit,
+			 &e) < 0) {
+		cg_error_hint(&e, "audit: true reports the resource's drift "
+				  "and never changes it");
+		add_cg_err(l, &e, r.where, r.id);
+		goto out_release;
+	}
 
 	/* The author writes both declarations: a fast hash is enough. */
 	cg_buf_reset(&l->ser);
@@ -1361,6 +1395,7 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 	}
 	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
 	parse_orphans(&l, site->root, &l.orphans_forget);
+	parse_mode(&l, site->root, &l.audit_mode);
 	vars = cg_map_get(site->root, "vars");
 	if (vars)
 		parse_vars(&l, vars, &p->vars);
@@ -1378,6 +1413,7 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 			continue;
 		parse_class(&l, cls, &p->roles, &p->nroles, &p->vars);
 		p->orphans_forget = l.orphans_forget;
+		p->audit_mode = l.audit_mode;
 		p->class_where = cg_xasprintf("site.yaml:%u", cls->line);
 		matched = cls;
 		break;
@@ -1462,6 +1498,7 @@ int cg_policy_check(const char *dir, struct cg_diag *diag)
 	}
 	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
 	parse_orphans(&l, site->root, &l.orphans_forget);
+	parse_mode(&l, site->root, &l.audit_mode);
 	vars = cg_map_get(site->root, "vars");
 	if (vars)
 		parse_vars(&l, vars, &l.sitevars);

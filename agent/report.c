@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <git2.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -68,6 +69,9 @@ void cg_report_digest(const struct cg_policy *p, const struct cg_run_info *info,
 			    src->refusal, 0,
 			    src->stale || src->refused ? src->why.msg : "");
 	}
+	/* Only when set, so that the digests of enforcing runs stay. */
+	if (info->audit)
+		cg_buf_addstr(&b, "mode audit\n");
 	for (i = 0; i < p->n; i++) {
 		const struct cg_resource *r = &p->res[p->order[i]];
 
@@ -408,6 +412,9 @@ struct push_args {
 	const struct queue *q;
 	unsigned dropped;
 	const struct cg_reportkey *key; /* signs each report commit */
+	/* plan: the one report, in memory (q has one entry, no name) */
+	const char *mem;
+	size_t memlen;
 };
 
 /*
@@ -530,7 +537,7 @@ static void subject(struct cg_buf *m, const char *host, const char *data,
 	struct cg_jdoc doc = { 0 };
 	const struct cg_jnode *sum = NULL, *root = NULL, *src;
 	int64_t v[5] = { 0 }, extra = 0, status = 0;
-	bool refused = false, stale = false, rollout;
+	bool refused = false, stale = false, rollout, plan;
 	size_t i;
 
 	lim.max_bytes = len + 1;
@@ -544,14 +551,16 @@ static void subject(struct cg_buf *m, const char *host, const char *data,
 	/* Rules in managed chains nobody known owns: the fleet sees them. */
 	cg_jnode_get_int(&doc, sum, "extra", &extra);
 	cg_jnode_get_int(&doc, root, "exit_status", &status);
+	plan = cg_jnode_get_str(&doc, root, "command") &&
+	       strcmp(cg_jnode_get_str(&doc, root, "command"), "plan") == 0;
 	src = cg_jnode_get(&doc, root, "source");
 	refused = cg_jnode_get_str(&doc, src, "refused_commit") != NULL;
 	cg_jnode_bool(cg_jnode_get(&doc, src, "stale"), &stale);
 	rollout = cg_jnode_get_str(&doc, root, "change") &&
 		  strcmp(cg_jnode_get_str(&doc, root, "change"), "rollout") == 0;
-	cg_buf_addf(m, "%s%s: %s (%" PRId64 " ok, %" PRId64 " repaired, %" PRId64
+	cg_buf_addf(m, "%s%s%s: %s (%" PRId64 " ok, %" PRId64 " repaired, %" PRId64
 		       " failed, %" PRId64 " skipped",
-		    heartbeat ? "heartbeat " : "", host,
+		    heartbeat ? "heartbeat " : "", plan ? "plan " : "", host,
 		    cg_report_state(status, v, refused, stale, rollout), v[0], v[2],
 		    v[3], v[4]);
 	if (v[1] > 0)
@@ -713,6 +722,10 @@ static int push_child(void *arg, char *msg, size_t size)
 		if (same && a->c->reports_heartbeat && e->time >= tip_time &&
 		    e->time - tip_time < (int64_t)a->c->reports_heartbeat)
 			continue;
+		if (a->mem) {
+			cg_buf_add(&data, a->mem, a->memlen);
+			goto have_data;
+		}
 		path = cg_xasprintf("%s/%s", a->qdir, e->name);
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0 || cg_read_fd(fd, &data, (size_t)256 << 20, NULL) < 0) {
@@ -725,6 +738,7 @@ static int push_child(void *arg, char *msg, size_t size)
 		}
 		close(fd);
 		free(path);
+have_data:
 		subject(&m, a->host, data.data ? data.data : "", data.len, same);
 		cg_buf_addf(&m, "\nCongruent-State: %s\n", e->digest);
 		if (dropped)
@@ -840,7 +854,7 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 		goto out;
 	if (!q.n)
 		goto out_queue;
-	rc = cg_report_signing_key(c, state_dir, &key, NULL, err);
+	rc = cg_report_signing_key(c, state_dir, true, &key, NULL, err);
 	if (rc < 0) {
 		cg_error_prefix(err, "reports are not pushed");
 		goto out_queue;
@@ -902,18 +916,174 @@ out:
 }
 
 int cg_report_signing_key(const struct cg_config *c, const char *state_dir,
-			  struct cg_reportkey *out, char **path_out,
-			  struct cg_error *err)
+			  bool create, struct cg_reportkey *out,
+			  char **path_out, struct cg_error *err)
 {
 	char *path = c->reports_signing_key
 			     ? cg_xstrdup(c->reports_signing_key)
 			     : cg_xasprintf("%s/report.key", state_dir);
 	int rc;
 
-	rc = cg_reportkey_load(out, path, !c->reports_signing_key, NULL, err);
+	rc = cg_reportkey_load(out, path, create && !c->reports_signing_key,
+			       NULL, err);
 	if (rc == 0 && path_out)
 		*path_out = path;
 	else
 		free(path);
+	return rc;
+}
+
+/* --- plan: one report, pushed at once -------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+		    struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+int cg_report_push_now(const struct cg_config *c, const char *state_dir,
+		       const struct cg_policy *p,
+		       const struct cg_run_info *info,
+		       const struct cg_counts *counts,
+		       struct cg_report_status *st, struct cg_error *err)
+{
+	char *qdir = state_dir ? reports_path(state_dir, "queue") : NULL;
+	char *lastpath = state_dir ? reports_path(state_dir, "last") : NULL;
+	struct queue pending = { 0 };
+	const char *tmpdir = getenv("TMPDIR");
+	char ref[512], msg[1024], tip[48] = "", *tmp, *repo_path = NULL;
+	struct cg_buf b = { 0 };
+	struct cg_reportkey key = { 0 };
+	struct cg_error perr;
+	struct push_args a;
+	struct qent e = { 0 };
+	struct queue q = { 0 };
+	unsigned files = 0, commits = 0;
+	FILE *f;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	tmp = NULL;
+	rc = cg_report_ref(c->reports_prefix, info->host ? info->host : "", ref,
+			   sizeof(ref), err);
+	if (rc < 0)
+		goto out;
+	/*
+	 * Reports of runs wait in the queue: plan's, newer, would come
+	 * before them on the host's ref, and fleet would take an old run's
+	 * for the host's last word. The run that delivers them reports.
+	 */
+	if (qdir && queue_read(qdir, &pending, NULL) == 0 && pending.n) {
+		rc = cg_error_set(err, CG_ERR, "plan's report is not pushed: %zu "
+					       "report%s of runs wait in %s",
+				  pending.n, pending.n == 1 ? "" : "s", qdir);
+		cg_error_hint(err, "the next run delivers them (and its own)");
+		goto out;
+	}
+	/*
+	 * Signed like run's reports, with the key a run made: plan makes
+	 * none (it writes nothing), so before the first run's push it
+	 * cannot report.
+	 */
+	if (!state_dir && !c->reports_signing_key) {
+		rc = cg_error_set(err, CG_ERR, "plan's report is not pushed: "
+					       "no report key");
+		goto out;
+	}
+	rc = cg_report_signing_key(c, state_dir, false, &key, NULL, err);
+	if (rc < 0) {
+		cg_error_prefix(err, "plan's report is not pushed");
+		cg_error_hint(err, "a run makes the report key (STATE/report.key) "
+				   "on its first push, or set reports.signing_key");
+		goto out;
+	}
+	f = open_memstream(&b.data, &b.len);
+	if (!f) {
+		rc = cg_error_sys(err, CG_ERR, "cannot make the report");
+		goto out;
+	}
+	cg_output_json(p, info, counts, false, true, f);
+	fclose(f);
+	b.cap = b.len + 1;
+	/*
+	 * libgit2 commits and pushes from a repository on disk (see
+	 * doc/design-notes.md): a scratch one, outside STATE, gone after.
+	 */
+	tmp = cg_xasprintf("%s/congruent-plan-XXXXXX",
+			   tmpdir && *tmpdir ? tmpdir : "/tmp");
+	if (!mkdtemp(tmp)) {
+		rc = cg_error_sys(err, CG_ERR, "cannot make a scratch "
+					       "directory %s", tmp);
+		cg_error_hint(err, "plan pushes its report from a scratch "
+				   "repository: TMPDIR must be writable");
+		goto out;
+	}
+	repo_path = cg_xasprintf("%s/repo.git", tmp);
+	cg_report_digest(p, info, e.digest);
+	e.time = info->started;
+	e.bytes = b.len;
+	q.e = &e;
+	q.n = 1;
+	q.bytes = b.len;
+	memset(&a, 0, sizeof(a));
+	a.c = c;
+	a.repo_path = repo_path;
+	a.qdir = tmp;
+	a.host = info->host;
+	a.ref = ref;
+	a.q = &q;
+	a.mem = b.data;
+	a.memlen = b.len;
+	a.key = &key;
+	cg_error_clear(&perr);
+	rc = cg_git_in_child(c->reports_timeout, push_child, &a, msg,
+			     sizeof(msg), &perr);
+	nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (rc < 0) {
+		struct stat sb;
+
+		*err = perr;
+		if (c->reports_url[0] == '/' && stat(c->reports_url, &sb) < 0)
+			snprintf(err->msg, sizeof(err->msg), "no repository there");
+		cg_error_prefix(err, "cannot push plan's report to %s",
+				c->reports_url);
+		cg_error_hint(err, "plan keeps no queue: the next plan or run "
+				   "reports again");
+		goto out;
+	}
+	if (sscanf(msg, "ok %u %u %47s", &files, &commits, tip) != 3 ||
+	    files != 1) {
+		rc = cg_error_set(err, CG_ERR, "the push child said '%s'", msg);
+		goto out;
+	}
+	st->delivered = files;
+	st->commits = commits;
+	snprintf(st->tip, sizeof(st->tip), "%s", tip);
+	/*
+	 * The one write plan makes, and only where runs report already:
+	 * "last" says what the host's ref says now (plan's report), so
+	 * that the next run reports even when it says what the run before
+	 * plan said (a run deduplicates against "last"). See
+	 * doc/design-notes.md.
+	 */
+	if (lastpath && access(lastpath, F_OK) == 0 &&
+	    write_last(state_dir, e.digest, e.time, err) < 0) {
+		cg_error_prefix(err, "plan's report was pushed, but");
+		cg_error_hint(err, "the next run may not report if it finds "
+				   "what the last run found");
+		rc = CG_ERR;
+	}
+out:
+	cg_reportkey_release(&key);
+	queue_release(&pending);
+	free(qdir);
+	free(lastpath);
+	free(repo_path);
+	free(tmp);
+	cg_buf_release(&b);
 	return rc;
 }

@@ -500,7 +500,7 @@ static int report_key_line(const struct cg_config *conf, const char *state,
 	dot = strchr(host, '.');
 	if (dot)
 		*dot = '\0';
-	rc = cg_report_signing_key(conf, state, &k, NULL, err);
+	rc = cg_report_signing_key(conf, state, true, &k, NULL, err);
 	if (rc < 0)
 		return rc;
 	cg_reportkey_public(&k, &pub);

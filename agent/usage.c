@@ -23,9 +23,10 @@ static const struct {
 	{ "plan",
 	  "plan   [-c FILE] [--policy DIR] [--root DIR] [--netns NAME]\n"
 	  "       [--hostname NAME] [--state-dir DIR] [--no-pull]\n"
-	  "       [--format text|json] [-v] [--only TYPE] [--skip TYPE]...\n"
-	  "       [--allow-rollback]\n"
-	  "       show what run would change; changes nothing" },
+	  "       [--no-report] [--format text|json] [-v] [--only TYPE]\n"
+	  "       [--skip TYPE]... [--allow-rollback]\n"
+	  "       show what run would change; changes nothing (with\n"
+	  "       reports.url it delivers its report, marked plan)" },
 	{ "check",
 	  "check  [--format text|json] [DIR]\n"
 	  "       validate a policy tree; needs no root (json: the errors as\n"

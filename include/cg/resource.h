@@ -138,6 +138,12 @@ struct cg_resource {
 	uint32_t ndeps;
 	uint32_t nhard;              /* deps[0..nhard) come from requires */
 	enum cg_status status;
+	/*
+	 * audit: true (a key every resource takes): the engine never
+	 * applies it; what differs is reported as drifted, in run as in
+	 * plan, and does not count as a change for the resources after it.
+	 */
+	bool audit;
 };
 
 /* Order r after the resource with this id (copied); see orders. */

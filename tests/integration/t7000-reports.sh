@@ -145,16 +145,24 @@ test_expect_success 'stale: no report for longer than --stale hours' '
 	git --git-dir=central.git update-ref -d refs/heads/hosts/old-1
 '
 
-test_expect_success 'plan reports are not pushed; --no-report pushes nothing' '
+test_expect_success 'plan reports are pushed at once, never queued; --no-report pushes nothing' '
 	echo tampered >root-web-1/etc/motd &&
 	n=$(commits central.git web-1) &&
 	test_expect_code 2 cg plan -c local.yaml --policy pol --root root-web-1 \
 		--state-dir state-web-1 --hostname web-1 --format json >plan.json &&
 	jq -e ".command == \"plan\" and .summary.drifted == 1 and (.fingerprint | length == 64)" plan.json &&
-	test_expect_code 2 host web-1 local.yaml --no-report &&
-	test "$(commits central.git web-1)" = $n &&
+	test "$(commits central.git web-1)" = $((n + 1)) &&
+	git --git-dir=central.git log -1 --format=%s refs/heads/hosts/web-1 >subj &&
+	test_grep "plan web-1: drifted" subj &&
 	test_must_be_empty() { test ! -s "$1"; } &&
-	ls state-web-1/reports/queue >q && test_must_be_empty q
+	ls state-web-1/reports/queue >q && test_must_be_empty q &&
+	test_expect_code 2 host web-1 local.yaml --no-report &&
+	test "$(commits central.git web-1)" = $((n + 1)) &&
+	ls state-web-1/reports/queue >q && test_must_be_empty q &&
+	host web-1 local.yaml >/dev/null &&
+	test "$(commits central.git web-1)" = $((n + 2)) &&
+	git --git-dir=central.git log -1 --format=%s refs/heads/hosts/web-1 >subj &&
+	test_grep "web-1: congruent" subj
 '
 
 test_expect_success 'central down: reports queue; up again: every one arrives' '

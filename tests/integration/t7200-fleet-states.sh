@@ -234,6 +234,7 @@ test_expect_success 'fleet forget HOST: the ref is deleted; an unknown host is a
 	test_grep "is not a valid branch name" err
 '
 
+# plan reports are delivered too: the two plans are in the history.
 test_expect_success 'rollout and drift repaired told apart; plan says which, as run does' '
 	git init -q --bare roll.git &&
 	printf "source:\n  url: %s\n  branch: main\nreports:\n  url: %s\n" \
@@ -241,8 +242,11 @@ test_expect_success 'rollout and drift repaired told apart; plan says which, as 
 	test_make_root root-roll-1 &&
 	rr() { cg "$1" -c roll.yaml --root root-roll-1 --state-dir state-roll-1 \
 		--hostname roll-1 --format json; } &&
-	test_expect_code 2 rr plan >plan.json &&
+	test_expect_code 2 rr plan >plan.json 2>err &&
 	jq -e ".change == \"rollout\"" plan.json &&
+	# No run has made the report key yet: this plan cannot sign, so it
+	# does not report.
+	test_grep "report is not pushed" err &&
 	test_expect_code 2 rr run >run.json &&
 	jq -e ".change == \"rollout\"" run.json &&
 	git --git-dir=roll.git log -1 --format=%s hosts/roll-1 | grep "^roll-1: rolled out (0 ok, 1 repaired" &&
@@ -256,7 +260,7 @@ test_expect_success 'rollout and drift repaired told apart; plan says which, as 
 	git --git-dir=roll.git log -1 --format=%s hosts/roll-1 | grep "^roll-1: repaired (0 ok, 1 repaired" &&
 	test_expect_code 2 cg fleet --reports roll.git --format json >fleet.json &&
 	jq -e ".summary.repaired == 1 and .summary.rolled_out == 0 and .hosts[0].change == \"drift\"" fleet.json &&
-	jq -e "[.hosts[0].history[].state] == [\"repaired\", \"congruent\", \"rolled_out\"]" fleet.json &&
+	jq -e "[.hosts[0].history[].state] == [\"repaired\", \"drifted\", \"congruent\", \"rolled_out\"]" fleet.json &&
 	commit v9 ops.key &&
 	test_expect_code 2 rr plan >plan.json &&
 	jq -e ".change == \"rollout\"" plan.json &&
