@@ -15,6 +15,103 @@
 /* Restores per table before giving up on converging (concurrent writers). */
 #define MAX_ATTEMPTS 3
 
+/*
+ * Rules by a short tag of their canonical text (64 bits of cg_hash128,
+ * hex): what STATE keeps of the rules congruent added to a chain.
+ */
+#define TAG_LEN 16
+#define OWNED_KEYS 4
+/* Records hold 4096 bytes a value; a tag and its blank take 17. */
+#define TAGS_PER_KEY (4096u / (TAG_LEN + 1))
+
+static const char *const owned_keys[OWNED_KEYS] = {
+	"owned", "owned.1", "owned.2", "owned.3",
+};
+
+struct tags {
+	char (*v)[TAG_LEN + 1]; /* owned */
+	size_t n, cap;
+};
+
+static void rule_tag(const char *spec, char out[TAG_LEN + 1])
+{
+	unsigned char h[16];
+	size_t i;
+
+	cg_hash128(spec, strlen(spec), h);
+	for (i = 0; i < TAG_LEN / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+static bool tags_has(const struct tags *t, const char *tag)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->v[i], tag) == 0)
+			return true;
+	return false;
+}
+
+static bool tags_has_rule(const struct tags *t, const char *spec)
+{
+	char tag[TAG_LEN + 1];
+
+	if (!t->n)
+		return false;
+	rule_tag(spec, tag);
+	return tags_has(t, tag);
+}
+
+static void tags_add(struct tags *t, const char *tag)
+{
+	if (tags_has(t, tag))
+		return;
+	cg_grow(&t->v, &t->cap, t->n + 1, sizeof(*t->v));
+	memcpy(t->v[t->n++], tag, TAG_LEN + 1);
+}
+
+static void tags_release(struct tags *t)
+{
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+static bool tags_equal(const struct tags *a, const struct tags *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (!tags_has(b, a->v[i]))
+			return false;
+	return true;
+}
+
+/* Tags from the records' values: 16 hex digits, blank separated. */
+static void tags_parse(struct tags *t, const char *val)
+{
+	char tag[TAG_LEN + 1];
+	size_t k;
+
+	while (val && *val) {
+		while (*val == ' ')
+			val++;
+		for (k = 0; k < TAG_LEN && val[k] &&
+			    strchr("0123456789abcdef", val[k]);
+		     k++)
+			;
+		if (k == TAG_LEN && (val[k] == ' ' || !val[k])) {
+			memcpy(tag, val, TAG_LEN);
+			tag[TAG_LEN] = '\0';
+			tags_add(t, tag);
+		}
+		while (*val && *val != ' ')
+			val++;
+	}
+}
+
 struct want_rule {
 	char *text;  /* owned: as written in the policy */
 	char *where; /* owned: "roles/fw.yaml:12" */
@@ -41,6 +138,12 @@ struct want {
 	char **canon;      /* owned: in order; a rule may give several */
 	size_t *canon_src; /* owned: the rule each comes from */
 	size_t ncanon;
+	/*
+	 * The rules of this chain congruent added (STATE records owned*:
+	 * a tag per rule, read on observe): those the policy no longer
+	 * has leave the chain even with purge off.
+	 */
+	struct tags owned;
 };
 
 /*
@@ -456,6 +559,7 @@ static void iptables_release(struct cg_resource *r)
 			free(w->ignore[i]);
 		free(w->ignore);
 		want_free_canon(w);
+		tags_release(&w->owned);
 		free(w->table);
 		free(w->chain);
 		free(w->policy);
@@ -869,6 +973,47 @@ static void nft_check_host(struct host *h, const struct cg_ctx *ctx)
 	free(seen);
 }
 
+/* What STATE says congruent added to r's chain. */
+static void owned_read(const struct cg_ctx *ctx, const struct cg_resource *r)
+{
+	struct want *w = r->desired;
+	size_t k;
+
+	tags_release(&w->owned);
+	for (k = 0; ctx->record && k < OWNED_KEYS; k++)
+		tags_parse(&w->owned, ctx->record(ctx, r, owned_keys[k]));
+}
+
+/*
+ * Keep t as r's owned records, durably (before the change they describe
+ * is reported). Past OWNED_KEYS * TAGS_PER_KEY rules the rest are not
+ * kept: they then stay in the chain like rules of unknown owners.
+ */
+static int owned_write(struct cg_ctx *ctx, const struct cg_resource *r,
+		       const struct tags *t, struct cg_error *err)
+{
+	struct cg_buf b[OWNED_KEYS];
+	const char *kv[2 * OWNED_KEYS];
+	size_t i, k;
+	int rc;
+
+	if (!ctx->record_set)
+		return 0;
+	memset(b, 0, sizeof(b));
+	for (i = 0; i < t->n && i < OWNED_KEYS * TAGS_PER_KEY; i++) {
+		k = i / TAGS_PER_KEY;
+		cg_buf_addf(&b[k], "%s%s", b[k].len ? " " : "", t->v[i]);
+	}
+	for (k = 0; k < OWNED_KEYS; k++) {
+		kv[2 * k] = owned_keys[k];
+		kv[2 * k + 1] = b[k].len ? b[k].data : NULL;
+	}
+	rc = ctx->record_set(ctx, r, kv, OWNED_KEYS, err);
+	for (k = 0; k < OWNED_KEYS; k++)
+		cg_buf_release(&b[k]);
+	return rc;
+}
+
 static int iptables_observe(struct cg_ctx *ctx, struct cg_resource **res,
 			    size_t n, struct cg_error *err)
 {
@@ -923,6 +1068,7 @@ static int iptables_observe(struct cg_ctx *ctx, struct cg_resource **res,
 				cg_resource_fail(res[i], &e);
 				continue;
 			}
+			owned_read(ctx, res[i]);
 			host_unref(res[i]->observed);
 			res[i]->observed = h;
 			h->refs++;
@@ -949,6 +1095,8 @@ struct need {
 	const char *policy_to;
 	const char **have;             /* owned array: chain's specs */
 	struct ipt_place *place;       /* owned: per canonical rule */
+	bool *stale;                   /* owned: per have rule */
+	size_t *replaces;              /* owned: per canonical rule */
 	struct ipt_plan plan;
 };
 
@@ -956,6 +1104,8 @@ static void need_release(struct need *nd)
 {
 	free(nd->have);
 	free(nd->place);
+	free(nd->stale);
+	free(nd->replaces);
 	ipt_plan_release(&nd->plan);
 	memset(nd, 0, sizeof(*nd));
 }
@@ -1074,6 +1224,59 @@ static int check_drop(const struct cg_resource *r, const struct ipt_table *t,
 	return 0;
 }
 
+/*
+ * The rules of the chain congruent added that the policy no longer has
+ * (nd->stale), and which of them a new rule of the policy replaces: one
+ * that sits where it sat among the managed rules (after the same one),
+ * first come first paired: a rule edited in the policy.
+ */
+static void find_stale(const struct want *w, struct need *nd)
+{
+	const struct ipt_chain *c = nd->chain;
+	size_t *pred_have = cg_xcalloc(c->n + 1, sizeof(*pred_have));
+	bool *present = cg_xcalloc(w->ncanon + 1, sizeof(*present));
+	bool *paired = cg_xcalloc(c->n + 1, sizeof(*paired));
+	size_t i, j, prev = NONE, any = 0;
+
+	nd->stale = cg_xcalloc(c->n + 1, sizeof(*nd->stale));
+	nd->replaces = cg_xcalloc(w->ncanon + 1, sizeof(*nd->replaces));
+	for (i = 0; i < c->n; i++) {
+		const char *spec = c->rules[i].spec;
+
+		pred_have[i] = prev;
+		for (j = 0; j < w->ncanon; j++)
+			if (strcmp(w->canon[j], spec) == 0)
+				break;
+		if (j < w->ncanon) {
+			present[j] = true;
+			prev = j;
+			continue;
+		}
+		if (tags_has_rule(&w->owned, spec) && !kept_anyway(w, spec)) {
+			nd->stale[i] = true;
+			any++;
+		}
+	}
+	prev = NONE;
+	for (j = 0; j < w->ncanon; j++) {
+		nd->replaces[j] = NONE;
+		if (present[j]) {
+			prev = j;
+			continue;
+		}
+		for (i = 0; any && i < c->n; i++)
+			if (nd->stale[i] && !paired[i] && pred_have[i] == prev)
+				break;
+		if (any && i < c->n) {
+			paired[i] = true;
+			nd->replaces[j] = i;
+		}
+	}
+	free(pred_have);
+	free(present);
+	free(paired);
+}
+
 /* Fill nd from r's want and the table as last read. */
 static int compute_need(const struct cg_resource *r, struct need *nd,
 			struct cg_error *err)
@@ -1149,6 +1352,10 @@ static int compute_need(const struct cg_resource *r, struct need *nd,
 		nd->place[i].anchor = wr->anchor;
 	}
 	in.place = nd->place;
+	if (w->owned.n && nd->chain)
+		find_stale(w, nd);
+	in.stale = nd->stale;
+	in.replaces = nd->replaces;
 	ipt_plan_chain(&in, &nd->plan);
 	return 0;
 }
@@ -1265,6 +1472,17 @@ static void warn_shadowed(const struct cg_resource *r, const struct need *nd,
 	free(by);
 }
 
+/* Does an insert of p take the place of stale rule have[k]? */
+static bool replaced_by(const struct ipt_plan *p, size_t k)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->ops[i].kind != IPT_OP_DELETE && p->ops[i].replaces == k)
+			return true;
+	return false;
+}
+
 static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			 struct cg_error *err)
 {
@@ -1303,12 +1521,35 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		char *rule = cg_xasprintf("-A %s%s%s", w->chain,
 					  op->spec[0] ? " " : "", op->spec);
 		bool del = op->kind == IPT_OP_DELETE;
-		struct cg_change_item *it = cg_change_add(
-			c, "rule", del ? rule : NULL, del ? NULL : rule);
+		struct cg_change_item *it;
 
+		if (del && op->stale && replaced_by(&nd.plan, op->at - 1)) {
+			free(rule); /* shown with the rule replacing it */
+			continue;
+		}
+		if (!del && op->replaces != NONE) {
+			char *old = cg_xasprintf(
+				"-A %s %s", w->chain,
+				nd.chain->rules[op->replaces].spec);
+
+			it = cg_change_add(c, "rule", old, rule);
+			it->detail = cg_xasprintf("~ [%zu] replaced: %s -> %s",
+						  op->at, old, rule);
+			free(old);
+			free(rule);
+			continue;
+		}
+		it = cg_change_add(c, "rule", del ? rule : NULL,
+				   del ? NULL : rule);
 		place_note(&nd, op, where, sizeof(where));
-		it->detail = cg_xasprintf("%c [%zu] %s%s", del ? '-' : '+',
-					  op->at, rule, where);
+		if (del && op->stale)
+			it->detail = cg_xasprintf("- [%zu] removed from the "
+						  "policy: %s",
+						  op->at, rule);
+		else
+			it->detail = cg_xasprintf("%c [%zu] %s%s",
+						  del ? '-' : '+', op->at, rule,
+						  where);
 		free(rule);
 	}
 	for (i = 0, k = 0; i < nd.plan.nkept; i++) {
@@ -1468,6 +1709,8 @@ struct job {
 	struct specs had;   /* in order */
 	/* What our transactions did. */
 	struct specs added, removed, added_now;
+	/* The rules of the chain congruent added, as far as it knows. */
+	struct tags owned;
 	bool set_policy, made_chain, dropped_chain;
 	bool failed_once;   /* a line of it failed, on the last try */
 	char bad_line[512]; /* which */
@@ -1481,6 +1724,7 @@ static void job_release(struct job *j)
 	specs_release(&j->added);
 	specs_release(&j->removed);
 	specs_release(&j->added_now);
+	tags_release(&j->owned);
 }
 
 /* Add job ji's lines of one phase (0 -N ... 5 -X) to t. */
@@ -1977,6 +2221,52 @@ static void guard_hold(struct guarded *gd, size_t cur, const struct need *nds,
  * for all of them, read back, and again on fresh state if someone else
  * changed the table meanwhile. What cannot be made true is undone.
  */
+/*
+ * Before a transaction: the rules it adds are congruent's from now on,
+ * on disk first, so that an agent killed right after the restore still
+ * knows them (one that never got in is dropped again below).
+ */
+static void owned_ahead(struct cg_ctx *ctx, struct job *j,
+			const struct need *nd)
+{
+	char tag[TAG_LEN + 1];
+	struct cg_error e;
+	size_t i, had = j->owned.n;
+
+	for (i = 0; i < nd->plan.n; i++) {
+		if (nd->plan.ops[i].kind == IPT_OP_DELETE)
+			continue;
+		rule_tag(nd->plan.ops[i].spec, tag);
+		tags_add(&j->owned, tag);
+	}
+	cg_error_clear(&e);
+	if (j->owned.n != had)
+		(void)owned_write(ctx, j->r, &j->owned, &e);
+}
+
+/* After all: congruent owns what it added that is still in the chain. */
+static void owned_settle(struct cg_ctx *ctx, const struct host *h,
+			 struct job *j)
+{
+	const struct ipt_chain *c =
+		ipt_table_chain(ipt_ruleset_table(&h->rs, j->w->table),
+				j->w->chain);
+	char tag[TAG_LEN + 1];
+	struct tags now = { 0 };
+	struct cg_error e;
+	size_t i;
+
+	for (i = 0; c && i < c->n; i++) {
+		rule_tag(c->rules[i].spec, tag);
+		if (tags_has(&j->owned, tag))
+			tags_add(&now, tag);
+	}
+	cg_error_clear(&e);
+	if (!tags_equal(&now, &j->w->owned))
+		(void)owned_write(ctx, j->r, &now, &e);
+	tags_release(&now);
+}
+
 static void apply_table(struct host *h, const char *table, struct job *jobs,
 			size_t n, struct guarded *gd, size_t gi)
 {
@@ -2012,6 +2302,10 @@ static void apply_table(struct host *h, const char *table, struct job *jobs,
 			break;
 		build_tx(&tx, table, jobs, nds, n, isolate ? first : NONE);
 		guard_hold(gd, gi, nds, isolate ? first : NONE);
+		for (i = 0; i < n; i++)
+			if (!jobs[i].done && !jobs[i].failed &&
+			    (!isolate || i == first))
+				owned_ahead(gd->ctx, &jobs[i], &nds[i]);
 		cg_error_clear(&e);
 		if (ipt_restore(h->be, h->family, &h->where, tx.text.data,
 				tx.text.len, &line, &e) < 0) {
@@ -2091,6 +2385,8 @@ static void job_init(struct job *j, struct cg_resource *r)
 	j->had_policy = cg_xstrdup(c && c->policy ? c->policy : "ACCEPT");
 	for (i = 0; c && i < c->n; i++)
 		specs_add(&j->had, c->rules[i].spec);
+	for (i = 0; i < j->w->owned.n; i++)
+		tags_add(&j->owned, j->w->owned.v[i]);
 }
 
 /* Did the job change anything that is still to be undone? */
@@ -2333,6 +2629,9 @@ static int iptables_apply(struct cg_ctx *ctx, struct cg_resource **res,
 		guard_settle(&gd);
 		guard_record(ctx, res, n, false);
 	}
+	for (i = 0; i < ng; i++)
+		for (j = 0; j < groups[i].n; j++)
+			owned_settle(ctx, groups[i].h, &groups[i].jobs[j]);
 out:
 	for (i = 0; i < ng; i++) {
 		for (j = 0; j < groups[i].n; j++)

@@ -118,6 +118,11 @@ struct ipt_op {
 	size_t at;   /* for people: DELETE, where it is now; else where it
 		      * will be once all ops are done (1-based) */
 	size_t want; /* INSERT/APPEND: index into want */
+	/* DELETE: a rule congruent added that the policy no longer has. */
+	bool stale;
+	/* INSERT/APPEND: the have index of the stale rule it takes the
+	 * place of (the rule was edited in the policy), or (size_t)-1. */
+	size_t replaces;
 };
 
 /* A rule the plan leaves in the chain though the policy does not name it. */
@@ -163,6 +168,17 @@ struct ipt_plan_in {
 	size_t nignore;
 	/* Per want rule, or NULL: all IPT_PLACE_ORDER. */
 	const struct ipt_place *place;
+	/*
+	 * Per have rule, or NULL: congruent added it and the policy no
+	 * longer has it, so it goes even without purge (stale[i] is only
+	 * set for a rule nobody known owns and ignore: does not match).
+	 */
+	const bool *stale;
+	/*
+	 * Per want rule, or NULL: the stale have rule it replaces (edited
+	 * in the policy), or (size_t)-1. It goes where that rule was.
+	 */
+	const size_t *replaces;
 };
 
 /*
@@ -180,6 +196,10 @@ struct ipt_plan_in {
  * place says is moved (deleted, inserted). Order among managed rules
  * wins over a place that contradicts it: a rule never goes before one
  * declared earlier.
+ *
+ * Stale rules (congruent added them; the policy dropped them) are deleted
+ * like purged ones; a rule that replaces one goes in its place, so an
+ * edit in the policy is an edit in place in the chain.
  */
 void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out);
 void ipt_plan_release(struct ipt_plan *p);
