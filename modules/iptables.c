@@ -1,4 +1,5 @@
 /* iptables.c: the iptables resource: one chain, its policy, its ordered rules. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1207,7 +1208,9 @@ static int check_drop(const struct cg_resource *r, const struct ipt_table *t,
 					      m->id, m->where);
 				return CG_ERR;
 			}
-			if (mw && mw->purge && !kept_anyway(mw, x->rules[j].spec))
+			if (mw && (mw->purge ||
+				   tags_has_rule(&mw->owned, x->rules[j].spec)) &&
+			    !kept_anyway(mw, x->rules[j].spec))
 				continue; /* purged in the same change */
 			cg_error_set(err, CG_ERR,
 				     "chain %s cannot go: '-A %s %s' still "
@@ -1740,7 +1743,8 @@ static void tx_add_job(struct tx *t, size_t ji, const struct job *j,
 			tx_line(t, ji, NONE, "-N %s", w->chain);
 		break;
 	case 1:
-		if (nd->policy_to)
+		/* Else a policy line at the top (policy_lines) set it. */
+		if (nd->policy_to && !nd->chain)
 			tx_line(t, ji, NONE, "-P %s %s", w->chain,
 				nd->policy_to);
 		break;
@@ -1865,8 +1869,7 @@ static void undo_job(struct tx *tx, size_t ji, const struct job *j,
 	}
 	if (!c)
 		return;
-	if (j->set_policy && c->policy && strcmp(c->policy, j->had_policy) != 0)
-		tx_line(tx, ji, NONE, "-P %s %s", chain, j->had_policy);
+	/* Its policy went back with the policy lines (undo). */
 	/*
 	 * Per spec we added or deleted: as many copies as there were before.
 	 * Specs nobody of us touched are left alone, whoever added them.
@@ -1929,6 +1932,47 @@ static void undo_job(struct tx *tx, size_t ji, const struct job *j,
  * deleted come back, the policy and chains we changed are put back. Rules
  * others added meanwhile are not touched.
  */
+/*
+ * The policy of built-in chains is set with a line ":INPUT DROP [p:b]"
+ * carrying the chain's counters as read (restore runs with -c), never
+ * with -P, which zeroes them. The legacy backend zeroes the policy
+ * counters of every built-in chain of a table it writes unless given
+ * such a line: there, every built-in chain gets one (its policy as it
+ * is). The packets counted between the read and the restore are lost.
+ */
+static void policy_line(struct tx *tx, size_t ji, const struct ipt_chain *c,
+			const char *policy)
+{
+	tx_line(tx, ji, NONE, ":%s %s [%" PRIu64 ":%" PRIu64 "]", c->name,
+		policy, c->pkts, c->bytes);
+}
+
+static void undo_policy_lines(struct tx *tx, const struct ipt_backend *be,
+			      const char *table, const struct ipt_table *t,
+			      struct job **v, size_t n)
+{
+	const char *const *b = ipt_builtin_chains(table);
+	size_t i, k;
+
+	for (k = 0; b && b[k]; k++) {
+		const struct ipt_chain *c = ipt_table_chain(t, b[k]);
+		const char *pol = NULL;
+		size_t ji = NONE;
+
+		if (!c || !c->policy)
+			continue;
+		for (i = 0; i < n; i++)
+			if (v[i]->set_policy &&
+			    strcmp(v[i]->w->chain, b[k]) == 0 &&
+			    strcmp(c->policy, v[i]->had_policy) != 0) {
+				pol = v[i]->had_policy;
+				ji = i;
+			}
+		if (pol || be == &ipt_backend_legacy)
+			policy_line(tx, ji, c, pol ? pol : c->policy);
+	}
+}
+
 static int undo(struct host *h, const char *table, struct job **v, size_t n,
 		struct cg_error *err)
 {
@@ -1939,6 +1983,7 @@ static int undo(struct host *h, const char *table, struct job **v, size_t n,
 	int rc = 0;
 
 	tx_line(&tx, NONE, NONE, "*%s", table);
+	undo_policy_lines(&tx, h->be, table, t, v, n);
 	for (i = 0; i < n; i++)
 		undo_job(&tx, i, v[i], t);
 	tx_line(&tx, NONE, NONE, "COMMIT");
@@ -1993,13 +2038,43 @@ static void undo_and_fail(struct host *h, const char *table, struct job **v,
 }
 
 /* Build the transaction for the jobs that have work (or only first). */
+/* The policy lines of a change (see policy_line). */
+static void policy_lines(struct tx *tx, bool legacy, const char *table,
+			 const struct job *jobs, const struct need *nds,
+			 size_t n, size_t only)
+{
+	const char *const *b = ipt_builtin_chains(table);
+	const struct ipt_table *t = NULL;
+	size_t i, k;
+
+	for (i = 0; i < n && !t; i++)
+		t = table_of(jobs[i].r);
+	for (k = 0; b && b[k]; k++) {
+		const struct ipt_chain *c = ipt_table_chain(t, b[k]);
+		size_t ji = NONE;
+
+		if (!c || !c->policy)
+			continue;
+		for (i = 0; i < n; i++)
+			if (!jobs[i].done && !jobs[i].failed &&
+			    (only == NONE || i == only) && nds[i].policy_to &&
+			    nds[i].chain == c)
+				ji = i;
+		if (ji != NONE)
+			policy_line(tx, ji, c, nds[ji].policy_to);
+		else if (legacy)
+			policy_line(tx, NONE, c, c->policy);
+	}
+}
+
 static void build_tx(struct tx *tx, const char *table, const struct job *jobs,
-		     const struct need *nds, size_t n, size_t only)
+		     const struct need *nds, size_t n, size_t only, bool legacy)
 {
 	int phase;
 	size_t i;
 
 	tx_line(tx, NONE, NONE, "*%s", table);
+	policy_lines(tx, legacy, table, jobs, nds, n, only);
 	/* New chains first (rules may jump to them), removed ones last. */
 	for (phase = 0; phase < 6; phase++)
 		for (i = 0; i < n; i++)
@@ -2300,7 +2375,8 @@ static void apply_table(struct host *h, const char *table, struct job *jobs,
 		if (first == NONE || applied == MAX_ATTEMPTS ||
 		    ++rounds > MAX_ATTEMPTS + 2 * n + 2)
 			break;
-		build_tx(&tx, table, jobs, nds, n, isolate ? first : NONE);
+		build_tx(&tx, table, jobs, nds, n, isolate ? first : NONE,
+			 h->be == &ipt_backend_legacy);
 		guard_hold(gd, gi, nds, isolate ? first : NONE);
 		for (i = 0; i < n; i++)
 			if (!jobs[i].done && !jobs[i].failed &&
