@@ -697,9 +697,9 @@ static void take_canon(struct ipt_canon_job *job, struct cg_resource **res,
  */
 static int canon_group(const struct ipt_backend *be, struct cg_resource **res,
 		       size_t n, char **chains, size_t nchains, bool lenient,
-		       const struct cg_ctx *ctx, struct ipt_canon_job *job,
-		       size_t **rule_res_out, size_t **rule_idx_out,
-		       struct cg_error *err)
+		       const struct cg_ctx *ctx, const struct ipt_where *where,
+		       struct ipt_canon_job *job, size_t **rule_res_out,
+		       size_t **rule_idx_out, struct cg_error *err)
 {
 	const struct want *w0 = res[0]->desired;
 	size_t i, k, total = 0;
@@ -719,6 +719,7 @@ static int canon_group(const struct ipt_backend *be, struct cg_resource **res,
 	job->lenient_jumps = lenient;
 	job->cache_dir = ctx ? ctx->cache_dir : NULL;
 	job->cache_read_dir = ctx ? ctx->cache_read_dir : NULL;
+	job->objects_from = where;
 	rule_res = cg_xcalloc(total + 1, sizeof(*rule_res));
 	rule_idx = cg_xcalloc(total + 1, sizeof(*rule_idx));
 	for (i = 0; i < n; i++) {
@@ -856,7 +857,8 @@ static void canonicalize(struct cg_ctx *ctx, struct cg_resource **res,
 			     false, &chains, &nchains);
 		cg_error_clear(&e);
 		if (canon_group(h->be, group, ng, chains, nchains, false, ctx,
-				&job, &rule_res, &rule_idx, &e) < 0) {
+				&h->where, &job, &rule_res, &rule_idx,
+				&e) < 0) {
 			for (j = 0; j < ng; j++)
 				cg_resource_fail(group[j], &e);
 		} else {
@@ -2826,6 +2828,7 @@ static void iptables_validate(struct cg_resource *const *res, size_t n,
 	group = cg_xcalloc(n + 1, sizeof(*group));
 	seen = cg_xcalloc(n + 1, sizeof(*seen));
 	for (i = 0; i < n; i++) {
+		static const struct ipt_where here = { NULL, -1, 0 };
 		const struct want *wi = res[i]->desired;
 		struct ipt_canon_job job;
 		size_t *rule_res = NULL, *rule_idx = NULL, nchains;
@@ -2836,8 +2839,9 @@ static void iptables_validate(struct cg_resource *const *res, size_t n,
 			continue;
 		group_chains(group, ng, wi, NULL, true, &chains, &nchains);
 		cg_error_clear(&e);
+		/* Sets and accounting objects: this machine's. */
 		if (canon_group(be, group, ng, chains, nchains, true, NULL,
-				&job, &rule_res, &rule_idx, &e) < 0) {
+				&here, &job, &rule_res, &rule_idx, &e) < 0) {
 			report(pc, group[0], NULL, true, NULL,
 			       "iptables rules were not checked by the "
 			       "kernel: %s",

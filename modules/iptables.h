@@ -360,6 +360,15 @@ struct ipt_canon_job {
 	const char *cache_dir; /* or NULL */
 	/* Without cache_dir: read what is cached there, write nothing (plan). */
 	const char *cache_read_dir;
+	/*
+	 * Where the ipset sets and nfacct objects the rules name are looked
+	 * up (the namespace the firewall work runs in), to be made in the
+	 * scratch namespace too; NULL: nowhere.
+	 */
+	const struct ipt_where *objects_from;
+	struct cg_buf ipset_script; /* private: "create ..." lines */
+	char **nfacct;              /* private: accounting objects */
+	size_t nnfacct;
 };
 
 /*
@@ -373,5 +382,29 @@ struct ipt_canon_job {
  */
 int ipt_canon_run(struct ipt_canon_job *job, struct cg_error *err);
 void ipt_canon_job_release(struct ipt_canon_job *job);
+
+/* --- iptables-objects.c: sets and accounting objects rules name ------ */
+
+/*
+ * The ipset sets (after --match-set, --add-set, --del-set, --map-set)
+ * and nfacct objects (--nfacct-name) a rule names, added to the lists
+ * (owned, free with ipt_names_free) once each.
+ */
+void ipt_rule_objects(const char *text, char ***sets, size_t *nsets,
+		      char ***accts, size_t *naccts);
+void ipt_names_free(char **v, size_t n);
+
+/*
+ * For each rule of job, the objects it names, looked up where w says
+ * (`ipset list -t NAME`: the definition, never the members; `nfacct get
+ * NAME`): the definitions go into job->ipset_script and job->nfacct; a
+ * rule naming one that does not exist there fails, saying which and
+ * what to do.
+ */
+void ipt_objects_gather(struct ipt_canon_job *job, const struct ipt_where *w);
+
+/* Make job's objects where scratch says (a fresh namespace). */
+int ipt_objects_make(const struct ipt_canon_job *job,
+		     const struct ipt_where *scratch, struct cg_error *err);
 
 #endif
