@@ -106,7 +106,7 @@ static struct ipt_op *add_op(struct ipt_plan *p, enum ipt_op_kind kind,
 
 static const char *owner_of(const struct ipt_plan_in *in, const char *spec)
 {
-	const char *owner = ipt_rule_owner(spec);
+	const char *owner = ipt_rule_owner_in(in->table, spec);
 	size_t i;
 
 	for (i = 0; !owner && i < in->nignore; i++)

@@ -1149,14 +1149,15 @@ static bool want_has(const struct want *w, const char *spec)
 }
 
 /* Would purge leave spec alone (owned by other software, or ignored)? */
-static bool kept_anyway(const struct want *w, const char *spec)
+static bool kept_anyway(const struct want *w, const struct ipt_table *t,
+			const char *spec)
 {
 	size_t i;
 
 	for (i = 0; i < w->nignore; i++)
 		if (strstr(spec, w->ignore[i]))
 			return true;
-	return ipt_rule_owner(spec) != NULL;
+	return ipt_rule_owner_in(t, spec) != NULL;
 }
 
 /* May chain w->chain go? Not while something we keep jumps to it. */
@@ -1167,7 +1168,7 @@ static int check_drop(const struct cg_resource *r, const struct ipt_table *t,
 	size_t i, j;
 
 	for (j = 0; j < c->n; j++) {
-		const char *owner = ipt_rule_owner(c->rules[j].spec);
+		const char *owner = ipt_rule_owner_in(t, c->rules[j].spec);
 
 		if (owner) {
 			cg_error_set(err, CG_ERR,
@@ -1212,7 +1213,7 @@ static int check_drop(const struct cg_resource *r, const struct ipt_table *t,
 			}
 			if (mw && (mw->purge ||
 				   tags_has_rule(&mw->owned, x->rules[j].spec)) &&
-			    !kept_anyway(mw, x->rules[j].spec))
+			    !kept_anyway(mw, t, x->rules[j].spec))
 				continue; /* purged in the same change */
 			cg_error_set(err, CG_ERR,
 				     "chain %s cannot go: '-A %s %s' still "
@@ -1235,7 +1236,8 @@ static int check_drop(const struct cg_resource *r, const struct ipt_table *t,
  * that sits where it sat among the managed rules (after the same one),
  * first come first paired: a rule edited in the policy.
  */
-static void find_stale(const struct want *w, struct need *nd)
+static void find_stale(const struct want *w, const struct ipt_table *t,
+		       struct need *nd)
 {
 	const struct ipt_chain *c = nd->chain;
 	size_t *pred_have = cg_xcalloc(c->n + 1, sizeof(*pred_have));
@@ -1257,7 +1259,8 @@ static void find_stale(const struct want *w, struct need *nd)
 			prev = j;
 			continue;
 		}
-		if (tags_has_rule(&w->owned, spec) && !kept_anyway(w, spec)) {
+		if (tags_has_rule(&w->owned, spec) &&
+		    !kept_anyway(w, t, spec)) {
 			nd->stale[i] = true;
 			any++;
 		}
@@ -1358,7 +1361,8 @@ static int compute_need(const struct cg_resource *r, struct need *nd,
 	}
 	in.place = nd->place;
 	if (w->owned.n && nd->chain)
-		find_stale(w, nd);
+		find_stale(w, t, nd);
+	in.table = t;
 	in.stale = nd->stale;
 	in.replaces = nd->replaces;
 	ipt_plan_chain(&in, &nd->plan);

@@ -45,6 +45,9 @@ struct ipt_table {
 	size_t n, cap;
 	/* iptables-nft-save could not show it: nft changed it directly. */
 	bool incompatible;
+	/* owned: interfaces Docker's chains name (ipt_table_learn). */
+	char **docker_ifaces;
+	size_t ndocker_ifaces, capdocker_ifaces;
 };
 
 struct ipt_ruleset {
@@ -96,12 +99,19 @@ bool ipt_chain_name_ok(const char *name, const char **why);
 
 /*
  * Software known to manage rules of its own ("docker", "kubernetes",
- * "calico", "fail2ban", "ufw"): the owner of a chain by its name, and of
- * a rule that jumps to such a chain or (Docker) names Docker's bridges.
- * NULL when nobody known owns it. Their rules are never changed.
+ * "calico", "fail2ban", "ufw", "flannel", "libvirt", "cilium",
+ * "netavark", "tailscale", "wireguard"): the owner of a chain by its
+ * name, and of a rule that jumps to such a chain, carries such a
+ * program's comment ("cali:...", "wg-quick(8) rule for wg0"), names its
+ * interfaces (docker0, br-HEX, virbrN; in t, the bridges Docker's own
+ * chains name) or its sets (docker-ext-bridges-v4). NULL when nobody
+ * known owns it. Their rules are never changed.
  */
 const char *ipt_chain_owner(const char *chain);
 const char *ipt_rule_owner(const char *spec);
+const char *ipt_rule_owner_in(const struct ipt_table *t, const char *spec);
+/* Learn t's Docker bridges from Docker's chains (parse does it). */
+void ipt_table_learn(struct ipt_table *t);
 
 /* --- iptables-plan.c: the smallest ordered change of one chain ------- */
 
@@ -179,6 +189,8 @@ struct ipt_plan_in {
 	 * in the policy), or (size_t)-1. It goes where that rule was.
 	 */
 	const size_t *replaces;
+	/* The table of the chain, for its owners (ipt_rule_owner_in). */
+	const struct ipt_table *table;
 };
 
 /*

@@ -465,7 +465,7 @@ static void test_plan_positions(void)
 {
 	const char *have[] = { "x", "a", "c" }, *want[] = { "a", "b", "c", "d" };
 	struct ipt_plan_in in = { have, 3, want, 4, false, NULL, 0, NULL,
-				  NULL, NULL };
+				  NULL, NULL, NULL };
 	struct ipt_plan p;
 
 	ipt_plan_chain(&in, &p);
