@@ -58,11 +58,14 @@ while [ ! -e "$cdir/stop" ]; do
 	# Container and journal stay out of the host: no machine registration,
 	# no journal link into the host's /var/log/journal, no copy of the
 	# host's resolv.conf or time zone (tests manage /etc/localtime).
+	# CAP_NET_ADMIN: services inside may change the container's own
+	# firewall (its network namespace is its own), as on a real host.
 	# shellcheck disable=SC2086 # $keep_unit is empty or one word
 	TERM=dumb systemd-nspawn --quiet --boot \
 		--directory="$cdir/root" --machine="$id" --hostname="$host" \
 		--register=no $keep_unit \
 		--network-namespace-path="/run/netns/$id" \
+		--capability=CAP_NET_ADMIN \
 		--link-journal=no --resolv-conf=off --timezone=off \
 		--console=read-only </dev/null &
 	pid=$!
