@@ -67,6 +67,8 @@ for be in nft legacy; do
 		v1 &&
 		PATH="$TRASH/'$be'-bin:$PATH" test_expect_code 2 cgi run &&
 		PATH="$TRASH/'$be'-bin:$PATH" test_expect_code 0 cgi run &&
+		cg state --state-dir state >st &&
+		test_grep "    owned " st &&
 		nsx iptables-'$be'-save -c | sed "/^#/d" >'$be'.1 &&
 		grep -n -- "-A INPUT" '$be'.1 | grep -- "--dport 8080 " | cut -d: -f1 >'$be'.pos
 	'
