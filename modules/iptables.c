@@ -1615,6 +1615,7 @@ struct tx {
 	struct cg_buf text;
 	struct tx_tag *tags; /* owned: by line number (1-based) */
 	size_t n, cap;
+	size_t nkeep; /* policy lines that only keep counters */
 };
 
 static void tx_line(struct tx *t, size_t job, size_t rule, const char *fmt,
@@ -1938,6 +1939,12 @@ static void undo_job(struct tx *tx, size_t ji, const struct job *j,
  * deleted come back, the policy and chains we changed are put back. Rules
  * others added meanwhile are not touched.
  */
+/* Does a script (table, lines, COMMIT) do more than keep counters? */
+static bool has_change(const struct tx *tx)
+{
+	return tx->n > tx->nkeep + 2;
+}
+
 /*
  * The policy of built-in chains is set with a line ":INPUT DROP [p:b]"
  * carrying the chain's counters as read (restore runs with -c), never
@@ -1951,6 +1958,8 @@ static void policy_line(struct tx *tx, size_t ji, const struct ipt_chain *c,
 {
 	tx_line(tx, ji, NONE, ":%s %s [%" PRIu64 ":%" PRIu64 "]", c->name,
 		policy, c->pkts, c->bytes);
+	if (c->policy && strcmp(c->policy, policy) == 0)
+		tx->nkeep++;
 }
 
 static void undo_policy_lines(struct tx *tx, const struct ipt_backend *be,
@@ -1993,7 +2002,7 @@ static int undo(struct host *h, const char *table, struct job **v, size_t n,
 	for (i = 0; i < n; i++)
 		undo_job(&tx, i, v[i], t);
 	tx_line(&tx, NONE, NONE, "COMMIT");
-	if (tx.n > 2)
+	if (has_change(&tx))
 		rc = ipt_restore(h->be, h->family, &h->where, tx.text.data,
 				 tx.text.len, &line, err);
 	tx_release(&tx);
@@ -2166,7 +2175,9 @@ static void inverse_of_need(struct tx *tx, size_t ji, const struct job *j,
 		}
 		break;
 	case 1:
-		if (nd->policy_to)
+		if (nd->policy_to && nd->chain)
+			policy_line(tx, ji, nd->chain, nd->policy_from);
+		else if (nd->policy_to)
 			tx_line(tx, ji, NONE, "-P %s %s", chain,
 				nd->policy_from);
 		break;
@@ -2218,11 +2229,16 @@ static void undo_script(const struct guarded *gd, enum ipt_family f,
 		const struct group *g = &gd->groups[gi];
 		const struct ipt_table *t;
 		struct tx tx = { 0 };
+		struct job **v;
 
 		if (g->h->family != f)
 			continue;
+		v = cg_xcalloc(g->n + 1, sizeof(*v));
 		t = ipt_ruleset_table(&g->h->rs, g->table);
 		tx_line(&tx, NONE, NONE, "*%s", g->table);
+		for (i = 0; i < g->n; i++)
+			v[i] = &g->jobs[i];
+		undo_policy_lines(&tx, g->h->be, g->table, t, v, g->n);
 		for (phase = 0; gi == cur && nds && phase < 6; phase++)
 			for (i = 0; i < g->n; i++)
 				if (!g->jobs[i].done && !g->jobs[i].failed &&
@@ -2232,9 +2248,11 @@ static void undo_script(const struct guarded *gd, enum ipt_family f,
 		for (i = 0; i < g->n; i++)
 			undo_job(&tx, i, &g->jobs[i], t);
 		tx_line(&tx, NONE, NONE, "COMMIT");
-		if (tx.n > 2)
+		/* Policy lines alone undo nothing (they only keep counters). */
+		if (has_change(&tx))
 			cg_buf_add(out, tx.text.data, tx.text.len);
 		tx_release(&tx);
+		free(v);
 	}
 }
 
@@ -2249,7 +2267,7 @@ static void guard_hold(struct guarded *gd, size_t cur, const struct need *nds,
 {
 	struct cg_buf a[2] = { { 0 } }, b[2] = { { 0 } };
 	struct cg_guard_undo u[2];
-	const char *argv[2][5];
+	const char *argv[2][6];
 	char *prog[2] = { NULL, NULL };
 	size_t nu = 0, gi;
 	enum ipt_family f;
@@ -2271,11 +2289,13 @@ static void guard_hold(struct guarded *gd, size_t cur, const struct need *nds,
 		if (!a[f].len ||
 		    ipt_tool(h->be, f, "restore", false, &prog[f], &e) < 0)
 			continue;
+		/* -c: the policy lines carry the chains' counters. */
 		argv[f][0] = prog[f];
 		argv[f][1] = "--noflush";
-		argv[f][2] = "-w";
-		argv[f][3] = "10";
-		argv[f][4] = NULL;
+		argv[f][2] = "-c";
+		argv[f][3] = "-w";
+		argv[f][4] = "10";
+		argv[f][5] = NULL;
 		memset(&u[nu], 0, sizeof(u[nu]));
 		u[nu].argv = argv[f];
 		u[nu].in[0] = a[f].data;

@@ -91,6 +91,36 @@ for be in nft legacy; do
 		test_cmp '$be'.before after &&
 		PATH="$TRASH/'$be'-bin:$PATH" test_expect_code 0 cgi run
 	'
+
+	test_expect_success "$be: a change rolled back (a canary fails) keeps them too" '
+		NS=cgtest-$$-'$be' &&
+		printf "firewall:\n  guard_seconds: 30\n  canaries:\n    - command: [\"false\"]\n" >fail.yaml &&
+		policy DROP "" &&
+		PATH="$TRASH/'$be'-bin:$PATH" test_expect_code 4 cgi run -c fail.yaml >out &&
+		test_grep "rolled back" out &&
+		heads '$be' >after &&
+		test_cmp '$be'.before after
+	'
+
+	test_expect_success "$be: and so does the guard undoing it when the agent is killed" '
+		NS=cgtest-$$-'$be'
+		rm -f "$TRASH/applied-'$be'"
+		printf "firewall:\n  guard_seconds: 60\n  canaries:\n    - command: [sh, -c, \"touch $TRASH/applied-'$be'; sleep 30\"]\n" >kill.yaml
+		(PATH="$TRASH/'$be'-bin:$PATH" exec "$CONGRUENT" run -c kill.yaml --policy policy --netns "$NS" --state-dir state >/dev/null 2>&1) &
+		agent=$!
+		for i in $(seq 100); do [ -e "$TRASH/applied-'$be'" ] && break; sleep 0.1; done
+		applied=0
+		test -e "$TRASH/applied-'$be'" &&
+			nsx iptables-'$be'-save | grep -q "^:INPUT DROP" && applied=1
+		kill -9 $agent
+		test $applied = 1 &&
+		for i in $(seq 50); do
+			nsx iptables-'$be'-save | grep -q "^:INPUT DROP" || break
+			sleep 0.1
+		done &&
+		heads '$be' >after &&
+		test_cmp '$be'.before after
+	'
 done
 
 test_done
