@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -207,9 +208,116 @@ static int write_all(int fd, const void *buf, size_t len)
 	return rc;
 }
 
+/*
+ * The systemd service the agent runs in, from /proc/self/cgroup
+ * ("0::/system.slice/congruent.service"), into name; false when it runs
+ * in none (a terminal, cron, no systemd). Only the path's first line is
+ * looked at.
+ */
+static bool in_service(char *name, size_t size)
+{
+	struct cg_buf b = { 0 };
+	const char *p, *e, *s;
+	bool found = false;
+	int fd;
+
+	if (access("/run/systemd/system", F_OK) < 0)
+		return false;
+	fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (cg_read_fd(fd, &b, 1u << 16, NULL) == 0 && b.data) {
+		/* The unified hierarchy, else systemd's own (cgroup v1). */
+		p = strstr(b.data, "0::/");
+		if (!p)
+			p = strstr(b.data, ":name=systemd:/");
+		e = p ? strchr(p, '\n') : NULL;
+		s = p ? strstr(p, ".service") : NULL;
+		found = s && (!e || s < e);
+		if (found) {
+			while (s > p && s[-1] != '/')
+				s--;
+			snprintf(name, size, "%.*s", (int)strcspn(s, "/\n"), s);
+		}
+	}
+	close(fd);
+	cg_buf_release(&b);
+	return found;
+}
+
+/* Is pid in a cgroup whose path holds unit? */
+static bool pid_in_unit(pid_t pid, const char *unit)
+{
+	struct cg_buf b = { 0 };
+	char path[64];
+	bool in = false;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (cg_read_fd(fd, &b, 1u << 16, NULL) == 0 && b.data)
+		in = strstr(b.data, unit) != NULL;
+	close(fd);
+	cg_buf_release(&b);
+	return in;
+}
+
+/*
+ * Under a systemd service, the watcher is moved out of the service's
+ * cgroup into a transient scope of its own (StartTransientUnit with its
+ * PID, through busctl: what `systemd-run --scope` does for itself), so
+ * that stopping or killing the service, whatever its KillMode, leaves it
+ * running to undo. 0 when it is out (or there is no service); else the
+ * watcher stays where it is, and why is in err.
+ */
+static int escape_service(pid_t pid, struct cg_error *err)
+{
+	char service[256], unit[64], pidbuf[16];
+	const char *argv[] = {
+		"busctl", "call", "--quiet", "--timeout=5",
+		"org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+		"org.freedesktop.systemd1.Manager", "StartTransientUnit",
+		"ssa(sv)a(sa(sv))", unit, "fail", "3",
+		"PIDs", "au", "1", pidbuf,
+		"Description", "s", "congruent firewall guard",
+		"CollectMode", "s", "inactive-or-failed",
+		"0", NULL,
+	};
+	struct cg_exec_result res;
+	struct cg_exec x;
+	int rc, i;
+
+	if (!in_service(service, sizeof(service)))
+		return 0;
+	snprintf(unit, sizeof(unit), "congruent-guard-%d.scope", (int)pid);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)pid);
+	cg_exec_init(&x, argv);
+	x.timeout_ms = 10000;
+	rc = cg_exec_run(&x, &res, err);
+	if (rc == 0 && res.status != 0) {
+		char msg[256];
+
+		cg_exec_first_line(&res, msg, sizeof(msg));
+		rc = cg_error_set(err, CG_ERR, "busctl StartTransientUnit: %s",
+				  msg);
+	}
+	cg_exec_result_release(&res);
+	if (rc < 0)
+		return rc;
+	/* The scope's start job moves it; wait for that, briefly. */
+	for (i = 0; i < 100 && !pid_in_unit(pid, unit); i++)
+		usleep(10000);
+	if (!pid_in_unit(pid, unit))
+		return cg_error_set(err, CG_ERR, "%s did not take it", unit);
+	return 0;
+}
+
 int cg_guard_arm(const struct cg_ctx *ctx, unsigned seconds,
 		 struct cg_guard *g, struct cg_error *err)
 {
+	struct cg_error e;
 	int p[2];
 	pid_t pid;
 
@@ -231,6 +339,13 @@ int cg_guard_arm(const struct cg_ctx *ctx, unsigned seconds,
 	close(p[0]);
 	g->pid = pid;
 	g->fd = p[1];
+	cg_error_clear(&e);
+	if (escape_service(pid, &e) < 0)
+		cg_log(LOG_WARNING,
+		       "the firewall guard (pid %d) stays in the agent's "
+		       "service: stopping the service mid-change kills it "
+		       "too: %s",
+		       (int)pid, e.msg);
 	return 0;
 }
 

@@ -248,9 +248,11 @@ int ipt_restore(const struct ipt_backend *be, enum ipt_family f,
 	/*
 	 * --noflush: only the lines given change anything. -w: the legacy
 	 * tools serialise on /run/xtables.lock; wait for it rather than fail
-	 * (the nft ones accept and ignore it).
+	 * (the nft ones accept and ignore it). -c: counters as given, for
+	 * the policy lines of built-in chains (a rule line without any
+	 * starts at zero, as without -c).
 	 */
-	const char *argv[] = { NULL, "--noflush", "-w", "10", NULL };
+	const char *argv[] = { NULL, "--noflush", "-c", "-w", "10", NULL };
 	struct cg_exec_result res;
 	struct cg_exec x;
 	char *prog;

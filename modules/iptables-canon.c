@@ -235,6 +235,11 @@ static int round_trip(struct ipt_canon_job *job, enum layout how,
 				     "network namespace");
 		return rc;
 	}
+	rc = ipt_objects_make(job, &w, err);
+	if (rc < 0) {
+		close(w.netns_fd);
+		return rc;
+	}
 	build_script(job, how, &s);
 	rc = ipt_restore(job->be, job->family, &w, s.text.data, s.text.len,
 			 &line, err);
@@ -297,6 +302,11 @@ static void cache_key(const struct ipt_canon_job *job, char hex[CG_SHA256_HEX])
 	}
 	for (i = 0; i < job->nchains; i++)
 		ADD(job->chains[i]);
+	/* The sets' and accounting objects' definitions. */
+	if (job->ipset_script.len)
+		ADD(job->ipset_script.data);
+	for (i = 0; i < job->nnfacct; i++)
+		ADD(job->nfacct[i]);
 #undef ADD
 	cg_sha256_final(&h, d);
 	cg_hex(d, sizeof(d), hex);
@@ -419,6 +429,8 @@ int ipt_canon_run(struct ipt_canon_job *job, struct cg_error *err)
 
 	if (!job->nrules)
 		return 0;
+	if (job->objects_from)
+		ipt_objects_gather(job, job->objects_from);
 	if (job->cache_dir || job->cache_read_dir) {
 		cache_key(job, key);
 		cache_read(job,
@@ -515,4 +527,8 @@ void ipt_canon_job_release(struct ipt_canon_job *job)
 	free(job->unknown_chains);
 	job->unknown_chains = NULL;
 	job->nunknown = 0;
+	cg_buf_release(&job->ipset_script);
+	ipt_names_free(job->nfacct, job->nnfacct);
+	job->nfacct = NULL;
+	job->nnfacct = 0;
 }

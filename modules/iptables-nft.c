@@ -440,6 +440,41 @@ static void cache_ok(const char *dir, enum ipt_family f, const char *table,
 	free(path);
 }
 
+/*
+ * The ipset sets and nfacct objects the checked rules name, made in the
+ * scratch namespace as they are defined where w says, so that those
+ * rules are compared too. Best effort: a rule whose object cannot be
+ * made is refused there, and left out as before.
+ */
+static void make_objects(const struct check *ck, size_t nck,
+			 const struct ipt_where *w, const struct ipt_where *sw)
+{
+	struct ipt_canon_job job;
+	struct cg_error e;
+	size_t i, j, n = 0;
+
+	memset(&job, 0, sizeof(job));
+	for (i = 0; i < nck; i++)
+		n += ck[i].c->n;
+	job.rules = cg_xcalloc(n + 1, sizeof(*job.rules));
+	for (i = 0; i < nck; i++)
+		for (j = 0; j < ck[i].c->n; j++) {
+			const char *spec = ck[i].c->rules[j].spec;
+
+			if (!strstr(spec, "set") && !strstr(spec, "nfacct"))
+				continue;
+			job.rules[job.nrules].chain = ck[i].c->name;
+			job.rules[job.nrules++].text = spec;
+		}
+	if (job.nrules) {
+		ipt_objects_gather(&job, w);
+		cg_error_clear(&e);
+		(void)ipt_objects_make(&job, sw, &e);
+	}
+	ipt_canon_job_release(&job);
+	free(job.rules);
+}
+
 int ipt_nft_check(const struct ipt_backend *be, enum ipt_family f,
 		  const struct ipt_where *w, struct ipt_table *t,
 		  const char *const *chains, size_t nchains,
@@ -475,6 +510,7 @@ int ipt_nft_check(const struct ipt_backend *be, enum ipt_family f,
 	rc = cg_netns_new(&sw.netns_fd, err);
 	if (rc < 0)
 		goto out_free;
+	make_objects(ck, nck, w, &sw);
 	for (;;) {
 		struct cg_buf s = { 0 };
 		size_t *line_ck, *line_rule, nlines;

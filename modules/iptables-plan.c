@@ -100,12 +100,13 @@ static struct ipt_op *add_op(struct ipt_plan *p, enum ipt_op_kind kind,
 	op->kind = kind;
 	op->spec = spec;
 	op->want = NONE;
+	op->replaces = NONE;
 	return op;
 }
 
 static const char *owner_of(const struct ipt_plan_in *in, const char *spec)
 {
-	const char *owner = ipt_rule_owner(spec);
+	const char *owner = ipt_rule_owner_in(in->table, spec);
 	size_t i;
 
 	for (i = 0; !owner && i < in->nignore; i++)
@@ -174,7 +175,8 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 		hgap[i] = nk;
 		if (wi[i] != NONE)
 			continue;
-		if (!owner_of(in, in->have[i]) && in->purge)
+		if (!owner_of(in, in->have[i]) &&
+		    (in->purge || (in->stale && in->stale[i])))
 			purged[i] = true;
 		else
 			kept_at[nk++] = i;
@@ -233,7 +235,11 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 		}
 		owner = owner_of(in, in->have[i]);
 		if (purged[i]) {
-			add_op(out, IPT_OP_DELETE, in->have[i])->at = i + 1;
+			struct ipt_op *op = add_op(out, IPT_OP_DELETE,
+						   in->have[i]);
+
+			op->at = i + 1;
+			op->stale = in->stale && in->stale[i];
 			continue;
 		}
 		cg_grow(&out->kept, &out->capkept, out->nkept + 1,
@@ -258,6 +264,9 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 			g = gap_of[at[j]];
 		} else if (pin[j] != NONE) {
 			g = pin[j];
+		} else if (in->replaces && in->replaces[j] != NONE &&
+			   in->replaces[j] < m) {
+			g = hgap[in->replaces[j]]; /* where the old one was */
 		} else if (j > 0) {
 			g = tgap[j - 1];
 		} else {
@@ -293,6 +302,8 @@ void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out)
 			    in->want[j]);
 		op->pos = k + 1;
 		op->want = j;
+		if (in->replaces && in->replaces[j] < m)
+			op->replaces = in->replaces[j];
 		op_of[j] = out->n - 1;
 		memmove(&list[k + 1], &list[k], (len - k) * sizeof(*list));
 		memmove(&gap_of[k + 1], &gap_of[k], (len - k) * sizeof(*gap_of));

@@ -285,6 +285,7 @@ int ipt_ruleset_parse(struct ipt_ruleset *rs, const char *text,
 			if (tangled_c != SIZE_MAX)
 				distrust_table(t, tangled_c, tangled_rule);
 			tangled_c = SIZE_MAX;
+			ipt_table_learn(t);
 			t = NULL;
 		} else if (line[0] == ':') {
 			const char *sp = memchr(line, ' ', len);
@@ -399,6 +400,9 @@ static void table_release(struct ipt_table *t)
 	}
 	free(t->chains);
 	free(t->name);
+	for (i = 0; i < t->ndocker_ifaces; i++)
+		free(t->docker_ifaces[i]);
+	free(t->docker_ifaces);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -561,6 +565,7 @@ char *ipt_rule_target(const char *spec)
 
 /* --- software that owns rules of its own ---------------------------- */
 
+/* Chains by the prefix of their name. */
 static const struct {
 	const char *owner;
 	const char *const prefixes[3];
@@ -570,18 +575,56 @@ static const struct {
 	{ "calico", { "cali-", NULL } },
 	{ "fail2ban", { "f2b-", "fail2ban-", NULL } },
 	{ "ufw", { "ufw-", "ufw6-", NULL } },
+	{ "flannel", { "FLANNEL-", NULL } },
+	{ "libvirt", { "LIBVIRT_", NULL } },
+	{ "cilium", { "CILIUM_", NULL } },
+	/* NETAVARK_FORWARD, and per network NETAVARK-1D8721804F16F */
+	{ "netavark", { "NETAVARK", NULL } },
+	{ "tailscale", { "ts-", NULL } },
 };
 
 /*
- * Docker's own bridges: its rules in FORWARD and POSTROUTING that do not
- * jump to a DOCKER chain (accepting replies to containers, masquerading
- * their traffic) name them. A purge must not cut containers off.
+ * Rules by the start of their comment: what these programs put in
+ * built-in chains (Calico's "Policy explicitly accepted packet." rules
+ * in FORWARD, wg-quick's marks) jumps to no chain of theirs.
  */
-static const char *const docker_ifaces[] = {
-	"docker0",
-	"br-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]"
-	"[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]",
-	NULL,
+static const struct {
+	const char *owner;
+	const char *prefix;
+} comments[] = {
+	{ "calico", "cali:" },
+	{ "cilium", "cilium:" },
+	{ "cilium", "cilium-feeder:" },
+	{ "flannel", "flanneld " },
+	{ "netavark", "netavark " },
+	{ "wireguard", "wg-quick(8) " },
+};
+
+/*
+ * Interfaces (fnmatch patterns): Docker's own bridges, whose rules in
+ * FORWARD and POSTROUTING do not jump to a DOCKER chain (accepting
+ * replies to containers, masquerading their traffic), and libvirt's
+ * (its rules before LIBVIRT_* chains went straight into INPUT and
+ * FORWARD). A purge must not cut containers or guests off. A bridge
+ * named by com.docker.network.bridge.name is found in Docker's chains
+ * (ipt_table_learn).
+ */
+static const struct {
+	const char *owner;
+	const char *pattern;
+} ifaces[] = {
+	{ "docker", "docker0" },
+	{ "docker", "br-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]"
+		    "[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]" },
+	{ "libvirt", "virbr[0-9]*" },
+};
+
+/* ipset sets by the prefix of their name (Docker 28's bridge subnets). */
+static const struct {
+	const char *owner;
+	const char *prefix;
+} sets[] = {
+	{ "docker", "docker-ext-bridges-v" },
 };
 
 const char *ipt_chain_owner(const char *chain)
@@ -595,27 +638,96 @@ const char *ipt_chain_owner(const char *chain)
 	return NULL;
 }
 
-const char *ipt_rule_owner(const char *spec)
+static bool is_iface_opt(const char *w)
+{
+	return strcmp(w, "-i") == 0 || strcmp(w, "-o") == 0 ||
+	       strcmp(w, "--in-interface") == 0 ||
+	       strcmp(w, "--out-interface") == 0;
+}
+
+/* The owner by words[i] and its argument, or NULL. */
+static const char *word_owner(char **w, size_t i, const struct ipt_table *t)
+{
+	const char *arg = w[i + 1];
+	size_t k;
+
+	if (strcmp(w[i], "-j") == 0 || strcmp(w[i], "-g") == 0 ||
+	    strcmp(w[i], "--jump") == 0 || strcmp(w[i], "--goto") == 0)
+		return ipt_chain_owner(arg);
+	if (strcmp(w[i], "--comment") == 0) {
+		for (k = 0; k < CG_ARRAY_SIZE(comments); k++)
+			if (cg_str_starts(arg, comments[k].prefix))
+				return comments[k].owner;
+		return NULL;
+	}
+	if (strcmp(w[i], "--match-set") == 0) {
+		for (k = 0; k < CG_ARRAY_SIZE(sets); k++)
+			if (cg_str_starts(arg, sets[k].prefix))
+				return sets[k].owner;
+		return NULL;
+	}
+	if (!is_iface_opt(w[i]))
+		return NULL;
+	for (k = 0; k < CG_ARRAY_SIZE(ifaces); k++)
+		if (fnmatch(ifaces[k].pattern, arg, 0) == 0)
+			return ifaces[k].owner;
+	for (k = 0; t && k < t->ndocker_ifaces; k++)
+		if (strcmp(t->docker_ifaces[k], arg) == 0)
+			return "docker";
+	return NULL;
+}
+
+const char *ipt_rule_owner_in(const struct ipt_table *t, const char *spec)
 {
 	const char *owner = NULL;
 	char **w;
-	size_t i, j, n;
+	size_t i, n;
 
 	if (ipt_split(spec, &w, &n) < 0)
 		return NULL;
-	for (i = 0; i + 1 < n && !owner; i++) {
-		const char *arg = w[i + 1];
-
-		if (strcmp(w[i], "-j") == 0 || strcmp(w[i], "-g") == 0 ||
-		    strcmp(w[i], "--jump") == 0 || strcmp(w[i], "--goto") == 0)
-			owner = ipt_chain_owner(arg);
-		if (strcmp(w[i], "-i") == 0 || strcmp(w[i], "-o") == 0 ||
-		    strcmp(w[i], "--in-interface") == 0 ||
-		    strcmp(w[i], "--out-interface") == 0)
-			for (j = 0; docker_ifaces[j]; j++)
-				if (fnmatch(docker_ifaces[j], arg, 0) == 0)
-					owner = "docker";
-	}
+	for (i = 0; i + 1 < n && !owner; i++)
+		owner = word_owner(w, i, t);
 	ipt_words_free(w);
 	return owner;
+}
+
+const char *ipt_rule_owner(const char *spec)
+{
+	return ipt_rule_owner_in(NULL, spec);
+}
+
+void ipt_table_learn(struct ipt_table *t)
+{
+	size_t i, j, k, n;
+	char **w;
+
+	for (i = 0; i < t->n; i++) {
+		const struct ipt_chain *c = &t->chains[i];
+		const char *owner = ipt_chain_owner(c->name);
+
+		if (!owner || strcmp(owner, "docker") != 0)
+			continue;
+		for (j = 0; j < c->n; j++) {
+			if (ipt_split(c->rules[j].spec, &w, &n) < 0)
+				continue;
+			for (k = 0; k + 1 < n; k++) {
+				size_t q;
+
+				if (!is_iface_opt(w[k]) || strchr(w[k + 1], '+'))
+					continue;
+				for (q = 0; q < t->ndocker_ifaces; q++)
+					if (strcmp(t->docker_ifaces[q],
+						   w[k + 1]) == 0)
+						break;
+				if (q < t->ndocker_ifaces)
+					continue;
+				cg_grow(&t->docker_ifaces, &t->capdocker_ifaces,
+					t->ndocker_ifaces + 1,
+					sizeof(*t->docker_ifaces));
+				t->docker_ifaces[t->ndocker_ifaces++] =
+					cg_xstrdup(w[k + 1]);
+			}
+			ipt_words_free(w);
+		}
+	}
 }

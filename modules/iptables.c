@@ -1,4 +1,5 @@
 /* iptables.c: the iptables resource: one chain, its policy, its ordered rules. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,103 @@
 #define NONE ((size_t)-1)
 /* Restores per table before giving up on converging (concurrent writers). */
 #define MAX_ATTEMPTS 3
+
+/*
+ * Rules by a short tag of their canonical text (64 bits of cg_hash128,
+ * hex): what STATE keeps of the rules congruent added to a chain.
+ */
+#define TAG_LEN 16
+#define OWNED_KEYS 4
+/* Records hold 4096 bytes a value; a tag and its blank take 17. */
+#define TAGS_PER_KEY (4096u / (TAG_LEN + 1))
+
+static const char *const owned_keys[OWNED_KEYS] = {
+	"owned", "owned.1", "owned.2", "owned.3",
+};
+
+struct tags {
+	char (*v)[TAG_LEN + 1]; /* owned */
+	size_t n, cap;
+};
+
+static void rule_tag(const char *spec, char out[TAG_LEN + 1])
+{
+	unsigned char h[16];
+	size_t i;
+
+	cg_hash128(spec, strlen(spec), h);
+	for (i = 0; i < TAG_LEN / 2; i++)
+		snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+static bool tags_has(const struct tags *t, const char *tag)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->v[i], tag) == 0)
+			return true;
+	return false;
+}
+
+static bool tags_has_rule(const struct tags *t, const char *spec)
+{
+	char tag[TAG_LEN + 1];
+
+	if (!t->n)
+		return false;
+	rule_tag(spec, tag);
+	return tags_has(t, tag);
+}
+
+static void tags_add(struct tags *t, const char *tag)
+{
+	if (tags_has(t, tag))
+		return;
+	cg_grow(&t->v, &t->cap, t->n + 1, sizeof(*t->v));
+	memcpy(t->v[t->n++], tag, TAG_LEN + 1);
+}
+
+static void tags_release(struct tags *t)
+{
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+static bool tags_equal(const struct tags *a, const struct tags *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (!tags_has(b, a->v[i]))
+			return false;
+	return true;
+}
+
+/* Tags from the records' values: 16 hex digits, blank separated. */
+static void tags_parse(struct tags *t, const char *val)
+{
+	char tag[TAG_LEN + 1];
+	size_t k;
+
+	while (val && *val) {
+		while (*val == ' ')
+			val++;
+		for (k = 0; k < TAG_LEN && val[k] &&
+			    strchr("0123456789abcdef", val[k]);
+		     k++)
+			;
+		if (k == TAG_LEN && (val[k] == ' ' || !val[k])) {
+			memcpy(tag, val, TAG_LEN);
+			tag[TAG_LEN] = '\0';
+			tags_add(t, tag);
+		}
+		while (*val && *val != ' ')
+			val++;
+	}
+}
 
 struct want_rule {
 	char *text;  /* owned: as written in the policy */
@@ -41,6 +139,12 @@ struct want {
 	char **canon;      /* owned: in order; a rule may give several */
 	size_t *canon_src; /* owned: the rule each comes from */
 	size_t ncanon;
+	/*
+	 * The rules of this chain congruent added (STATE records owned*:
+	 * a tag per rule, read on observe): those the policy no longer
+	 * has leave the chain even with purge off.
+	 */
+	struct tags owned;
 };
 
 /*
@@ -456,6 +560,7 @@ static void iptables_release(struct cg_resource *r)
 			free(w->ignore[i]);
 		free(w->ignore);
 		want_free_canon(w);
+		tags_release(&w->owned);
 		free(w->table);
 		free(w->chain);
 		free(w->policy);
@@ -592,9 +697,9 @@ static void take_canon(struct ipt_canon_job *job, struct cg_resource **res,
  */
 static int canon_group(const struct ipt_backend *be, struct cg_resource **res,
 		       size_t n, char **chains, size_t nchains, bool lenient,
-		       const struct cg_ctx *ctx, struct ipt_canon_job *job,
-		       size_t **rule_res_out, size_t **rule_idx_out,
-		       struct cg_error *err)
+		       const struct cg_ctx *ctx, const struct ipt_where *where,
+		       struct ipt_canon_job *job, size_t **rule_res_out,
+		       size_t **rule_idx_out, struct cg_error *err)
 {
 	const struct want *w0 = res[0]->desired;
 	size_t i, k, total = 0;
@@ -614,6 +719,7 @@ static int canon_group(const struct ipt_backend *be, struct cg_resource **res,
 	job->lenient_jumps = lenient;
 	job->cache_dir = ctx ? ctx->cache_dir : NULL;
 	job->cache_read_dir = ctx ? ctx->cache_read_dir : NULL;
+	job->objects_from = where;
 	rule_res = cg_xcalloc(total + 1, sizeof(*rule_res));
 	rule_idx = cg_xcalloc(total + 1, sizeof(*rule_idx));
 	for (i = 0; i < n; i++) {
@@ -751,7 +857,8 @@ static void canonicalize(struct cg_ctx *ctx, struct cg_resource **res,
 			     false, &chains, &nchains);
 		cg_error_clear(&e);
 		if (canon_group(h->be, group, ng, chains, nchains, false, ctx,
-				&job, &rule_res, &rule_idx, &e) < 0) {
+				&h->where, &job, &rule_res, &rule_idx,
+				&e) < 0) {
 			for (j = 0; j < ng; j++)
 				cg_resource_fail(group[j], &e);
 		} else {
@@ -869,6 +976,47 @@ static void nft_check_host(struct host *h, const struct cg_ctx *ctx)
 	free(seen);
 }
 
+/* What STATE says congruent added to r's chain. */
+static void owned_read(const struct cg_ctx *ctx, const struct cg_resource *r)
+{
+	struct want *w = r->desired;
+	size_t k;
+
+	tags_release(&w->owned);
+	for (k = 0; ctx->record && k < OWNED_KEYS; k++)
+		tags_parse(&w->owned, ctx->record(ctx, r, owned_keys[k]));
+}
+
+/*
+ * Keep t as r's owned records, durably (before the change they describe
+ * is reported). Past OWNED_KEYS * TAGS_PER_KEY rules the rest are not
+ * kept: they then stay in the chain like rules of unknown owners.
+ */
+static int owned_write(struct cg_ctx *ctx, const struct cg_resource *r,
+		       const struct tags *t, struct cg_error *err)
+{
+	struct cg_buf b[OWNED_KEYS];
+	const char *kv[2 * OWNED_KEYS];
+	size_t i, k;
+	int rc;
+
+	if (!ctx->record_set)
+		return 0;
+	memset(b, 0, sizeof(b));
+	for (i = 0; i < t->n && i < OWNED_KEYS * TAGS_PER_KEY; i++) {
+		k = i / TAGS_PER_KEY;
+		cg_buf_addf(&b[k], "%s%s", b[k].len ? " " : "", t->v[i]);
+	}
+	for (k = 0; k < OWNED_KEYS; k++) {
+		kv[2 * k] = owned_keys[k];
+		kv[2 * k + 1] = b[k].len ? b[k].data : NULL;
+	}
+	rc = ctx->record_set(ctx, r, kv, OWNED_KEYS, err);
+	for (k = 0; k < OWNED_KEYS; k++)
+		cg_buf_release(&b[k]);
+	return rc;
+}
+
 static int iptables_observe(struct cg_ctx *ctx, struct cg_resource **res,
 			    size_t n, struct cg_error *err)
 {
@@ -923,6 +1071,7 @@ static int iptables_observe(struct cg_ctx *ctx, struct cg_resource **res,
 				cg_resource_fail(res[i], &e);
 				continue;
 			}
+			owned_read(ctx, res[i]);
 			host_unref(res[i]->observed);
 			res[i]->observed = h;
 			h->refs++;
@@ -949,6 +1098,8 @@ struct need {
 	const char *policy_to;
 	const char **have;             /* owned array: chain's specs */
 	struct ipt_place *place;       /* owned: per canonical rule */
+	bool *stale;                   /* owned: per have rule */
+	size_t *replaces;              /* owned: per canonical rule */
 	struct ipt_plan plan;
 };
 
@@ -956,6 +1107,8 @@ static void need_release(struct need *nd)
 {
 	free(nd->have);
 	free(nd->place);
+	free(nd->stale);
+	free(nd->replaces);
 	ipt_plan_release(&nd->plan);
 	memset(nd, 0, sizeof(*nd));
 }
@@ -996,14 +1149,15 @@ static bool want_has(const struct want *w, const char *spec)
 }
 
 /* Would purge leave spec alone (owned by other software, or ignored)? */
-static bool kept_anyway(const struct want *w, const char *spec)
+static bool kept_anyway(const struct want *w, const struct ipt_table *t,
+			const char *spec)
 {
 	size_t i;
 
 	for (i = 0; i < w->nignore; i++)
 		if (strstr(spec, w->ignore[i]))
 			return true;
-	return ipt_rule_owner(spec) != NULL;
+	return ipt_rule_owner_in(t, spec) != NULL;
 }
 
 /* May chain w->chain go? Not while something we keep jumps to it. */
@@ -1014,7 +1168,7 @@ static int check_drop(const struct cg_resource *r, const struct ipt_table *t,
 	size_t i, j;
 
 	for (j = 0; j < c->n; j++) {
-		const char *owner = ipt_rule_owner(c->rules[j].spec);
+		const char *owner = ipt_rule_owner_in(t, c->rules[j].spec);
 
 		if (owner) {
 			cg_error_set(err, CG_ERR,
@@ -1057,7 +1211,9 @@ static int check_drop(const struct cg_resource *r, const struct ipt_table *t,
 					      m->id, m->where);
 				return CG_ERR;
 			}
-			if (mw && mw->purge && !kept_anyway(mw, x->rules[j].spec))
+			if (mw && (mw->purge ||
+				   tags_has_rule(&mw->owned, x->rules[j].spec)) &&
+			    !kept_anyway(mw, t, x->rules[j].spec))
 				continue; /* purged in the same change */
 			cg_error_set(err, CG_ERR,
 				     "chain %s cannot go: '-A %s %s' still "
@@ -1072,6 +1228,61 @@ static int check_drop(const struct cg_resource *r, const struct ipt_table *t,
 		}
 	}
 	return 0;
+}
+
+/*
+ * The rules of the chain congruent added that the policy no longer has
+ * (nd->stale), and which of them a new rule of the policy replaces: one
+ * that sits where it sat among the managed rules (after the same one),
+ * first come first paired: a rule edited in the policy.
+ */
+static void find_stale(const struct want *w, const struct ipt_table *t,
+		       struct need *nd)
+{
+	const struct ipt_chain *c = nd->chain;
+	size_t *pred_have = cg_xcalloc(c->n + 1, sizeof(*pred_have));
+	bool *present = cg_xcalloc(w->ncanon + 1, sizeof(*present));
+	bool *paired = cg_xcalloc(c->n + 1, sizeof(*paired));
+	size_t i, j, prev = NONE, any = 0;
+
+	nd->stale = cg_xcalloc(c->n + 1, sizeof(*nd->stale));
+	nd->replaces = cg_xcalloc(w->ncanon + 1, sizeof(*nd->replaces));
+	for (i = 0; i < c->n; i++) {
+		const char *spec = c->rules[i].spec;
+
+		pred_have[i] = prev;
+		for (j = 0; j < w->ncanon; j++)
+			if (strcmp(w->canon[j], spec) == 0)
+				break;
+		if (j < w->ncanon) {
+			present[j] = true;
+			prev = j;
+			continue;
+		}
+		if (tags_has_rule(&w->owned, spec) &&
+		    !kept_anyway(w, t, spec)) {
+			nd->stale[i] = true;
+			any++;
+		}
+	}
+	prev = NONE;
+	for (j = 0; j < w->ncanon; j++) {
+		nd->replaces[j] = NONE;
+		if (present[j]) {
+			prev = j;
+			continue;
+		}
+		for (i = 0; any && i < c->n; i++)
+			if (nd->stale[i] && !paired[i] && pred_have[i] == prev)
+				break;
+		if (any && i < c->n) {
+			paired[i] = true;
+			nd->replaces[j] = i;
+		}
+	}
+	free(pred_have);
+	free(present);
+	free(paired);
 }
 
 /* Fill nd from r's want and the table as last read. */
@@ -1149,6 +1360,11 @@ static int compute_need(const struct cg_resource *r, struct need *nd,
 		nd->place[i].anchor = wr->anchor;
 	}
 	in.place = nd->place;
+	if (w->owned.n && nd->chain)
+		find_stale(w, t, nd);
+	in.table = t;
+	in.stale = nd->stale;
+	in.replaces = nd->replaces;
 	ipt_plan_chain(&in, &nd->plan);
 	return 0;
 }
@@ -1265,6 +1481,17 @@ static void warn_shadowed(const struct cg_resource *r, const struct need *nd,
 	free(by);
 }
 
+/* Does an insert of p take the place of stale rule have[k]? */
+static bool replaced_by(const struct ipt_plan *p, size_t k)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->ops[i].kind != IPT_OP_DELETE && p->ops[i].replaces == k)
+			return true;
+	return false;
+}
+
 static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			 struct cg_error *err)
 {
@@ -1303,12 +1530,35 @@ static int iptables_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		char *rule = cg_xasprintf("-A %s%s%s", w->chain,
 					  op->spec[0] ? " " : "", op->spec);
 		bool del = op->kind == IPT_OP_DELETE;
-		struct cg_change_item *it = cg_change_add(
-			c, "rule", del ? rule : NULL, del ? NULL : rule);
+		struct cg_change_item *it;
 
+		if (del && op->stale && replaced_by(&nd.plan, op->at - 1)) {
+			free(rule); /* shown with the rule replacing it */
+			continue;
+		}
+		if (!del && op->replaces != NONE) {
+			char *old = cg_xasprintf(
+				"-A %s %s", w->chain,
+				nd.chain->rules[op->replaces].spec);
+
+			it = cg_change_add(c, "rule", old, rule);
+			it->detail = cg_xasprintf("~ [%zu] replaced: %s -> %s",
+						  op->at, old, rule);
+			free(old);
+			free(rule);
+			continue;
+		}
+		it = cg_change_add(c, "rule", del ? rule : NULL,
+				   del ? NULL : rule);
 		place_note(&nd, op, where, sizeof(where));
-		it->detail = cg_xasprintf("%c [%zu] %s%s", del ? '-' : '+',
-					  op->at, rule, where);
+		if (del && op->stale)
+			it->detail = cg_xasprintf("- [%zu] removed from the "
+						  "policy: %s",
+						  op->at, rule);
+		else
+			it->detail = cg_xasprintf("%c [%zu] %s%s",
+						  del ? '-' : '+', op->at, rule,
+						  where);
 		free(rule);
 	}
 	for (i = 0, k = 0; i < nd.plan.nkept; i++) {
@@ -1365,6 +1615,7 @@ struct tx {
 	struct cg_buf text;
 	struct tx_tag *tags; /* owned: by line number (1-based) */
 	size_t n, cap;
+	size_t nkeep; /* policy lines that only keep counters */
 };
 
 static void tx_line(struct tx *t, size_t job, size_t rule, const char *fmt,
@@ -1468,6 +1719,8 @@ struct job {
 	struct specs had;   /* in order */
 	/* What our transactions did. */
 	struct specs added, removed, added_now;
+	/* The rules of the chain congruent added, as far as it knows. */
+	struct tags owned;
 	bool set_policy, made_chain, dropped_chain;
 	bool failed_once;   /* a line of it failed, on the last try */
 	char bad_line[512]; /* which */
@@ -1481,6 +1734,7 @@ static void job_release(struct job *j)
 	specs_release(&j->added);
 	specs_release(&j->removed);
 	specs_release(&j->added_now);
+	tags_release(&j->owned);
 }
 
 /* Add job ji's lines of one phase (0 -N ... 5 -X) to t. */
@@ -1496,7 +1750,8 @@ static void tx_add_job(struct tx *t, size_t ji, const struct job *j,
 			tx_line(t, ji, NONE, "-N %s", w->chain);
 		break;
 	case 1:
-		if (nd->policy_to)
+		/* Else a policy line at the top (policy_lines) set it. */
+		if (nd->policy_to && !nd->chain)
 			tx_line(t, ji, NONE, "-P %s %s", w->chain,
 				nd->policy_to);
 		break;
@@ -1621,8 +1876,7 @@ static void undo_job(struct tx *tx, size_t ji, const struct job *j,
 	}
 	if (!c)
 		return;
-	if (j->set_policy && c->policy && strcmp(c->policy, j->had_policy) != 0)
-		tx_line(tx, ji, NONE, "-P %s %s", chain, j->had_policy);
+	/* Its policy went back with the policy lines (undo). */
 	/*
 	 * Per spec we added or deleted: as many copies as there were before.
 	 * Specs nobody of us touched are left alone, whoever added them.
@@ -1685,6 +1939,55 @@ static void undo_job(struct tx *tx, size_t ji, const struct job *j,
  * deleted come back, the policy and chains we changed are put back. Rules
  * others added meanwhile are not touched.
  */
+/* Does a script (table, lines, COMMIT) do more than keep counters? */
+static bool has_change(const struct tx *tx)
+{
+	return tx->n > tx->nkeep + 2;
+}
+
+/*
+ * The policy of built-in chains is set with a line ":INPUT DROP [p:b]"
+ * carrying the chain's counters as read (restore runs with -c), never
+ * with -P, which zeroes them. The legacy backend zeroes the policy
+ * counters of every built-in chain of a table it writes unless given
+ * such a line: there, every built-in chain gets one (its policy as it
+ * is). The packets counted between the read and the restore are lost.
+ */
+static void policy_line(struct tx *tx, size_t ji, const struct ipt_chain *c,
+			const char *policy)
+{
+	tx_line(tx, ji, NONE, ":%s %s [%" PRIu64 ":%" PRIu64 "]", c->name,
+		policy, c->pkts, c->bytes);
+	if (c->policy && strcmp(c->policy, policy) == 0)
+		tx->nkeep++;
+}
+
+static void undo_policy_lines(struct tx *tx, const struct ipt_backend *be,
+			      const char *table, const struct ipt_table *t,
+			      struct job **v, size_t n)
+{
+	const char *const *b = ipt_builtin_chains(table);
+	size_t i, k;
+
+	for (k = 0; b && b[k]; k++) {
+		const struct ipt_chain *c = ipt_table_chain(t, b[k]);
+		const char *pol = NULL;
+		size_t ji = NONE;
+
+		if (!c || !c->policy)
+			continue;
+		for (i = 0; i < n; i++)
+			if (v[i]->set_policy &&
+			    strcmp(v[i]->w->chain, b[k]) == 0 &&
+			    strcmp(c->policy, v[i]->had_policy) != 0) {
+				pol = v[i]->had_policy;
+				ji = i;
+			}
+		if (pol || be == &ipt_backend_legacy)
+			policy_line(tx, ji, c, pol ? pol : c->policy);
+	}
+}
+
 static int undo(struct host *h, const char *table, struct job **v, size_t n,
 		struct cg_error *err)
 {
@@ -1695,10 +1998,11 @@ static int undo(struct host *h, const char *table, struct job **v, size_t n,
 	int rc = 0;
 
 	tx_line(&tx, NONE, NONE, "*%s", table);
+	undo_policy_lines(&tx, h->be, table, t, v, n);
 	for (i = 0; i < n; i++)
 		undo_job(&tx, i, v[i], t);
 	tx_line(&tx, NONE, NONE, "COMMIT");
-	if (tx.n > 2)
+	if (has_change(&tx))
 		rc = ipt_restore(h->be, h->family, &h->where, tx.text.data,
 				 tx.text.len, &line, err);
 	tx_release(&tx);
@@ -1749,13 +2053,43 @@ static void undo_and_fail(struct host *h, const char *table, struct job **v,
 }
 
 /* Build the transaction for the jobs that have work (or only first). */
+/* The policy lines of a change (see policy_line). */
+static void policy_lines(struct tx *tx, bool legacy, const char *table,
+			 const struct job *jobs, const struct need *nds,
+			 size_t n, size_t only)
+{
+	const char *const *b = ipt_builtin_chains(table);
+	const struct ipt_table *t = NULL;
+	size_t i, k;
+
+	for (i = 0; i < n && !t; i++)
+		t = table_of(jobs[i].r);
+	for (k = 0; b && b[k]; k++) {
+		const struct ipt_chain *c = ipt_table_chain(t, b[k]);
+		size_t ji = NONE;
+
+		if (!c || !c->policy)
+			continue;
+		for (i = 0; i < n; i++)
+			if (!jobs[i].done && !jobs[i].failed &&
+			    (only == NONE || i == only) && nds[i].policy_to &&
+			    nds[i].chain == c)
+				ji = i;
+		if (ji != NONE)
+			policy_line(tx, ji, c, nds[ji].policy_to);
+		else if (legacy)
+			policy_line(tx, NONE, c, c->policy);
+	}
+}
+
 static void build_tx(struct tx *tx, const char *table, const struct job *jobs,
-		     const struct need *nds, size_t n, size_t only)
+		     const struct need *nds, size_t n, size_t only, bool legacy)
 {
 	int phase;
 	size_t i;
 
 	tx_line(tx, NONE, NONE, "*%s", table);
+	policy_lines(tx, legacy, table, jobs, nds, n, only);
 	/* New chains first (rules may jump to them), removed ones last. */
 	for (phase = 0; phase < 6; phase++)
 		for (i = 0; i < n; i++)
@@ -1841,7 +2175,9 @@ static void inverse_of_need(struct tx *tx, size_t ji, const struct job *j,
 		}
 		break;
 	case 1:
-		if (nd->policy_to)
+		if (nd->policy_to && nd->chain)
+			policy_line(tx, ji, nd->chain, nd->policy_from);
+		else if (nd->policy_to)
 			tx_line(tx, ji, NONE, "-P %s %s", chain,
 				nd->policy_from);
 		break;
@@ -1893,11 +2229,16 @@ static void undo_script(const struct guarded *gd, enum ipt_family f,
 		const struct group *g = &gd->groups[gi];
 		const struct ipt_table *t;
 		struct tx tx = { 0 };
+		struct job **v;
 
 		if (g->h->family != f)
 			continue;
+		v = cg_xcalloc(g->n + 1, sizeof(*v));
 		t = ipt_ruleset_table(&g->h->rs, g->table);
 		tx_line(&tx, NONE, NONE, "*%s", g->table);
+		for (i = 0; i < g->n; i++)
+			v[i] = &g->jobs[i];
+		undo_policy_lines(&tx, g->h->be, g->table, t, v, g->n);
 		for (phase = 0; gi == cur && nds && phase < 6; phase++)
 			for (i = 0; i < g->n; i++)
 				if (!g->jobs[i].done && !g->jobs[i].failed &&
@@ -1907,9 +2248,11 @@ static void undo_script(const struct guarded *gd, enum ipt_family f,
 		for (i = 0; i < g->n; i++)
 			undo_job(&tx, i, &g->jobs[i], t);
 		tx_line(&tx, NONE, NONE, "COMMIT");
-		if (tx.n > 2)
+		/* Policy lines alone undo nothing (they only keep counters). */
+		if (has_change(&tx))
 			cg_buf_add(out, tx.text.data, tx.text.len);
 		tx_release(&tx);
+		free(v);
 	}
 }
 
@@ -1924,7 +2267,7 @@ static void guard_hold(struct guarded *gd, size_t cur, const struct need *nds,
 {
 	struct cg_buf a[2] = { { 0 } }, b[2] = { { 0 } };
 	struct cg_guard_undo u[2];
-	const char *argv[2][5];
+	const char *argv[2][6];
 	char *prog[2] = { NULL, NULL };
 	size_t nu = 0, gi;
 	enum ipt_family f;
@@ -1946,11 +2289,13 @@ static void guard_hold(struct guarded *gd, size_t cur, const struct need *nds,
 		if (!a[f].len ||
 		    ipt_tool(h->be, f, "restore", false, &prog[f], &e) < 0)
 			continue;
+		/* -c: the policy lines carry the chains' counters. */
 		argv[f][0] = prog[f];
 		argv[f][1] = "--noflush";
-		argv[f][2] = "-w";
-		argv[f][3] = "10";
-		argv[f][4] = NULL;
+		argv[f][2] = "-c";
+		argv[f][3] = "-w";
+		argv[f][4] = "10";
+		argv[f][5] = NULL;
 		memset(&u[nu], 0, sizeof(u[nu]));
 		u[nu].argv = argv[f];
 		u[nu].in[0] = a[f].data;
@@ -1977,6 +2322,52 @@ static void guard_hold(struct guarded *gd, size_t cur, const struct need *nds,
  * for all of them, read back, and again on fresh state if someone else
  * changed the table meanwhile. What cannot be made true is undone.
  */
+/*
+ * Before a transaction: the rules it adds are congruent's from now on,
+ * on disk first, so that an agent killed right after the restore still
+ * knows them (one that never got in is dropped again below).
+ */
+static void owned_ahead(struct cg_ctx *ctx, struct job *j,
+			const struct need *nd)
+{
+	char tag[TAG_LEN + 1];
+	struct cg_error e;
+	size_t i, had = j->owned.n;
+
+	for (i = 0; i < nd->plan.n; i++) {
+		if (nd->plan.ops[i].kind == IPT_OP_DELETE)
+			continue;
+		rule_tag(nd->plan.ops[i].spec, tag);
+		tags_add(&j->owned, tag);
+	}
+	cg_error_clear(&e);
+	if (j->owned.n != had)
+		(void)owned_write(ctx, j->r, &j->owned, &e);
+}
+
+/* After all: congruent owns what it added that is still in the chain. */
+static void owned_settle(struct cg_ctx *ctx, const struct host *h,
+			 struct job *j)
+{
+	const struct ipt_chain *c =
+		ipt_table_chain(ipt_ruleset_table(&h->rs, j->w->table),
+				j->w->chain);
+	char tag[TAG_LEN + 1];
+	struct tags now = { 0 };
+	struct cg_error e;
+	size_t i;
+
+	for (i = 0; c && i < c->n; i++) {
+		rule_tag(c->rules[i].spec, tag);
+		if (tags_has(&j->owned, tag))
+			tags_add(&now, tag);
+	}
+	cg_error_clear(&e);
+	if (!tags_equal(&now, &j->w->owned))
+		(void)owned_write(ctx, j->r, &now, &e);
+	tags_release(&now);
+}
+
 static void apply_table(struct host *h, const char *table, struct job *jobs,
 			size_t n, struct guarded *gd, size_t gi)
 {
@@ -2010,8 +2401,13 @@ static void apply_table(struct host *h, const char *table, struct job *jobs,
 		if (first == NONE || applied == MAX_ATTEMPTS ||
 		    ++rounds > MAX_ATTEMPTS + 2 * n + 2)
 			break;
-		build_tx(&tx, table, jobs, nds, n, isolate ? first : NONE);
+		build_tx(&tx, table, jobs, nds, n, isolate ? first : NONE,
+			 h->be == &ipt_backend_legacy);
 		guard_hold(gd, gi, nds, isolate ? first : NONE);
+		for (i = 0; i < n; i++)
+			if (!jobs[i].done && !jobs[i].failed &&
+			    (!isolate || i == first))
+				owned_ahead(gd->ctx, &jobs[i], &nds[i]);
 		cg_error_clear(&e);
 		if (ipt_restore(h->be, h->family, &h->where, tx.text.data,
 				tx.text.len, &line, &e) < 0) {
@@ -2091,6 +2487,8 @@ static void job_init(struct job *j, struct cg_resource *r)
 	j->had_policy = cg_xstrdup(c && c->policy ? c->policy : "ACCEPT");
 	for (i = 0; c && i < c->n; i++)
 		specs_add(&j->had, c->rules[i].spec);
+	for (i = 0; i < j->w->owned.n; i++)
+		tags_add(&j->owned, j->w->owned.v[i]);
 }
 
 /* Did the job change anything that is still to be undone? */
@@ -2333,6 +2731,9 @@ static int iptables_apply(struct cg_ctx *ctx, struct cg_resource **res,
 		guard_settle(&gd);
 		guard_record(ctx, res, n, false);
 	}
+	for (i = 0; i < ng; i++)
+		for (j = 0; j < groups[i].n; j++)
+			owned_settle(ctx, groups[i].h, &groups[i].jobs[j]);
 out:
 	for (i = 0; i < ng; i++) {
 		for (j = 0; j < groups[i].n; j++)
@@ -2451,6 +2852,7 @@ static void iptables_validate(struct cg_resource *const *res, size_t n,
 	group = cg_xcalloc(n + 1, sizeof(*group));
 	seen = cg_xcalloc(n + 1, sizeof(*seen));
 	for (i = 0; i < n; i++) {
+		static const struct ipt_where here = { NULL, -1, 0 };
 		const struct want *wi = res[i]->desired;
 		struct ipt_canon_job job;
 		size_t *rule_res = NULL, *rule_idx = NULL, nchains;
@@ -2461,8 +2863,9 @@ static void iptables_validate(struct cg_resource *const *res, size_t n,
 			continue;
 		group_chains(group, ng, wi, NULL, true, &chains, &nchains);
 		cg_error_clear(&e);
+		/* Sets and accounting objects: this machine's. */
 		if (canon_group(be, group, ng, chains, nchains, true, NULL,
-				&job, &rule_res, &rule_idx, &e) < 0) {
+				&here, &job, &rule_res, &rule_idx, &e) < 0) {
 			report(pc, group[0], NULL, true, NULL,
 			       "iptables rules were not checked by the "
 			       "kernel: %s",

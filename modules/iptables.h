@@ -45,6 +45,9 @@ struct ipt_table {
 	size_t n, cap;
 	/* iptables-nft-save could not show it: nft changed it directly. */
 	bool incompatible;
+	/* owned: interfaces Docker's chains name (ipt_table_learn). */
+	char **docker_ifaces;
+	size_t ndocker_ifaces, capdocker_ifaces;
 };
 
 struct ipt_ruleset {
@@ -96,12 +99,19 @@ bool ipt_chain_name_ok(const char *name, const char **why);
 
 /*
  * Software known to manage rules of its own ("docker", "kubernetes",
- * "calico", "fail2ban", "ufw"): the owner of a chain by its name, and of
- * a rule that jumps to such a chain or (Docker) names Docker's bridges.
- * NULL when nobody known owns it. Their rules are never changed.
+ * "calico", "fail2ban", "ufw", "flannel", "libvirt", "cilium",
+ * "netavark", "tailscale", "wireguard"): the owner of a chain by its
+ * name, and of a rule that jumps to such a chain, carries such a
+ * program's comment ("cali:...", "wg-quick(8) rule for wg0"), names its
+ * interfaces (docker0, br-HEX, virbrN; in t, the bridges Docker's own
+ * chains name) or its sets (docker-ext-bridges-v4). NULL when nobody
+ * known owns it. Their rules are never changed.
  */
 const char *ipt_chain_owner(const char *chain);
 const char *ipt_rule_owner(const char *spec);
+const char *ipt_rule_owner_in(const struct ipt_table *t, const char *spec);
+/* Learn t's Docker bridges from Docker's chains (parse does it). */
+void ipt_table_learn(struct ipt_table *t);
 
 /* --- iptables-plan.c: the smallest ordered change of one chain ------- */
 
@@ -118,6 +128,11 @@ struct ipt_op {
 	size_t at;   /* for people: DELETE, where it is now; else where it
 		      * will be once all ops are done (1-based) */
 	size_t want; /* INSERT/APPEND: index into want */
+	/* DELETE: a rule congruent added that the policy no longer has. */
+	bool stale;
+	/* INSERT/APPEND: the have index of the stale rule it takes the
+	 * place of (the rule was edited in the policy), or (size_t)-1. */
+	size_t replaces;
 };
 
 /* A rule the plan leaves in the chain though the policy does not name it. */
@@ -163,6 +178,19 @@ struct ipt_plan_in {
 	size_t nignore;
 	/* Per want rule, or NULL: all IPT_PLACE_ORDER. */
 	const struct ipt_place *place;
+	/*
+	 * Per have rule, or NULL: congruent added it and the policy no
+	 * longer has it, so it goes even without purge (stale[i] is only
+	 * set for a rule nobody known owns and ignore: does not match).
+	 */
+	const bool *stale;
+	/*
+	 * Per want rule, or NULL: the stale have rule it replaces (edited
+	 * in the policy), or (size_t)-1. It goes where that rule was.
+	 */
+	const size_t *replaces;
+	/* The table of the chain, for its owners (ipt_rule_owner_in). */
+	const struct ipt_table *table;
 };
 
 /*
@@ -180,6 +208,10 @@ struct ipt_plan_in {
  * place says is moved (deleted, inserted). Order among managed rules
  * wins over a place that contradicts it: a rule never goes before one
  * declared earlier.
+ *
+ * Stale rules (congruent added them; the policy dropped them) are deleted
+ * like purged ones; a rule that replaces one goes in its place, so an
+ * edit in the policy is an edit in place in the chain.
  */
 void ipt_plan_chain(const struct ipt_plan_in *in, struct ipt_plan *out);
 void ipt_plan_release(struct ipt_plan *p);
@@ -340,6 +372,15 @@ struct ipt_canon_job {
 	const char *cache_dir; /* or NULL */
 	/* Without cache_dir: read what is cached there, write nothing (plan). */
 	const char *cache_read_dir;
+	/*
+	 * Where the ipset sets and nfacct objects the rules name are looked
+	 * up (the namespace the firewall work runs in), to be made in the
+	 * scratch namespace too; NULL: nowhere.
+	 */
+	const struct ipt_where *objects_from;
+	struct cg_buf ipset_script; /* private: "create ..." lines */
+	char **nfacct;              /* private: accounting objects */
+	size_t nnfacct;
 };
 
 /*
@@ -353,5 +394,29 @@ struct ipt_canon_job {
  */
 int ipt_canon_run(struct ipt_canon_job *job, struct cg_error *err);
 void ipt_canon_job_release(struct ipt_canon_job *job);
+
+/* --- iptables-objects.c: sets and accounting objects rules name ------ */
+
+/*
+ * The ipset sets (after --match-set, --add-set, --del-set, --map-set)
+ * and nfacct objects (--nfacct-name) a rule names, added to the lists
+ * (owned, free with ipt_names_free) once each.
+ */
+void ipt_rule_objects(const char *text, char ***sets, size_t *nsets,
+		      char ***accts, size_t *naccts);
+void ipt_names_free(char **v, size_t n);
+
+/*
+ * For each rule of job, the objects it names, looked up where w says
+ * (`ipset list -t NAME`: the definition, never the members; `nfacct get
+ * NAME`): the definitions go into job->ipset_script and job->nfacct; a
+ * rule naming one that does not exist there fails, saying which and
+ * what to do.
+ */
+void ipt_objects_gather(struct ipt_canon_job *job, const struct ipt_where *w);
+
+/* Make job's objects where scratch says (a fresh namespace). */
+int ipt_objects_make(const struct ipt_canon_job *job,
+		     const struct ipt_where *scratch, struct cg_error *err);
 
 #endif

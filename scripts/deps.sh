@@ -18,11 +18,12 @@ build_pkgs="gcc make pkg-config libgit2-dev libyaml-dev libssl-dev libcap-dev"
 # CG_TEST_BROWSER=1 (it is large; the HTML test is skipped without it).
 # nftables: nft, to write rules iptables-nft cannot show (t5100).
 # attr: setfattr and getfattr, for the extended attributes test (t2400).
+# ipset, nfacct: sets and accounting objects that rules name (t5420).
 # (nginx and fcgiwrap for the HTTPS git server are installed by
 # tests/lib/gitserve.sh itself, so that no system nginx is ever started.)
 test_pkgs="$build_pkgs perl git openssh-client openssl jq iptables iproute2
 	strace util-linux procps debootstrap systemd-container libcap2-bin
-	groff-base systemd nftables attr python3-jsonschema"
+	groff-base systemd nftables attr python3-jsonschema ipset nfacct"
 [ "${CG_TEST_BROWSER:-0}" = 1 ] && test_pkgs="$test_pkgs chromium"
 
 # clang and its runtime (libFuzzer, the sanitizers): make fuzz.

@@ -92,7 +92,7 @@ test_expect_success 'rules with quotes and negations go again by spec' '
 	grep -v -e "^!" -e LOG v6.rules >v6.less &&
 	write_policy v4.less v6.less &&
 	test_expect_code 2 cgi run -c agent.yaml >out &&
-	grep -F -- "- [4] -A INPUT -p tcp -m tcp --dport 22 -m comment" out >line &&
+	grep -F -- "- [4] removed from the policy: -A INPUT -p tcp -m tcp --dport 22 -m comment" out >line &&
 	test_grep "ssh from the \\\"office\\\"" line &&
 	ipt_dump >after &&
 	test_grep_not "ssh from the" after &&

@@ -89,11 +89,20 @@ without_logdrop() {
 	YAML
 }
 
-test_expect_success 'a chain still used by a rule we keep cannot go' '
+test_expect_success 'a jump congruent added goes with the chain, even with purge off' '
 	without_logdrop false &&
-	test_expect_code 4 cgi plan >out &&
-	test_grep "chain LOGDROP cannot go: ${q}-A INPUT -j LOGDROP${q} still jumps to it, and the policy does not manage that rule" out &&
-	test_grep "hint: delete that rule (iptables -D INPUT ...), or manage chain INPUT with purge: true" out
+	test_expect_code 2 cgi plan >out &&
+	test_grep "- [3] removed from the policy: -A INPUT -j LOGDROP" out &&
+	test_grep "chain LOGDROP -> (absent)" out
+'
+
+test_expect_success 'a chain still used by a rule we keep cannot go' '
+	nsx iptables -A INPUT -p udp -j LOGDROP &&
+	# 6: INPUT still drops the jump congruent added.
+	test_expect_code 6 cgi plan >out &&
+	test_grep "chain LOGDROP cannot go: ${q}-A INPUT -p udp -j LOGDROP${q} still jumps to it, and the policy does not manage that rule" out &&
+	test_grep "hint: delete that rule (iptables -D INPUT ...), or manage chain INPUT with purge: true" out &&
+	nsx iptables -D INPUT -p udp -j LOGDROP
 '
 
 test_expect_success 'nor one used by a chain the policy does not name' '
@@ -108,7 +117,7 @@ test_expect_success 'with its jumps purged, it goes in the same transaction' '
 	test_expect_code 2 cgi plan >out &&
 	test_grep "- iptables:ipv4/filter/LOGDROP" out &&
 	test_grep "chain LOGDROP -> (absent)" out &&
-	test_grep "- [3] -A INPUT -j LOGDROP" out &&
+	test_grep "- [3] removed from the policy: -A INPUT -j LOGDROP" out &&
 	test_grep "- [1] -A INPUT -j OTHERS" out &&
 	test_expect_code 2 cgi run &&
 	ipt_dump >after &&

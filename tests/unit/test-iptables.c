@@ -464,7 +464,8 @@ static void test_plan_cases(void)
 static void test_plan_positions(void)
 {
 	const char *have[] = { "x", "a", "c" }, *want[] = { "a", "b", "c", "d" };
-	struct ipt_plan_in in = { have, 3, want, 4, false, NULL, 0, NULL };
+	struct ipt_plan_in in = { have, 3, want, 4, false, NULL, 0, NULL,
+				  NULL, NULL, NULL };
 	struct ipt_plan p;
 
 	ipt_plan_chain(&in, &p);
@@ -762,6 +763,101 @@ static void test_lets_in(void)
 	}
 }
 
+#define NONE ((size_t)-1)
+
+/* Stale rules (congruent added them, the policy dropped them) go; an
+ * edited one is replaced where the old one was. */
+static void test_plan_stale(void)
+{
+	static const struct {
+		const char *name, *have, *want;
+		bool stale[4];
+		size_t replaces[2];
+		const char *ops, *after;
+	} cases[] = {
+		{ "a stale rule goes, purge or not", "a s x", "a",
+		  { false, true, false }, { NONE, NONE }, "-D s", "a x" },
+		{ "an edit goes where the old rule was", "x b y", "c",
+		  { false, true, false }, { 1, NONE }, "-D b, -I 2 c", "x c y" },
+		{ "without it, after the rules that stay", "x b y", "c",
+		  { false, true, false }, { NONE, NONE }, "-D b, -A c",
+		  "x y c" },
+		{ "order among managed rules still holds", "a x b y", "a c",
+		  { false, false, true, false }, { NONE, 2 }, "-D b, -I 3 c",
+		  "a x c y" },
+	};
+	size_t i;
+
+	for (i = 0; i < CG_ARRAY_SIZE(cases); i++) {
+		char hb[64], wb[64], got[256];
+		const char *have[8], *want[8], *chain[16];
+		struct ipt_plan_in in = { 0 };
+		struct ipt_plan p;
+		size_t n;
+
+		in.have = have;
+		in.nhave = words(cases[i].have, hb, have);
+		in.want = want;
+		in.nwant = words(cases[i].want, wb, want);
+		in.stale = cases[i].stale;
+		in.replaces = cases[i].replaces;
+		ipt_plan_chain(&in, &p);
+		ops_text(&p, got, sizeof(got));
+		tap_is_str(got, cases[i].ops, cases[i].name);
+		memcpy(chain, have, in.nhave * sizeof(*have));
+		n = simulate(chain, in.nhave, &p);
+		join(chain, n, got, sizeof(got));
+		tap_is_str(got, cases[i].after, "  and the chain after it");
+		ipt_plan_release(&p);
+	}
+}
+
+static void test_more_owners(void)
+{
+	struct ipt_ruleset rs = { 0 };
+	struct ipt_table *t;
+
+	tap_is_str(ipt_rule_owner("-m comment --comment cali:S93hcgKJrXEqnTfs "
+				  "-m mark --mark 0x10000/0x10000 -j ACCEPT"),
+		   "calico", "Calico's comment");
+	tap_is_str(ipt_rule_owner("-m comment --comment \"cilium-feeder: "
+				  "CILIUM_INPUT\" -j CILIUM_INPUT"),
+		   "cilium", "Cilium's");
+	tap_is_str(ipt_rule_owner("-p udp -m comment --comment \"wg-quick(8) "
+				  "rule for wg0\" -j CONNMARK --restore-mark"),
+		   "wireguard", "wg-quick's");
+	tap_is_str(ipt_rule_owner("-i virbr1 -p udp -m udp --dport 53 -j ACCEPT"),
+		   "libvirt", "libvirt's bridges");
+	tap_is_str(ipt_rule_owner("-m set --match-set docker-ext-bridges-v4 dst "
+				  "-j DOCKER"),
+		   "docker", "Docker's set");
+	tap_is_str(ipt_chain_owner("FLANNEL-FWD"), "flannel", "flannel's");
+	tap_is_str(ipt_chain_owner("LIBVIRT_INP"), "libvirt", "libvirt's");
+	tap_is_str(ipt_chain_owner("NETAVARK-1D8721804F16F"), "netavark",
+		   "netavark's");
+	tap_is_str(ipt_chain_owner("ts-input"), "tailscale", "Tailscale's");
+	tap_ok(ipt_rule_owner("-m comment --comment \"my cali: notes\" -j "
+			      "ACCEPT") == NULL,
+	       "a comment only counts by its start");
+	tap_ok(ipt_rule_owner("-i mynet0 -j ACCEPT") == NULL,
+	       "a bridge by any name is nobody's by itself");
+	tap_ok(ipt_ruleset_parse(&rs,
+				 "*filter\n:INPUT ACCEPT [0:0]\n"
+				 ":FORWARD ACCEPT [0:0]\n:DOCKER - [0:0]\n"
+				 "-A FORWARD -i mynet0 -j ACCEPT\n"
+				 "-A FORWARD -i eth0 -j ACCEPT\n"
+				 "-A DOCKER ! -i mynet0 -o mynet0 -j DROP\n"
+				 "COMMIT\n",
+				 NULL) == 0,
+	       "a table with a Docker bridge of a custom name");
+	t = ipt_ruleset_table(&rs, "filter");
+	tap_is_str(ipt_rule_owner_in(t, "-i mynet0 -j ACCEPT"), "docker",
+		   "  is Docker's there: its chains name it");
+	tap_ok(ipt_rule_owner_in(t, "-i eth0 -j ACCEPT") == NULL,
+	       "  and other interfaces are not");
+	ipt_ruleset_release(&rs);
+}
+
 int main(void)
 {
 	test_parse();
@@ -774,6 +870,8 @@ int main(void)
 	test_plan_positions();
 	test_plan_random();
 	test_plan_place();
+	test_plan_stale();
+	test_more_owners();
 	test_shadows();
 	test_lets_in();
 	return tap_done();
