@@ -1,5 +1,7 @@
 /* fleet.c: congruent fleet: the hosts' reports from the central repository, as text, JSON or HTML. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <getopt.h>
@@ -13,6 +15,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "cg/fs.h"
+#include "cg/hash.h"
 #include "cg/json.h"
 #include "cg/jsonparse.h"
 
@@ -1546,12 +1550,63 @@ static void fleet_prometheus(const struct fleet *f, FILE *out)
 /* --- the repository: a directory, or fetched from a URL -------------- */
 
 struct fetch_args {
-	const char *path;
+	const char *path;   /* the cache: a bare repository, made if absent */
 	const char *url;
 	const char *prefix;
 	const struct cg_config *c;
 };
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Delete the cache's host refs that the server no longer has (libgit2
+ * 1.5 prunes only with a configured remote, and ours is anonymous).
+ */
+static int prune_cache(git_repository *repo, git_remote *remote,
+		       const char *prefix)
+{
+	const git_remote_head **heads;
+	git_reference_iterator *it = NULL;
+	git_reference *ref;
+	char *glob = cg_xasprintf("refs/heads/%s*", prefix);
+	const char **names;
+	size_t i, n = 0;
+	int rc;
+
+	rc = git_remote_ls(&heads, &n, remote);
+	if (rc < 0)
+		goto out;
+	names = cg_xcalloc(n + 1, sizeof(*names));
+	for (i = 0; i < n; i++)
+		names[i] = heads[i]->name;
+	qsort(names, n, sizeof(*names), cmp_str);
+	rc = git_reference_iterator_glob_new(&it, repo, glob);
+	while (rc == 0 && (rc = git_reference_next(&ref, it)) == 0) {
+		const char *name = git_reference_name(ref);
+
+		if (!bsearch(&name, names, n, sizeof(*names), cmp_str))
+			rc = git_reference_delete(ref);
+		git_reference_free(ref);
+	}
+	if (rc == GIT_ITEROVER)
+		rc = 0;
+	git_reference_iterator_free(it);
+	free(names);
+out:
+	free(glob);
+	return rc;
+}
+
+/*
+ * Fetch the hosts' refs of a->url into the cache at a->path. What the
+ * cache has is sent as "have"s, so only new commits come over the wire;
+ * a ref rewritten on the server (compaction) is taken as it is there,
+ * a ref deleted there (fleet forget) is deleted here. Says "ok N" with
+ * the number of objects received.
+ */
 static int fleet_fetch_child(void *arg, char *msg, size_t size)
 {
 	const struct fetch_args *a = arg;
@@ -1572,13 +1627,21 @@ static int fleet_fetch_child(void *arg, char *msg, size_t size)
 	fo.update_fetchhead = 0;
 	cg_git_auth_callbacks(&fo.callbacks, a->url, a->c->ssh_key,
 			      a->c->known_hosts, &auth);
-	snprintf(spec, sizeof(spec), "refs/heads/%s*:refs/heads/%s*", a->prefix,
-		 a->prefix);
-	rc = git_repository_init(&repo, a->path, 1);
+	snprintf(spec, sizeof(spec), "+refs/heads/%s*:refs/heads/%s*",
+		 a->prefix, a->prefix);
+	rc = git_repository_open_bare(&repo, a->path);
+	if (rc < 0)
+		rc = git_repository_init(&repo, a->path, 1);
 	if (rc == 0)
 		rc = git_remote_create_anonymous(&remote, repo, a->url);
 	if (rc == 0)
 		rc = git_remote_fetch(remote, &refspecs, &fo, "congruent fleet");
+	if (rc == 0)
+		rc = prune_cache(repo, remote, a->prefix);
+	/*
+	 * The refs stay loose: packing them (git_refdb_compress) peels each
+	 * one, which reads the object it points to, whatever its size.
+	 */
 	if (rc < 0) {
 		ge = git_error_last();
 		snprintf(msg, size, "%s",
@@ -1586,7 +1649,8 @@ static int fleet_fetch_child(void *arg, char *msg, size_t size)
 			 : ge && ge->message   ? ge->message
 					       : "fetch failed");
 	} else {
-		snprintf(msg, size, "ok");
+		snprintf(msg, size, "ok %u",
+			 git_remote_stats(remote)->received_objects);
 	}
 	free(auth);
 	git_remote_free(remote);
@@ -1708,6 +1772,7 @@ struct fleet_opts {
 	int format; /* 0 text, 1 json, 2 html, 3 prometheus */
 	unsigned long stale_hours, history, max_report_kb, timeout;
 	const char *forget; /* "forget HOST" after the options */
+	const char *cache;  /* --cache DIR, or NULL: the default */
 };
 
 static int fleet_usage(const char *fmt, const char *arg)
@@ -1740,7 +1805,7 @@ static int number(const char *opt, const char *arg, unsigned long max,
 static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 {
 	enum { O_REPORTS = 256, O_PREFIX, O_FORMAT, O_STALE, O_HISTORY,
-	       O_MAXREP, O_TIMEOUT };
+	       O_MAXREP, O_TIMEOUT, O_CACHE };
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "reports", required_argument, NULL, O_REPORTS },
@@ -1750,6 +1815,7 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 		{ "history", required_argument, NULL, O_HISTORY },
 		{ "max-report-kb", required_argument, NULL, O_MAXREP },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "cache", required_argument, NULL, O_CACHE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1810,6 +1876,9 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 		case O_TIMEOUT:
 			if (number("--timeout", optarg, 86400, &o->timeout) < 0)
 				return -1;
+			break;
+		case O_CACHE:
+			o->cache = optarg;
 			break;
 		default:
 			return fleet_usage("unknown option '%s'",
@@ -1912,6 +1981,66 @@ out:
 	return status;
 }
 
+/*
+ * The cache of a URL's reports: DIR/HASH.git, DIR being --cache, else
+ * $XDG_CACHE_HOME/congruent/fleet, else ~/.cache/congruent/fleet; HASH
+ * from the URL and the prefix, so that two repositories never share
+ * one. NULL (err says why) when there is no such directory to make.
+ */
+static char *cache_repo(const char *dir, const char *url, const char *prefix,
+			struct cg_error *err)
+{
+	unsigned char d[CG_SHA256_LEN];
+	char hex[2 * CG_SHA256_LEN + 1];
+	const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	struct cg_buf key = { 0 };
+	char *base, *path;
+
+	if (dir)
+		base = cg_xstrdup(dir);
+	else if (x && *x == '/')
+		base = cg_xasprintf("%s/congruent/fleet", x);
+	else if (home && *home == '/')
+		base = cg_xasprintf("%s/.cache/congruent/fleet", home);
+	else {
+		cg_error_set(err, CG_ERR, "no directory for the fleet cache "
+					  "(no HOME)");
+		cg_error_hint(err, "pass --cache DIR");
+		return NULL;
+	}
+	if (cg_mkdir_p(base, 0700, err) < 0) {
+		cg_error_hint(err, "pass --cache DIR, a directory of yours");
+		free(base);
+		return NULL;
+	}
+	cg_buf_addf(&key, "%s%c%s", url, 0, prefix);
+	cg_sha256_buf(key.data, key.len, d);
+	cg_hex(d, 10, hex);
+	path = cg_xasprintf("%s/%s.git", base, hex);
+	cg_buf_release(&key);
+	free(base);
+	return path;
+}
+
+/*
+ * One fleet at a time fetches into a cache: two fetches updating the
+ * same refs would race. The lock is the fd, released on exit.
+ */
+static int cache_lock(const char *repo, struct cg_error *err)
+{
+	char *path = cg_xasprintf("%s.lock", repo);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		cg_error_sys(err, CG_ERR, "cannot lock %s", path);
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	free(path);
+	return fd;
+}
+
 int cg_cmd_fleet_main(int argc, char **argv)
 {
 	struct fleet_opts o;
@@ -1919,9 +2048,9 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	struct fleet f;
 	struct cg_error err;
 	struct stat st;
-	char *tmp = NULL, *prefix_copy = NULL;
+	char *prefix_copy = NULL, *cache = NULL;
 	const char *forget = NULL;
-	int status = 1;
+	int status = 1, lockfd = -1;
 
 	/* "fleet forget HOST [options]": the options follow the host. */
 	if (argc > 1 && strcmp(argv[1], "forget") == 0) {
@@ -1988,16 +2117,16 @@ int cg_cmd_fleet_main(int argc, char **argv)
 			goto out;
 		}
 	} else {
-		/* A URL: fetch the hosts' refs into a scratch repository. */
+		/* A URL: fetch what is new into the cache, read it there. */
 		struct fetch_args a;
 		char msg[1024];
 
-		tmp = scratch_dir(&err);
-		if (!tmp) {
+		cache = cache_repo(o.cache, o.reports, f.prefix, &err);
+		if (!cache || (lockfd = cache_lock(cache, &err)) < 0) {
 			cg_print_error(stderr, &err, false);
 			goto out;
 		}
-		a.path = tmp;
+		a.path = cache;
 		a.url = o.reports;
 		a.prefix = f.prefix;
 		a.c = &conf;
@@ -2007,8 +2136,8 @@ int cg_cmd_fleet_main(int argc, char **argv)
 			cg_print_error(stderr, &err, false);
 			goto out;
 		}
-		if (git_repository_open_bare(&f.repo, tmp) < 0) {
-			cg_git_error(&err, "cannot open %s", tmp);
+		if (git_repository_open_bare(&f.repo, cache) < 0) {
+			cg_git_error(&err, "cannot open %s", cache);
 			cg_print_error(stderr, &err, false);
 			goto out;
 		}
@@ -2047,10 +2176,9 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	status = ferror(stdout) ? 1 : fleet_status(&f);
 out:
 	fleet_release(&f);
-	if (tmp) {
-		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-		free(tmp);
-	}
+	if (lockfd >= 0)
+		close(lockfd);
+	free(cache);
 	free(prefix_copy);
 	cg_config_release(&conf);
 	return status;
