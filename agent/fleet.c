@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <getopt.h>
 #include <git2.h>
+#include <git2/sys/mempack.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1739,6 +1740,260 @@ static int forget_child(void *arg, char *msg, size_t size)
 	return rc < 0 ? -1 : 0;
 }
 
+/* --- fleet compact ---------------------------------------------------- */
+
+/*
+ * Retention. A host's ref is the history of its state: a commit per
+ * change, and heartbeats in between that only say "still the same".
+ * Compaction drops the heartbeats older than heartbeat_ttl (they are most
+ * of the commits: 6 a day per host) and, with report_ttl, everything
+ * older than that; every state change younger than report_ttl is kept,
+ * with its tree, message, author and committer (so its time) unchanged:
+ * only the parents change. The tip is always kept.
+ */
+struct compact {
+	git_repository *repo;   /* borrowed */
+	git_odb *odb;           /* owned */
+	git_odb_backend *mem;   /* borrowed: owned by odb */
+	int64_t hb_before;      /* heartbeats older than this go */
+	int64_t all_before;     /* everything older than this goes; 0: none */
+	/* Refs to move once the batch's objects are on disk. */
+	char **refs;            /* owned */
+	git_oid *old, *new;     /* owned */
+	size_t n, cap;
+	size_t hosts, changed, raced, dropped, kept;
+};
+
+#define COMPACT_BATCH 500
+#define COMPACT_MAX_CHAIN 1000000
+
+/* Write the batch's commits as one pack, then move each ref if unmoved. */
+static int compact_flush(struct compact *k, struct cg_error *err)
+{
+	git_buf pack = { 0 };
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress st = { 0 };
+	size_t i;
+	int rc = 0;
+
+	if (k->n == 0)
+		return 0;
+	rc = git_mempack_dump(&pack, k->repo, k->mem);
+	if (rc == 0)
+		rc = git_odb_write_pack(&wp, k->odb, NULL, NULL);
+	if (rc == 0)
+		rc = wp->append(wp, pack.ptr, pack.size, &st);
+	if (rc == 0)
+		rc = wp->commit(wp, &st);
+	if (wp)
+		wp->free(wp);
+	git_buf_dispose(&pack);
+	git_mempack_reset(k->mem);
+	if (rc < 0) {
+		rc = cg_git_error(err, "cannot write the compacted commits to %s",
+				  git_repository_path(k->repo));
+		goto out;
+	}
+	for (i = 0; i < k->n; i++) {
+		git_reference *ref = NULL;
+
+		/* A host that pushed meanwhile keeps its ref: next time. */
+		if (git_reference_create_matching(&ref, k->repo, k->refs[i],
+						   &k->new[i], 1, &k->old[i],
+						   "congruent fleet compact") < 0)
+			k->raced++;
+		else
+			k->changed++;
+		git_reference_free(ref);
+	}
+out:
+	for (i = 0; i < k->n; i++)
+		free(k->refs[i]);
+	k->n = 0;
+	return rc;
+}
+
+/* One host: its first-parent chain, rebuilt without what goes. */
+static int compact_host(struct compact *k, const char *refname,
+			const git_oid *tip, struct cg_error *err)
+{
+	git_oid *ids = NULL, parent;
+	bool *keep = NULL, have_parent = false, rewritten = false;
+	size_t n = 0, cap = 0, i, drop = 0;
+	git_commit *c = NULL;
+	int rc = 0;
+
+	/* Newest first: the chain as it is. */
+	git_oid_cpy(&parent, tip);
+	while (n < COMPACT_MAX_CHAIN) {
+		const char *msg;
+		int64_t t;
+
+		if (git_commit_lookup(&c, k->repo, &parent) < 0) {
+			rc = cg_git_error(err, "cannot read the history of %s",
+					  refname);
+			goto out;
+		}
+		cg_grow(&ids, &cap, n + 1, sizeof(*ids));
+		keep = cg_xrealloc(keep, cap * sizeof(*keep));
+		git_oid_cpy(&ids[n], &parent);
+		msg = git_commit_message(c);
+		t = git_commit_time(c);
+		keep[n] = n == 0 ||
+			  ((!k->all_before || t >= k->all_before) &&
+			   (t >= k->hb_before || !msg ||
+			    !cg_str_starts(msg, "heartbeat ")));
+		drop += !keep[n];
+		n++;
+		if (git_commit_parentcount(c) == 0)
+			break;
+		git_oid_cpy(&parent, git_commit_parent_id(c, 0));
+		git_commit_free(c);
+		c = NULL;
+	}
+	git_commit_free(c);
+	c = NULL;
+	k->hosts++;
+	k->dropped += drop;
+	k->kept += n - drop;
+	if (!drop)
+		goto out;
+	/* Oldest first: a kept commit is rewritten once one below it was. */
+	for (i = n; i-- > 0;) {
+		const git_commit *parents[1];
+		git_commit *p = NULL;
+		git_tree *tree = NULL;
+		git_oid id;
+
+		if (!keep[i]) {
+			rewritten = true;
+			continue;
+		}
+		if (!rewritten) {
+			git_oid_cpy(&parent, &ids[i]);
+			have_parent = true;
+			continue;
+		}
+		rc = git_commit_lookup(&c, k->repo, &ids[i]);
+		if (rc == 0)
+			rc = git_commit_tree(&tree, c);
+		if (rc == 0 && have_parent)
+			rc = git_commit_lookup(&p, k->repo, &parent);
+		parents[0] = p;
+		if (rc == 0)
+			rc = git_commit_create(&id, k->repo, NULL,
+					       git_commit_author(c),
+					       git_commit_committer(c),
+					       git_commit_message_encoding(c),
+					       git_commit_message(c), tree,
+					       have_parent ? 1 : 0, parents);
+		git_commit_free(p);
+		git_tree_free(tree);
+		git_commit_free(c);
+		c = NULL;
+		if (rc < 0) {
+			rc = cg_git_error(err, "cannot rewrite the history of %s",
+					  refname);
+			goto out;
+		}
+		git_oid_cpy(&parent, &id);
+		have_parent = true;
+	}
+	cg_grow(&k->refs, &k->cap, k->n + 1, sizeof(*k->refs));
+	k->old = cg_xrealloc(k->old, k->cap * sizeof(*k->old));
+	k->new = cg_xrealloc(k->new, k->cap * sizeof(*k->new));
+	k->refs[k->n] = cg_xstrdup(refname);
+	git_oid_cpy(&k->old[k->n], tip);
+	git_oid_cpy(&k->new[k->n], &parent);
+	k->n++;
+	if (k->n >= COMPACT_BATCH)
+		rc = compact_flush(k, err);
+out:
+	free(ids);
+	free(keep);
+	return rc;
+}
+
+/* congruent fleet compact: on the reports repository itself, a path. */
+static int fleet_compact(const char *path, const char *prefix,
+			 unsigned long hb_days, unsigned long ttl_days)
+{
+	struct compact k = { 0 };
+	git_reference_iterator *it = NULL;
+	git_reference *ref;
+	struct cg_error err;
+	struct stat st;
+	int64_t now = (int64_t)time(NULL);
+	char *glob = cg_xasprintf("refs/heads/%s*", prefix);
+	int rc, status = 1;
+
+	cg_error_clear(&err);
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		cg_error_set(&err, CG_ERR, "fleet compact works on the reports "
+					   "repository itself, not on '%s'",
+			     path);
+		cg_error_hint(&err, "run it on the git server, with --reports "
+				    "/PATH/TO/reports.git");
+		goto fail;
+	}
+	if (ttl_days && ttl_days < hb_days) {
+		cg_error_set(&err, CG_ERR, "--report-ttl %lu is shorter than "
+					   "--heartbeat-ttl %lu",
+			     ttl_days, hb_days);
+		cg_error_hint(&err, "state changes are kept at least as long as "
+				    "heartbeats");
+		goto fail;
+	}
+	if (git_repository_open_ext(&k.repo, path,
+				    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
+		cg_git_error(&err, "cannot open %s", path);
+		goto fail;
+	}
+	if (git_repository_odb(&k.odb, k.repo) < 0 ||
+	    git_mempack_new(&k.mem) < 0 ||
+	    git_odb_add_backend(k.odb, k.mem, 1000) < 0) {
+		cg_git_error(&err, "cannot set up %s", path);
+		goto fail;
+	}
+	k.hb_before = now - (int64_t)hb_days * 86400;
+	k.all_before = ttl_days ? now - (int64_t)ttl_days * 86400 : 0;
+	rc = git_reference_iterator_glob_new(&it, k.repo, glob);
+	while (rc == 0 && (rc = git_reference_next(&ref, it)) == 0) {
+		if (git_reference_type(ref) == GIT_REFERENCE_DIRECT)
+			rc = compact_host(&k, git_reference_name(ref),
+					  git_reference_target(ref), &err);
+		git_reference_free(ref);
+	}
+	git_reference_iterator_free(it);
+	if (rc == GIT_ITEROVER)
+		rc = 0;
+	else if (rc < 0 && !err.msg[0])
+		cg_git_error(&err, "cannot list the refs of %s", path);
+	if (rc == 0)
+		rc = compact_flush(&k, &err);
+	if (rc < 0)
+		goto fail;
+	printf("compacted %s: %zu hosts, %zu refs rewritten, %zu commits "
+	       "dropped, %zu kept",
+	       path, k.hosts, k.changed, k.dropped, k.kept);
+	if (k.raced)
+		printf("; %zu hosts pushed meanwhile and were left as they are",
+		       k.raced);
+	printf("\n(the dropped commits take space until git gc --prune)\n");
+	status = 0;
+	goto out;
+fail:
+	cg_print_error(stderr, &err, false);
+out:
+	free(k.refs);
+	free(k.old);
+	free(k.new);
+	git_odb_free(k.odb);
+	git_repository_free(k.repo);
+	free(glob);
+	return status;
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag,
 		    struct FTW *ftw)
 {
@@ -1773,6 +2028,8 @@ struct fleet_opts {
 	unsigned long stale_hours, history, max_report_kb, timeout;
 	const char *forget; /* "forget HOST" after the options */
 	const char *cache;  /* --cache DIR, or NULL: the default */
+	bool compact;       /* "fleet compact" */
+	unsigned long heartbeat_ttl, report_ttl; /* days; 0: forever */
 };
 
 static int fleet_usage(const char *fmt, const char *arg)
@@ -1805,7 +2062,7 @@ static int number(const char *opt, const char *arg, unsigned long max,
 static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 {
 	enum { O_REPORTS = 256, O_PREFIX, O_FORMAT, O_STALE, O_HISTORY,
-	       O_MAXREP, O_TIMEOUT, O_CACHE };
+	       O_MAXREP, O_TIMEOUT, O_CACHE, O_HBTTL, O_TTL };
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "reports", required_argument, NULL, O_REPORTS },
@@ -1816,6 +2073,8 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 		{ "max-report-kb", required_argument, NULL, O_MAXREP },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "cache", required_argument, NULL, O_CACHE },
+		{ "heartbeat-ttl", required_argument, NULL, O_HBTTL },
+		{ "report-ttl", required_argument, NULL, O_TTL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1827,6 +2086,7 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 	o->history = DEFAULT_HISTORY;
 	o->max_report_kb = DEFAULT_MAX_REPORT / 1024;
 	o->timeout = 120;
+	o->heartbeat_ttl = 7;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+c:h", lo, NULL)) != -1) {
@@ -1880,10 +2140,24 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 		case O_CACHE:
 			o->cache = optarg;
 			break;
+		case O_HBTTL:
+			if (number("--heartbeat-ttl", optarg, 36500,
+				   &o->heartbeat_ttl) < 0)
+				return -1;
+			break;
+		case O_TTL:
+			if (number("--report-ttl", optarg, 36500,
+				   &o->report_ttl) < 0)
+				return -1;
+			break;
 		default:
 			return fleet_usage("unknown option '%s'",
 					   argv[optind - 1]);
 		}
+	}
+	if (optind + 1 == argc && strcmp(argv[optind], "compact") == 0) {
+		o->compact = true;
+		return 0;
 	}
 	if (optind + 2 == argc && strcmp(argv[optind], "forget") == 0) {
 		o->forget = argv[optind + 1];
@@ -2050,6 +2324,7 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	struct stat st;
 	char *prefix_copy = NULL, *cache = NULL;
 	const char *forget = NULL;
+	bool compact = false;
 	int status = 1, lockfd = -1;
 
 	/* "fleet forget HOST [options]": the options follow the host. */
@@ -2067,10 +2342,17 @@ int cg_cmd_fleet_main(int argc, char **argv)
 		argc -= 2;
 		argv += 2;
 	}
+	/* "fleet compact [options]" */
+	if (argc > 1 && strcmp(argv[1], "compact") == 0) {
+		compact = true;
+		argc--;
+		argv++;
+	}
 	status = fleet_opts_parse(argc, argv, &o);
 	if (status != 0)
 		return status < 0 ? 1 : 0;
 	status = 1;
+	compact = compact || o.compact;
 	if (o.forget) {
 		if (forget) {
 			fleet_usage("forget takes one host, not also '%s'",
@@ -2099,6 +2381,12 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	if (forget) {
 		cg_git_setup(&conf);
 		status = fleet_forget(&o, &conf, prefix_copy, forget);
+		goto out;
+	}
+	if (compact) {
+		cg_git_setup(&conf);
+		status = fleet_compact(o.reports, prefix_copy, o.heartbeat_ttl,
+				       o.report_ttl);
 		goto out;
 	}
 	f.prefix = prefix_copy;

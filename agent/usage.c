@@ -43,7 +43,12 @@ static const struct {
 	  "       exit 0 all congruent, 2 drift repaired, 4 failed, refused or\n"
 	  "       stale\n"
 	  "fleet forget HOST [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
-	  "       delete a decommissioned host's ref from the reports repository" },
+	  "       delete a decommissioned host's ref from the reports repository\n"
+	  "fleet compact [--reports DIR] [--prefix PREFIX] [--heartbeat-ttl DAYS]\n"
+	  "       [--report-ttl DAYS]\n"
+	  "       retention, on the server: drop heartbeats older than DAYS\n"
+	  "       (7), and with --report-ttl every older report; state\n"
+	  "       changes kept" },
 	{ "restore",
 	  "restore [-c FILE] [--root DIR] [--state-dir DIR] [--list]\n"
 	  "       [PATH [BACKUP]]\n"
