@@ -31,7 +31,6 @@
  */
 
 #define MAX_HISTORY 1000
-#define MAX_COLUMNS 40 /* resources as columns of the HTML table */
 #define DEFAULT_STALE_HOURS 12
 #define DEFAULT_HISTORY 20
 #define DEFAULT_MAX_REPORT (1u << 20)
@@ -123,7 +122,6 @@ struct hres {
 	uint8_t *st;    /* owned: status in each history entry */
 	int64_t since;  /* when the current status began; 0: ok now */
 	bool before;    /* ... or earlier: history ended first */
-	int col;        /* HTML column, or -1 */
 };
 
 struct host {
@@ -583,7 +581,6 @@ static void host_resources(struct host *h)
 				memset(&h->res[j], 0, sizeof(h->res[j]));
 				h->res[j].id = r->ids[k];
 				h->res[j].st = cg_xcalloc(h->nh, 1);
-				h->res[j].col = -1;
 			}
 		}
 	}
@@ -1243,38 +1240,47 @@ static void esc(FILE *out, const char *s)
 }
 
 static const char css[] =
-	"body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}"
+	"body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;"
+	"max-width:100%;overflow-wrap:anywhere}"
 	"h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2em}"
-	"table{border-collapse:collapse}"
+	"table{border-collapse:collapse;width:100%;table-layout:fixed}"
 	"th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;"
-	"vertical-align:top}"
+	"vertical-align:top;overflow-wrap:anywhere}"
 	"th{background:#f4f4f4;position:sticky;top:0}"
-	"th.res{writing-mode:vertical-rl;transform:rotate(180deg);"
-	"font-weight:normal;font-family:monospace;max-height:16em}"
+	"col.name{width:14em}col.st{width:8em}col.time{width:11em}"
+	"col.pol{width:8em}col.num{width:6.5em}"
 	".cards span{display:inline-block;margin:0 1em 1em 0;padding:.5em 1em;"
 	"border-radius:4px;color:#fff;font-weight:bold}"
 	".congruent{background:#2e7d32}.drifted{background:#f9a825}"
 	".repaired{background:#1565c0}.failed{background:#c62828}"
 	".stale{background:#757575}.skipped{background:#6a1b9a}"
 	".rolled_out{background:#00838f}.refused{background:#ad1457}.stale_source{background:#5d4037}"
-	"td.why{max-width:40em}td.why p{margin:0 0 .3em}"
+	"td.why p{margin:0 0 .3em}"
 	".hint{color:#555;font-style:italic}"
 	".ok{background:#c8e6c9}.unknown{background:#eee}"
 	"td.state{color:#fff;font-weight:bold}"
-	".h{display:inline-block;width:8px;height:14px;margin-right:1px}"
+	"code.hist{letter-spacing:1px;background:#f4f4f4}"
+	"dl.legend{display:grid;grid-template-columns:max-content 1fr;"
+	"gap:.2em 1em}dl.legend dt{padding:0 .5em;color:#fff;border-radius:3px}"
+	"dl.legend dd{margin:0}"
+	"details.res p{margin:.2em 0}summary{cursor:pointer}"
 	"code{font-size:12px}";
+
+/* One letter per status: a history in a few bytes, at 10,000 hosts. */
+static const char hist_letter[] = { '.', 'd', 'R', 'F', 's', '?' };
 
 static void html_hist(FILE *out, const struct host *h, const struct hres *x)
 {
+	char first[32], last[32];
 	size_t m;
-	char when[32];
 
 	/* Oldest on the left, as a timeline reads. */
-	for (m = h->nh; m-- > 0;) {
-		cg_time_iso(when, h->h[m].time);
-		fprintf(out, "<span class=\"h %s\" title=\"%s %s\"></span>",
-			rstatus_names[x->st[m]], when, rstatus_names[x->st[m]]);
-	}
+	cg_time_iso(first, h->h[h->nh - 1].time);
+	cg_time_iso(last, h->h[0].time);
+	fprintf(out, "<code class=\"hist\" title=\"%s to %s\">", first, last);
+	for (m = h->nh; m-- > 0;)
+		fputc(hist_letter[x->st[m]], out);
+	fprintf(out, "</code>");
 }
 
 static void html_hint(FILE *out, const char *hint)
@@ -1334,35 +1340,177 @@ static void html_why(FILE *out, const struct host *h)
 		html_hint(out, r->source_hint);
 		fprintf(out, "</p>");
 	}
+	/* Each resource's history on demand: hundreds would not fit. */
+	if (h->nres) {
+		fprintf(out, "<details class=\"res\"><summary>%zu resource%s "
+			     "not ok in the last %zu reports</summary>",
+			h->nres, h->nres == 1 ? "" : "s", h->nh);
+		for (k = 0; k < h->nres; k++) {
+			fprintf(out, "<p>");
+			html_hist(out, h, &h->res[k]);
+			fprintf(out, " <code>");
+			esc(out, h->res[k].id);
+			fprintf(out, "</code> %s</p>", rstatus_names[h->res[k].st[0]]);
+		}
+		fprintf(out, "</details>");
+	}
 	fprintf(out, "</td>");
+}
+
+/* What each colour says: the page's legend. */
+static void html_legend(FILE *out)
+{
+	static const char *const what[] = {
+		"its last report changed nothing",
+		"its last run applied a new policy commit",
+		"found drifted by plan or audit, not changed",
+		"drift repaired, on the same policy commit",
+		"a resource failed or was skipped",
+		"a new policy commit was refused",
+		"could not fetch its policy: enforces the last good commit",
+		"no report for longer than the stale limit",
+	};
+	static const char *const marks[] = { "ok", "drifted", "repaired",
+					     "failed", "skipped", "unknown" };
+	size_t i;
+
+	fprintf(out, "<h2>Legend</h2>\n<dl class=\"legend\" id=\"legend\">");
+	for (i = 0; i < ST_N; i++)
+		fprintf(out, "<dt class=\"%s\">%s</dt><dd>%s</dd>",
+			state_words[i], state_names[i], what[i]);
+	fprintf(out, "</dl>\n<p>A resource's history: one letter per report, "
+		     "oldest on the left:");
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		fprintf(out, " <code class=\"hist\">%c</code> %s",
+			hist_letter[i], marks[i]);
+	fprintf(out, " (unknown: that report could not be read).</p>\n");
+}
+
+struct resrow {
+	const char *id; /* borrowed */
+	size_t host;
+	uint8_t st;
+};
+
+static int cmp_resrow(const void *a, const void *b)
+{
+	const struct resrow *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	return c ? c : (x->host < y->host ? -1 : x->host > y->host);
+}
+
+struct resgroup {
+	size_t first, n;  /* rows[first .. first+n) */
+	size_t count[RS_UNKNOWN + 1];
+};
+
+static int cmp_resgroup(const void *a, const void *b)
+{
+	const struct resgroup *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n > y->n ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+#define HTML_NAMES 100 /* host names listed under a resource */
+
+/*
+ * The resources not ok in the hosts' last reports, one row each with how
+ * many hosts have it in each status, most hosts first; the names on
+ * demand (a closed <details>).
+ */
+static void html_resources(const struct fleet *f, FILE *out)
+{
+	static const int cols[] = { RS_FAILED, RS_DRIFTED, RS_REPAIRED,
+				    RS_SKIPPED };
+	struct resrow *rows = NULL;
+	struct resgroup *g = NULL;
+	size_t n = 0, cap = 0, ng = 0, capg = 0, i, k;
+
+	for (i = 0; i < f->n; i++)
+		for (k = 0; k < f->hosts[i].nres; k++) {
+			const struct hres *x = &f->hosts[i].res[k];
+
+			if (x->st[0] == RS_OK)
+				continue;
+			cg_grow(&rows, &cap, n + 1, sizeof(*rows));
+			rows[n].id = x->id;
+			rows[n].host = i;
+			rows[n++].st = x->st[0];
+		}
+	if (n)
+		qsort(rows, n, sizeof(*rows), cmp_resrow);
+	for (i = 0; i < n; i++) {
+		if (!ng || strcmp(rows[g[ng - 1].first].id, rows[i].id) != 0) {
+			cg_grow(&g, &capg, ng + 1, sizeof(*g));
+			memset(&g[ng], 0, sizeof(g[ng]));
+			g[ng++].first = i;
+		}
+		g[ng - 1].n++;
+		g[ng - 1].count[rows[i].st]++;
+	}
+	if (ng)
+		qsort(g, ng, sizeof(*g), cmp_resgroup);
+	fprintf(out, "<h2>Resources not ok (%zu)</h2>\n", ng);
+	if (!ng)
+		fprintf(out, "<p>Every host's resources are ok.</p>\n");
+	else
+		fprintf(out, "<table id=\"resources\"><colgroup><col>"
+			     "<col class=\"num\"><col class=\"num\">"
+			     "<col class=\"num\"><col class=\"num\">"
+			     "<col class=\"num\"></colgroup><thead><tr>"
+			     "<th>resource</th><th>hosts</th><th>failed</th>"
+			     "<th>drifted</th><th>repaired</th><th>skipped</th>"
+			     "</tr></thead><tbody>\n");
+	for (i = 0; i < ng; i++) {
+		fprintf(out, "<tr><td><details class=\"res\"><summary><code>");
+		esc(out, rows[g[i].first].id);
+		fprintf(out, "</code></summary><p>");
+		for (k = 0; k < g[i].n && k < HTML_NAMES; k++) {
+			const struct resrow *r = &rows[g[i].first + k];
+
+			esc(out, f->hosts[r->host].name);
+			fprintf(out, " <code class=\"hist\">%c</code> ",
+				hist_letter[r->st]);
+		}
+		if (g[i].n > HTML_NAMES)
+			fprintf(out, "&hellip; and %zu more", g[i].n - HTML_NAMES);
+		fprintf(out, "</p></details></td><td>%zu</td>", g[i].n);
+		for (k = 0; k < sizeof(cols) / sizeof(cols[0]); k++)
+			fprintf(out, "<td>%zu</td>", g[i].count[cols[k]]);
+		fprintf(out, "</tr>\n");
+	}
+	if (ng)
+		fprintf(out, "</tbody></table>\n");
+	free(g);
+	free(rows);
+}
+
+/* Hosts worst first, then by name (f->hosts is by name). */
+static int cmp_host_state(const void *a, const void *b)
+{
+	const struct host *x = *(const struct host *const *)a;
+	const struct host *y = *(const struct host *const *)b;
+
+	if (x->state != y->state)
+		return x->state > y->state ? -1 : 1;
+	return strcmp(x->name, y->name);
 }
 
 static void fleet_html(const struct fleet *f, FILE *out)
 {
-	const char **cols = NULL;
-	size_t ncols = 0, capcols = 0, i, k, c, ng;
+	const struct host **order;
+	size_t i, k, ng;
 	struct group *g;
 	char when[32], since[32];
 
-	/* Columns: the resources involved anywhere, the first MAX_COLUMNS. */
-	for (i = 0; i < f->n; i++) {
-		struct host *h = &f->hosts[i];
-
-		for (k = 0; k < h->nres; k++) {
-			for (c = 0; c < ncols; c++)
-				if (strcmp(cols[c], h->res[k].id) == 0)
-					break;
-			if (c == ncols && ncols < MAX_COLUMNS) {
-				cg_grow(&cols, &capcols, ncols + 1,
-					sizeof(*cols));
-				cols[ncols++] = h->res[k].id;
-			}
-			h->res[k].col = c < ncols ? (int)c : -1;
-		}
-	}
 	cg_time_iso(when, f->now);
 	fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
-		     "<meta charset=\"utf-8\"><title>congruent fleet</title>"
+		     "<meta charset=\"utf-8\"><meta name=\"viewport\" "
+		     "content=\"width=device-width\">"
+		     "<title>congruent fleet</title>"
 		     "<style>%s</style></head><body>\n<h1>congruent fleet: ",
 		css);
 	esc(out, f->source);
@@ -1377,18 +1525,23 @@ static void fleet_html(const struct fleet *f, FILE *out)
 		fprintf(out, "<span class=\"skipped\" id=\"count-skipped\">%zu "
 			     "skipped</span>",
 			f->nskips);
-	fprintf(out, "</div>\n<h2>Hosts &times; resources</h2>\n"
-		     "<table id=\"hosts\"><thead><tr><th>host</th><th>state</th>"
-		     "<th>since</th><th>policy</th><th>last report</th>");
-	for (c = 0; c < ncols; c++) {
-		fprintf(out, "<th class=\"res\">");
-		esc(out, cols[c]);
-		fprintf(out, "</th>");
-	}
-	fprintf(out, "<th>other resources</th><th>why</th></tr></thead>"
-		     "<tbody>\n");
+	fprintf(out, "</div>\n");
+	html_legend(out);
+	html_resources(f, out);
+	/* Worst first: what needs a look is at the top. */
+	order = cg_xcalloc(f->n + 1, sizeof(*order));
+	for (i = 0; i < f->n; i++)
+		order[i] = &f->hosts[i];
+	qsort(order, f->n, sizeof(*order), cmp_host_state);
+	fprintf(out, "<h2>Hosts (worst first)</h2>\n"
+		     "<table id=\"hosts\"><colgroup><col class=\"name\">"
+		     "<col class=\"st\"><col class=\"time\"><col class=\"pol\">"
+		     "<col class=\"time\"><col></colgroup>"
+		     "<thead><tr><th>host</th><th>state</th>"
+		     "<th>since</th><th>policy</th><th>last report</th>"
+		     "<th>why, and resources</th></tr></thead><tbody>\n");
 	for (i = 0; i < f->n; i++) {
-		const struct host *h = &f->hosts[i];
+		const struct host *h = order[i];
 
 		fprintf(out, "<tr data-host=\"");
 		esc(out, h->name);
@@ -1397,35 +1550,18 @@ static void fleet_html(const struct fleet *f, FILE *out)
 		cg_time_iso(when, h->h[0].time);
 		cg_time_iso(since, h->since);
 		fprintf(out, "</td><td class=\"state %s\">%s</td><td>%s%s</td>"
-			     "<td><code>",
+			     "<td><code>%.12s</code></td><td>%s</td>",
 			state_words[h->state], state_names[h->state],
-			h->since_before ? "before " : "", since);
-		esc(out, policy_of(h));
-		fprintf(out, "</code></td><td>%s</td>", when);
-		for (c = 0; c < ncols; c++) {
-			fprintf(out, "<td>");
-			for (k = 0; k < h->nres; k++)
-				if (h->res[k].col == (int)c)
-					html_hist(out, h, &h->res[k]);
-			fprintf(out, "</td>");
-		}
-		fprintf(out, "<td>");
-		for (k = 0; k < h->nres; k++) {
-			if (h->res[k].col >= 0)
-				continue;
-			fprintf(out, "<code>");
-			esc(out, h->res[k].id);
-			fprintf(out, "</code> ");
-			html_hist(out, h, &h->res[k]);
-			fprintf(out, "<br>");
-		}
-		fprintf(out, "</td>");
+			h->since_before ? "before " : "", since, policy_of(h),
+			when);
 		html_why(out, h);
 		fprintf(out, "</tr>\n");
 	}
+	free(order);
 	fprintf(out, "</tbody></table>\n<h2>By fingerprint</h2>\n"
-		     "<table id=\"fingerprints\"><tr><th>fingerprint</th>"
-		     "<th>hosts</th><th>names</th></tr>\n");
+		     "<table id=\"fingerprints\"><colgroup><col class=\"pol\">"
+		     "<col class=\"num\"><col></colgroup>"
+		     "<tr><th>fingerprint</th><th>hosts</th><th>names</th></tr>\n");
 	g = fleet_groups(f, &ng);
 	for (i = 0; i < ng; i++) {
 		fprintf(out, "<tr><td><code>%.12s</code></td><td>%zu</td><td>",
@@ -1463,7 +1599,6 @@ static void fleet_html(const struct fleet *f, FILE *out)
 		fprintf(out, "</ul>\n");
 	}
 	fprintf(out, "</body></html>\n");
-	free(cols);
 }
 
 /* --- Prometheus text exposition ------------------------------------- */
