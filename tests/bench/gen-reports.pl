@@ -4,8 +4,11 @@
 # committed as the agent would (a commit when the report's digest changed,
 # else a heartbeat once HEARTBEAT minutes passed), every host state there.
 #
-#   gen-reports.pl HOSTS DAYS NOW [RESOURCES POOL EVERY HEARTBEAT SEED]
+#   gen-reports.pl HOSTS DAYS NOW [RESOURCES POOL EVERY HEARTBEAT SEED
+#                  [FIRST LAST]]
 #
+# FIRST..LAST (default 1..HOSTS) generates only those hosts, so that
+# streams for parts of the fleet can be imported side by side.
 # Each report lists RESOURCES resources drawn from a pool of POOL ids, so
 # that the fleet as a whole has POOL distinct resources. A report's blob
 # is shared by the commits of the same state (a heartbeat repeats its
@@ -15,7 +18,7 @@ use strict;
 use warnings;
 use Digest::SHA qw(sha256_hex);
 
-my ($hosts, $days, $now, $nres, $pool, $every, $hb, $seed) = @ARGV;
+my ($hosts, $days, $now, $nres, $pool, $every, $hb, $seed, $first, $last) = @ARGV;
 die "usage: gen-reports.pl HOSTS DAYS NOW [RESOURCES POOL EVERY HEARTBEAT SEED]\n"
 	unless defined $now;
 $nres //= 40;
@@ -23,12 +26,14 @@ $pool //= 300;
 $every //= 30;
 $hb //= 240;
 $seed //= 1;
+$first //= 1;
+$last //= $hosts;
 $pool = $nres if $pool < $nres;
 my $start = $now - $days * 86400;
 my $runs = int($days * 1440 / $every);
 
 # A small deterministic generator (perl's rand differs between builds).
-my $rng = $seed * 2654435761 % 4294967296 || 1;
+my $rng = ($seed * 2654435761 + $first) % 4294967296 || 1;
 sub rnd {
 	$rng = ($rng * 1103515245 + 12345) % 2147483648;
 	return $rng / 2147483648;
@@ -95,7 +100,7 @@ sub iso {
 	return sprintf("%04d-%02d-%02dT%02d:%02d:%02dZ", $t[5] + 1900, $t[4] + 1, @t[3, 2, 1, 0]);
 }
 
-for my $h (1 .. $hosts) {
+for my $h ($first .. $last) {
 	my $host = sprintf("host-%05d", $h);
 	my $ref = "refs/heads/hosts/$host";
 	my %blobs;
