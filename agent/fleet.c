@@ -1687,7 +1687,8 @@ static void fleet_prometheus(const struct fleet *f, FILE *out)
 
 struct fetch_args {
 	const char *path;   /* the cache: a bare repository, made if absent */
-	const char *url;
+	const char *url;    /* with "{shard}" when shards > 1 */
+	unsigned shards;
 	const char *prefix;
 	const struct cg_config *c;
 };
@@ -1701,23 +1702,14 @@ static int cmp_str(const void *a, const void *b)
  * Delete the cache's host refs that the server no longer has (libgit2
  * 1.5 prunes only with a configured remote, and ours is anonymous).
  */
-static int prune_cache(git_repository *repo, git_remote *remote,
+static int prune_cache(git_repository *repo, char **names, size_t n,
 		       const char *prefix)
 {
-	const git_remote_head **heads;
 	git_reference_iterator *it = NULL;
 	git_reference *ref;
 	char *glob = cg_xasprintf("refs/heads/%s*", prefix);
-	const char **names;
-	size_t i, n = 0;
 	int rc;
 
-	rc = git_remote_ls(&heads, &n, remote);
-	if (rc < 0)
-		goto out;
-	names = cg_xcalloc(n + 1, sizeof(*names));
-	for (i = 0; i < n; i++)
-		names[i] = heads[i]->name;
 	qsort(names, n, sizeof(*names), cmp_str);
 	rc = git_reference_iterator_glob_new(&it, repo, glob);
 	while (rc == 0 && (rc = git_reference_next(&ref, it)) == 0) {
@@ -1730,8 +1722,6 @@ static int prune_cache(git_repository *repo, git_remote *remote,
 	if (rc == GIT_ITEROVER)
 		rc = 0;
 	git_reference_iterator_free(it);
-	free(names);
-out:
 	free(glob);
 	return rc;
 }
@@ -1749,45 +1739,71 @@ static int fleet_fetch_child(void *arg, char *msg, size_t size)
 	git_repository *repo = NULL;
 	git_remote *remote = NULL;
 	git_fetch_options fo;
-	char spec[600];
+	char spec[600], url[1024];
 	char *specs[] = { spec };
 	git_strarray refspecs = { specs, 1 };
+	const git_remote_head **heads;
 	const git_error *ge;
 	void *auth = NULL;
+	char **names = NULL;
+	size_t i, n = 0, cap = 0, nh;
+	unsigned shard, received = 0;
 	int rc;
 
-	if (cg_git_child_begin(a->c, a->url, msg, size) < 0)
+	cg_report_shard_url(a->url, a->shards, 0, url, sizeof(url));
+	if (cg_git_child_begin(a->c, url, msg, size) < 0)
 		return -1;
-	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-	fo.update_fetchhead = 0;
-	cg_git_auth_callbacks(&fo.callbacks, a->url, a->c->ssh_key,
-			      a->c->known_hosts, &auth);
 	snprintf(spec, sizeof(spec), "+refs/heads/%s*:refs/heads/%s*",
 		 a->prefix, a->prefix);
 	rc = git_repository_open_bare(&repo, a->path);
 	if (rc < 0)
 		rc = git_repository_init(&repo, a->path, 1);
+	/* Every shard into the one cache: a host is on one ref anyway. */
+	for (shard = 0; rc == 0 && shard < a->shards; shard++) {
+		cg_report_shard_url(a->url, a->shards, shard, url, sizeof(url));
+		git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+		fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+		fo.update_fetchhead = 0;
+		free(auth);
+		auth = NULL;
+		cg_git_auth_callbacks(&fo.callbacks, url, a->c->ssh_key,
+				      a->c->known_hosts, &auth);
+		rc = git_remote_create_anonymous(&remote, repo, url);
+		if (rc == 0)
+			rc = git_remote_fetch(remote, &refspecs, &fo,
+					      "congruent fleet");
+		if (rc == 0)
+			rc = git_remote_ls(&heads, &nh, remote);
+		for (i = 0; rc == 0 && i < nh; i++) {
+			cg_grow(&names, &cap, n + 1, sizeof(*names));
+			names[n++] = cg_xstrdup(heads[i]->name);
+		}
+		if (rc == 0)
+			received += git_remote_stats(remote)->received_objects;
+		if (rc < 0)
+			break;
+		git_remote_free(remote);
+		remote = NULL;
+	}
 	if (rc == 0)
-		rc = git_remote_create_anonymous(&remote, repo, a->url);
-	if (rc == 0)
-		rc = git_remote_fetch(remote, &refspecs, &fo, "congruent fleet");
-	if (rc == 0)
-		rc = prune_cache(repo, remote, a->prefix);
+		rc = prune_cache(repo, names, n, a->prefix);
 	/*
 	 * The refs stay loose: packing them (git_refdb_compress) peels each
 	 * one, which reads the object it points to, whatever its size.
 	 */
 	if (rc < 0) {
 		ge = git_error_last();
-		snprintf(msg, size, "%s",
+		snprintf(msg, size, "%s%s%s",
+			 a->shards > 1 ? url : "", a->shards > 1 ? ": " : "",
 			 cg_git_auth_why(auth) ? cg_git_auth_why(auth)
 			 : ge && ge->message   ? ge->message
 					       : "fetch failed");
 	} else {
-		snprintf(msg, size, "ok %u",
-			 git_remote_stats(remote)->received_objects);
+		snprintf(msg, size, "ok %u", received);
 	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 	free(auth);
 	git_remote_free(remote);
 	git_repository_free(repo);
@@ -2165,6 +2181,7 @@ struct fleet_opts {
 	const char *cache;  /* --cache DIR, or NULL: the default */
 	bool compact;       /* "fleet compact" */
 	unsigned long heartbeat_ttl, report_ttl; /* days; 0: forever */
+	unsigned long shards; /* --shards N; 0: reports.shards */
 };
 
 static int fleet_usage(const char *fmt, const char *arg)
@@ -2197,7 +2214,7 @@ static int number(const char *opt, const char *arg, unsigned long max,
 static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 {
 	enum { O_REPORTS = 256, O_PREFIX, O_FORMAT, O_STALE, O_HISTORY,
-	       O_MAXREP, O_TIMEOUT, O_CACHE, O_HBTTL, O_TTL };
+	       O_MAXREP, O_TIMEOUT, O_CACHE, O_HBTTL, O_TTL, O_SHARDS };
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "reports", required_argument, NULL, O_REPORTS },
@@ -2210,6 +2227,7 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 		{ "cache", required_argument, NULL, O_CACHE },
 		{ "heartbeat-ttl", required_argument, NULL, O_HBTTL },
 		{ "report-ttl", required_argument, NULL, O_TTL },
+		{ "shards", required_argument, NULL, O_SHARDS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2278,6 +2296,10 @@ static int fleet_opts_parse(int argc, char **argv, struct fleet_opts *o)
 		case O_HBTTL:
 			if (number("--heartbeat-ttl", optarg, 36500,
 				   &o->heartbeat_ttl) < 0)
+				return -1;
+			break;
+		case O_SHARDS:
+			if (number("--shards", optarg, 65536, &o->shards) < 0)
 				return -1;
 			break;
 		case O_TTL:
@@ -2460,6 +2482,8 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	char *prefix_copy = NULL, *cache = NULL;
 	const char *forget = NULL;
 	bool compact = false;
+	char shard_url[1024];
+	unsigned shards;
 	int status = 1, lockfd = -1;
 
 	/* "fleet forget HOST [options]": the options follow the host. */
@@ -2513,15 +2537,35 @@ int cg_cmd_fleet_main(int argc, char **argv)
 		goto out;
 	}
 	prefix_copy = cg_xstrdup(o.prefix ? o.prefix : conf.reports_prefix);
+	shards = o.shards ? (unsigned)o.shards : conf.reports_shards;
+	if (shards > 1 && !strstr(o.reports, "{shard}")) {
+		cg_error_set(&err, CG_ERR, "%u shards, but no {shard} in %s",
+			     shards, o.reports);
+		cg_error_hint(&err, "pass --reports with {shard} where the shard "
+				    "number goes, as in reports.url");
+		cg_print_error(stderr, &err, false);
+		goto out;
+	}
 	if (forget) {
 		cg_git_setup(&conf);
+		cg_report_shard_url(o.reports, shards,
+				    cg_report_shard_of(forget, shards), shard_url,
+				    sizeof(shard_url));
+		o.reports = shard_url;
 		status = fleet_forget(&o, &conf, prefix_copy, forget);
 		goto out;
 	}
 	if (compact) {
+		unsigned k;
+
 		cg_git_setup(&conf);
-		status = fleet_compact(o.reports, prefix_copy, o.heartbeat_ttl,
-				       o.report_ttl);
+		status = 0;
+		for (k = 0; k < shards && status == 0; k++) {
+			cg_report_shard_url(o.reports, shards, k, shard_url,
+					    sizeof(shard_url));
+			status = fleet_compact(shard_url, prefix_copy,
+					       o.heartbeat_ttl, o.report_ttl);
+		}
 		goto out;
 	}
 	f.prefix = prefix_copy;
@@ -2531,14 +2575,30 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	f.stale_after = (int64_t)o.stale_hours * 3600;
 	f.now = (int64_t)time(NULL);
 	cg_git_setup(&conf);
-	if (stat(o.reports, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if (git_repository_open_ext(&f.repo, o.reports,
-					    GIT_REPOSITORY_OPEN_NO_SEARCH,
-					    NULL) < 0) {
-			cg_git_error(&err, "cannot open %s", o.reports);
-			cg_print_error(stderr, &err, false);
-			goto out;
+	cg_report_shard_url(o.reports, shards, 0, shard_url, sizeof(shard_url));
+	if (stat(shard_url, &st) == 0 && S_ISDIR(st.st_mode)) {
+		/* Directories: each shard read in turn, its hosts kept. */
+		unsigned k;
+
+		for (k = 0; k < shards; k++) {
+			cg_report_shard_url(o.reports, shards, k, shard_url,
+					    sizeof(shard_url));
+			f.source = shard_url;
+			if (git_repository_open_ext(&f.repo, shard_url,
+						    GIT_REPOSITORY_OPEN_NO_SEARCH,
+						    NULL) < 0) {
+				cg_git_error(&err, "cannot open %s", shard_url);
+				cg_print_error(stderr, &err, false);
+				goto out;
+			}
+			if (fleet_read(&f, &err) < 0) {
+				cg_print_error(stderr, &err, false);
+				goto out;
+			}
+			git_repository_free(f.repo);
+			f.repo = NULL;
 		}
+		f.source = o.reports;
 	} else {
 		/* A URL: fetch what is new into the cache, read it there. */
 		struct fetch_args a;
@@ -2551,6 +2611,7 @@ int cg_cmd_fleet_main(int argc, char **argv)
 		}
 		a.path = cache;
 		a.url = o.reports;
+		a.shards = shards;
 		a.prefix = f.prefix;
 		a.c = &conf;
 		if (cg_git_in_child((unsigned)o.timeout, fleet_fetch_child, &a,
@@ -2564,10 +2625,10 @@ int cg_cmd_fleet_main(int argc, char **argv)
 			cg_print_error(stderr, &err, false);
 			goto out;
 		}
-	}
-	if (fleet_read(&f, &err) < 0) {
-		cg_print_error(stderr, &err, false);
-		goto out;
+		if (fleet_read(&f, &err) < 0) {
+			cg_print_error(stderr, &err, false);
+			goto out;
+		}
 	}
 	if (o.format == 1)
 		fleet_json(&f, stdout);

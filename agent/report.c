@@ -389,9 +389,39 @@ struct push_args {
 	const char *qdir;
 	const char *host;
 	const char *ref;      /* refs/heads/PREFIX+host */
+	const char *url;      /* reports.url, for this host's shard */
 	const struct queue *q;
 	unsigned dropped;
 };
+
+void cg_report_shard_url(const char *url, unsigned shards, unsigned shard,
+			 char *out, size_t size)
+{
+	const char *at = strstr(url, "{shard}");
+	int width = 1;
+	unsigned m;
+
+	for (m = shards > 1 ? shards - 1 : 0; m >= 10; m /= 10)
+		width++;
+	if (!at)
+		snprintf(out, size, "%s", url);
+	else
+		snprintf(out, size, "%.*s%0*u%s", (int)(at - url), url, width,
+			 shard, at + strlen("{shard}"));
+}
+
+unsigned cg_report_shard_of(const char *host, unsigned shards)
+{
+	unsigned char d[CG_SHA256_LEN];
+	uint32_t v;
+
+	if (shards <= 1)
+		return 0;
+	cg_sha256_buf(host, strlen(host), d);
+	v = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 |
+	    d[3];
+	return v % shards;
+}
 
 bool cg_report_trailer(const char *msg, const char *key, char *out,
 		       size_t size)
@@ -546,7 +576,7 @@ static int push_child(void *arg, char *msg, size_t size)
 	size_t i;
 	int rc;
 
-	if (cg_git_child_begin(a->c, a->c->reports_url, msg, size) < 0)
+	if (cg_git_child_begin(a->c, a->url, msg, size) < 0)
 		return -1;
 	rc = git_repository_open_bare(&repo, a->repo_path);
 	if (rc < 0)
@@ -562,10 +592,10 @@ static int push_child(void *arg, char *msg, size_t size)
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	fo.update_fetchhead = 0;
-	cg_git_auth_callbacks(&fo.callbacks, a->c->reports_url, a->c->ssh_key,
+	cg_git_auth_callbacks(&fo.callbacks, a->url, a->c->ssh_key,
 			      a->c->known_hosts, &auth);
 	snprintf(spec, sizeof(spec), "%s:" CENTRAL_REF, a->ref);
-	rc = git_remote_create_anonymous(&remote, repo, a->c->reports_url);
+	rc = git_remote_create_anonymous(&remote, repo, a->url);
 	if (rc == 0)
 		rc = git_remote_fetch(remote, &refspecs, &fo, "congruent report");
 	if (rc < 0)
@@ -684,8 +714,7 @@ static int push_child(void *arg, char *msg, size_t size)
 		po.callbacks = fo.callbacks;
 		po.callbacks.push_update_reference = push_ref_cb;
 		snprintf(spec, sizeof(spec), OUT_REF ":%s", a->ref);
-		rc = git_remote_create_anonymous(&remote, repo,
-						 a->c->reports_url);
+		rc = git_remote_create_anonymous(&remote, repo, a->url);
 		if (rc == 0)
 			rc = git_remote_push(remote, &refspecs, &po);
 		if (rc < 0)
@@ -722,7 +751,7 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 {
 	char *qdir = reports_path(state_dir, "queue");
 	char *repo_path = reports_path(state_dir, "repo.git");
-	char ref[512], msg[1024], tip[48] = "";
+	char ref[512], msg[1024], tip[48] = "", url[1024];
 	struct cg_error perr;
 	struct push_args a;
 	struct queue q;
@@ -744,6 +773,10 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 	a.qdir = qdir;
 	a.host = host;
 	a.ref = ref;
+	cg_report_shard_url(c->reports_url, c->reports_shards,
+			    cg_report_shard_of(host, c->reports_shards), url,
+			    sizeof(url));
+	a.url = url;
 	a.q = &q;
 	a.dropped = read_dropped(state_dir);
 	cg_error_clear(&perr);
@@ -754,9 +787,9 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 
 		*err = perr;
 		/* libgit2 calls a missing path "unsupported URL protocol". */
-		if (c->reports_url[0] == '/' && stat(c->reports_url, &sb) < 0)
+		if (url[0] == '/' && stat(url, &sb) < 0)
 			snprintf(err->msg, sizeof(err->msg), "no repository there");
-		cg_error_prefix(err, "cannot push to %s", c->reports_url);
+		cg_error_prefix(err, "cannot push to %s", url);
 		cg_error_hint(err, "%u report%s (%zu bytes) wait%s in %s for the "
 				   "next run",
 			      (unsigned)q.n, q.n == 1 ? "" : "s", q.bytes,
