@@ -27,7 +27,8 @@
  *                     last delivery (the next commit says so)
  *   repo.git/         a bare repository where commits are made before
  *                     the push: refs/congruent/central is the host's ref
- *                     as fetched, refs/congruent/out what is pushed
+ *                     as fetched, refs/congruent/out what is pushed,
+ *                     refs/congruent/pushed what the server last took
  *
  * On the central repository, refs/heads/PREFIX+HOST is a chain of commits
  * whose tree holds one file, report.json, and whose message ends with
@@ -37,6 +38,9 @@
 
 #define CENTRAL_REF "refs/congruent/central"
 #define OUT_REF "refs/congruent/out"
+#define PUSHED_REF "refs/congruent/pushed"
+/* The push child's word for "built on a ref the server no longer has". */
+#define RETRY "retry: "
 #define MAX_QUEUE_NAME 128
 
 void cg_report_digest(const struct cg_policy *p, const struct cg_run_info *info,
@@ -392,6 +396,7 @@ struct push_args {
 	const char *url;      /* reports.url, for this host's shard */
 	const struct queue *q;
 	unsigned dropped;
+	bool refetch;         /* fetch the ref first, whatever we pushed */
 };
 
 void cg_report_shard_url(const char *url, unsigned shards, unsigned shard,
@@ -571,6 +576,8 @@ static int push_child(void *arg, char *msg, size_t size)
 	git_strarray refspecs = { specs, 1 };
 	int64_t tip_time = 0;
 	unsigned commits = 0, dropped = a->dropped;
+	bool skipped = false, pushing = false;
+	char why[512] = "";
 	const git_error *ge;
 	void *auth = NULL;
 	size_t i;
@@ -583,25 +590,47 @@ static int push_child(void *arg, char *msg, size_t size)
 		rc = git_repository_init(&repo, a->repo_path, 1);
 	if (rc < 0)
 		goto git_fail;
-	/* libgit2 1.5 ignores "+": fetch into a ref that does not exist. */
-	if (git_reference_lookup(&ref, repo, CENTRAL_REF) == 0) {
-		git_reference_delete(ref);
-		git_reference_free(ref);
-		ref = NULL;
-	}
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	fo.update_fetchhead = 0;
 	cg_git_auth_callbacks(&fo.callbacks, a->url, a->c->ssh_key,
 			      a->c->known_hosts, &auth);
-	snprintf(spec, sizeof(spec), "%s:" CENTRAL_REF, a->ref);
-	rc = git_remote_create_anonymous(&remote, repo, a->url);
-	if (rc == 0)
-		rc = git_remote_fetch(remote, &refspecs, &fo, "congruent report");
-	if (rc < 0)
-		goto git_fail;
-	git_remote_free(remote);
-	remote = NULL;
+	/*
+	 * Our ref on the server is where our last push left it, unless
+	 * someone moved it (fleet compact, fleet forget): build on that
+	 * without a fetch, one connection fewer. If the push then fails,
+	 * the parent asks again with refetch.
+	 */
+	skipped = !a->refetch &&
+		  git_reference_name_to_id(&tip, repo, PUSHED_REF) == 0;
+	if (skipped) {
+		rc = git_reference_create(&ref, repo, CENTRAL_REF, &tip, 1,
+					  "congruent report: as pushed");
+		git_reference_free(ref);
+		ref = NULL;
+		if (rc < 0)
+			goto git_fail;
+	} else {
+		/* libgit2 1.5 ignores "+": fetch into a ref that does not exist. */
+		if (git_reference_lookup(&ref, repo, CENTRAL_REF) == 0) {
+			git_reference_delete(ref);
+			git_reference_free(ref);
+			ref = NULL;
+		}
+		if (git_reference_lookup(&ref, repo, PUSHED_REF) == 0)
+			git_reference_delete(ref);
+		git_reference_free(ref);
+		ref = NULL;
+		snprintf(spec, sizeof(spec), "%s:" CENTRAL_REF, a->ref);
+		rc = git_remote_create_anonymous(&remote, repo, a->url);
+		if (rc == 0)
+			rc = git_remote_fetch(remote, &refspecs, &fo,
+					      "congruent report");
+		if (rc < 0)
+			goto git_fail;
+		git_remote_free(remote);
+		remote = NULL;
+	}
 	if (git_reference_name_to_id(&tip, repo, CENTRAL_REF) == 0) {
 		git_commit *c = NULL;
 		git_odb *odb = NULL;
@@ -715,14 +744,22 @@ static int push_child(void *arg, char *msg, size_t size)
 		po.callbacks.push_update_reference = push_ref_cb;
 		snprintf(spec, sizeof(spec), OUT_REF ":%s", a->ref);
 		rc = git_remote_create_anonymous(&remote, repo, a->url);
+		pushing = true;
 		if (rc == 0)
 			rc = git_remote_push(remote, &refspecs, &po);
 		if (rc < 0)
 			goto git_fail;
 		if (push_why[0]) {
-			snprintf(msg, size, "%s", push_why);
+			snprintf(why, sizeof(why), "%s", push_why);
 			goto fail;
 		}
+		/* What the server took: the next push builds on it. */
+		rc = git_reference_create(&ref, repo, PUSHED_REF, &tip, 1,
+					  "congruent report: pushed");
+		git_reference_free(ref);
+		ref = NULL;
+		if (rc < 0)
+			goto git_fail;
 	}
 	git_oid_tostr(spec, sizeof(spec), &tip);
 	snprintf(msg, size, "ok %zu %u %s", a->q->n, commits,
@@ -734,11 +771,14 @@ static int push_child(void *arg, char *msg, size_t size)
 git_fail:
 	ge = git_error_last();
 	if (auth && cg_git_auth_why(auth))
-		snprintf(msg, size, "%s", cg_git_auth_why(auth));
+		snprintf(why, sizeof(why), "%s", cg_git_auth_why(auth));
 	else
-		snprintf(msg, size, "%s", ge && ge->message ? ge->message
-							    : "git failed");
+		snprintf(why, sizeof(why), "%s",
+			 ge && ge->message ? ge->message : "git failed");
 fail:
+	if (why[0])
+		snprintf(msg, size, "%s%s", skipped && pushing ? RETRY : "",
+			 why);
 	free(auth);
 	git_remote_free(remote);
 	git_repository_free(repo);
@@ -782,6 +822,12 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 	cg_error_clear(&perr);
 	rc = cg_git_in_child(c->reports_timeout, push_child, &a, msg,
 			     sizeof(msg), &perr);
+	if (rc < 0 && cg_str_starts(perr.msg, RETRY)) {
+		a.refetch = true;
+		cg_error_clear(&perr);
+		rc = cg_git_in_child(c->reports_timeout, push_child, &a, msg,
+				     sizeof(msg), &perr);
+	}
 	if (rc < 0) {
 		struct stat sb;
 

@@ -37,7 +37,7 @@ static const struct {
 	  "fleet  [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
 	  "       [--format text|json|html|prometheus] [--stale HOURS]\n"
 	  "       [--history N] [--max-report-kb KB] [--timeout SECONDS]\n"
-	  "       [--cache DIR]\n"
+	  "       [--cache DIR] [--shards N]\n"
 	  "       the fleet from the central reports repository: each host's\n"
 	  "       state, policy commit, last report, resources and since when;\n"
 	  "       exit 0 all congruent, 2 drift repaired, 4 failed, refused or\n"
