@@ -80,7 +80,7 @@ sub blob {
 		$src = sprintf(q(,"source":{"stale":false,"fetched":"%s","refused_commit":"%040x","refusal":"unsigned","reason":"commit %.12s is not signed","hint":"sign the commit with a key in trusted_keys"}),
 			$time, 0xbad0 + $h, sprintf("%040x", 0xbad0 + $h));
 	} elsif ($kind eq 'stale_source') {
-		$src = q(,"source":{"stale":true,"fetched":"2026-01-01T00:00:00Z","reason":"connection refused","hint":"check source.url"});
+		$src = sprintf(q(,"source":{"stale":true,"fetched":"%s","reason":"connection refused","hint":"check source.url"}), iso($start));
 	}
 	my $ch = $change ? qq(,"change":"$change") : '';
 	my $command = $kind eq 'drifted' ? 'plan' : 'run';
