@@ -35,6 +35,7 @@ url=$(gitserve_daemon "$TRASH/central.git")
 if [ -z "$url" ]; then
 	test_skip 'no git daemon' 'fleet over git://'
 	test_done
+	exit
 fi
 
 test_expect_success 'the first fleet URL fetches everything into the cache' '

@@ -15,6 +15,7 @@ url=$(gitserve_daemon "$TRASH/srv/central.git" --push)
 if [ -z "$url" ]; then
 	test_skip 'no git daemon' 'pushes over git://'
 	test_done
+	exit
 fi
 printf 'reports:\n  url: %s\n  heartbeat: 0\n' "$url" >agent.yaml
 test_make_root root
