@@ -2575,6 +2575,15 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	f.stale_after = (int64_t)o.stale_hours * 3600;
 	f.now = (int64_t)time(NULL);
 	cg_git_setup(&conf);
+	/*
+	 * Reading touches every host's part of a pack of millions of
+	 * objects: bound what libgit2 keeps mapped and cached, or the
+	 * mapped pages alone are most of the RSS (900 MB at 10,000 hosts;
+	 * 207 MB with these bounds, for 10% more CPU).
+	 */
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)32 << 20);
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)8 << 20);
+	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)8 << 20);
 	cg_report_shard_url(o.reports, shards, 0, shard_url, sizeof(shard_url));
 	if (stat(shard_url, &st) == 0 && S_ISDIR(st.st_mode)) {
 		/* Directories: each shard read in turn, its hosts kept. */
