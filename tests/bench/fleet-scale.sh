@@ -25,7 +25,8 @@ key=$( (cat "$GEN"; echo "$N $DAYS") | sha256sum | cut -c1-16)
 REPO=$CACHE/$key.git
 mkdir -p "$CACHE"
 if [ ! -f "$REPO/congruent-now" ]; then
-	rm -rf "$REPO" "$CACHE/$key.tmp"
+	# Made by another generator or size: 600 MB each, not kept.
+	rm -rf "$CACHE"/*.git "$CACHE"/*.tmp
 	mkdir -p "$CACHE/$key.tmp"
 	now=$(date +%s)
 	t0=$(date +%s.%N)
