@@ -499,6 +499,7 @@ struct cg_config {
 	unsigned reports_timeout;      /* seconds; default 60 */
 	unsigned reports_queue_max;    /* undelivered reports kept; 500 */
 	unsigned reports_queue_max_mb; /* and their size; 64 MiB */
+	unsigned reports_shards;       /* repositories "{shard}" spreads over; 1 */
 	/* firewall: the guard of firewall changes (see struct cg_ctx) */
 	unsigned guard_seconds;      /* default 30; 0: no guard */
 	unsigned management_port;    /* default 22; 0: not checked */
@@ -701,6 +702,15 @@ int cg_report_ref(const char *prefix, const char *host, char *out, size_t size,
  * The value of a "Key: value" line of a report commit's message (the
  * Congruent-State and Congruent-Dropped trailers) into out, truncated.
  */
+/*
+ * Sharded reports repositories: url with "{shard}" replaced by shard, in
+ * decimal, zero-padded to the width of shards - 1 ("007" of 256). A url
+ * without "{shard}" is copied as it is.
+ */
+void cg_report_shard_url(const char *url, unsigned shards, unsigned shard,
+			 char *out, size_t size);
+/* host's shard: the first 4 bytes of SHA-256 of its name, mod shards. */
+unsigned cg_report_shard_of(const char *host, unsigned shards);
 bool cg_report_trailer(const char *msg, const char *key, char *out,
 		       size_t size);
 

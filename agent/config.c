@@ -20,7 +20,7 @@ static const char *const source_keys[] = {
 	"ssh_key", "known_hosts", "timeout", "verify", "verify_from", NULL,
 };
 static const char *const reports_keys[] = {
-	"url", "branch_prefix", "heartbeat", "timeout", "queue_max",
+	"url", "branch_prefix", "heartbeat", "timeout", "queue_max", "shards",
 	"queue_max_mb", "signing_key", NULL,
 };
 
@@ -287,8 +287,20 @@ static int parse(struct cg_config *c, const struct cg_node *root,
 		    get_uint(rep, "queue_max", 100000, &c->reports_queue_max,
 			     err) < 0 ||
 		    get_uint(rep, "queue_max_mb", 65536,
-			     &c->reports_queue_max_mb, err) < 0)
+			     &c->reports_queue_max_mb, err) < 0 ||
+		    get_uint(rep, "shards", 65536, &c->reports_shards, err) < 0)
 			return CG_ERR;
+		if (c->reports_shards == 0 ||
+		    (c->reports_shards > 1 &&
+		     (!c->reports_url || !strstr(c->reports_url, "{shard}")))) {
+			cg_error_set(err, CG_ERR, "reports: shards %u needs a url "
+						  "with {shard} in it",
+				     c->reports_shards);
+			cg_error_hint(err, "for example url: "
+					   "git://git.example.com/reports-{shard}.git");
+			cg_error_where(err, "%s:%u", rep->doc->name, rep->line);
+			return CG_ERR;
+		}
 		if (c->reports_queue_max == 0 || c->reports_queue_max_mb == 0) {
 			cg_error_set(err, CG_ERR, "reports: queue_max and "
 						  "queue_max_mb must be at "
@@ -319,6 +331,7 @@ int cg_config_load(struct cg_config *c, const char *path, bool explicit_path,
 	c->reports_timeout = 60;
 	c->reports_queue_max = 500;
 	c->reports_queue_max_mb = 64;
+	c->reports_shards = 1;
 	c->guard_seconds = 30;
 	c->management_port = 22;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);

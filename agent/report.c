@@ -29,7 +29,8 @@
  *                     last delivery (the next commit says so)
  *   repo.git/         a bare repository where commits are made before
  *                     the push: refs/congruent/central is the host's ref
- *                     as fetched, refs/congruent/out what is pushed
+ *                     as fetched, refs/congruent/out what is pushed,
+ *                     refs/congruent/pushed what the server last took
  *
  * On the central repository, refs/heads/PREFIX+HOST is a chain of commits
  * whose tree holds one file, report.json, and whose message ends with
@@ -39,6 +40,9 @@
 
 #define CENTRAL_REF "refs/congruent/central"
 #define OUT_REF "refs/congruent/out"
+#define PUSHED_REF "refs/congruent/pushed"
+/* The push child's word for "built on a ref the server no longer has". */
+#define RETRY "retry: "
 #define MAX_QUEUE_NAME 128
 
 void cg_report_digest(const struct cg_policy *p, const struct cg_run_info *info,
@@ -409,13 +413,44 @@ struct push_args {
 	const char *qdir;
 	const char *host;
 	const char *ref;      /* refs/heads/PREFIX+host */
+	const char *url;      /* reports.url, for this host's shard */
 	const struct queue *q;
 	unsigned dropped;
 	const struct cg_reportkey *key; /* signs each report commit */
 	/* plan: the one report, in memory (q has one entry, no name) */
 	const char *mem;
 	size_t memlen;
+	bool refetch;         /* fetch the ref first, whatever we pushed */
 };
+
+void cg_report_shard_url(const char *url, unsigned shards, unsigned shard,
+			 char *out, size_t size)
+{
+	const char *at = strstr(url, "{shard}");
+	int width = 1;
+	unsigned m;
+
+	for (m = shards > 1 ? shards - 1 : 0; m >= 10; m /= 10)
+		width++;
+	if (!at)
+		snprintf(out, size, "%s", url);
+	else
+		snprintf(out, size, "%.*s%0*u%s", (int)(at - url), url, width,
+			 shard, at + strlen("{shard}"));
+}
+
+unsigned cg_report_shard_of(const char *host, unsigned shards)
+{
+	unsigned char d[CG_SHA256_LEN];
+	uint32_t v;
+
+	if (shards <= 1)
+		return 0;
+	cg_sha256_buf(host, strlen(host), d);
+	v = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 |
+	    d[3];
+	return v % shards;
+}
 
 /*
  * A report commit signed with the host's key, as git commit -S makes
@@ -643,37 +678,61 @@ static int push_child(void *arg, char *msg, size_t size)
 	git_strarray refspecs = { specs, 1 };
 	int64_t tip_time = 0;
 	unsigned commits = 0, dropped = a->dropped;
+	bool skipped = false, pushing = false;
+	char why[1100] = ""; /* push_why and what the server said */
 	const git_error *ge;
 	void *auth = NULL;
 	size_t i;
 	int rc;
 
-	if (cg_git_child_begin(a->c, a->c->reports_url, msg, size) < 0)
+	if (cg_git_child_begin(a->c, a->url, msg, size) < 0)
 		return -1;
 	rc = git_repository_open_bare(&repo, a->repo_path);
 	if (rc < 0)
 		rc = git_repository_init(&repo, a->repo_path, 1);
 	if (rc < 0)
 		goto git_fail;
-	/* libgit2 1.5 ignores "+": fetch into a ref that does not exist. */
-	if (git_reference_lookup(&ref, repo, CENTRAL_REF) == 0) {
-		git_reference_delete(ref);
-		git_reference_free(ref);
-		ref = NULL;
-	}
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	fo.update_fetchhead = 0;
-	cg_git_auth_callbacks(&fo.callbacks, a->c->reports_url, a->c->ssh_key,
+	cg_git_auth_callbacks(&fo.callbacks, a->url, a->c->ssh_key,
 			      a->c->known_hosts, &auth);
-	snprintf(spec, sizeof(spec), "%s:" CENTRAL_REF, a->ref);
-	rc = git_remote_create_anonymous(&remote, repo, a->c->reports_url);
-	if (rc == 0)
-		rc = git_remote_fetch(remote, &refspecs, &fo, "congruent report");
-	if (rc < 0)
-		goto git_fail;
-	git_remote_free(remote);
-	remote = NULL;
+	/*
+	 * Our ref on the server is where our last push left it, unless
+	 * someone moved it (fleet compact, fleet forget): build on that
+	 * without a fetch, one connection fewer. If the push then fails,
+	 * the parent asks again with refetch.
+	 */
+	skipped = !a->refetch &&
+		  git_reference_name_to_id(&tip, repo, PUSHED_REF) == 0;
+	if (skipped) {
+		rc = git_reference_create(&ref, repo, CENTRAL_REF, &tip, 1,
+					  "congruent report: as pushed");
+		git_reference_free(ref);
+		ref = NULL;
+		if (rc < 0)
+			goto git_fail;
+	} else {
+		/* libgit2 1.5 ignores "+": fetch into a ref that does not exist. */
+		if (git_reference_lookup(&ref, repo, CENTRAL_REF) == 0) {
+			git_reference_delete(ref);
+			git_reference_free(ref);
+			ref = NULL;
+		}
+		if (git_reference_lookup(&ref, repo, PUSHED_REF) == 0)
+			git_reference_delete(ref);
+		git_reference_free(ref);
+		ref = NULL;
+		snprintf(spec, sizeof(spec), "%s:" CENTRAL_REF, a->ref);
+		rc = git_remote_create_anonymous(&remote, repo, a->url);
+		if (rc == 0)
+			rc = git_remote_fetch(remote, &refspecs, &fo,
+					      "congruent report");
+		if (rc < 0)
+			goto git_fail;
+		git_remote_free(remote);
+		remote = NULL;
+	}
 	if (git_reference_name_to_id(&tip, repo, CENTRAL_REF) == 0) {
 		git_commit *c = NULL;
 		git_odb *odb = NULL;
@@ -792,8 +851,8 @@ have_data:
 		po.callbacks.push_update_reference = push_ref_cb;
 		po.callbacks.sideband_progress = push_sideband_cb;
 		snprintf(spec, sizeof(spec), OUT_REF ":%s", a->ref);
-		rc = git_remote_create_anonymous(&remote, repo,
-						 a->c->reports_url);
+		rc = git_remote_create_anonymous(&remote, repo, a->url);
+		pushing = true;
 		if (rc == 0)
 			rc = git_remote_push(remote, &refspecs, &po);
 		if (rc < 0)
@@ -803,12 +862,20 @@ have_data:
 
 			push_remote_reason(said, sizeof(said));
 			if (said[0])
-				snprintf(msg, size, "%s (the server said: %s)",
-					 push_why, said);
+				snprintf(why, sizeof(why),
+					 "%s (the server said: %s)", push_why,
+					 said);
 			else
-				snprintf(msg, size, "%s", push_why);
+				snprintf(why, sizeof(why), "%s", push_why);
 			goto fail;
 		}
+		/* What the server took: the next push builds on it. */
+		rc = git_reference_create(&ref, repo, PUSHED_REF, &tip, 1,
+					  "congruent report: pushed");
+		git_reference_free(ref);
+		ref = NULL;
+		if (rc < 0)
+			goto git_fail;
 	}
 	git_oid_tostr(spec, sizeof(spec), &tip);
 	snprintf(msg, size, "ok %zu %u %s", a->q->n, commits,
@@ -820,11 +887,14 @@ have_data:
 git_fail:
 	ge = git_error_last();
 	if (auth && cg_git_auth_why(auth))
-		snprintf(msg, size, "%s", cg_git_auth_why(auth));
+		snprintf(why, sizeof(why), "%s", cg_git_auth_why(auth));
 	else
-		snprintf(msg, size, "%s", ge && ge->message ? ge->message
-							    : "git failed");
+		snprintf(why, sizeof(why), "%s",
+			 ge && ge->message ? ge->message : "git failed");
 fail:
+	if (why[0])
+		snprintf(msg, size, "%s%s", skipped && pushing ? RETRY : "",
+			 why);
 	free(auth);
 	git_remote_free(remote);
 	git_repository_free(repo);
@@ -837,7 +907,7 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 {
 	char *qdir = reports_path(state_dir, "queue");
 	char *repo_path = reports_path(state_dir, "repo.git");
-	char ref[512], msg[1024], tip[48] = "";
+	char ref[512], msg[1024], tip[48] = "", url[1024];
 	struct cg_reportkey key = { 0 };
 	struct cg_error perr;
 	struct push_args a;
@@ -866,19 +936,29 @@ int cg_report_push(const struct cg_config *c, const char *state_dir,
 	a.qdir = qdir;
 	a.host = host;
 	a.ref = ref;
+	cg_report_shard_url(c->reports_url, c->reports_shards,
+			    cg_report_shard_of(host, c->reports_shards), url,
+			    sizeof(url));
+	a.url = url;
 	a.q = &q;
 	a.dropped = read_dropped(state_dir);
 	cg_error_clear(&perr);
 	rc = cg_git_in_child(c->reports_timeout, push_child, &a, msg,
 			     sizeof(msg), &perr);
+	if (rc < 0 && cg_str_starts(perr.msg, RETRY)) {
+		a.refetch = true;
+		cg_error_clear(&perr);
+		rc = cg_git_in_child(c->reports_timeout, push_child, &a, msg,
+				     sizeof(msg), &perr);
+	}
 	if (rc < 0) {
 		struct stat sb;
 
 		*err = perr;
 		/* libgit2 calls a missing path "unsupported URL protocol". */
-		if (c->reports_url[0] == '/' && stat(c->reports_url, &sb) < 0)
+		if (url[0] == '/' && stat(url, &sb) < 0)
 			snprintf(err->msg, sizeof(err->msg), "no repository there");
-		cg_error_prefix(err, "cannot push to %s", c->reports_url);
+		cg_error_prefix(err, "cannot push to %s", url);
 		cg_error_hint(err, "%u report%s (%zu bytes) wait%s in %s for the "
 				   "next run",
 			      (unsigned)q.n, q.n == 1 ? "" : "s", q.bytes,
@@ -955,7 +1035,8 @@ int cg_report_push_now(const struct cg_config *c, const char *state_dir,
 	char *lastpath = state_dir ? reports_path(state_dir, "last") : NULL;
 	struct queue pending = { 0 };
 	const char *tmpdir = getenv("TMPDIR");
-	char ref[512], msg[1024], tip[48] = "", *tmp, *repo_path = NULL;
+	char ref[512], msg[1024], tip[48] = "", url[1024], *tmp;
+	char *repo_path = NULL;
 	struct cg_buf b = { 0 };
 	struct cg_reportkey key = { 0 };
 	struct cg_error perr;
@@ -1039,6 +1120,11 @@ int cg_report_push_now(const struct cg_config *c, const char *state_dir,
 	a.mem = b.data;
 	a.memlen = b.len;
 	a.key = &key;
+	cg_report_shard_url(c->reports_url, c->reports_shards,
+			    cg_report_shard_of(a.host ? a.host : "",
+					       c->reports_shards),
+			    url, sizeof(url));
+	a.url = url;
 	cg_error_clear(&perr);
 	rc = cg_git_in_child(c->reports_timeout, push_child, &a, msg,
 			     sizeof(msg), &perr);
@@ -1047,10 +1133,9 @@ int cg_report_push_now(const struct cg_config *c, const char *state_dir,
 		struct stat sb;
 
 		*err = perr;
-		if (c->reports_url[0] == '/' && stat(c->reports_url, &sb) < 0)
+		if (url[0] == '/' && stat(url, &sb) < 0)
 			snprintf(err->msg, sizeof(err->msg), "no repository there");
-		cg_error_prefix(err, "cannot push plan's report to %s",
-				c->reports_url);
+		cg_error_prefix(err, "cannot push plan's report to %s", url);
 		cg_error_hint(err, "plan keeps no queue: the next plan or run "
 				   "reports again");
 		goto out;

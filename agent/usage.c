@@ -38,13 +38,18 @@ static const struct {
 	  "fleet  [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
 	  "       [--format text|json|html|prometheus] [--stale HOURS]\n"
 	  "       [--history N] [--max-report-kb KB] [--timeout SECONDS]\n"
-	  "       [--host-keys FILE]\n"
+	  "       [--host-keys FILE] [--cache DIR] [--shards N]\n"
 	  "       the fleet from the central reports repository: each host's\n"
 	  "       state, policy commit, last report, resources and since when;\n"
 	  "       exit 0 all congruent, 2 drift repaired, 4 failed, refused,\n"
 	  "       stale, or (--host-keys) a last report not signed by its host\n"
 	  "fleet forget HOST [-c FILE] [--reports URL|DIR] [--prefix PREFIX]\n"
-	  "       delete a decommissioned host's ref from the reports repository" },
+	  "       delete a decommissioned host's ref from the reports repository\n"
+	  "fleet compact [--reports DIR] [--prefix PREFIX] [--heartbeat-ttl DAYS]\n"
+	  "       [--report-ttl DAYS]\n"
+	  "       retention, on the server: drop heartbeats older than DAYS\n"
+	  "       (7), and with --report-ttl every older report; state\n"
+	  "       changes kept" },
 	{ "restore",
 	  "restore [-c FILE] [--root DIR] [--state-dir DIR] [--list]\n"
 	  "       [PATH [BACKUP]]\n"

@@ -166,3 +166,6 @@ echo
 # The fleet view: 10,000 host refs in a central repository.
 echo
 "$TOP/tests/bench/fleet.sh"
+
+# The fleet at 10,000 hosts and 30 days (cached after the first time).
+"$TOP/tests/bench/fleet-scale.sh"

@@ -20,6 +20,8 @@ test_cleanups=
 
 TRASH=$(mktemp -d "${TMPDIR:-/tmp}/cg-$TEST_NAME.XXXXXX") || exit 1
 cd "$TRASH" || exit 1
+# Caches (fleet URL's) in the trash, never in the machine's own HOME.
+export XDG_CACHE_HOME="$TRASH/.cache"
 
 test_cleanup_add() {
 	test_cleanups="$1
