@@ -30,7 +30,7 @@
  *   repo.git/         a bare repository where commits are made before
  *                     the push: refs/congruent/central is the host's ref
  *                     as fetched, refs/congruent/out what is pushed,
- *                     refs/congruent/pushed what the server last took
+ *                     refs/congruent/pushed/KEY what the server last took
  *
  * On the central repository, refs/heads/PREFIX+HOST is a chain of commits
  * whose tree holds one file, report.json, and whose message ends with
@@ -40,7 +40,13 @@
 
 #define CENTRAL_REF "refs/congruent/central"
 #define OUT_REF "refs/congruent/out"
-#define PUSHED_REF "refs/congruent/pushed"
+/*
+ * refs/congruent/pushed/KEY: what the server took last time, per server
+ * and ref (KEY: the first 16 hex digits of SHA-256 of "URL\nREF"), so
+ * that a host moved to another reports URL or shard never builds on
+ * what another server has.
+ */
+#define PUSHED_PREFIX "refs/congruent/pushed/"
 /* The push child's word for "built on a ref the server no longer has". */
 #define RETRY "retry: "
 #define MAX_QUEUE_NAME 128
@@ -680,6 +686,7 @@ static int push_child(void *arg, char *msg, size_t size)
 	unsigned commits = 0, dropped = a->dropped;
 	bool skipped = false, pushing = false;
 	char why[1100] = ""; /* push_why and what the server said */
+	char pushed_ref[64];
 	const git_error *ge;
 	void *auth = NULL;
 	size_t i;
@@ -687,6 +694,18 @@ static int push_child(void *arg, char *msg, size_t size)
 
 	if (cg_git_child_begin(a->c, a->url, msg, size) < 0)
 		return -1;
+	{
+		unsigned char d[CG_SHA256_LEN];
+		struct cg_buf k = { 0 };
+		char hex[65];
+
+		cg_buf_addf(&k, "%s\n%s", a->url, a->ref);
+		cg_sha256_buf(k.data, k.len, d);
+		cg_hex(d, sizeof(d), hex);
+		cg_buf_release(&k);
+		snprintf(pushed_ref, sizeof(pushed_ref), PUSHED_PREFIX "%.16s",
+			 hex);
+	}
 	rc = git_repository_open_bare(&repo, a->repo_path);
 	if (rc < 0)
 		rc = git_repository_init(&repo, a->repo_path, 1);
@@ -704,7 +723,7 @@ static int push_child(void *arg, char *msg, size_t size)
 	 * the parent asks again with refetch.
 	 */
 	skipped = !a->refetch &&
-		  git_reference_name_to_id(&tip, repo, PUSHED_REF) == 0;
+		  git_reference_name_to_id(&tip, repo, pushed_ref) == 0;
 	if (skipped) {
 		rc = git_reference_create(&ref, repo, CENTRAL_REF, &tip, 1,
 					  "congruent report: as pushed");
@@ -719,7 +738,7 @@ static int push_child(void *arg, char *msg, size_t size)
 			git_reference_free(ref);
 			ref = NULL;
 		}
-		if (git_reference_lookup(&ref, repo, PUSHED_REF) == 0)
+		if (git_reference_lookup(&ref, repo, pushed_ref) == 0)
 			git_reference_delete(ref);
 		git_reference_free(ref);
 		ref = NULL;
@@ -777,8 +796,14 @@ static int push_child(void *arg, char *msg, size_t size)
 		char *path;
 		int fd;
 
-		/* The central copy is newer than what this host remembers. */
-		if (same && a->c->reports_heartbeat && e->time >= tip_time &&
+		/*
+		 * The central copy is newer than what this host remembers.
+		 * Only known when fetched: a tip taken from our last push
+		 * may be behind (plan pushes from a scratch repository), and
+		 * then the queue's own decision stands.
+		 */
+		if (!skipped && same && a->c->reports_heartbeat &&
+		    e->time >= tip_time &&
 		    e->time - tip_time < (int64_t)a->c->reports_heartbeat)
 			continue;
 		if (a->mem) {
@@ -870,7 +895,7 @@ have_data:
 			goto fail;
 		}
 		/* What the server took: the next push builds on it. */
-		rc = git_reference_create(&ref, repo, PUSHED_REF, &tip, 1,
+		rc = git_reference_create(&ref, repo, pushed_ref, &tip, 1,
 					  "congruent report: pushed");
 		git_reference_free(ref);
 		ref = NULL;
