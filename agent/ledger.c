@@ -93,6 +93,8 @@ void cg_orphans_release(struct cg_orphans *o)
 		free(o->v[i].id);
 		free(o->v[i].since);
 		free(o->v[i].before);
+		free(o->v[i].revert);
+		free(o->v[i].err);
 	}
 	free(o->v);
 	memset(o, 0, sizeof(*o));

@@ -611,6 +611,12 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	cg_config_canaries(&conf, !o.policy && !o.no_pull, !o.no_report,
 			   &canaries, &ctx.ncanaries);
 	ctx.canaries = canaries;
+	/* orphans: revert: run keeps what their modules need too. */
+	if (!o.only && p.orphans_revert) {
+		cg_ledger_orphans(&records, &p, &orphans);
+		p.revert_types = cg_revert_types(&orphans);
+		cg_orphans_release(&orphans);
+	}
 	/* Least privilege; plan diffs in a read-only sandbox (caps.c). */
 	if (cg_engine_run_confined(&p, &ctx, dry_run, o.verbose, &counts,
 				   &err) < 0) {
@@ -629,6 +635,28 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		info.orphans = &orphans;
 		for (k = 0; p.orphans_forget && k < orphans.n; k++)
 			orphans.v[k].forgotten = true;
+		/*
+		 * After the policy's own changes. plan reads the backups
+		 * too (to tell what can be put back), writing nothing.
+		 */
+		if (p.orphans_revert && orphans.n) {
+			struct cg_store *rs = store;
+			char *dir = NULL;
+
+			if (!rs) {
+				dir = cg_xasprintf("%s/backups", state);
+				cg_store_open(&rs, dir, &err);
+				cg_error_clear(&err);
+			}
+			ctx.store = rs;
+			cg_revert_orphans(&ctx, &records, &p, &orphans,
+					  dry_run, &counts);
+			ctx.store = store;
+			if (rs != store)
+				cg_store_free(rs);
+			free(dir);
+			status = cg_exit_status(&counts, src.refused);
+		}
 		if (!dry_run && p.orphans_forget && orphans.n &&
 		    forget_orphans(&records, &orphans, &err) < 0) {
 			cg_error_prefix(&err, "orphans: forget");

@@ -343,11 +343,18 @@ static void print_orphans(FILE *out, const struct cg_run_info *info,
 			     "since %s%s)\n",
 			col(info->color, mark_color('-')),
 			col(info->color, RESET), x->id, x->since,
-			!x->forgotten ? ""
-			: plan        ? "; would be forgotten"
-				      : "; forgotten");
+			!x->forgotten || x->revert ? ""
+			: plan                     ? "; would be forgotten"
+						   : "; forgotten");
 		if (strcmp(x->before, CG_LEDGER_UNKNOWN) != 0)
 			fprintf(out, "    before congruent: %s\n", x->before);
+		if (x->revert)
+			fprintf(out, "    revert: %s%s\n", x->revert,
+				x->status == CG_STATUS_REPAIRED ? " (done)"
+				: x->status == CG_STATUS_FAILED ? " (failed)"
+								: "");
+		if (x->err)
+			cg_print_error(out, x->err, info->color);
 	}
 }
 
@@ -581,7 +588,22 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 			cg_json_kstr(&j, "since", x->since);
 			cg_json_kstr(&j, "before", x->before);
 			cg_json_kstr(&j, "handling",
-				     x->forgotten ? "forget" : "report");
+				     x->revert      ? "revert"
+				     : x->forgotten ? "forget"
+						    : "report");
+			if (x->revert) {
+				cg_json_kstr(&j, "revert", x->revert);
+				cg_json_kstr(&j, "status",
+					     cg_status_name(x->status));
+			}
+			if (x->err) {
+				cg_json_key(&j, "error");
+				cg_json_obj_begin(&j);
+				cg_json_kstr(&j, "message", x->err->msg);
+				if (x->err->hint[0])
+					cg_json_kstr(&j, "hint", x->err->hint);
+				cg_json_obj_end(&j);
+			}
 			cg_json_obj_end(&j);
 		}
 		cg_json_arr_end(&j);

@@ -34,6 +34,7 @@ struct check_class {
 
 struct loader {
 	bool orphans_forget; /* orphans: forget, site's then the class's */
+	bool orphans_revert; /* orphans: revert, the same */
 	struct cg_policy *p;
 	struct cg_diag *diag;
 	struct cg_parse_ctx pc;
@@ -670,31 +671,26 @@ static void add_role(char ***roles, size_t *n, const char *name)
 	(*roles)[(*n)++] = cg_xstrdup(name);
 }
 
-/* orphans: report | forget, into *forget (left alone when absent). */
+/*
+ * orphans: report | forget | revert, into *forget and *revert (left alone
+ * when absent).
+ */
 static int parse_orphans(struct loader *l, const struct cg_node *map,
-			 bool *forget)
+			 bool *forget, bool *revert)
 {
 	const struct cg_node *n = cg_map_get(map, "orphans");
 
 	if (!n)
 		return 0;
-	if (n->kind == CG_NODE_SCALAR && strcmp(n->str, "report") == 0) {
-		*forget = false;
+	if (n->kind == CG_NODE_SCALAR && (strcmp(n->str, "report") == 0 ||
+					  strcmp(n->str, "forget") == 0 ||
+					  strcmp(n->str, "revert") == 0)) {
+		*forget = strcmp(n->str, "forget") == 0;
+		*revert = strcmp(n->str, "revert") == 0;
 		return 0;
 	}
-	if (n->kind == CG_NODE_SCALAR && strcmp(n->str, "forget") == 0) {
-		*forget = true;
-		return 0;
-	}
-	if (n->kind == CG_NODE_SCALAR && strcmp(n->str, "revert") == 0) {
-		add_err(l, n, NULL,
-			"use report (list them) or forget (drop them from "
-			"the ledger); put back by hand with congruent restore",
-			"orphans: revert is not supported yet");
-		return CG_ERR;
-	}
-	add_err(l, n, NULL, "orphans: report (the default) or forget",
-		"'orphans' must be report or forget");
+	add_err(l, n, NULL, "orphans: report (the default), forget or revert",
+		"'orphans' must be report, forget or revert");
 	return CG_ERR;
 }
 
@@ -715,7 +711,7 @@ static int parse_class(struct loader *l, const struct cg_node *cls,
 	}
 	if (check_keys(l, cls, class_keys, "a class", NULL) < 0)
 		rc = CG_ERR;
-	if (parse_orphans(l, cls, &l->orphans_forget) < 0)
+	if (parse_orphans(l, cls, &l->orphans_forget, &l->orphans_revert) < 0)
 		rc = CG_ERR;
 	m = cg_map_get(cls, "match");
 	facts = cg_map_get(cls, "facts");
@@ -1365,7 +1361,7 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 		goto out;
 	}
 	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
-	parse_orphans(&l, site->root, &l.orphans_forget);
+	parse_orphans(&l, site->root, &l.orphans_forget, &l.orphans_revert);
 	vars = cg_map_get(site->root, "vars");
 	if (vars)
 		parse_vars(&l, vars, &p->vars);
@@ -1383,6 +1379,7 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 			continue;
 		parse_class(&l, cls, &p->roles, &p->nroles, &p->vars);
 		p->orphans_forget = l.orphans_forget;
+		p->orphans_revert = l.orphans_revert;
 		p->class_where = cg_xasprintf("site.yaml:%u", cls->line);
 		matched = cls;
 		break;
@@ -1466,7 +1463,7 @@ int cg_policy_check(const char *dir, struct cg_diag *diag)
 		goto out;
 	}
 	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
-	parse_orphans(&l, site->root, &l.orphans_forget);
+	parse_orphans(&l, site->root, &l.orphans_forget, &l.orphans_revert);
 	vars = cg_map_get(site->root, "vars");
 	if (vars)
 		parse_vars(&l, vars, &l.sitevars);

@@ -115,4 +115,16 @@ void fsmeta_mode_str(mode_t mode, char buf[8]);
 char *fsmeta_before(const char *kind, mode_t mode, uid_t uid, gid_t gid,
 		    const char *extra);
 
+/*
+ * orphans: revert (struct cg_module revert) for files, directories and
+ * symlinks, from their ledger.before in fsmeta_before's words
+ * (fsrevert.c).
+ */
+int fsmeta_revert_file(struct cg_ctx *ctx, struct cg_revert *const *v,
+		       size_t n, bool apply, struct cg_error *err);
+int fsmeta_revert_directory(struct cg_ctx *ctx, struct cg_revert *const *v,
+			    size_t n, bool apply, struct cg_error *err);
+int fsmeta_revert_symlink(struct cg_ctx *ctx, struct cg_revert *const *v,
+			  size_t n, bool apply, struct cg_error *err);
+
 #endif

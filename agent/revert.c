@@ -1,0 +1,267 @@
+/* revert.c: orphans: revert, handed to each module's revert operation. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+struct pass {
+	struct cg_orphans *o;   /* borrowed */
+	const struct cg_policy *p; /* borrowed */
+	struct cg_revert *rv;   /* owned: one per orphan */
+	bool *decided;          /* owned: per orphan */
+	struct cg_index ids;    /* orphan id -> index */
+};
+
+static const struct pass *the_pass;
+
+static const struct cg_revert *reverted_cb(const struct cg_ctx *ctx,
+					   const char *id)
+{
+	size_t i;
+
+	(void)ctx;
+	if (!the_pass || !cg_index_get(&the_pass->ids, id, &i) ||
+	    !the_pass->decided[i])
+		return NULL;
+	return &the_pass->rv[i];
+}
+
+static bool declared_cb(const struct cg_ctx *ctx, const char *id)
+{
+	size_t i;
+
+	(void)ctx;
+	return the_pass && the_pass->p && cg_index_get(&the_pass->p->ids, id, &i);
+}
+
+static const struct cg_module *module_of(const char *id, size_t *index)
+{
+	const char *colon = strchr(id, ':');
+	size_t i;
+
+	for (i = 0; colon && cg_modules[i]; i++) {
+		if (strlen(cg_modules[i]->type) == (size_t)(colon - id) &&
+		    strncmp(cg_modules[i]->type, id, (size_t)(colon - id)) ==
+			    0) {
+			*index = i;
+			return cg_modules[i];
+		}
+	}
+	return NULL;
+}
+
+uint32_t cg_revert_types(const struct cg_orphans *o)
+{
+	uint32_t bits = 0;
+	size_t i, k;
+
+	for (i = 0; o && i < o->n; i++) {
+		const struct cg_module *m = module_of(o->v[i].id, &k);
+
+		if (m && m->revert && k < 32)
+			bits |= 1u << k;
+	}
+	return bits;
+}
+
+/*
+ * Deepest names first, so that what is inside a directory is reverted
+ * before the directory; for the same name, the later module in the
+ * table first (a service before its package, keys before their user).
+ */
+static const struct cg_orphans *sort_o;
+
+static int cmp_order(const void *a, const void *b)
+{
+	const char *x = sort_o->v[*(const size_t *)a].id;
+	const char *y = sort_o->v[*(const size_t *)b].id;
+	const char *nx = strchr(x, ':'), *ny = strchr(y, ':');
+	size_t kx = 0, ky = 0;
+	int c;
+
+	c = strcmp(nx ? nx + 1 : x, ny ? ny + 1 : y);
+	if (c)
+		return -c;
+	module_of(x, &kx);
+	module_of(y, &ky);
+	return kx < ky ? 1 : kx > ky ? -1 : strcmp(x, y);
+}
+
+static void set_err(struct cg_orphan *x, const struct cg_error *err)
+{
+	if (!x->err)
+		x->err = cg_xmalloc(sizeof(*x->err));
+	*x->err = *err;
+	snprintf(x->err->resource, sizeof(x->err->resource), "%s", x->id);
+}
+
+/* Hand v (n orphans of m, in order) to m's revert. */
+static void revert_group(struct cg_ctx *ctx, const struct cg_module *m,
+			 struct cg_revert *const *v, size_t n, bool dry_run)
+{
+	struct cg_error err;
+	size_t i;
+
+	if (!m || !m->revert) {
+		for (i = 0; i < n; i++) {
+			v[i]->verdict = CG_REVERT_KEEP;
+			snprintf(v[i]->what, sizeof(v[i]->what),
+				 "keep: %s resources cannot be reverted; "
+				 "release it with congruent forget %s",
+				 m ? m->type : "unknown", v[i]->id);
+		}
+		return;
+	}
+	cg_error_clear(&err);
+	if (m->revert(ctx, v, n, !dry_run, &err) < 0) {
+		for (i = 0; i < n; i++) {
+			v[i]->verdict = CG_REVERT_CHANGE;
+			v[i]->failed = true;
+			v[i]->err = err;
+		}
+	}
+}
+
+/* Drop what left the host's ledger (forgotten set), in one write. */
+static void drop(struct cg_state *st, struct cg_orphans *o,
+		 const size_t *idx, size_t n, struct cg_counts *c)
+{
+	const char **ids = cg_xcalloc(n + 1, sizeof(*ids));
+	struct cg_error err;
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		struct cg_orphan *x = &o->v[idx[i]];
+
+		if (x->status == CG_STATUS_FAILED || !x->forgotten)
+			continue;
+		ids[k++] = x->id;
+	}
+	cg_error_clear(&err);
+	if (k && cg_ledger_forget(st, ids, k, &err) < 0) {
+		cg_error_prefix(&err, "reverted, but the ledger cannot be "
+				      "written");
+		cg_error_hint(&err, "the next run finds it as it was before "
+				    "and drops it then");
+		for (i = 0; i < n; i++) {
+			struct cg_orphan *x = &o->v[idx[i]];
+
+			if (x->forgotten && x->status != CG_STATUS_FAILED) {
+				x->forgotten = false;
+				x->status = CG_STATUS_FAILED;
+				set_err(x, &err);
+				c->failed++;
+			}
+		}
+	}
+	free(ids);
+}
+
+static void outcome(struct cg_orphan *x, const struct cg_revert *rv,
+		    bool dry_run, struct cg_counts *c)
+{
+	free(x->revert);
+	x->revert = cg_xstrdup(rv->what[0] ? rv->what : "?");
+	switch (rv->verdict) {
+	case CG_REVERT_KEEP:
+		x->status = CG_STATUS_OK;
+		break;
+	case CG_REVERT_FORGET:
+		x->status = CG_STATUS_OK;
+		x->forgotten = true;
+		break;
+	case CG_REVERT_CHANGE:
+		if (rv->failed) {
+			x->status = CG_STATUS_FAILED;
+			set_err(x, &rv->err);
+			c->failed++;
+		} else if (dry_run) {
+			x->status = CG_STATUS_DRIFTED;
+			c->drifted++;
+		} else {
+			x->status = CG_STATUS_REPAIRED;
+			x->forgotten = true;
+			c->repaired++;
+		}
+		break;
+	}
+}
+
+void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
+		       const struct cg_policy *p, struct cg_orphans *o,
+		       bool dry_run, struct cg_counts *c)
+{
+	struct pass ps = { 0 };
+	struct cg_revert **v;
+	size_t *order, i, j, n, at, km, kx;
+
+	if (!o->n)
+		return;
+	ps.o = o;
+	ps.p = p;
+	ps.rv = cg_xcalloc(o->n, sizeof(*ps.rv));
+	ps.decided = cg_xcalloc(o->n, sizeof(*ps.decided));
+	order = cg_xcalloc(o->n, sizeof(*order));
+	v = cg_xcalloc(o->n, sizeof(*v));
+	for (i = 0; i < o->n; i++) {
+		const char *colon = strchr(o->v[i].id, ':');
+
+		order[i] = i;
+		ps.rv[i].id = o->v[i].id;
+		ps.rv[i].name = colon ? colon + 1 : o->v[i].id;
+		ps.rv[i].before = o->v[i].before;
+		ps.rv[i].since = o->v[i].since;
+		cg_index_put(&ps.ids, o->v[i].id, i, NULL);
+	}
+	sort_o = o;
+	qsort(order, o->n, sizeof(*order), cmp_order);
+	the_pass = &ps;
+	ctx->reverted = reverted_cb;
+	ctx->declared = declared_cb;
+	for (at = 0; at < o->n; at++) {
+		const struct cg_module *m;
+		size_t *idx;
+
+		if (ps.decided[order[at]])
+			continue;
+		m = module_of(o->v[order[at]].id, &km);
+		/*
+		 * The run of this module's orphans from here; a batching
+		 * module (one apt transaction) takes all of its orphans.
+		 */
+		idx = cg_xcalloc(o->n, sizeof(*idx));
+		for (n = 0, j = at; j < o->n; j++) {
+			const struct cg_module *mj;
+
+			if (ps.decided[order[j]])
+				continue;
+			mj = module_of(o->v[order[j]].id, &kx);
+			if (mj != m) {
+				if (m && (m->flags & CG_MODULE_BATCH))
+					continue;
+				break;
+			}
+			idx[n] = order[j];
+			v[n++] = &ps.rv[order[j]];
+		}
+		revert_group(ctx, m, v, n, dry_run);
+		for (j = 0; j < n; j++) {
+			ps.decided[idx[j]] = true;
+			outcome(&o->v[idx[j]], &ps.rv[idx[j]], dry_run, c);
+		}
+		/* Each module's reverts leave the ledger once they are done. */
+		if (!dry_run && st)
+			drop(st, o, idx, n, c);
+		free(idx);
+	}
+	ctx->reverted = NULL;
+	ctx->declared = NULL;
+	the_pass = NULL;
+	sort_o = NULL;
+	cg_index_release(&ps.ids);
+	free(ps.rv);
+	free(ps.decided);
+	free(order);
+	free(v);
+}
