@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,7 +132,8 @@ enum op {
 struct plan {
 	enum op op;
 	struct before b;
-	unsigned parents; /* OP_RMDIR: how many parents go too */
+	bool gone;        /* OP_RMDIR: the directory itself is gone already */
+	uint32_t up;      /* OP_RMDIR: bit k: the (k+1)-th parent goes too */
 };
 
 #define SAY(rv, ...) snprintf((rv)->what, sizeof((rv)->what), __VA_ARGS__)
@@ -404,29 +406,30 @@ static int decide_directory(struct cg_ctx *ctx, struct cg_revert *rv,
 		}
 		return 0;
 	}
-	if (!nw->exists) {
-		forget_as_before(rv, "already absent, as before congruent");
-		return 0;
+	if (nw->exists) {
+		rc = empty_but(ctx, rv->name, NULL, &empty, first,
+			       sizeof(first), err);
+		if (rc < 0)
+			return rc;
+		if (!empty) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: not empty (it holds %s, which congruent "
+				"does not remove)",
+			    first);
+			return 0;
+		}
 	}
-	rc = empty_but(ctx, rv->name, NULL, &empty, first, sizeof(first), err);
-	if (rc < 0)
-		return rc;
-	if (!empty) {
-		rv->verdict = CG_REVERT_KEEP;
-		SAY(rv, "keep: not empty (it holds %s, which congruent does "
-			"not remove)",
-		    first);
-		return 0;
-	}
-	rv->verdict = CG_REVERT_CHANGE;
-	rv->removes = true;
-	pl->op = OP_RMDIR;
-	/* The parents it was made with go too, as long as they are empty. */
-	snprintf(up, sizeof(up), "%s", rv->name);
+	/*
+	 * The parents it was made with go too, as long as they are empty;
+	 * one that is gone already (a run killed midway) is passed over.
+	 */
 	stays[0] = '\0';
-	for (k = 0; k < b->parents; k++) {
+	snprintf(up, sizeof(up), "%s", rv->name);
+	for (k = 0; k < b->parents && k < 32; k++) {
 		char *slash = strrchr(up, '/');
 		char id[4200];
+		struct now pn;
+		struct cg_error pe;
 
 		if (!slash || slash == up)
 			break;
@@ -438,6 +441,8 @@ static int decide_directory(struct cg_ctx *ctx, struct cg_revert *rv,
 				 "; %s stays: the policy declares it", up);
 			break;
 		}
+		if (look(ctx, up, &pn, &pe) == 0 && !pn.exists)
+			continue;
 		rc = empty_but(ctx, up, child, &empty, first, sizeof(first),
 			       err);
 		if (rc < 0 || !empty) {
@@ -445,13 +450,27 @@ static int decide_directory(struct cg_ctx *ctx, struct cg_revert *rv,
 				 rc < 0 ? "it cannot be read" : "not empty");
 			break;
 		}
-		cg_buf_addf(&also, "%s%s", k ? ", " : "", up);
-		pl->parents++;
+		cg_buf_addf(&also, "%s%s", also.data ? ", " : "", up);
+		pl->up |= (uint32_t)1 << k;
 	}
 	cg_error_clear(err);
-	SAY(rv, "remove (created by congruent at %s%s%s%s)", rv->since,
-	    also.data ? ", with its parents " : "", also.data ? also.data : "",
-	    stays);
+	if (!nw->exists && !pl->up) {
+		forget_as_before(rv, "already absent, as before congruent");
+		cg_buf_release(&also);
+		return 0;
+	}
+	rv->verdict = CG_REVERT_CHANGE;
+	rv->removes = true;
+	pl->op = OP_RMDIR;
+	pl->gone = !nw->exists;
+	if (pl->gone)
+		SAY(rv, "remove the parents it was made with: %s (it is gone "
+			"already)%s",
+		    also.data, stays);
+	else
+		SAY(rv, "remove (created by congruent at %s%s%s%s)", rv->since,
+		    also.data ? ", with its parents " : "",
+		    also.data ? also.data : "", stays);
 	cg_buf_release(&also);
 	return 0;
 }
@@ -467,9 +486,16 @@ static int act(struct cg_ctx *ctx, const char *path, const struct plan *pl,
 	int dirfd, fd, objfd, rc;
 	unsigned k;
 
-	rc = cg_root_open_parent(ctx->root, path, 0, &dirfd, &base, NULL, err);
-	if (rc < 0)
-		return rc;
+	dirfd = -1;
+	base = NULL;
+	/* A directory gone already has only its parents left to remove. */
+	if (pl->op != OP_RMDIR || !pl->gone) {
+		rc = cg_root_open_parent(ctx->root, path, 0, &dirfd, &base,
+					 NULL, err);
+		if (rc < 0)
+			return rc;
+	}
+	rc = 0;
 	switch (pl->op) {
 	case OP_NONE:
 		break;
@@ -538,19 +564,22 @@ static int act(struct cg_ctx *ctx, const char *path, const struct plan *pl,
 		break;
 	}
 	case OP_RMDIR:
-		if (unlinkat(dirfd, base, AT_REMOVEDIR) < 0) {
+		if (!pl->gone && unlinkat(dirfd, base, AT_REMOVEDIR) < 0) {
 			rc = cg_error_sys(err, CG_ERR, "cannot remove %s", path);
 			break;
 		}
-		rc = cg_fs_sync_dir(dirfd, path, err);
+		if (!pl->gone)
+			rc = cg_fs_sync_dir(dirfd, path, err);
 		snprintf(up, sizeof(up), "%s", path);
-		for (k = 0; rc == 0 && k < pl->parents; k++) {
+		for (k = 0; rc == 0 && k < 32 && pl->up >> k; k++) {
 			int pfd;
 
 			slash = strrchr(up, '/');
 			if (!slash || slash == up)
 				break;
 			*slash = '\0';
+			if (!(pl->up & ((uint32_t)1 << k)))
+				continue;
 			rc = cg_root_open_parent(ctx->root, up, 0, &pfd, &base,
 						 NULL, err);
 			if (rc < 0)
@@ -564,7 +593,8 @@ static int act(struct cg_ctx *ctx, const char *path, const struct plan *pl,
 		}
 		break;
 	}
-	close(dirfd);
+	if (dirfd >= 0)
+		close(dirfd);
 	return rc;
 }
 
