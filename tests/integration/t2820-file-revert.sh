@@ -95,8 +95,10 @@ test_expect_success 'orphans: revert: plan says what it would do, one line each,
 '
 
 test_expect_success 'run reverts: the root is as before, byte for byte; the ledger lets go' '
+	test_expect_code 2 run plan --format json >plan.json &&
 	test_expect_code 2 run run --format json >run.json &&
 	snapshot root >snap.now && test_cmp snap.before snap.now &&
+	"$TOP/tests/lib/json-validate" "$TOP/doc/schema/run.schema.json" plan.json run.json &&
 	test "$(jq -r "[.orphans[] | .status] | unique | join(\",\")" run.json)" = repaired &&
 	test "$(jq -r ".orphans | length" run.json)" = 8 &&
 	! rec | grep "ledger\." &&
