@@ -188,13 +188,68 @@ static void outcome(struct cg_orphan *x, const struct cg_revert *rv,
 	}
 }
 
+/*
+ * Hand the orphans list[0..n) (indexes into o, in revert order) to their
+ * modules: each run of one module's orphans in one call, a batching
+ * module's all in the first. Returns how many were not kept.
+ */
+static size_t pass_over(struct cg_ctx *ctx, struct cg_state *st,
+			struct pass *ps, const size_t *list, size_t n,
+			bool dry_run, struct cg_counts *c)
+{
+	struct cg_orphans *o = ps->o;
+	struct cg_revert **v = cg_xcalloc(n + 1, sizeof(*v));
+	size_t *idx = cg_xcalloc(n + 1, sizeof(*idx));
+	bool *done = cg_xcalloc(n + 1, sizeof(*done));
+	size_t at, j, k, km, kx, moved = 0;
+
+	for (at = 0; at < n; at++) {
+		const struct cg_module *m;
+
+		if (done[at])
+			continue;
+		m = module_of(o->v[list[at]].id, &km);
+		for (k = 0, j = at; j < n; j++) {
+			struct cg_revert *rv;
+
+			if (done[j])
+				continue;
+			if (module_of(o->v[list[j]].id, &kx) != m) {
+				if (m && (m->flags & CG_MODULE_BATCH))
+					continue;
+				break;
+			}
+			done[j] = true;
+			rv = &ps->rv[list[j]];
+			rv->verdict = CG_REVERT_KEEP;
+			rv->removes = rv->failed = false;
+			rv->what[0] = '\0';
+			cg_error_clear(&rv->err);
+			idx[k] = list[j];
+			v[k++] = rv;
+		}
+		revert_group(ctx, m, v, k, dry_run);
+		for (j = 0; j < k; j++) {
+			ps->decided[idx[j]] = true;
+			moved += ps->rv[idx[j]].verdict != CG_REVERT_KEEP;
+			outcome(&o->v[idx[j]], &ps->rv[idx[j]], dry_run, c);
+		}
+		/* Each module's reverts leave the ledger once they are done. */
+		if (!dry_run && st)
+			drop(st, o, idx, k, c);
+	}
+	free(v);
+	free(idx);
+	free(done);
+	return moved;
+}
+
 void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
 		       const struct cg_policy *p, struct cg_orphans *o,
 		       bool dry_run, struct cg_counts *c)
 {
 	struct pass ps = { 0 };
-	struct cg_revert **v;
-	size_t *order, i, j, n, at, km, kx;
+	size_t *order, *again, i, n, k, round;
 
 	if (!o->n)
 		return;
@@ -203,7 +258,7 @@ void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
 	ps.rv = cg_xcalloc(o->n, sizeof(*ps.rv));
 	ps.decided = cg_xcalloc(o->n, sizeof(*ps.decided));
 	order = cg_xcalloc(o->n, sizeof(*order));
-	v = cg_xcalloc(o->n, sizeof(*v));
+	again = cg_xcalloc(o->n, sizeof(*again));
 	for (i = 0; i < o->n; i++) {
 		const char *colon = strchr(o->v[i].id, ':');
 
@@ -219,41 +274,24 @@ void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
 	the_pass = &ps;
 	ctx->reverted = reverted_cb;
 	ctx->declared = declared_cb;
-	for (at = 0; at < o->n; at++) {
-		const struct cg_module *m;
-		size_t *idx;
+	pass_over(ctx, st, &ps, order, o->n, dry_run, c);
+	/*
+	 * What was kept because of another orphan (a group that is still
+	 * the primary group of a user reverted after it) is offered again,
+	 * now that every revert is decided, until nothing more moves.
+	 */
+	for (round = 0; round < o->n; round++) {
+		for (n = k = 0; k < o->n; k++) {
+			size_t km;
+			const struct cg_module *m =
+				module_of(o->v[order[k]].id, &km);
 
-		if (ps.decided[order[at]])
-			continue;
-		m = module_of(o->v[order[at]].id, &km);
-		/*
-		 * The run of this module's orphans from here; a batching
-		 * module (one apt transaction) takes all of its orphans.
-		 */
-		idx = cg_xcalloc(o->n, sizeof(*idx));
-		for (n = 0, j = at; j < o->n; j++) {
-			const struct cg_module *mj;
-
-			if (ps.decided[order[j]])
-				continue;
-			mj = module_of(o->v[order[j]].id, &kx);
-			if (mj != m) {
-				if (m && (m->flags & CG_MODULE_BATCH))
-					continue;
-				break;
-			}
-			idx[n] = order[j];
-			v[n++] = &ps.rv[order[j]];
+			if (m && m->revert &&
+			    ps.rv[order[k]].verdict == CG_REVERT_KEEP)
+				again[n++] = order[k];
 		}
-		revert_group(ctx, m, v, n, dry_run);
-		for (j = 0; j < n; j++) {
-			ps.decided[idx[j]] = true;
-			outcome(&o->v[idx[j]], &ps.rv[idx[j]], dry_run, c);
-		}
-		/* Each module's reverts leave the ledger once they are done. */
-		if (!dry_run && st)
-			drop(st, o, idx, n, c);
-		free(idx);
+		if (!n || !pass_over(ctx, st, &ps, again, n, dry_run, c))
+			break;
 	}
 	ctx->reverted = NULL;
 	ctx->declared = NULL;
@@ -263,5 +301,5 @@ void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
 	free(ps.rv);
 	free(ps.decided);
 	free(order);
-	free(v);
+	free(again);
 }
