@@ -8,6 +8,7 @@
 struct pass {
 	struct cg_orphans *o;   /* borrowed */
 	const struct cg_policy *p; /* borrowed */
+	const struct cg_state *st; /* borrowed: the ledger */
 	struct cg_revert *rv;   /* owned: one per orphan */
 	bool *decided;          /* owned: per orphan */
 	struct cg_index ids;    /* orphan id -> index */
@@ -33,6 +34,13 @@ static bool declared_cb(const struct cg_ctx *ctx, const char *id)
 
 	(void)ctx;
 	return the_pass && the_pass->p && cg_index_get(&the_pass->p->ids, id, &i);
+}
+
+static const char *ledger_cb(const struct cg_ctx *ctx, const char *id,
+			     const char *key)
+{
+	(void)ctx;
+	return the_pass ? cg_state_get(the_pass->st, id, key) : NULL;
 }
 
 static const struct cg_module *module_of(const char *id, size_t *index)
@@ -255,6 +263,7 @@ void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
 		return;
 	ps.o = o;
 	ps.p = p;
+	ps.st = st;
 	ps.rv = cg_xcalloc(o->n, sizeof(*ps.rv));
 	ps.decided = cg_xcalloc(o->n, sizeof(*ps.decided));
 	order = cg_xcalloc(o->n, sizeof(*order));
@@ -274,6 +283,7 @@ void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
 	the_pass = &ps;
 	ctx->reverted = reverted_cb;
 	ctx->declared = declared_cb;
+	ctx->ledger = ledger_cb;
 	pass_over(ctx, st, &ps, order, o->n, dry_run, c);
 	/*
 	 * What was kept because of another orphan (a group that is still
@@ -295,6 +305,7 @@ void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
 	}
 	ctx->reverted = NULL;
 	ctx->declared = NULL;
+	ctx->ledger = NULL;
 	the_pass = NULL;
 	sort_o = NULL;
 	cg_index_release(&ps.ids);

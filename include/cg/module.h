@@ -168,6 +168,13 @@ struct cg_ctx {
 					    const char *id);
 	/* The same pass: does this host's policy declare id? */
 	bool (*declared)(const struct cg_ctx *ctx, const char *id);
+	/*
+	 * The same pass: an orphan's ledger record key (a module's own,
+	 * such as ledger.keys, that it set with record_set while the
+	 * resource was managed), or NULL.
+	 */
+	const char *(*ledger)(const struct cg_ctx *ctx, const char *id,
+			      const char *key);
 };
 
 /* What a module's revert decides for an orphan. */

@@ -38,11 +38,17 @@ site() {
 rm -rf pol && mkdir -p pol/roles && site "" &&
 test_make_root root &&
 printf 'UID_MIN 1000\nUID_MAX 60000\nSYS_UID_MIN 100\nSYS_UID_MAX 999\nGID_MIN 1000\nGID_MAX 60000\nSYS_GID_MIN 100\nSYS_GID_MAX 999\nUSERGROUPS_ENAB yes\nHOME_MODE 0700\n' >root/etc/login.defs &&
-printf 'bob:x:1200:1200:Bob:/home/bob:/bin/sh\n' >>root/etc/passwd &&
+printf 'bob:x:1200:1200:Bob:/home/bob:/bin/sh\ncarl:x:1250:1200::/home/carl:/bin/sh\n' >>root/etc/passwd &&
 printf 'bob:x:1200:\nstaff:x:1300:\nops:x:1400:\n' >>root/etc/group &&
 printf 'root:*:19000:0:99999:7:::\nbob:*:19000:0:99999:7:::\n' >root/etc/shadow &&
 printf 'root:*::\nbob:!::\nstaff:!::\nops:!::\n' >root/etc/gshadow &&
 chmod 640 root/etc/shadow root/etc/gshadow && mkdir -p root/home &&
+mkdir -m 755 root/home/bob root/home/carl && chown 1200:1200 root/home/bob &&
+mkdir -m 700 root/home/carl/.ssh && chown 1250:1200 root/home/carl root/home/carl/.ssh &&
+for k in k1 k2 k3; do ssh-keygen -q -t ed25519 -N "" -C "$k@test" -f $k || exit 1; done &&
+{ echo "# carl's own"; cat k1.pub; } >root/home/carl/.ssh/authorized_keys &&
+chown 1250:1200 root/home/carl/.ssh/authorized_keys &&
+chmod 640 root/home/carl/.ssh/authorized_keys &&
 snapshot root >snap.before
 
 run() { cg "$@" --policy pol --root root --state-dir "$STATE"; }
@@ -92,6 +98,44 @@ test_expect_success 'out of the policy, orphans: revert: plan predicts run, and 
 	grep -x "group:ops	repaired	put back gid 1400, as before congruent" run.out &&
 	snapshot root >snap.now && test_cmp snap.before snap.now &&
 	! rec | grep "ledger\\."
+'
+
+test_expect_success 'authorized_keys: the keys congruent added go; the file and .ssh it made go; the rest stays' '
+	site "" && cat >pol/roles/base.yaml <<-Y &&
+	resources:
+	  - authorized_keys: bob
+	    keys: ["$(cat k2.pub)"]
+	  - authorized_keys: carl
+	    keys: ["$(cat k1.pub)", "$(cat k2.pub)", "$(cat k3.pub)"]
+	Y
+	test_expect_code 2 run run >out &&
+	test "$(grep -c ssh-ed25519 root/home/carl/.ssh/authorized_keys)" = 3 &&
+	test -f root/home/bob/.ssh/authorized_keys &&
+	rec | grep -x "authorized_keys:bob	ledger.before	ssh=absent" &&
+	rec | grep -x "authorized_keys:carl	ledger.before	ssh=0700:1250:1200 file=0640:1250:1200" &&
+	test "$(rec | grep "^authorized_keys:carl	ledger.keys	" | cut -f3 | wc -w)" = 2 &&
+	printf "resources: []\n" >pol/roles/base.yaml && site "orphans: revert\n" &&
+	test_expect_code 2 run plan >plan.txt &&
+	test_grep "revert: remove the 1 key congruent added, and the file it created, and the .ssh it created" plan.txt &&
+	test_grep "revert: remove the 2 keys congruent added; put back the file" plan.txt &&
+	test_expect_code 2 run run >out &&
+	snapshot root >snap.now && test_cmp snap.before snap.now &&
+	! rec | grep "^authorized_keys:"
+'
+
+test_expect_success 'a key the user added by hand meanwhile stays, and so does the file' '
+	site "" && cat >pol/roles/base.yaml <<-Y &&
+	resources:
+	  - authorized_keys: bob
+	    keys: ["$(cat k2.pub)"]
+	Y
+	test_expect_code 2 run run >out &&
+	cat k3.pub >>root/home/bob/.ssh/authorized_keys &&
+	printf "resources: []\n" >pol/roles/base.yaml && site "orphans: revert\n" &&
+	test_expect_code 2 run run >out &&
+	test_grep "revert: remove the 1 key congruent added (done)" out &&
+	test "$(cat root/home/bob/.ssh/authorized_keys)" = "$(cat k3.pub)" &&
+	rm -r root/home/bob/.ssh
 '
 
 test_expect_success 'a group that is still a user'"'"'s primary group is kept, saying so' '
