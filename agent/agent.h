@@ -121,6 +121,8 @@ struct cg_policy {
 	bool orphans_forget;
 	/* orphans: revert: put them back as they were before congruent */
 	bool orphans_revert;
+	/* revert_packages: true (site.yaml): that may remove packages */
+	bool revert_packages;
 	/* bits of cg_modules indexes: orphans to revert (caps are kept) */
 	uint32_t revert_types;
 	const char **names;   /* owned array: vars then facts, for hints */

@@ -649,6 +649,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 				cg_error_clear(&err);
 			}
 			ctx.store = rs;
+			ctx.revert_packages = p.revert_packages;
 			cg_revert_orphans(&ctx, &records, &p, &orphans,
 					  dry_run, &counts);
 			ctx.store = store;

@@ -16,7 +16,8 @@
 #include "cg/template.h"
 
 static const char *const site_keys[] = { "classes", "vars", "orphans",
-					 "hierarchy", NULL };
+					 "hierarchy", "revert_packages",
+					 NULL };
 static const char *const class_keys[] = { "match", "facts", "roles", "vars",
 					  "orphans", NULL };
 static const char *const role_keys[] = { "resources", "description", NULL };
@@ -35,6 +36,7 @@ struct check_class {
 struct loader {
 	bool orphans_forget; /* orphans: forget, site's then the class's */
 	bool orphans_revert; /* orphans: revert, the same */
+	bool revert_packages; /* site.yaml revert_packages: true */
 	struct cg_policy *p;
 	struct cg_diag *diag;
 	struct cg_parse_ctx pc;
@@ -692,6 +694,25 @@ static int parse_orphans(struct loader *l, const struct cg_node *map,
 	add_err(l, n, NULL, "orphans: report (the default), forget or revert",
 		"'orphans' must be report, forget or revert");
 	return CG_ERR;
+}
+
+/* revert_packages: true | false (site.yaml), into *out. */
+static int parse_revert_packages(struct loader *l, const struct cg_node *map,
+				 bool *out)
+{
+	const struct cg_node *n = cg_map_get(map, "revert_packages");
+	struct cg_error e;
+
+	if (!n)
+		return 0;
+	cg_error_clear(&e);
+	if (cg_node_bool(n, "revert_packages", out, &e) < 0) {
+		add_err(l, n, NULL, "revert_packages: true lets orphans: "
+				    "revert remove packages congruent installed",
+			"%s", e.msg);
+		return CG_ERR;
+	}
+	return 0;
 }
 
 /* Validate one class; add its roles to roles (checking: all classes). */
@@ -1362,6 +1383,7 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 	}
 	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
 	parse_orphans(&l, site->root, &l.orphans_forget, &l.orphans_revert);
+	parse_revert_packages(&l, site->root, &l.revert_packages);
 	vars = cg_map_get(site->root, "vars");
 	if (vars)
 		parse_vars(&l, vars, &p->vars);
@@ -1380,6 +1402,7 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 		parse_class(&l, cls, &p->roles, &p->nroles, &p->vars);
 		p->orphans_forget = l.orphans_forget;
 		p->orphans_revert = l.orphans_revert;
+		p->revert_packages = l.revert_packages;
 		p->class_where = cg_xasprintf("site.yaml:%u", cls->line);
 		matched = cls;
 		break;
@@ -1464,6 +1487,7 @@ int cg_policy_check(const char *dir, struct cg_diag *diag)
 	}
 	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
 	parse_orphans(&l, site->root, &l.orphans_forget, &l.orphans_revert);
+	parse_revert_packages(&l, site->root, &l.revert_packages);
 	vars = cg_map_get(site->root, "vars");
 	if (vars)
 		parse_vars(&l, vars, &l.sitevars);

@@ -175,6 +175,11 @@ struct cg_ctx {
 	 */
 	const char *(*ledger)(const struct cg_ctx *ctx, const char *id,
 			      const char *key);
+	/*
+	 * revert_packages: true in site.yaml: a revert may remove the
+	 * packages congruent installed (otherwise they are kept).
+	 */
+	bool revert_packages;
 };
 
 /* What a module's revert decides for an orphan. */
