@@ -126,5 +126,12 @@ int fsmeta_revert_directory(struct cg_ctx *ctx, struct cg_revert *const *v,
 			    size_t n, bool apply, struct cg_error *err);
 int fsmeta_revert_symlink(struct cg_ctx *ctx, struct cg_revert *const *v,
 			  size_t n, bool apply, struct cg_error *err);
+/*
+ * The file revert for one file of another resource (apt_source's): path
+ * and before (fsmeta_before's words) in place of rv's name and before;
+ * rv gets the verdict, what, failed and err.
+ */
+int fsmeta_revert_path(struct cg_ctx *ctx, struct cg_revert *rv,
+		       const char *path, const char *before, bool apply);
 
 #endif

@@ -663,3 +663,24 @@ int fsmeta_revert_symlink(struct cg_ctx *ctx, struct cg_revert *const *v,
 	(void)err;
 	return fs_revert(ctx, v, n, apply, FS_SYMLINK);
 }
+
+int fsmeta_revert_path(struct cg_ctx *ctx, struct cg_revert *rv,
+		       const char *path, const char *before, bool apply)
+{
+	struct cg_revert one = *rv;
+	struct cg_revert *v = &one;
+
+	one.name = path;
+	one.before = before;
+	one.verdict = CG_REVERT_KEEP;
+	one.removes = one.failed = false;
+	one.what[0] = '\0';
+	cg_error_clear(&one.err);
+	fs_revert(ctx, &v, 1, apply, FS_FILE);
+	rv->verdict = one.verdict;
+	rv->removes = one.removes;
+	rv->failed = one.failed;
+	rv->err = one.err;
+	memcpy(rv->what, one.what, sizeof(rv->what));
+	return 0;
+}
