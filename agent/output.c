@@ -329,6 +329,21 @@ void cg_live_working(const struct cg_ctx *ctx, const struct cg_resource *first,
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/*
+ * The orphans the ledger keeps after this run (plan: would keep): not
+ * forgotten, not put back. What fleet counts as a host's orphans.
+ */
+static size_t orphans_left(const struct cg_orphans *o)
+{
+	size_t i, n = 0;
+
+	for (i = 0; o && i < o->n; i++)
+		n += !o->v[i].forgotten &&
+		     o->v[i].status != CG_STATUS_REPAIRED &&
+		     o->v[i].status != CG_STATUS_DRIFTED;
+	return n;
+}
+
 /* The orphans, one line each, as plan and run list them. */
 static void print_orphans(FILE *out, const struct cg_run_info *info,
 			  bool plan)
@@ -362,9 +377,10 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *c, FILE *out)
 {
 	bool plan = strcmp(info->command, "plan") == 0;
-	size_t norphans = info->orphans ? info->orphans->n : 0;
+	size_t norphans = orphans_left(info->orphans);
 	bool quiet = !plan && !info->verbose && !c->repaired && !c->failed &&
-		     !c->skipped && !c->extra && !c->warnings && !norphans;
+		     !c->skipped && !c->extra && !c->warnings &&
+		     !(info->orphans && info->orphans->n);
 	size_t i;
 
 	if (quiet)
@@ -512,7 +528,8 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	cg_json_kint(&j, "skipped", (int64_t)c->skipped);
 	cg_json_kint(&j, "extra", (int64_t)c->extra);
 	if (info->orphans)
-		cg_json_kint(&j, "orphans", (int64_t)info->orphans->n);
+		cg_json_kint(&j, "orphans",
+			     (int64_t)orphans_left(info->orphans));
 	if (c->warnings) /* the key is new: only there when it says something */
 		cg_json_kint(&j, "warnings", (int64_t)c->warnings);
 	cg_json_obj_end(&j);

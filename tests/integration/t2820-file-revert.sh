@@ -73,6 +73,8 @@ test_expect_success 'out of the policy with orphans: report: plan lists them, ru
 	test_expect_code 0 run plan >plan.txt &&
 	test_grep "8 orphans" plan.txt &&
 	test_grep_not "revert:" plan.txt &&
+	test_expect_code 0 run plan --format json >plan.json &&
+	test "$(jq -r ".summary.orphans" plan.json)" = 8 &&
 	test_expect_code 0 run run >out &&
 	snapshot root >snap.now && test_cmp snap.managed snap.now &&
 	test "$(rec | grep -c "	ledger.since	")" = 8
@@ -101,6 +103,8 @@ test_expect_success 'run reverts: the root is as before, byte for byte; the ledg
 	"$TOP/tests/lib/json-validate" "$TOP/doc/schema/run.schema.json" plan.json run.json &&
 	test "$(jq -r "[.orphans[] | .status] | unique | join(\",\")" run.json)" = repaired &&
 	test "$(jq -r ".orphans | length" run.json)" = 8 &&
+	test "$(jq -r ".summary.orphans" plan.json)" = 0 &&
+	test "$(jq -r ".summary.orphans" run.json)" = 0 &&
 	! rec | grep "ledger\." &&
 	made=$(printf "made\n" | sha256sum | cut -d" " -f1) &&
 	test -f "$STATE/backups/objects/${made:0:2}/${made:2}" &&
@@ -251,10 +255,10 @@ test_expect_success 'SIGKILL at 20 random points of a revert: ledger and host ag
 		site "" && managed && rc=0 && { run run >/dev/null 2>&1 || rc=$?; } &&
 		{ test $rc = 0 || test $rc = 2; } &&
 		site "orphans: revert\n" && printf "resources: []\n" >pol/roles/base.yaml &&
-		{ strace -f -o /dev/null -e trace=fsync,syncfs -e inject=fsync,syncfs:delay_enter=20000 \
+		{ strace -f -o /dev/null -e trace=fsync,syncfs -e inject=fsync,syncfs:delay_enter=40000 \
 			"$CONGRUENT" run --policy pol --root root --state-dir "$STATE" >/dev/null 2>&1 & } &&
 		tracer=$! &&
-		sleep 0.$(printf "%03d" $((RANDOM % 400))) &&
+		sleep 0.$(printf "%03d" $((100 + RANDOM % 900))) &&
 		{ kill -9 $(pgrep -P $tracer) 2>/dev/null || true; } &&
 		{ wait $tracer || true; } &&
 		{ agree || { echo "disagree after kill $i"; rec; exit 1; }; } &&
