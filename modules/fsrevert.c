@@ -464,12 +464,12 @@ static int decide_directory(struct cg_ctx *ctx, struct cg_revert *rv,
 	pl->op = OP_RMDIR;
 	pl->gone = !nw->exists;
 	if (pl->gone)
-		SAY(rv, "remove the parents it was made with: %s (it is gone "
-			"already)%s",
+		SAY(rv, "remove the parents it was made with: %.200s (it is "
+			"gone already)%.200s",
 		    also.data, stays);
 	else
-		SAY(rv, "remove (created by congruent at %s%s%s%s)", rv->since,
-		    also.data ? ", with its parents " : "",
+		SAY(rv, "remove (created by congruent at %.60s%s%.200s%.200s)",
+		    rv->since, also.data ? ", with its parents " : "",
 		    also.data ? also.data : "", stays);
 	cg_buf_release(&also);
 	return 0;
