@@ -14,33 +14,37 @@ struct pass {
 	struct cg_index ids;    /* orphan id -> index */
 };
 
-static const struct pass *the_pass;
+/* The pass is the engine's while it runs: ctx->agent (free after a run). */
+static const struct pass *pass_of(const struct cg_ctx *ctx)
+{
+	return ctx->agent;
+}
 
 static const struct cg_revert *reverted_cb(const struct cg_ctx *ctx,
 					   const char *id)
 {
+	const struct pass *ps = pass_of(ctx);
 	size_t i;
 
-	(void)ctx;
-	if (!the_pass || !cg_index_get(&the_pass->ids, id, &i) ||
-	    !the_pass->decided[i])
+	if (!ps || !cg_index_get(&ps->ids, id, &i) || !ps->decided[i])
 		return NULL;
-	return &the_pass->rv[i];
+	return &ps->rv[i];
 }
 
 static bool declared_cb(const struct cg_ctx *ctx, const char *id)
 {
+	const struct pass *ps = pass_of(ctx);
 	size_t i;
 
-	(void)ctx;
-	return the_pass && the_pass->p && cg_index_get(&the_pass->p->ids, id, &i);
+	return ps && ps->p && cg_index_get(&ps->p->ids, id, &i);
 }
 
 static const char *ledger_cb(const struct cg_ctx *ctx, const char *id,
 			     const char *key)
 {
-	(void)ctx;
-	return the_pass ? cg_state_get(the_pass->st, id, key) : NULL;
+	const struct pass *ps = pass_of(ctx);
+
+	return ps ? cg_state_get(ps->st, id, key) : NULL;
 }
 
 static const struct cg_module *module_of(const char *id, size_t *index)
@@ -78,12 +82,11 @@ uint32_t cg_revert_types(const struct cg_orphans *o)
  * before the directory; for the same name, the later module in the
  * table first (a service before its package, keys before their user).
  */
-static const struct cg_orphans *sort_o;
-
-static int cmp_order(const void *a, const void *b)
+static int cmp_order(const void *a, const void *b, void *orphans)
 {
-	const char *x = sort_o->v[*(const size_t *)a].id;
-	const char *y = sort_o->v[*(const size_t *)b].id;
+	const struct cg_orphans *o = orphans;
+	const char *x = o->v[*(const size_t *)a].id;
+	const char *y = o->v[*(const size_t *)b].id;
 	const char *nx = strchr(x, ':'), *ny = strchr(y, ':');
 	size_t kx = 0, ky = 0;
 	int c;
@@ -258,6 +261,7 @@ void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
 {
 	struct pass ps = { 0 };
 	size_t *order, *again, i, n, k, round;
+	void *saved;
 
 	if (!o->n)
 		return;
@@ -278,9 +282,9 @@ void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
 		ps.rv[i].since = o->v[i].since;
 		cg_index_put(&ps.ids, o->v[i].id, i, NULL);
 	}
-	sort_o = o;
-	qsort(order, o->n, sizeof(*order), cmp_order);
-	the_pass = &ps;
+	qsort_r(order, o->n, sizeof(*order), cmp_order, o);
+	saved = ctx->agent;
+	ctx->agent = &ps;
 	ctx->reverted = reverted_cb;
 	ctx->declared = declared_cb;
 	ctx->ledger = ledger_cb;
@@ -306,8 +310,7 @@ void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
 	ctx->reverted = NULL;
 	ctx->declared = NULL;
 	ctx->ledger = NULL;
-	the_pass = NULL;
-	sort_o = NULL;
+	ctx->agent = saved;
 	cg_index_release(&ps.ids);
 	free(ps.rv);
 	free(ps.decided);
