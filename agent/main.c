@@ -612,7 +612,7 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 			   &canaries, &ctx.ncanaries);
 	ctx.canaries = canaries;
 	/* orphans: revert: run keeps what their modules need too. */
-	if (!o.only && p.orphans_revert) {
+	if (!partial && p.orphans_revert) {
 		cg_ledger_orphans(&records, &p, &orphans);
 		p.revert_types = cg_revert_types(&orphans);
 		cg_orphans_release(&orphans);
@@ -626,9 +626,10 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	status = cg_exit_status(&counts, src.refused);
 	/*
 	 * Orphans: the ledger's ids this host's policy no longer has. Not
-	 * with --only, which looked at part of the policy.
+	 * with --only or --skip, which looked at part of the policy: what
+	 * they left out is no orphan, and must not be reverted.
 	 */
-	if (!o.only) {
+	if (!partial) {
 		size_t k;
 
 		cg_ledger_orphans(&records, &p, &orphans);

@@ -112,6 +112,18 @@ test_expect_success 'run reverts: the root is as before, byte for byte; the ledg
 	test_grep_not "orphan" out
 '
 
+test_expect_success 'with --skip nothing is an orphan: what it leaves out is not reverted' '
+	managed && test_expect_code 2 run run >/dev/null &&
+	site "orphans: revert\n" && snapshot root >snap.managed &&
+	test_expect_code 0 run run --skip symlink --format json >skip.json &&
+	test "$(jq ".orphans // [] | length" skip.json)" = 0 &&
+	snapshot root >snap.now && test_cmp snap.managed snap.now &&
+	test -L root/etc/made.link &&
+	printf "resources: []\n" >pol/roles/base.yaml &&
+	test_expect_code 2 run run >/dev/null &&
+	snapshot root >snap.now && test_cmp snap.before snap.now
+'
+
 test_expect_success 'the report records each revert' '
 	managed && test_expect_code 2 run run >/dev/null &&
 	printf "resources: []\n" >pol/roles/base.yaml &&
