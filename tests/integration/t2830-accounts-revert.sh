@@ -31,8 +31,10 @@ outcomes() {
 		(.orphans[] | [.id, .status, .revert] | @tsv)' "$1"
 }
 
+# orphans: in the class this time (the class's wins over site.yaml's).
 site() {
-	printf '%bclasses:\n  - match: "*"\n    roles: [base]\n' "$1" >pol/site.yaml
+	printf 'orphans: report\nclasses:\n  - match: "*"\n    roles: [base]\n%b' \
+		"${1:+    $1}" >pol/site.yaml
 }
 
 rm -rf pol && mkdir -p pol/roles && site "" &&
