@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "agent.h"
 
@@ -197,6 +198,15 @@ static void outcome(struct cg_orphan *x, const struct cg_revert *rv,
 		}
 		break;
 	}
+	/* In the log as each is done, like a resource's outcome. */
+	if (dry_run)
+		return;
+	if (x->status == CG_STATUS_REPAIRED)
+		cg_log(LOG_NOTICE, "reverted orphan %s: %s", x->id, x->revert);
+	else if (x->status == CG_STATUS_FAILED)
+		cg_log(LOG_ERR, "failed to revert orphan %s (%s): %s%s%s", x->id,
+		       x->revert, x->err->msg, x->err->hint[0] ? "; hint: " : "",
+		       x->err->hint);
 }
 
 /*

@@ -98,7 +98,8 @@ test_expect_success 'orphans: revert: plan says what it would do, one line each,
 
 test_expect_success 'run reverts: the root is as before, byte for byte; the ledger lets go' '
 	test_expect_code 2 run plan --format json >plan.json &&
-	test_expect_code 2 run run --format json >run.json &&
+	test_expect_code 2 run run --format json >run.json 2>run.err &&
+	test_grep "congruent: reverted orphan file:/etc/made.conf: remove (created by congruent at local" run.err &&
 	snapshot root >snap.now && test_cmp snap.before snap.now &&
 	"$TOP/tests/lib/json-validate" "$TOP/doc/schema/run.schema.json" plan.json run.json &&
 	test "$(jq -r "[.orphans[] | .status] | unique | join(\",\")" run.json)" = repaired &&
@@ -222,10 +223,11 @@ if lsattr -d . >/dev/null 2>&1 && touch imm && chattr +i imm 2>/dev/null; then
 		test_expect_code 2 run run >/dev/null &&
 		chattr +i root/srv &&
 		printf "resources: []\n" >pol/roles/base.yaml &&
-		rc=0 && { run run >out || rc=$?; } &&
+		rc=0 && { run run >out 2>err || rc=$?; } &&
 		chattr -i root/srv && test $rc = 4 &&
 		test_grep "revert: remove (created by congruent at local; its content goes to the backups) (failed)" out &&
 		test_grep "cannot remove /srv/stuck" out &&
+	test_grep "failed to revert orphan file:/srv/stuck" err &&
 		rec | grep "^file:/srv/stuck	ledger.since" &&
 		test_expect_code 2 run run >out &&
 		! test -e root/srv/stuck && ! rec | grep "^file:/srv/stuck"
