@@ -637,10 +637,11 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		for (k = 0; p.orphans_forget && k < orphans.n; k++)
 			orphans.v[k].forgotten = true;
 		/*
-		 * After the policy's own changes. plan reads the backups
-		 * too (to tell what can be put back), writing nothing.
+		 * After the policy's own changes, unless the run was told
+		 * to stop. plan reads the backups too (to tell what can be
+		 * put back), writing nothing.
 		 */
-		if (p.orphans_revert && orphans.n) {
+		if (p.orphans_revert && orphans.n && !cg_stop_signal) {
 			struct cg_store *rs = store;
 			char *dir = NULL;
 
