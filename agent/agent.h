@@ -143,6 +143,12 @@ struct cg_policy {
 	bool orphans_forget;
 	/* mode: audit (site.yaml, or the class): run changes nothing, as plan */
 	bool audit_mode;
+	/* orphans: revert: put them back as they were before congruent */
+	bool orphans_revert;
+	/* revert_packages: true (site.yaml): that may remove packages */
+	bool revert_packages;
+	/* bits of cg_modules indexes: orphans to revert (caps are kept) */
+	uint32_t revert_types;
 	const char **names;   /* owned array: vars then facts, for hints */
 };
 
@@ -801,6 +807,15 @@ struct cg_orphan {
 	char *since;  /* owned: ledger.since */
 	char *before; /* owned: ledger.before, "unknown" when none */
 	bool forgotten; /* orphans: forget: dropped from the ledger (plan: would be) */
+	/*
+	 * orphans: revert (cg_revert_orphans): what revert does (plan: would
+	 * do), one line, or NULL when not reverted; status: drifted (plan)
+	 * or repaired when it is put back, ok when kept or only forgotten,
+	 * failed (err says why) when putting it back failed.
+	 */
+	char *revert;   /* owned */
+	enum cg_status status;
+	struct cg_error *err; /* owned, or NULL */
 };
 
 struct cg_orphans {
@@ -825,6 +840,23 @@ int cg_ledger_mark_orphans(struct cg_state *st, const struct cg_policy *p,
 			   const struct cg_orphans *o, const char *since,
 			   struct cg_error *err);
 void cg_orphans_release(struct cg_orphans *o);
+
+/* --- revert.c: orphans: revert --------------------------------------- */
+
+/*
+ * Hand the orphans o to their modules' revert (struct cg_module), each
+ * module once, deepest names first (a file before its directory), with
+ * apply unless dry_run; fill each orphan's revert, status and err. In a
+ * run, what was put back or has nothing to put back leaves the ledger
+ * st, in one write; what failed or was kept stays. Counts what it did
+ * into c (drifted or repaired, failed).
+ */
+void cg_revert_orphans(struct cg_ctx *ctx, struct cg_state *st,
+		       const struct cg_policy *p, struct cg_orphans *o,
+		       bool dry_run, struct cg_counts *c);
+/* The module types of the orphans o that have a revert, as bits of
+ * cg_modules indexes: run keeps their capabilities too. */
+uint32_t cg_revert_types(const struct cg_orphans *o);
 
 /* `congruent state`: the records as text (by id) or JSON. */
 void cg_state_print(const struct cg_state *st, bool json, FILE *out);

@@ -38,6 +38,18 @@ uint64_t cg_caps_for_policy(const struct cg_policy *p,
 			if (m->caps[k] >= 0 && m->caps[k] < 64)
 				set |= BIT(m->caps[k]);
 	}
+	/* Orphans to revert: their modules' too. */
+	for (i = 0; cg_modules[i]; i++) {
+		const struct cg_module *m = cg_modules[i];
+
+		if (i >= 32 || !(p->revert_types & (1u << i)))
+			continue;
+		if (m->flags & CG_MODULE_ALL_CAPS)
+			return CG_CAPS_ALL;
+		for (k = 0; k < m->ncaps && k < CG_ARRAY_SIZE(m->caps); k++)
+			if (m->caps[k] >= 0 && m->caps[k] < 64)
+				set |= BIT(m->caps[k]);
+	}
 	return set;
 }
 

@@ -38,20 +38,33 @@ void cg_ledger_orphans(const struct cg_state *st, const struct cg_policy *p,
 int cg_ledger_forget(struct cg_state *st, const char *const *ids, size_t n,
 		     struct cg_error *err)
 {
-	struct cg_state_put *put = cg_xcalloc(3 * n + 1, sizeof(*put));
-	size_t i;
+	struct cg_state_put *put;
+	struct cg_index want = { 0 };
+	char **keys;
+	size_t i, k = 0, idx;
 	int rc;
 
-	for (i = 0; i < n; i++) {
-		put[3 * i].id = ids[i];
-		put[3 * i].key = CG_LEDGER_SINCE;
-		put[3 * i + 1].id = ids[i];
-		put[3 * i + 1].key = CG_LEDGER_BEFORE;
-		put[3 * i + 2].id = ids[i];
-		put[3 * i + 2].key = CG_LEDGER_ORPHAN;
+	for (i = 0; i < n; i++)
+		cg_index_put(&want, ids[i], i, NULL);
+	/* Every ledger.* key of each: a module's own too (ledger.keys). */
+	put = cg_xcalloc(st->n + 1, sizeof(*put));
+	keys = cg_xcalloc(st->n + 1, sizeof(*keys));
+	for (i = 0; i < st->n; i++) {
+		if (strncmp(st->v[i].key, "ledger.", 7) != 0 ||
+		    !cg_index_get(&want, st->v[i].id, &idx))
+			continue;
+		/* A copy: st's own strings go as it changes. */
+		keys[k] = cg_xstrdup(st->v[i].key);
+		put[k].id = ids[idx];
+		put[k].key = keys[k];
+		k++;
 	}
-	rc = cg_state_set_all(st, put, 3 * n, err);
+	rc = cg_state_set_all(st, put, k, err);
+	for (i = 0; i < k; i++)
+		free(keys[i]);
+	free(keys);
 	free(put);
+	cg_index_release(&want);
 	return rc;
 }
 
@@ -93,6 +106,8 @@ void cg_orphans_release(struct cg_orphans *o)
 		free(o->v[i].id);
 		free(o->v[i].since);
 		free(o->v[i].before);
+		free(o->v[i].revert);
+		free(o->v[i].err);
 	}
 	free(o->v);
 	memset(o, 0, sizeof(*o));

@@ -628,6 +628,12 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 	cg_config_canaries(&conf, !o.policy && !o.no_pull, !o.no_report,
 			   &canaries, &ctx.ncanaries);
 	ctx.canaries = canaries;
+	/* orphans: revert: run keeps what their modules need too. */
+	if (!partial && p.orphans_revert) {
+		cg_ledger_orphans(&records, &p, &orphans);
+		p.revert_types = cg_revert_types(&orphans);
+		cg_orphans_release(&orphans);
+	}
 	/* Least privilege; plan diffs in a read-only sandbox (caps.c). */
 	if (cg_engine_run_confined(&p, &ctx, engine_dry, o.verbose, &counts,
 				   &err) < 0) {
@@ -643,9 +649,10 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 		status |= 4;
 	/*
 	 * Orphans: the ledger's ids this host's policy no longer has. Not
-	 * with --only, which looked at part of the policy.
+	 * with --only or --skip, which looked at part of the policy: what
+	 * they left out is no orphan, and must not be reverted.
 	 */
-	if (!o.only) {
+	if (!partial) {
 		size_t k;
 
 		cg_ledger_orphans(&records, &p, &orphans);
@@ -654,6 +661,30 @@ static int run_or_plan(const char *cmd, int argc, char **argv, bool dry_run)
 			orphans.v[k].forgotten = true;
 		for (k = 0; info.audit && k < orphans.n; k++)
 			orphans.v[k].forgotten = false;
+		/*
+		 * After the policy's own changes, unless the run was told
+		 * to stop. plan (and an audit run) reads the backups too (to tell what can be
+		 * put back), writing nothing.
+		 */
+		if (p.orphans_revert && orphans.n && !cg_stop_signal) {
+			struct cg_store *rs = store;
+			char *dir = NULL;
+
+			if (!rs) {
+				dir = cg_xasprintf("%s/backups", state);
+				cg_store_open(&rs, dir, &err);
+				cg_error_clear(&err);
+			}
+			ctx.store = rs;
+			ctx.revert_packages = p.revert_packages;
+			cg_revert_orphans(&ctx, &records, &p, &orphans,
+					  engine_dry, &counts);
+			ctx.store = store;
+			if (rs != store)
+				cg_store_free(rs);
+			free(dir);
+			status = cg_exit_status(&counts, src.refused);
+		}
 		if (!engine_dry && p.orphans_forget && orphans.n &&
 		    forget_orphans(&records, &orphans, &err) < 0) {
 			cg_error_prefix(&err, "orphans: forget");

@@ -342,6 +342,21 @@ void cg_live_working(const struct cg_ctx *ctx, const struct cg_resource *first,
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/*
+ * The orphans the ledger keeps after this run (plan: would keep): not
+ * forgotten, not put back. What fleet counts as a host's orphans.
+ */
+static size_t orphans_left(const struct cg_orphans *o)
+{
+	size_t i, n = 0;
+
+	for (i = 0; o && i < o->n; i++)
+		n += !o->v[i].forgotten &&
+		     o->v[i].status != CG_STATUS_REPAIRED &&
+		     o->v[i].status != CG_STATUS_DRIFTED;
+	return n;
+}
+
 /* The orphans, one line each, as plan and run list them. */
 static void print_orphans(FILE *out, const struct cg_run_info *info,
 			  bool plan)
@@ -356,11 +371,18 @@ static void print_orphans(FILE *out, const struct cg_run_info *info,
 			     "since %s%s)\n",
 			col(info->color, mark_color('-')),
 			col(info->color, RESET), x->id, x->since,
-			!x->forgotten ? ""
-			: plan        ? "; would be forgotten"
-				      : "; forgotten");
+			!x->forgotten || x->revert ? ""
+			: plan                     ? "; would be forgotten"
+						   : "; forgotten");
 		if (strcmp(x->before, CG_LEDGER_UNKNOWN) != 0)
 			fprintf(out, "    before congruent: %s\n", x->before);
+		if (x->revert)
+			fprintf(out, "    revert: %s%s\n", x->revert,
+				x->status == CG_STATUS_REPAIRED ? " (done)"
+				: x->status == CG_STATUS_FAILED ? " (failed)"
+								: "");
+		if (x->err)
+			cg_print_error(out, x->err, info->color);
 	}
 }
 
@@ -368,10 +390,10 @@ void cg_output_text(const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *c, FILE *out)
 {
 	bool plan = strcmp(info->command, "plan") == 0;
-	size_t norphans = info->orphans ? info->orphans->n : 0, naudit = 0;
+	size_t norphans = orphans_left(info->orphans), naudit = 0;
 	bool quiet = !plan && !info->verbose && !c->repaired && !c->failed &&
-		     !c->drifted &&
-		     !c->skipped && !c->extra && !c->warnings && !norphans;
+		     !c->drifted && !c->skipped && !c->extra && !c->warnings &&
+		     !(info->orphans && info->orphans->n);
 	size_t i;
 
 	if (quiet)
@@ -543,7 +565,8 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 	cg_json_kint(&j, "skipped", (int64_t)c->skipped);
 	cg_json_kint(&j, "extra", (int64_t)c->extra);
 	if (info->orphans)
-		cg_json_kint(&j, "orphans", (int64_t)info->orphans->n);
+		cg_json_kint(&j, "orphans",
+			     (int64_t)orphans_left(info->orphans));
 	if (c->warnings) /* the key is new: only there when it says something */
 		cg_json_kint(&j, "warnings", (int64_t)c->warnings);
 	cg_json_obj_end(&j);
@@ -621,7 +644,22 @@ void cg_output_json(const struct cg_policy *p, const struct cg_run_info *info,
 			cg_json_kstr(&j, "since", x->since);
 			cg_json_kstr(&j, "before", x->before);
 			cg_json_kstr(&j, "handling",
-				     x->forgotten ? "forget" : "report");
+				     x->revert      ? "revert"
+				     : x->forgotten ? "forget"
+						    : "report");
+			if (x->revert) {
+				cg_json_kstr(&j, "revert", x->revert);
+				cg_json_kstr(&j, "status",
+					     cg_status_name(x->status));
+			}
+			if (x->err) {
+				cg_json_key(&j, "error");
+				cg_json_obj_begin(&j);
+				cg_json_kstr(&j, "message", x->err->msg);
+				if (x->err->hint[0])
+					cg_json_kstr(&j, "hint", x->err->hint);
+				cg_json_obj_end(&j);
+			}
 			cg_json_obj_end(&j);
 		}
 		cg_json_arr_end(&j);

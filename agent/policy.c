@@ -16,7 +16,8 @@
 #include "cg/template.h"
 
 static const char *const site_keys[] = { "classes", "vars", "orphans",
-					 "hierarchy", "mode", NULL };
+					 "hierarchy", "mode", "revert_packages",
+					 NULL };
 static const char *const class_keys[] = { "match", "facts", "roles", "vars",
 					  "orphans", "mode", NULL };
 static const char *const role_keys[] = { "resources", "description", NULL };
@@ -35,6 +36,8 @@ struct check_class {
 struct loader {
 	bool orphans_forget; /* orphans: forget, site's then the class's */
 	bool audit_mode;     /* mode: audit, site's then the class's */
+	bool orphans_revert; /* orphans: revert, the same */
+	bool revert_packages; /* site.yaml revert_packages: true */
 	struct cg_policy *p;
 	struct cg_diag *diag;
 	struct cg_parse_ctx pc;
@@ -666,32 +669,46 @@ static void add_role(char ***roles, size_t *n, const char *name)
 	(*roles)[(*n)++] = cg_xstrdup(name);
 }
 
-/* orphans: report | forget, into *forget (left alone when absent). */
+/*
+ * orphans: report | forget | revert, into *forget and *revert (left alone
+ * when absent).
+ */
 static int parse_orphans(struct loader *l, const struct cg_node *map,
-			 bool *forget)
+			 bool *forget, bool *revert)
 {
 	const struct cg_node *n = cg_map_get(map, "orphans");
 
 	if (!n)
 		return 0;
-	if (n->kind == CG_NODE_SCALAR && strcmp(n->str, "report") == 0) {
-		*forget = false;
+	if (n->kind == CG_NODE_SCALAR && (strcmp(n->str, "report") == 0 ||
+					  strcmp(n->str, "forget") == 0 ||
+					  strcmp(n->str, "revert") == 0)) {
+		*forget = strcmp(n->str, "forget") == 0;
+		*revert = strcmp(n->str, "revert") == 0;
 		return 0;
 	}
-	if (n->kind == CG_NODE_SCALAR && strcmp(n->str, "forget") == 0) {
-		*forget = true;
+	add_err(l, n, NULL, "orphans: report (the default), forget or revert",
+		"'orphans' must be report, forget or revert");
+	return CG_ERR;
+}
+
+/* revert_packages: true | false (site.yaml), into *out. */
+static int parse_revert_packages(struct loader *l, const struct cg_node *map,
+				 bool *out)
+{
+	const struct cg_node *n = cg_map_get(map, "revert_packages");
+	struct cg_error e;
+
+	if (!n)
 		return 0;
-	}
-	if (n->kind == CG_NODE_SCALAR && strcmp(n->str, "revert") == 0) {
-		add_err(l, n, NULL,
-			"use report (list them) or forget (drop them from "
-			"the ledger); put back by hand with congruent restore",
-			"orphans: revert is not supported yet");
+	cg_error_clear(&e);
+	if (cg_node_bool(n, "revert_packages", out, &e) < 0) {
+		add_err(l, n, NULL, "revert_packages: true lets orphans: "
+				    "revert remove packages congruent installed",
+			"%s", e.msg);
 		return CG_ERR;
 	}
-	add_err(l, n, NULL, "orphans: report (the default) or forget",
-		"'orphans' must be report or forget");
-	return CG_ERR;
+	return 0;
 }
 
 /* mode: enforce | audit, into *audit (left alone when absent). */
@@ -733,7 +750,7 @@ static int parse_class(struct loader *l, const struct cg_node *cls,
 	}
 	if (check_keys(l, cls, class_keys, "a class", NULL) < 0)
 		rc = CG_ERR;
-	if (parse_orphans(l, cls, &l->orphans_forget) < 0)
+	if (parse_orphans(l, cls, &l->orphans_forget, &l->orphans_revert) < 0)
 		rc = CG_ERR;
 	if (parse_mode(l, cls, &l->audit_mode) < 0)
 		rc = CG_ERR;
@@ -1394,8 +1411,9 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 		goto out;
 	}
 	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
-	parse_orphans(&l, site->root, &l.orphans_forget);
 	parse_mode(&l, site->root, &l.audit_mode);
+	parse_orphans(&l, site->root, &l.orphans_forget, &l.orphans_revert);
+	parse_revert_packages(&l, site->root, &l.revert_packages);
 	vars = cg_map_get(site->root, "vars");
 	if (vars)
 		parse_vars(&l, vars, &p->vars);
@@ -1413,6 +1431,8 @@ int cg_policy_load(struct cg_policy *p, const char *dir, struct cg_facts *facts,
 			continue;
 		parse_class(&l, cls, &p->roles, &p->nroles, &p->vars);
 		p->orphans_forget = l.orphans_forget;
+		p->orphans_revert = l.orphans_revert;
+		p->revert_packages = l.revert_packages;
 		p->audit_mode = l.audit_mode;
 		p->class_where = cg_xasprintf("site.yaml:%u", cls->line);
 		matched = cls;
@@ -1497,7 +1517,8 @@ int cg_policy_check(const char *dir, struct cg_diag *diag)
 		goto out;
 	}
 	check_keys(&l, site->root, site_keys, "site.yaml", NULL);
-	parse_orphans(&l, site->root, &l.orphans_forget);
+	parse_orphans(&l, site->root, &l.orphans_forget, &l.orphans_revert);
+	parse_revert_packages(&l, site->root, &l.revert_packages);
 	parse_mode(&l, site->root, &l.audit_mode);
 	vars = cg_map_get(site->root, "vars");
 	if (vars)

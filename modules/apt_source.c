@@ -13,6 +13,7 @@
 #include "cg/module.h"
 #include "cg/store.h"
 #include "cg/util.h"
+#include "fsmeta.h"
 #include "package.h"
 
 #define SOURCES_DIR "/etc/apt/sources.list.d"
@@ -502,6 +503,44 @@ static int diff_absent(const char *what, const char *path,
 	return 0;
 }
 
+/*
+ * A file in fsmeta_before's words, the content's hash only when it is to
+ * change (write_file then keeps the old content in the backups).
+ */
+static char *file_words(const struct found *f, const char *data, size_t len)
+{
+	unsigned char d[CG_SHA256_LEN];
+	char extra[8 + CG_SHA256_HEX];
+
+	if (!f->exists)
+		return fsmeta_before(NULL, 0, 0, 0, NULL);
+	if (!f->regular)
+		return fsmeta_before("special", f->mode, f->uid, f->gid, NULL);
+	if (same(f, data, len))
+		return fsmeta_before("file", f->mode, f->uid, f->gid, NULL);
+	cg_sha256_buf(f->data, f->len, d);
+	memcpy(extra, "sha256=", 7);
+	cg_hex(d, sizeof(d), extra + 7);
+	return fsmeta_before("file", f->mode, f->uid, f->gid, extra);
+}
+
+/*
+ * The ledger's words: "sources: WORDS; key PATH: WORDS" or "sources:
+ * WORDS; no key", WORDS as a file's (fsmeta_before).
+ */
+static char *apt_source_before(const struct want *w, const struct seen *s)
+{
+	char *a = file_words(&s->sources, w->sources, strlen(w->sources));
+	char *b = w->key_path ? file_words(&s->key, w->key, w->key_len) : NULL;
+	char *out = b ? cg_xasprintf("sources: %s; key %s: %s", a, w->key_path,
+				     b)
+		      : cg_xasprintf("sources: %s; no key", a);
+
+	free(a);
+	free(b);
+	return out;
+}
+
 static int apt_source_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			   struct cg_error *err)
 {
@@ -537,6 +576,7 @@ static int apt_source_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	if (c->n) {
 		c->action = s->sources.exists ? CG_ACTION_UPDATE
 					       : CG_ACTION_CREATE;
+		c->before = apt_source_before(w, s);
 		cg_change_note(c, "then apt-get update, once, before any "
 				  "package");
 	} else if (s->update_pending) {
@@ -720,12 +760,136 @@ static void apt_source_forget(struct cg_resource *r)
 	r->observed = NULL;
 }
 
+#define SAY(rv, ...) snprintf((rv)->what, sizeof((rv)->what), __VA_ARGS__)
+
+/*
+ * The two parts of ledger.before (apt_source_before) into sources and
+ * key words and the key's path (NULL: no key); false when it is not so.
+ */
+static bool split_before(const char *before, char **src, char **key,
+			 char **key_path)
+{
+	const char *semi, *colon;
+
+	*src = *key = *key_path = NULL;
+	if (!before || strncmp(before, "sources: ", 9) != 0 ||
+	    !(semi = strstr(before, "; ")))
+		return false;
+	*src = cg_xstrndup(before + 9, (size_t)(semi - before - 9));
+	if (strcmp(semi + 2, "no key") == 0)
+		return true;
+	if (strncmp(semi + 2, "key ", 4) != 0 ||
+	    !(colon = strstr(semi + 6, ": "))) {
+		free(*src);
+		*src = NULL;
+		return false;
+	}
+	*key_path = cg_xstrndup(semi + 6, (size_t)(colon - semi - 6));
+	*key = cg_xstrdup(colon + 2);
+	return true;
+}
+
+/*
+ * orphans: revert: the .sources file and its key as files are reverted
+ * (removed when congruent created them, their content put back when it
+ * changed them), both or neither; then one apt-get update for all, so
+ * that the lists forget the repository.
+ */
+static int apt_source_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
+			     size_t n, bool apply, struct cg_error *err)
+{
+	struct cg_revert **done = cg_xcalloc(n + 1, sizeof(*done));
+	struct cg_error e;
+	char *reason = NULL;
+	size_t i, k = 0;
+	int rc;
+
+	(void)err;
+	for (i = 0; i < n; i++) {
+		struct cg_revert *rv = v[i], a = *rv, b = *rv;
+		char *src, *key, *key_path, *path;
+		int pass;
+
+		if (!split_before(rv->before, &src, &key, &key_path)) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: what was there before congruent is "
+				"unknown; release it with congruent forget %s",
+			    rv->id);
+			continue;
+		}
+		path = cg_xasprintf(SOURCES_DIR "/%s.sources", rv->name);
+		/* Decide both first; change them only if neither is kept. */
+		for (pass = 0; pass < 2; pass++) {
+			bool act = pass == 1;
+
+			fsmeta_revert_path(ctx, &a, path, src, act);
+			b.verdict = CG_REVERT_FORGET;
+			b.failed = false;
+			b.what[0] = '\0';
+			if (key_path)
+				fsmeta_revert_path(ctx, &b, key_path, key, act);
+			if (!act && (!apply || a.verdict == CG_REVERT_KEEP ||
+				     b.verdict == CG_REVERT_KEEP))
+				break;
+		}
+		if (a.verdict == CG_REVERT_KEEP || b.verdict == CG_REVERT_KEEP) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: %.200s: %.250s",
+			    a.verdict == CG_REVERT_KEEP ? path : key_path,
+			    a.verdict == CG_REVERT_KEEP ? a.what : b.what);
+		} else if (a.verdict == CG_REVERT_FORGET &&
+			   b.verdict == CG_REVERT_FORGET) {
+			rv->verdict = CG_REVERT_FORGET;
+			SAY(rv, "nothing to revert: its files are as before "
+				"congruent");
+		} else {
+			rv->verdict = CG_REVERT_CHANGE;
+			rv->removes = a.removes;
+			SAY(rv, "%.100s: %.150s%s%.100s%s%.150s; then apt-get "
+				"update",
+			    path, a.what, key_path ? "; " : "",
+			    key_path ? key_path : "", key_path ? ": " : "",
+			    key_path ? b.what : "");
+			if (a.failed || b.failed) {
+				rv->failed = true;
+				rv->err = a.failed ? a.err : b.err;
+			} else if (apply) {
+				done[k++] = rv;
+			}
+		}
+		free(path);
+		free(src);
+		free(key);
+		free(key_path);
+	}
+	if (k) {
+		cg_error_clear(&e);
+		rc = pkg_apt_update(ctx->root, &reason, &e);
+		if (rc == 0 && reason) {
+			cg_error_set(&e, CG_ERR, "apt-get update failed: %s",
+				     reason);
+			cg_error_hint(&e, "the files are as before; run apt-get "
+					  "update once it can reach its "
+					  "sources");
+			rc = CG_ERR;
+		}
+		for (i = 0; rc < 0 && i < k; i++) {
+			done[i]->failed = true;
+			done[i]->err = e;
+		}
+	}
+	free(reason);
+	free(done);
+	return 0;
+}
+
 const struct cg_module cg_module_apt_source = {
 	.type = "apt_source",
 	.keys = apt_source_keys,
 	.parse = apt_source_parse,
 	.observe = apt_source_observe,
 	.diff = apt_source_diff,
+	.revert = apt_source_revert,
 	.apply = apt_source_apply,
 	.release = apt_source_release,
 	.forget = apt_source_forget,

@@ -1,4 +1,5 @@
 /* authkeys.c: the authorized_keys resource: a user's OpenSSH public keys. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "cg/fs.h"
+#include "cg/hash.h"
 #include "cg/module.h"
 #include "cg/sshsig.h"
 #include "cg/store.h"
@@ -543,8 +545,41 @@ static int no_home(struct cg_error *err, const char *home, const char *user)
 	return CG_ERR;
 }
 
+static int authkeys_compare(struct cg_ctx *ctx, struct cg_resource *r,
+			    struct cg_error *err);
+
+/*
+ * The ledger's words: .ssh and the file as they were ("ssh=absent", or
+ * "ssh=MODE:UID:GID file=absent|MODE:UID:GID"). Which keys congruent
+ * adds is its own record, ledger.keys, written as it adds them.
+ */
 static int authkeys_diff(struct cg_ctx *ctx, struct cg_resource *r,
 			 struct cg_error *err)
+{
+	const struct seen *s = r->observed;
+	int rc = authkeys_compare(ctx, r, err);
+
+	if (rc < 0 || r->change.action == CG_ACTION_NONE)
+		return rc;
+	if (!s->user_known || !s->ssh_exists)
+		r->change.before = cg_xstrdup("ssh=absent");
+	else if (!s->file_exists)
+		r->change.before = cg_xasprintf(
+			"ssh=%04o:%u:%u file=absent",
+			(unsigned)(s->ssh_st.st_mode & 07777),
+			(unsigned)s->ssh_st.st_uid, (unsigned)s->ssh_st.st_gid);
+	else
+		r->change.before = cg_xasprintf(
+			"ssh=%04o:%u:%u file=%04o:%u:%u",
+			(unsigned)(s->ssh_st.st_mode & 07777),
+			(unsigned)s->ssh_st.st_uid, (unsigned)s->ssh_st.st_gid,
+			(unsigned)(s->st.st_mode & 07777),
+			(unsigned)s->st.st_uid, (unsigned)s->st.st_gid);
+	return 0;
+}
+
+static int authkeys_compare(struct cg_ctx *ctx, struct cg_resource *r,
+			    struct cg_error *err)
 {
 	const struct want *w = r->desired;
 	const struct seen *s = r->observed;
@@ -611,6 +646,73 @@ static int authkeys_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	return 0;
 }
 
+#define REC_KEYS "ledger.keys"
+
+/* A key's short name in ledger.keys: 16 hex digits of its blob's hash. */
+static void key_id(const char *blob, char out[17])
+{
+	unsigned char d[CG_SHA256_LEN];
+
+	cg_sha256_buf(blob, strlen(blob), d);
+	cg_hex(d, 8, out);
+}
+
+/* Is the key named id (key_id) in the space-separated list? */
+static bool listed(const char *list, const char *id)
+{
+	size_t n = strlen(id);
+	const char *p = list;
+
+	while (p && (p = strstr(p, id))) {
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/*
+ * Before it writes them: the policy's keys that the file lacks join
+ * ledger.keys, what congruent added and revert takes away again.
+ */
+static int record_added(struct cg_ctx *ctx, const struct cg_resource *r,
+			const struct want *w, const struct seen *s,
+			struct cg_error *err)
+{
+	const char *old = ctx->record ? ctx->record(ctx, r, REC_KEYS) : NULL;
+	struct cg_buf v = { 0 };
+	const char *kv[2];
+	char id[17];
+	size_t i;
+	bool more = false;
+	int rc;
+
+	cg_buf_addstr(&v, old ? old : "");
+	for (i = 0; i < w->n; i++) {
+		const char *p = s->file_exists ? s->content.data : NULL;
+
+		/* In the file already (as any line): not ours to take. */
+		if (p && strstr(p, w->keys[i].blob))
+			continue;
+		key_id(w->keys[i].blob, id);
+		if (listed(v.data, id))
+			continue;
+		cg_buf_addf(&v, "%s%s", v.len ? " " : "", id);
+		more = true;
+	}
+	rc = 0;
+	if (more && ctx->record_set) {
+		kv[0] = REC_KEYS;
+		kv[1] = v.data;
+		rc = ctx->record_set(ctx, r, kv, 1, err);
+		if (rc < 0)
+			cg_error_prefix(err, "not changed: the keys it adds "
+					     "cannot be recorded");
+	}
+	cg_buf_release(&v);
+	return rc;
+}
+
 static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 		     struct cg_error *err)
 {
@@ -662,6 +764,9 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 			goto out;
 		}
 	}
+	rc = record_added(ctx, r, w, s, err);
+	if (rc < 0)
+		goto out;
 	/* From what is there now, so that a key added meanwhile stays. */
 	text = new_content(w, s->file_exists ? s->content.data : NULL,
 			   s->content.len, NULL);
@@ -701,12 +806,247 @@ static void authkeys_fingerprint(const struct cg_resource *r,
 	cg_buf_release(&b);
 }
 
+#define SAY(rv, ...) snprintf((rv)->what, sizeof((rv)->what), __VA_ARGS__)
+
+/* ledger.before in authkeys_diff's words. */
+struct kbefore {
+	bool known, ssh_absent, file_absent;
+	unsigned ssh_mode, ssh_uid, ssh_gid, mode, uid, gid;
+};
+
+static void parse_kbefore(const char *s, struct kbefore *b)
+{
+	memset(b, 0, sizeof(*b));
+	if (!s || strcmp(s, "unknown") == 0)
+		return;
+	if (strcmp(s, "ssh=absent") == 0) {
+		b->known = b->ssh_absent = b->file_absent = true;
+		return;
+	}
+	if (sscanf(s, "ssh=%o:%u:%u file=%o:%u:%u", &b->ssh_mode, &b->ssh_uid,
+		   &b->ssh_gid, &b->mode, &b->uid, &b->gid) == 6) {
+		b->known = true;
+		return;
+	}
+	if (sscanf(s, "ssh=%o:%u:%u file=absent", &b->ssh_mode, &b->ssh_uid,
+		   &b->ssh_gid) == 3)
+		b->known = b->file_absent = true;
+}
+
+/* The content without the lines of keys listed in added; *gone counts. */
+static char *without(const char *data, size_t len, const char *added,
+		     size_t *gone, bool *empty)
+{
+	struct cg_buf out = { 0 };
+	const char *p = data, *end = data + len, *nl;
+
+	*gone = 0;
+	*empty = true;
+	while (p && p < end) {
+		struct key k;
+		const char *why;
+		char *text, id[17];
+		bool drop = false;
+
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end;
+		text = cg_xstrndup(p, (size_t)(nl - p));
+		p = nl + 1;
+		if (parse_key(text, &k, &why)) {
+			key_id(k.blob, id);
+			drop = added && listed(added, id);
+			key_release(&k);
+		}
+		if (drop) {
+			(*gone)++;
+		} else {
+			cg_buf_addf(&out, "%s\n", text);
+			if (text[strspn(text, " \t\r")])
+				*empty = false;
+		}
+		free(text);
+	}
+	cg_buf_addstr(&out, "");
+	return cg_buf_detach(&out, NULL);
+}
+
+/* Is .ssh (sshfd) empty but for authorized_keys? */
+static bool ssh_empty_but_keys(int sshfd)
+{
+	int fd = dup(sshfd);
+	struct dirent *de;
+	bool empty = true;
+	DIR *d;
+
+	if (fd < 0)
+		return false;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return false;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    strcmp(de->d_name, "authorized_keys"))
+			empty = false;
+	closedir(d);
+	return empty;
+}
+
+/*
+ * orphans: revert: the keys congruent added (ledger.keys) leave the file,
+ * every other line stays; the file and .ssh go when congruent created
+ * them and nothing else is left in them; mode and owner as before.
+ */
+static int authkeys_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
+			   size_t n, bool apply, struct cg_error *err)
+{
+	const struct account_db *db;
+	size_t i;
+
+	(void)err;
+	for (i = 0; i < n; i++) {
+		struct cg_revert *rv = v[i];
+		const struct account_user *u;
+		struct seen s;
+		struct kbefore b;
+		struct cg_error e;
+		struct cg_content c = { .fd = -1 };
+		const char *added;
+		char *text = NULL;
+		size_t gone = 0;
+		bool empty = true, rm_file = false, rm_ssh = false, meta;
+		int homefd = -1, sshfd = -1, oldfd = -1, rc;
+
+		memset(&s, 0, sizeof(s));
+		cg_error_clear(&e);
+		parse_kbefore(rv->before, &b);
+		if (!b.known) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: what was there before congruent is "
+				"unknown; release it with congruent forget %s",
+			    rv->id);
+			continue;
+		}
+		if (account_db_get(ctx->root, &db, &e) < 0)
+			goto fail;
+		u = account_user(db, rv->name);
+		if (!u) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: user %s is gone; its keys went with "
+				"its home, or stay there",
+			    rv->name);
+			continue;
+		}
+		s.user_known = true;
+		s.uid = u->uid;
+		s.gid = u->gid;
+		s.home = cg_xstrdup(u->home);
+		s.path = cg_xasprintf("%s/.ssh/authorized_keys",
+				      strcmp(u->home, "/") == 0 ? "" : u->home);
+		rc = open_ssh(ctx, &s, &homefd, &sshfd, &oldfd, &e);
+		if (rc == CG_ENOTFOUND) {
+			rv->verdict = CG_REVERT_FORGET;
+			SAY(rv, "nothing to revert: the home of %s is gone",
+			    rv->name);
+			goto next;
+		}
+		if (rc < 0)
+			goto fail;
+		added = ctx->ledger ? ctx->ledger(ctx, rv->id, REC_KEYS) : NULL;
+		if (s.file_exists)
+			text = without(s.content.data, s.content.len, added,
+				       &gone, &empty);
+		rm_file = s.file_exists && b.file_absent && empty;
+		rm_ssh = b.ssh_absent && sshfd >= 0 &&
+			 (rm_file || !s.file_exists) &&
+			 ssh_empty_but_keys(sshfd);
+		meta = s.file_exists && !b.file_absent && !rm_file &&
+		       ((s.st.st_mode & 07777) != b.mode ||
+			s.st.st_uid != b.uid || s.st.st_gid != b.gid);
+		if (!gone && !rm_file && !rm_ssh && !meta) {
+			rv->verdict = CG_REVERT_FORGET;
+			SAY(rv, "nothing to revert: no key congruent added is "
+				"left%s",
+			    s.file_exists && b.file_absent
+				    ? " (the file holds keys it did not add: "
+				      "it stays)"
+				    : "");
+			goto next;
+		}
+		rv->verdict = CG_REVERT_CHANGE;
+		rv->removes = rm_file;
+		SAY(rv, "remove the %zu key%s congruent added%s%s%s", gone,
+		    gone == 1 ? "" : "s",
+		    rm_file ? ", and the file it created" : "",
+		    rm_ssh ? ", and the .ssh it created" : "",
+		    meta ? "; put back the file's mode and owner" : "");
+		if (!apply)
+			goto next;
+		/* Never lose data: the file as it is goes to the backups. */
+		if (s.file_exists &&
+		    cg_store_keep(ctx->store, sshfd, "authorized_keys", s.path,
+				  NULL, &e) < 0)
+			goto fail;
+		if (rm_file) {
+			if (unlinkat(sshfd, "authorized_keys", 0) < 0) {
+				cg_error_sys(&e, CG_ERR, "cannot remove %s",
+					     s.path);
+				goto fail;
+			}
+		} else if (s.file_exists) {
+			c.data = text;
+			c.len = strlen(text);
+			if (cg_fs_replace(sshfd, "authorized_keys", &c,
+					  b.file_absent ? s.st.st_mode & 07777
+							: b.mode,
+					  b.file_absent ? s.st.st_uid : b.uid,
+					  b.file_absent ? s.st.st_gid : b.gid,
+					  oldfd, NULL, &e) < 0)
+				goto fail;
+		}
+		if (cg_fs_sync_dir(sshfd, s.path, &e) < 0)
+			goto fail;
+		if (rm_ssh) {
+			if (unlinkat(homefd, ".ssh", AT_REMOVEDIR) < 0) {
+				cg_error_sys(&e, CG_ERR, "cannot remove %s/.ssh",
+					     s.home);
+				goto fail;
+			}
+			if (cg_fs_sync_dir(homefd, s.home, &e) < 0)
+				goto fail;
+		}
+		goto next;
+fail:
+		if (rv->verdict == CG_REVERT_KEEP) {
+			rv->verdict = CG_REVERT_CHANGE;
+			SAY(rv, "cannot look at its keys");
+		}
+		rv->failed = true;
+		rv->err = e;
+next:
+		free(text);
+		free(s.home);
+		free(s.path);
+		cg_buf_release(&s.content);
+		if (oldfd >= 0)
+			close(oldfd);
+		if (sshfd >= 0)
+			close(sshfd);
+		if (homefd >= 0)
+			close(homefd);
+	}
+	return 0;
+}
+
 const struct cg_module cg_module_authorized_keys = {
 	.type = "authorized_keys",
 	.keys = authkeys_keys,
 	.parse = authkeys_parse,
 	.observe = authkeys_observe,
 	.diff = authkeys_diff,
+	.revert = authkeys_revert,
 	.apply_one = apply_one,
 	.release = authkeys_release,
 	.forget = authkeys_forget,

@@ -1,6 +1,7 @@
 /* directory.c: the directory resource: existence, mode and owner. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@ struct want {
 struct seen {
 	bool exists;       /* something is at the path */
 	bool parent_missing;
+	unsigned missing;  /* directories above it that are missing */
 	struct stat st;
 	struct fsmeta_ids ids;
 	bool ids_ok;
@@ -130,6 +132,36 @@ static int observe_tree(struct cg_ctx *ctx, struct cg_resource *r,
 	return rc;
 }
 
+/*
+ * How many directories above path are missing (its parent is): those
+ * apply makes with it, which the ledger says, so that revert removes
+ * them too.
+ */
+static unsigned count_missing(struct cg_ctx *ctx, const char *path)
+{
+	char q[4096], *slash;
+	const char *base;
+	unsigned k = 1;
+	int fd;
+
+	snprintf(q, sizeof(q), "%s", path);
+	for (;;) {
+		slash = strrchr(q, '/');
+		if (!slash || slash == q)
+			break;
+		*slash = '\0';
+		fd = -1;
+		if (cg_root_open_parent(ctx->root, q, 0, &fd, &base, NULL,
+					NULL) != CG_ENOTFOUND) {
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		k++;
+	}
+	return k;
+}
+
 static int directory_observe(struct cg_ctx *ctx, struct cg_resource **res,
 			     size_t n, struct cg_error *err)
 {
@@ -154,6 +186,7 @@ static int directory_observe(struct cg_ctx *ctx, struct cg_resource **res,
 					 NULL, &e);
 		if (rc == CG_ENOTFOUND) {
 			s->parent_missing = true;
+			s->missing = count_missing(ctx, r->name);
 			if (w->tree && tree_observe(w->tree, ctx, r, -1,
 						    &s->tree, &e) < 0)
 				cg_resource_fail(r, &e);
@@ -187,7 +220,9 @@ static int directory_diff(struct cg_ctx *ctx, struct cg_resource *r,
 
 	if (rc == 0 && r->change.action != CG_ACTION_NONE)
 		r->change.before =
-			!s->exists ? fsmeta_before(NULL, 0, 0, 0, NULL)
+			!s->exists && s->missing
+				? cg_xasprintf("absent parents=%u", s->missing)
+			: !s->exists ? fsmeta_before(NULL, 0, 0, 0, NULL)
 			: S_ISDIR(s->st.st_mode)
 				? fsmeta_before("directory", s->st.st_mode,
 						s->st.st_uid, s->st.st_gid, NULL)
@@ -342,4 +377,5 @@ const struct cg_module cg_module_directory = {
 	.observe_window = 256,
 	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID },
 	.ncaps = 4,
+	.revert = fsmeta_revert_directory,
 };

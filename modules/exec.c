@@ -887,6 +887,24 @@ static bool exec_confines(const struct cg_resource *r)
 	return w && (w->unless || w->onlyif);
 }
 
+/* A command that ran cannot be unrun: say so, and release it. */
+static int exec_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
+		       size_t n, bool apply, struct cg_error *err)
+{
+	size_t i;
+
+	(void)ctx;
+	(void)apply;
+	(void)err;
+	for (i = 0; i < n; i++) {
+		v[i]->verdict = CG_REVERT_FORGET;
+		snprintf(v[i]->what, sizeof(v[i]->what),
+			 "nothing to revert: what a command did is not known "
+			 "to congruent; it leaves the ledger");
+	}
+	return 0;
+}
+
 const struct cg_module cg_module_exec = {
 	.type = "exec",
 	.keys = exec_keys,
@@ -898,6 +916,7 @@ const struct cg_module cg_module_exec = {
 	.forget = exec_forget,
 	.fingerprint = exec_fingerprint,
 	.confines = exec_confines,
+	.revert = exec_revert,
 	/* Just before its turn: guards see what earlier resources made. */
 	.observe_window = 1,
 	/*

@@ -1511,4 +1511,5 @@ const struct cg_module cg_module_file = {
 	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID,
 		  CAP_SYS_ADMIN },
 	.ncaps = 5,
+	.revert = fsmeta_revert_file,
 };

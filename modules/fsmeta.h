@@ -118,4 +118,23 @@ void fsmeta_mode_str(mode_t mode, char buf[8]);
 char *fsmeta_before(const char *kind, mode_t mode, uid_t uid, gid_t gid,
 		    const char *extra);
 
+/*
+ * orphans: revert (struct cg_module revert) for files, directories and
+ * symlinks, from their ledger.before in fsmeta_before's words
+ * (fsrevert.c).
+ */
+int fsmeta_revert_file(struct cg_ctx *ctx, struct cg_revert *const *v,
+		       size_t n, bool apply, struct cg_error *err);
+int fsmeta_revert_directory(struct cg_ctx *ctx, struct cg_revert *const *v,
+			    size_t n, bool apply, struct cg_error *err);
+int fsmeta_revert_symlink(struct cg_ctx *ctx, struct cg_revert *const *v,
+			  size_t n, bool apply, struct cg_error *err);
+/*
+ * The file revert for one file of another resource (apt_source's): path
+ * and before (fsmeta_before's words) in place of rv's name and before;
+ * rv gets the verdict, what, failed and err.
+ */
+int fsmeta_revert_path(struct cg_ctx *ctx, struct cg_revert *rv,
+		       const char *path, const char *before, bool apply);
+
 #endif

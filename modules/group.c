@@ -192,6 +192,10 @@ static int group_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		c->action = CG_ACTION_UPDATE;
 		cg_change_add(c, "gid", a, b);
 	}
+	/* The ledger's words: "absent", or the gid before. */
+	if (c->action != CG_ACTION_NONE)
+		c->before = s->exists ? cg_xasprintf("group gid=%u", s->gid)
+				      : cg_xstrdup("absent");
 	return 0;
 }
 
@@ -257,12 +261,118 @@ static void group_validate(struct cg_resource *const *res, size_t n,
 	account_validate_ids(res, n, pc, "gid", wanted_gid);
 }
 
+#define SAY(rv, ...) snprintf((rv)->what, sizeof((rv)->what), __VA_ARGS__)
+
+/*
+ * orphans: revert: a group congruent created is removed (groupdel),
+ * unless it is a user's primary group (a user reverted away before it
+ * does not count); one whose gid it changed gets it back (groupmod).
+ */
+static int group_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
+			size_t n, bool apply, struct cg_error *err)
+{
+	const struct account_db *db;
+	size_t i, j;
+
+	(void)err;
+	for (i = 0; i < n; i++) {
+		struct cg_revert *rv = v[i];
+		const struct account_group *g;
+		const char *argv[8];
+		char gid[16], id[64];
+		const char *user = NULL;
+		unsigned old = 0;
+		struct cg_error e;
+		size_t k = 0;
+
+		cg_error_clear(&e);
+		if (account_db_get(ctx->root, &db, &e) < 0) {
+			rv->verdict = CG_REVERT_CHANGE;
+			rv->failed = true;
+			rv->err = e;
+			SAY(rv, "cannot read the account files");
+			continue;
+		}
+		g = account_group(db, rv->name);
+		if (!rv->before || (strcmp(rv->before, "absent") != 0 &&
+				    sscanf(rv->before, "group gid=%u", &old) !=
+					    1)) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: what was there before congruent is "
+				"unknown; release it with congruent forget %s",
+			    rv->id);
+			continue;
+		}
+		if (strcmp(rv->before, "absent") == 0) {
+			if (!g) {
+				rv->verdict = CG_REVERT_FORGET;
+				SAY(rv, "nothing to revert: already absent, "
+					"as before congruent");
+				continue;
+			}
+			for (j = 0; j < db->nusers && !user; j++) {
+				const struct cg_revert *x;
+
+				if (db->users[j].gid != g->gid)
+					continue;
+				snprintf(id, sizeof(id), "user:%s",
+					 db->users[j].name);
+				x = ctx->reverted ? ctx->reverted(ctx, id)
+						  : NULL;
+				if (!x || !x->removes || x->failed)
+					user = db->users[j].name;
+			}
+			if (user) {
+				rv->verdict = CG_REVERT_KEEP;
+				SAY(rv, "keep: it is the primary group of user "
+					"%s",
+				    user);
+				continue;
+			}
+			rv->verdict = CG_REVERT_CHANGE;
+			rv->removes = true;
+			SAY(rv, "remove the group (created by congruent at %s)",
+			    rv->since);
+			argv[k++] = "groupdel";
+		} else if (!g) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: the group is gone; congruent does not "
+				"make it again to revert");
+			continue;
+		} else if (g->gid == old) {
+			rv->verdict = CG_REVERT_FORGET;
+			SAY(rv, "nothing to revert: gid already %u, as before "
+				"congruent",
+			    old);
+			continue;
+		} else {
+			rv->verdict = CG_REVERT_CHANGE;
+			SAY(rv, "put back gid %u, as before congruent", old);
+			snprintf(gid, sizeof(gid), "%u", old);
+			argv[k++] = "groupmod";
+			argv[k++] = "-g";
+			argv[k++] = gid;
+		}
+		if (!apply)
+			continue;
+		argv[k++] = "--";
+		argv[k++] = rv->name;
+		argv[k] = NULL;
+		if (account_run(ctx, argv, NULL, false, &e) < 0) {
+			rv->failed = true;
+			rv->err = e;
+		}
+	}
+	return 0;
+}
+
 const struct cg_module cg_module_group = {
 	.type = "group",
 	.keys = group_keys,
 	.parse = group_parse,
 	.observe = group_observe,
 	.diff = group_diff,
+	.revert = group_revert,
 	.apply_one = apply_one,
 	.release = group_release,
 	.validate = group_validate,

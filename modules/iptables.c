@@ -2955,6 +2955,169 @@ static void iptables_forget(struct cg_resource *r)
 	r->observed = NULL;
 }
 
+/* --- orphans: revert ------------------------------------------------ */
+
+#define SAY(rv, ...) snprintf((rv)->what, sizeof((rv)->what), __VA_ARGS__)
+
+/* Does a rule of t other than in chain itself jump or go to chain? */
+static const char *jumper(const struct ipt_table *t, const char *chain)
+{
+	size_t i, j, k, nw;
+
+	for (i = 0; i < t->n; i++) {
+		if (strcmp(t->chains[i].name, chain) == 0)
+			continue;
+		for (j = 0; j < t->chains[i].n; j++) {
+			char **w = NULL;
+			bool hit = false;
+
+			if (ipt_split(t->chains[i].rules[j].spec, &w, &nw) < 0)
+				return t->chains[i].name;
+			for (k = 0; k + 1 < nw; k++)
+				if ((strcmp(w[k], "-j") == 0 ||
+				     strcmp(w[k], "-g") == 0 ||
+				     strcmp(w[k], "--jump") == 0 ||
+				     strcmp(w[k], "--goto") == 0) &&
+				    strcmp(w[k + 1], chain) == 0)
+					hit = true;
+			ipt_words_free(w);
+			if (hit)
+				return t->chains[i].name;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Decide (and with apply, make) the revert of one chain: a chain
+ * congruent created goes once it is empty and nothing jumps to it; a
+ * chain that was there gets its policy back when it holds as many rules
+ * as before. Which rules congruent added is not in the ledger, so a
+ * chain with more rules than before is kept, saying so.
+ */
+static void revert_chain(const struct cg_ctx *ctx, const struct ipt_backend *be,
+			 struct cg_revert *rv, bool apply)
+{
+	char fam[16], table[64], chain[64], policy[16] = "";
+	const struct ipt_table *t;
+	const struct ipt_chain *c;
+	struct ipt_ruleset rs = { 0 };
+	struct ipt_where where = { ctx->netns, -1, ctx->helper_timeout_ms };
+	struct cg_buf script = { 0 };
+	enum ipt_family f;
+	const char *p, *who;
+	size_t before_n = 0;
+	unsigned line = 0;
+	struct cg_error e;
+
+	cg_error_clear(&e);
+	if (sscanf(rv->name, "%15[^/]/%63[^/]/%63s", fam, table, chain) != 3) {
+		rv->verdict = CG_REVERT_KEEP;
+		SAY(rv, "keep: not a chain's id");
+		return;
+	}
+	f = strcmp(fam, "ipv6") == 0 ? IPT_IPV6 : IPT_IPV4;
+	if (!rv->before || (strcmp(rv->before, "absent") != 0 &&
+			    sscanf(rv->before, "chain rules=%zu", &before_n) !=
+				    1)) {
+		rv->verdict = CG_REVERT_KEEP;
+		SAY(rv, "keep: what was there before congruent is unknown; "
+			"release it with congruent forget %s",
+		    rv->id);
+		return;
+	}
+	p = strstr(rv->before, " policy=");
+	if (p)
+		snprintf(policy, sizeof(policy), "%s", p + 8);
+	if (ipt_save(be, f, &where, table, false, &rs, &e) < 0)
+		goto fail;
+	t = ipt_ruleset_table(&rs, table);
+	c = t ? ipt_table_chain(t, chain) : NULL;
+	if (strcmp(rv->before, "absent") == 0) {
+		if (!c) {
+			rv->verdict = CG_REVERT_FORGET;
+			SAY(rv, "nothing to revert: the chain is gone, as "
+				"before congruent");
+		} else if (c->n) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: it holds %zu rule%s; which of them "
+				"congruent added is not recorded (delete them, "
+				"and the next run deletes the chain)",
+			    c->n, c->n == 1 ? "" : "s");
+		} else if ((who = jumper(t, chain))) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: a rule in %.60s jumps to it", who);
+		} else {
+			rv->verdict = CG_REVERT_CHANGE;
+			rv->removes = true;
+			SAY(rv, "delete the empty chain congruent created");
+			cg_buf_addf(&script, "*%s\n-X %s\nCOMMIT\n", table,
+				    chain);
+		}
+	} else if (!c) {
+		rv->verdict = CG_REVERT_KEEP;
+		SAY(rv, "keep: the chain is gone; congruent does not make it "
+			"again to revert");
+	} else if (c->n != before_n) {
+		rv->verdict = CG_REVERT_KEEP;
+		SAY(rv, "keep: it holds %zu rules, %zu before congruent; which "
+			"of them congruent added is not recorded, so nothing is "
+			"changed; release it with congruent forget %s",
+		    c->n, before_n, rv->id);
+	} else if (policy[0] && c->policy && strcmp(c->policy, policy) != 0) {
+		rv->verdict = CG_REVERT_CHANGE;
+		SAY(rv, "set its policy back to %s, as before congruent",
+		    policy);
+		cg_buf_addf(&script, "*%s\n-P %s %s\nCOMMIT\n", table, chain,
+			    policy);
+	} else {
+		rv->verdict = CG_REVERT_FORGET;
+		SAY(rv, "nothing to revert: as many rules as before congruent%s",
+		    policy[0] ? ", and its policy" : "");
+	}
+	/* One iptables-restore --noflush: all of it or nothing. */
+	if (apply && script.len &&
+	    ipt_restore(be, f, &where, script.data, script.len, &line, &e) < 0)
+		goto fail;
+	goto out;
+fail:
+	if (rv->verdict == CG_REVERT_KEEP) {
+		rv->verdict = CG_REVERT_CHANGE;
+		SAY(rv, "cannot read or change the chain");
+	}
+	rv->failed = true;
+	rv->err = e;
+out:
+	cg_buf_release(&script);
+	ipt_ruleset_release(&rs);
+}
+
+static int iptables_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
+			   size_t n, bool apply, struct cg_error *err)
+{
+	const struct ipt_backend *be;
+	size_t i;
+
+	(void)err;
+	for (i = 0; i < n; i++) {
+		/* As observe: --root is another machine's tree. */
+		if (!ctx->root->host && !ctx->netns) {
+			v[i]->verdict = CG_REVERT_KEEP;
+			SAY(v[i], "keep: not touching this machine's firewall "
+				  "for --root (pass --netns NAME)");
+			continue;
+		}
+		if (ipt_backend_detect(&be, &v[i]->err) < 0) {
+			v[i]->verdict = CG_REVERT_CHANGE;
+			v[i]->failed = true;
+			SAY(v[i], "cannot find the iptables tools");
+			continue;
+		}
+		revert_chain(ctx, be, v[i], apply);
+	}
+	return 0;
+}
+
 const struct cg_module cg_module_iptables = {
 	.type = "iptables",
 	.keys = iptables_keys,
@@ -2966,6 +3129,7 @@ const struct cg_module cg_module_iptables = {
 	.validate = iptables_validate,
 	.fingerprint = iptables_fingerprint,
 	.forget = iptables_forget,
+	.revert = iptables_revert,
 	.flags = CG_MODULE_BATCH | CG_MODULE_VERIFIES,
 	/* NET_ADMIN: change tables; NET_RAW: the legacy tools' socket;
 	 * SYS_ADMIN: enter --netns and make the scratch namespace. */

@@ -1082,12 +1082,191 @@ static void package_summary(const struct cg_resource *const *res, size_t n,
 	}
 }
 
+/* --- orphans: revert ------------------------------------------------ */
+
+#define SAY(rv, ...) snprintf((rv)->what, sizeof((rv)->what), __VA_ARGS__)
+
+/* Does the tool's name ("cga:amd64") stand for the request's ("cga")? */
+static bool same_package(const char *tool, const char *req)
+{
+	size_t a = strcspn(tool, ":"), b = strcspn(req, ":");
+
+	return strcmp(tool, req) == 0 ||
+	       (a == b && strncmp(tool, req, a) == 0 &&
+		(!tool[a] || !req[b]));
+}
+
+/* Fail the k orphans of rm with err, a shared reason. */
+static void revert_fail(struct cg_revert **rm, size_t k,
+			const struct cg_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < k; i++) {
+		rm[i]->failed = true;
+		rm[i]->err = *err;
+	}
+}
+
+/*
+ * orphans: revert: a package congruent installed (before "absent") is
+ * removed, its configuration files kept, with revert_packages: true
+ * only; all of them in one transaction, simulated first: if it would
+ * remove anything else, or apt refuses it, nothing is removed. A version
+ * congruent changed is kept (the old one may be gone from the archive).
+ */
+static int package_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
+			  size_t n, bool apply, struct cg_error *err)
+{
+	const struct pkg_backend *be = backend_for(ctx->root);
+	struct cg_revert **rm;
+	struct pkg_req *reqs;
+	struct pkg_result res;
+	struct pkg_db db;
+	struct cg_error e;
+	const char *other = NULL;
+	char who[96], *other_name = NULL;
+	size_t i, j, k = 0;
+	bool busy;
+	int rc;
+
+	if (!be)
+		return no_backend(ctx->root, err);
+	memset(&db, 0, sizeof(db));
+	if (read_settled(be, ctx->root, &db, &busy, who, sizeof(who), err) < 0)
+		return CG_ERR;
+	rm = cg_xcalloc(n + 1, sizeof(*rm));
+	reqs = cg_xcalloc(n + 1, sizeof(*reqs));
+	for (i = 0; i < n; i++) {
+		struct cg_revert *rv = v[i];
+		const struct pkg_entry *pe = pkg_db_find(&db, rv->name);
+		bool installed = pe && (pe->state == PKG_INSTALLED ||
+					pe->state == PKG_BROKEN);
+
+		if (!rv->before || strcmp(rv->before, "unknown") == 0) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: what was there before congruent is "
+				"unknown; release it with congruent forget %s",
+			    rv->id);
+		} else if (strncmp(rv->before, "installed version=", 18) == 0) {
+			const char *was = rv->before + 18;
+
+			if (installed && strcmp(pe->version, was) == 0) {
+				rv->verdict = CG_REVERT_FORGET;
+				SAY(rv, "nothing to revert: %s is installed, "
+					"as before congruent",
+				    was);
+			} else {
+				rv->verdict = CG_REVERT_KEEP;
+				SAY(rv, "keep: congruent changed its version "
+					"(it was %.100s); put that back with "
+					"state: \"%.100s\" if the archive has "
+					"it, or release it with congruent "
+					"forget %s",
+				    was, was, rv->id);
+			}
+		} else if (strcmp(rv->before, "absent") != 0) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: the ledger's \"%.100s\" is not a "
+				"package's",
+			    rv->before);
+		} else if (!installed) {
+			rv->verdict = CG_REVERT_FORGET;
+			SAY(rv, "nothing to revert: not installed, as before "
+				"congruent");
+		} else if (pe->essential || pe->hold) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: it is %s", pe->essential
+							  ? "essential"
+							  : "held (apt-mark hold)");
+		} else if (!ctx->revert_packages) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: congruent installed it; revert_packages: "
+				"true in site.yaml lets revert remove it");
+		} else {
+			rv->verdict = CG_REVERT_CHANGE;
+			rv->removes = true;
+			rm[k] = rv;
+			reqs[k].name = rv->name;
+			reqs[k++].op = PKG_OP_REMOVE;
+		}
+	}
+	pkg_db_release(&db);
+	if (!k)
+		goto out;
+	for (i = 0; i < k; i++)
+		SAY(rm[i], "remove (installed by congruent at %.60s; its "
+			   "configuration files stay), in one apt transaction "
+			   "for %zu package%s",
+		    rm[i]->since, k, k == 1 ? "" : "s");
+	/* Simulated first, in plan and run alike: the same answer. */
+	cg_error_clear(&e);
+	memset(&res, 0, sizeof(res));
+	rc = be->simulate(ctx->root, reqs, k, &res, &e);
+	if (rc == 0 && !res.ok) {
+		cg_error_set(&e, CG_ERR, "apt refuses to remove them: %s",
+			     res.reason ? res.reason : "?");
+		cg_error_hint(&e, "`apt-get remove -s` with these packages "
+				  "shows why; or release them with congruent "
+				  "forget");
+		rc = CG_ERR;
+	}
+	for (i = 0; rc == 0 && !other && i < res.nacts; i++) {
+		if (res.acts[i].op != 'R' && res.acts[i].op != 'P')
+			continue;
+		for (j = 0; j < k; j++)
+			if (same_package(res.acts[i].name, reqs[j].name))
+				break;
+		if (j == k)
+			other = res.acts[i].name;
+	}
+	if (other)
+		other_name = cg_xstrdup(other);
+	pkg_result_release(&res);
+	if (rc < 0) {
+		revert_fail(rm, k, &e);
+		goto out;
+	}
+	if (other_name) {
+		for (i = 0; i < k; i++) {
+			rm[i]->verdict = CG_REVERT_KEEP;
+			rm[i]->removes = false;
+			SAY(rm[i], "keep: removing it would also remove "
+				   "%.100s, which congruent did not install",
+			    other_name);
+		}
+		goto out;
+	}
+	if (!apply)
+		goto out;
+	cg_error_clear(&e);
+	memset(&res, 0, sizeof(res));
+	rc = be->apply(ctx->root, reqs, k, &res, &e);
+	if (rc == 0 && !res.ok) {
+		cg_error_set(&e, CG_ERR, "apt failed to remove them: %s",
+			     res.reason ? res.reason : "?");
+		cg_error_hint(&e, res.interrupted ? "repair the package "
+						    "database first"
+						  : "the next run tries again");
+		rc = CG_ERR;
+	}
+	pkg_result_release(&res);
+	if (rc < 0)
+		revert_fail(rm, k, &e);
+out:
+	free(other_name);
+	free(rm);
+	free(reqs);
+	return 0;
+}
+
 const struct cg_module cg_module_package = {
 	.type = "package",
 	.keys = package_keys,
 	.parse = package_parse,
 	.observe = package_observe,
 	.diff = package_diff,
+	.revert = package_revert,
 	.apply = package_apply,
 	.release = package_release,
 	.validate = package_validate,

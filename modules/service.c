@@ -1184,6 +1184,162 @@ static int service_apply(struct cg_ctx *ctx, struct cg_resource **res,
 	return rc;
 }
 
+/* --- orphans: revert ------------------------------------------------ */
+
+extern const struct cg_module cg_module_service;
+
+#define SAY(rv, ...) snprintf((rv)->what, sizeof((rv)->what), __VA_ARGS__)
+
+/* ledger.before in service_diff's words. */
+struct sbefore {
+	bool known, present, masked;
+	char enabled[32];
+	char running[16]; /* "yes", "no", "unknown" */
+	char order[16];   /* "present", "none" */
+};
+
+static void parse_sbefore(const char *s, struct sbefore *b)
+{
+	char present[8], masked[8];
+
+	memset(b, 0, sizeof(*b));
+	if (!s || sscanf(s, "service present=%7s enabled=%31s masked=%7s "
+			    "running=%15s order=%15s",
+			 present, b->enabled, masked, b->running,
+			 b->order) != 5)
+		return;
+	b->known = true;
+	b->present = strcmp(present, "yes") == 0;
+	b->masked = strcmp(masked, "yes") == 0;
+}
+
+/* What to do to r (observed) to be as b says; false when nothing. */
+static bool revert_todo(const struct svc_backend *be, const struct sbefore *b,
+			const struct svc_seen *s, struct svc_todo *t,
+			struct cg_buf *what)
+{
+	/* A unit that was not there was neither enabled nor running. */
+	bool en_known = !b->present || strcmp(b->enabled, "enabled") == 0 ||
+			strcmp(b->enabled, "disabled") == 0 ||
+			strcmp(b->enabled, "no") == 0 ||
+			strcmp(b->enabled, "no links") == 0;
+	bool en = b->present && strcmp(b->enabled, "enabled") == 0;
+
+	memset(t, 0, sizeof(*t));
+	t->mask = t->enable = t->run = SVC_UNSET;
+	if (be->has_mask && b->masked != s->masked) {
+		t->mask = b->masked;
+		cg_buf_addf(what, "%s%s", what->len ? ", " : "",
+			    b->masked ? "mask" : "unmask");
+	}
+	if (en_known && !b->masked && s->present && en != s->enabled) {
+		t->enable = en;
+		cg_buf_addf(what, "%s%s", what->len ? ", " : "",
+			    en ? "enable" : "disable");
+	}
+	if (!s->offline && strcmp(b->running, "unknown") != 0 &&
+	    (strcmp(b->running, "yes") == 0) != s->running) {
+		t->run = strcmp(b->running, "yes") == 0;
+		cg_buf_addf(what, "%s%s", what->len ? ", " : "",
+			    t->run ? "start" : "stop");
+	}
+	/* rc links are the enablement itself; a drop-in is ours alone. */
+	if (!be->numbers && strcmp(b->order, "none") == 0 && s->order_have) {
+		t->order = true;
+		cg_buf_addf(what, "%sremove the start-order drop-in it wrote",
+			    what->len ? ", " : "");
+	}
+	return what->len > 0;
+}
+
+/*
+ * orphans: revert: a service gets back its enabled, masked and running
+ * state from before congruent, and loses the start-order drop-in
+ * congruent wrote; one transaction of the init system for all.
+ */
+static int service_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
+			  size_t n, bool apply, struct cg_error *err)
+{
+	struct cg_resource *rs = cg_xcalloc(n + 1, sizeof(*rs));
+	struct cg_resource **sel = cg_xcalloc(n + 1, sizeof(*sel));
+	struct svc_todo *t = cg_xcalloc(n + 1, sizeof(*t));
+	size_t *at = cg_xcalloc(n + 1, sizeof(*at));
+	struct svc_run run;
+	size_t i, k = 0;
+	int rc = 0;
+
+	if (run_init(&run, ctx, err) < 0) {
+		rc = CG_ERR;
+		goto out;
+	}
+	/* Resources of the orphans' names that want nothing: observed only. */
+	for (i = 0; i < n; i++) {
+		struct svc_want *w = cg_xcalloc(1, sizeof(*w));
+
+		w->enabled = w->running = w->masked = SVC_UNSET;
+		w->placed = true;
+		rs[i].mod = &cg_module_service;
+		rs[i].id = cg_xstrdup(v[i]->id);
+		rs[i].name = rs[i].id + strlen("service:");
+		rs[i].desired = w;
+		sel[i] = &rs[i];
+	}
+	if (run.be->observe(&run, sel, n, err) < 0) {
+		rc = CG_ERR;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct cg_revert *rv = v[i];
+		const struct svc_seen *s = rs[i].observed;
+		struct cg_buf what = { 0 };
+		struct sbefore b;
+
+		parse_sbefore(rv->before, &b);
+		if (cg_resource_is_failed(&rs[i]) || !s) {
+			rv->verdict = CG_REVERT_CHANGE;
+			rv->failed = true;
+			if (rs[i].err)
+				rv->err = *rs[i].err;
+			SAY(rv, "cannot look at it");
+		} else if (!b.known) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: what was there before congruent is "
+				"unknown; release it with congruent forget %s",
+			    rv->id);
+		} else if (!revert_todo(run.be, &b, s, &t[k], &what)) {
+			rv->verdict = CG_REVERT_FORGET;
+			SAY(rv, "nothing to revert: as before congruent");
+		} else {
+			rv->verdict = CG_REVERT_CHANGE;
+			SAY(rv, "%.300s, as before congruent", what.data);
+			sel[k] = &rs[i];
+			at[k++] = i;
+		}
+		cg_buf_release(&what);
+	}
+	if (apply && k && run.be->apply(&run, sel, t, k, err) < 0) {
+		rc = CG_ERR;
+		goto out;
+	}
+	for (i = 0; apply && i < k; i++) {
+		if (!cg_resource_is_failed(sel[i]))
+			continue;
+		v[at[i]]->failed = true;
+		v[at[i]]->err = *sel[i]->err;
+	}
+out:
+	for (i = 0; i < n; i++) {
+		service_release(&rs[i]);
+		free(rs[i].err);
+		free(rs[i].id);
+	}
+	free(rs);
+	free(sel);
+	free(t);
+	free(at);
+	return rc;
+}
+
 /* What the policy manages of the service, as it is. */
 static void service_fingerprint(const struct cg_resource *r,
 				unsigned char out[16])
@@ -1384,6 +1540,7 @@ const struct cg_module cg_module_service = {
 	.parse = service_parse,
 	.observe = service_observe,
 	.diff = service_diff,
+	.revert = service_revert,
 	.apply = service_apply,
 	.release = service_release,
 	.validate = service_validate,

@@ -407,4 +407,5 @@ const struct cg_module cg_module_symlink = {
 	.observe_window = 256,
 	.caps = { CAP_CHOWN, CAP_DAC_OVERRIDE },
 	.ncaps = 2,
+	.revert = fsmeta_revert_symlink,
 };

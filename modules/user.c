@@ -523,6 +523,25 @@ static bool same_set(char *const *a, char *const *b)
 	return true;
 }
 
+/*
+ * The ledger's words: "absent" (with " own_group=GID" when a group named
+ * like the user was there already: userdel may take it, revert puts it
+ * back), or the account's uid, primary gid, supplementary groups
+ * ("-": none), shell, home and, last as it may hold blanks, comment.
+ */
+static char *user_before(const struct seen *s, struct cg_buf *b)
+{
+	if (!s->exists)
+		return s->own.known ? cg_xasprintf("absent own_group=%u",
+						   s->own.gid)
+				    : cg_xstrdup("absent");
+	joined(b, s->member_of);
+	return cg_xasprintf("user uid=%u gid=%u groups=%s shell=%s home=%s "
+			    "comment=%s",
+			    s->uid, s->gid, b->data[0] ? b->data : "-",
+			    s->shell, s->home, s->gecos);
+}
+
 static int user_diff(struct cg_ctx *ctx, struct cg_resource *r,
 		     struct cg_error *err)
 {
@@ -622,6 +641,8 @@ static int user_diff(struct cg_ctx *ctx, struct cg_resource *r,
 	if (c->n)
 		c->action = CG_ACTION_UPDATE;
 out:
+	if (c->action != CG_ACTION_NONE)
+		c->before = user_before(s, &b1);
 	cg_buf_release(&b1);
 	cg_buf_release(&b2);
 	return 0;
@@ -796,12 +817,240 @@ static void user_validate(struct cg_resource *const *res, size_t n,
 	account_validate_ids(res, n, pc, "uid", wanted_uid);
 }
 
+/* ledger.before in user_before's words. */
+struct ubefore {
+	bool known, absent, own_group;
+	unsigned uid, gid, own_gid;
+	char groups[1024], shell[256], home[1024];
+	const char *comment; /* borrowed, or NULL */
+};
+
+static void parse_ubefore(const char *s, struct ubefore *b)
+{
+	const char *p;
+
+	memset(b, 0, sizeof(*b));
+	if (!s || strcmp(s, "unknown") == 0)
+		return;
+	if (strncmp(s, "absent", 6) == 0) {
+		b->known = b->absent = true;
+		p = strstr(s, " own_group=");
+		if (p && sscanf(p, " own_group=%u", &b->own_gid) == 1)
+			b->own_group = true;
+		return;
+	}
+	if (sscanf(s, "user uid=%u gid=%u groups=%1023s shell=%255s home=%1023s",
+		   &b->uid, &b->gid, b->groups, b->shell, b->home) != 5)
+		return;
+	p = strstr(s, " comment=");
+	b->comment = p ? p + 9 : NULL;
+	if (strcmp(b->groups, "-") == 0)
+		b->groups[0] = '\0';
+	b->known = true;
+}
+
+/* The supplementary groups of name now, "a,b" in /etc/group's order. */
+static void groups_now(const struct account_db *db, const char *name,
+		       struct cg_buf *out)
+{
+	size_t i;
+
+	cg_buf_reset(out);
+	cg_buf_addstr(out, "");
+	for (i = 0; i < db->ngroups; i++)
+		if (account_group_has(&db->groups[i], name))
+			cg_buf_addf(out, "%s%s", out->len ? "," : "",
+				    db->groups[i].name);
+}
+
+/* Are the comma lists a and b the same set? */
+static bool same_list(const char *a, const char *b)
+{
+	char *x = cg_xstrdup(a), *y = cg_xstrdup(b), *t, *save = NULL;
+	char **vx = NULL, **vy = NULL;
+	size_t nx = 0, ny = 0, cx = 0, cy = 0;
+	bool same;
+
+	cg_grow(&vx, &cx, 1, sizeof(*vx));
+	cg_grow(&vy, &cy, 1, sizeof(*vy));
+	for (t = strtok_r(x, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		cg_grow(&vx, &cx, nx + 2, sizeof(*vx));
+		vx[nx++] = t;
+	}
+	vx[nx] = NULL;
+	for (t = strtok_r(y, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		cg_grow(&vy, &cy, ny + 2, sizeof(*vy));
+		vy[ny++] = t;
+	}
+	vy[ny] = NULL;
+	same = same_set(vx, vy);
+	free(vx);
+	free(vy);
+	free(x);
+	free(y);
+	return same;
+}
+
+#define SAY(rv, ...) snprintf((rv)->what, sizeof((rv)->what), __VA_ARGS__)
+
+/*
+ * orphans: revert: a user congruent created is removed (userdel, its
+ * home left: it may hold data), one it changed gets back its uid, group,
+ * groups, shell, home and comment (usermod).
+ */
+static int user_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
+		       size_t n, bool apply, struct cg_error *err)
+{
+	const struct account_db *db;
+	struct cg_buf now = { 0 };
+	size_t i;
+
+	(void)err;
+	for (i = 0; i < n; i++) {
+		struct cg_revert *rv = v[i];
+		const struct account_user *u;
+		struct ubefore b;
+		const char *argv[24];
+		char uid[16], gid[16];
+		size_t k = 0;
+		bool g_changes = false;
+		struct cg_error e;
+
+		cg_error_clear(&e);
+		if (account_db_get(ctx->root, &db, &e) < 0) {
+			rv->verdict = CG_REVERT_CHANGE;
+			rv->failed = true;
+			rv->err = e;
+			SAY(rv, "cannot read the account files");
+			continue;
+		}
+		parse_ubefore(rv->before, &b);
+		u = account_user(db, rv->name);
+		if (!b.known) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: what was there before congruent is "
+				"unknown; release it with congruent forget %s",
+			    rv->id);
+			continue;
+		}
+		if (b.absent && !u) {
+			rv->verdict = CG_REVERT_FORGET;
+			SAY(rv, "nothing to revert: already absent, as before "
+				"congruent");
+			continue;
+		}
+		if (b.absent) {
+			long pid = ctx->root->host ? busy_pid(u->uid) : 0;
+
+			rv->verdict = CG_REVERT_CHANGE;
+			rv->removes = true;
+			SAY(rv, "remove the user (created by congruent at %.60s)%s%.300s%s",
+			    rv->since, u->home[0] ? "; its home " : "",
+			    u->home[0] ? u->home : "",
+			    u->home[0] ? " stays if it is there" : "");
+			if (pid) {
+				rv->failed = true;
+				cg_error_set(&rv->err, CG_ERR,
+					     "user %s is used by process %ld; "
+					     "userdel would refuse",
+					     rv->name, pid);
+				cg_error_hint(&rv->err, "stop the user's "
+							"processes first");
+				continue;
+			}
+			if (!apply)
+				continue;
+			argv[k++] = "userdel";
+			argv[k++] = "--";
+			argv[k++] = rv->name;
+			argv[k] = NULL;
+			if (account_run(ctx, argv, NULL, false, &e) < 0) {
+				rv->failed = true;
+				rv->err = e;
+				continue;
+			}
+			/* userdel takes a group named like the user: not ours. */
+			if (b.own_group && account_db_get(ctx->root, &db, &e) ==
+						   0 &&
+			    !account_group(db, rv->name)) {
+				const char *ga[] = { "groupadd", "-g", gid, "--",
+						     rv->name, NULL };
+
+				snprintf(gid, sizeof(gid), "%u", b.own_gid);
+				if (account_run(ctx, ga, NULL, false, &e) < 0) {
+					rv->failed = true;
+					rv->err = e;
+				}
+			}
+			continue;
+		}
+		if (!u) {
+			rv->verdict = CG_REVERT_KEEP;
+			SAY(rv, "keep: the user is gone; congruent does not "
+				"make it again to revert");
+			continue;
+		}
+		snprintf(uid, sizeof(uid), "%u", b.uid);
+		snprintf(gid, sizeof(gid), "%u", b.gid);
+		groups_now(db, rv->name, &now);
+		argv[k++] = "usermod";
+		if (u->uid != b.uid) {
+			argv[k++] = "-u";
+			argv[k++] = uid;
+		}
+		if (u->gid != b.gid) {
+			argv[k++] = "-g";
+			argv[k++] = gid;
+			g_changes = true;
+		}
+		if (!same_list(now.data, b.groups)) {
+			argv[k++] = "-G";
+			argv[k++] = b.groups;
+		}
+		if (strcmp(u->shell, b.shell) != 0) {
+			argv[k++] = "-s";
+			argv[k++] = b.shell;
+		}
+		if (strcmp(u->home, b.home) != 0) {
+			argv[k++] = "-d";
+			argv[k++] = b.home;
+		}
+		if (b.comment && strcmp(u->gecos, b.comment) != 0) {
+			argv[k++] = "-c";
+			argv[k++] = b.comment;
+		}
+		if (k == 1) {
+			rv->verdict = CG_REVERT_FORGET;
+			SAY(rv, "nothing to revert: already as before "
+				"congruent");
+			continue;
+		}
+		rv->verdict = CG_REVERT_CHANGE;
+		SAY(rv, "put back uid %u, group %u, groups %.160s, shell %.100s, "
+			"home %.160s as before congruent",
+		    b.uid, b.gid, b.groups[0] ? b.groups : "(none)", b.shell,
+		    b.home);
+		if (!apply)
+			continue;
+		argv[k++] = "--";
+		argv[k++] = rv->name;
+		argv[k] = NULL;
+		if (account_run(ctx, argv, NULL, g_changes, &e) < 0) {
+			rv->failed = true;
+			rv->err = e;
+		}
+	}
+	cg_buf_release(&now);
+	return 0;
+}
+
 const struct cg_module cg_module_user = {
 	.type = "user",
 	.keys = user_keys,
 	.parse = user_parse,
 	.observe = user_observe,
 	.diff = user_diff,
+	.revert = user_revert,
 	.apply_one = apply_one,
 	.release = user_release,
 	.validate = user_validate,

@@ -12,6 +12,7 @@
 #include "cg/resource.h"
 
 struct cg_buf;
+struct cg_revert;
 struct cg_root;
 struct cg_store;
 struct cg_template_vars;
@@ -165,6 +166,59 @@ struct cg_ctx {
 	unsigned management_port;
 	const struct cg_canary *canaries; /* borrowed */
 	size_t ncanaries;
+	/*
+	 * While orphans are reverted (struct cg_revert): the revert of id
+	 * decided earlier in this pass (in plan: what would be done), or
+	 * NULL when none came before. A directory is empty once the files
+	 * in it that are reverted before it are removed. NULL outside it.
+	 */
+	const struct cg_revert *(*reverted)(const struct cg_ctx *ctx,
+					    const char *id);
+	/* The same pass: does this host's policy declare id? */
+	bool (*declares)(const struct cg_ctx *ctx, const char *id);
+	/*
+	 * The same pass: an orphan's ledger record key (a module's own,
+	 * such as ledger.keys, that it set with record_set while the
+	 * resource was managed), or NULL.
+	 */
+	const char *(*ledger)(const struct cg_ctx *ctx, const char *id,
+			      const char *key);
+	/*
+	 * revert_packages: true in site.yaml: a revert may remove the
+	 * packages congruent installed (otherwise they are kept).
+	 */
+	bool revert_packages;
+};
+
+/* What a module's revert decides for an orphan. */
+enum cg_revert_verdict {
+	CG_REVERT_KEEP,   /* left as it is, and in the ledger: what says why */
+	CG_REVERT_CHANGE, /* put back as it was before congruent */
+	CG_REVERT_FORGET, /* nothing to put back: it leaves the ledger */
+};
+
+/*
+ * An orphan handed to its module's revert (see struct cg_module): a
+ * resource in the ledger that this host's policy no longer has.
+ */
+struct cg_revert {
+	const char *id;     /* borrowed: "file:/etc/app.conf" */
+	const char *name;   /* borrowed: id after "TYPE:" */
+	const char *before; /* borrowed: ledger.before, in the module's words,
+			     * or "unknown" */
+	const char *since;  /* borrowed: ledger.since, the first commit */
+	/* Filled by revert: */
+	enum cg_revert_verdict verdict;
+	/*
+	 * CHANGE makes the resource absent (a file removed): a directory
+	 * above it may be empty after it.
+	 */
+	bool removes;
+	/* One line: "remove (created by congruent)", "keep: why". */
+	char what[512];
+	/* apply: the change failed (err says why); it stays in the ledger. */
+	bool failed;
+	struct cg_error err;
 };
 
 /*
@@ -336,6 +390,21 @@ struct cg_module {
 	 * building the sandbox needs, for the agent itself only.
 	 */
 	bool (*confines)(const struct cg_resource *r);
+
+	/*
+	 * Optional: orphans of this type, to put back as they were before
+	 * congruent (orphans: revert). For each of v[0..n) decide from
+	 * v[i]->before and what is there now (reading only): verdict and
+	 * what; then, with apply, make each CHANGE (content removed or
+	 * replaced goes to ctx->store first), setting failed and err for
+	 * one that did not work. plan calls it without apply, run with:
+	 * the decision is the same code, so plan shows what run does. A
+	 * negative return fails all n with err. Never removes what
+	 * congruent did not create or change. Without it, orphans of the
+	 * type are kept, saying so.
+	 */
+	int (*revert)(struct cg_ctx *ctx, struct cg_revert *const *v, size_t n,
+		      bool apply, struct cg_error *err);
 };
 
 struct cg_exec;

@@ -5,7 +5,10 @@
 # optionally expect.exit (the one exit status plan and run must both
 # have), mkdirs (empty directories of the root, one a line, root-owned
 # 0755: git keeps no empty directory) and options (more options for
-# both, like --skip TYPE). Each case's root is copied twice; plan runs on
+# both, like --skip TYPE) and first/ (a policy run on both copies
+# before, so that the ledger has what the case's policy leaves: orphans;
+# plan must then leave the state as it was). Each case's root is copied
+# twice; plan runs on
 # one copy, which
 # must not change at all, run on the other; then per resource plan's
 # drifted must be run's repaired, and ok, failed (with the same message
@@ -19,11 +22,15 @@ test_require_cap CAP_SYS_ADMIN
 # Both copies are called "root" (in plan/ and run/), so that messages
 # naming the root's files read the same.
 outcomes() {
-	jq -r '.resources[] | [.id,
+	jq -r '(.resources[] | [.id,
 		(if .audit and .status == "drifted" then "audited"
 		 elif .status == "repaired" or .status == "drifted"
 		 then "changes" else .status end),
-		(.error.message // ""), (.error.hint // "")] | @tsv' "$1"
+		(.error.message // ""), (.error.hint // "")] | @tsv),
+		(.orphans // [] | .[] | ["orphan", .id, .handling,
+		(if .status == "repaired" or .status == "drifted"
+		 then "changes" else (.status // "") end),
+		(.revert // ""), (.error.message // "")] | @tsv)' "$1"
 }
 
 # Everything plan could have written: every entry with its metadata,
@@ -52,6 +59,15 @@ for dir in "$FIXTURES"/predict/*/; do
 				mkdir -p '$name/plan/root'/\$d '$name/run/root'/\$d || exit 1
 			done <'$dir/mkdirs'
 		fi &&
+		if [ -d '$dir/first' ]; then
+			for c in plan run; do
+				(cd '$name'/\$c && cg run --policy '$dir/first' \
+					--root root --state-dir state \
+					--hostname predict-1 $opts >first.out 2>&1
+				 rc=\$?; test \$rc = 0 || test \$rc = 2) || exit 1
+			done &&
+			snapshot '$name/plan/state' >'$name/state.before'
+		fi &&
 		snapshot '$name/plan/root' >'$name/before' &&
 		(cd '$name/plan' &&
 			{ cg plan --format json --policy '$dir/policy' \
@@ -63,7 +79,12 @@ for dir in "$FIXTURES"/predict/*/; do
 				--hostname predict-1 $opts >run.json; echo \$? >rc; }) &&
 		snapshot '$name/plan/root' >'$name/after' &&
 		test_cmp '$name/before' '$name/after' &&
-		test ! -e '$name/plan/state' &&
+		if [ -d '$dir/first' ]; then
+			snapshot '$name/plan/state' >'$name/state.after' &&
+			test_cmp '$name/state.before' '$name/state.after'
+		else
+			test ! -e '$name/plan/state'
+		fi &&
 		outcomes '$name/plan/plan.json' >'$name/plan.out' &&
 		outcomes '$name/run/run.json' >'$name/run.out' &&
 		test -s '$name/plan.out' &&
