@@ -379,6 +379,15 @@ static void ledger_adopt(struct cg_engine *e)
 				    "already congruent: %s",
 		       err.msg);
 	free(put);
+	/*
+	 * The run's claims were appended, batch by batch: leave the file
+	 * sorted and whole for the next run (readable either way).
+	 */
+	cg_error_clear(&err);
+	if (cg_state_compact(st, &err) < 0)
+		cg_log(LOG_WARNING, "STATE/records was not rewritten whole "
+				    "(it stays valid as appended): %s",
+		       err.msg);
 }
 
 static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -177,11 +178,15 @@ int cg_state_parse(struct cg_state *st, const char *text, size_t len,
 		bool found;
 
 		line++;
-		if (!nl)
-			return cg_error_set(err, CG_ERR,
-					    "%s:%u: the last line has no "
-					    "newline (cut short?)",
-					    where, line);
+		/*
+		 * Records are appended (cg_state_set_all) before the change
+		 * they announce is made: a last line cut short by a crash
+		 * announced a change that was never made.
+		 */
+		if (!nl) {
+			st->tail = true;
+			break;
+		}
 		t1 = memchr(p, '\t', (size_t)(nl - p));
 		t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
 		if (memchr(p, '\0', (size_t)(nl - p)) || !t2)
@@ -197,8 +202,10 @@ int cg_state_parse(struct cg_state *st, const char *text, size_t len,
 			free(val);
 			goto bad;
 		}
-		find(st, id, key, &found);
-		if (found || keys_of(st, id) >= CG_STATE_KEYS_MAX) {
+		/* An appended line replaces an earlier one, out of order. */
+		if (find(st, id, key, &found) != st->n || found)
+			st->tail = true;
+		if (!found && keys_of(st, id) >= CG_STATE_KEYS_MAX) {
 			free(id);
 			free(key);
 			free(val);
@@ -211,8 +218,8 @@ int cg_state_parse(struct cg_state *st, const char *text, size_t len,
 bad:
 	return cg_error_set(err, CG_ERR,
 			    "%s:%u: not a record (ID TAB KEY TAB VALUE, each "
-			    "within its bounds, a key once per id)",
-			    where, line);
+			    "within its bounds, at most %u keys per id)",
+			    where, line, CG_STATE_KEYS_MAX);
 }
 
 int cg_state_load(struct cg_state *st, const char *state_dir, bool writable,
@@ -233,6 +240,7 @@ int cg_state_load(struct cg_state *st, const char *state_dir, bool writable,
 	}
 	rc = cg_read_fd(fd, &b, CG_STATE_BYTES_MAX, err);
 	close(fd);
+	st->disk_bytes = b.len;
 	if (rc == 0)
 		rc = cg_state_parse(st, b.data ? b.data : "", b.len, st->path,
 				    err);
@@ -261,7 +269,7 @@ const char *cg_state_get(const struct cg_state *st, const char *id,
 }
 
 /* Write the whole file, or remove it when there is nothing to keep. */
-static int save(const struct cg_state *st, struct cg_error *err)
+static int save(struct cg_state *st, struct cg_error *err)
 {
 	struct cg_buf b = { 0 };
 	int rc;
@@ -286,8 +294,69 @@ static int save(const struct cg_state *st, struct cg_error *err)
 	}
 	cg_state_format(st, &b);
 	rc = cg_write_file_atomic(st->path, b.data, b.len, 0600, err);
+	if (rc == 0) {
+		st->disk_bytes = b.len;
+		st->tail = false;
+	}
 	cg_buf_release(&b);
 	return rc;
+}
+
+/*
+ * Append the lines of v to the file and fsync it: the cost of what is
+ * new, not of the whole file (a first run claims thousands of resources
+ * in its batches). A crash during the append leaves at most a last line
+ * cut short, which cg_state_parse ignores. Only for puts with values,
+ * to a file that is there.
+ */
+static int append(struct cg_state *st, const struct cg_state_put *v,
+		  size_t n, struct cg_error *err)
+{
+	struct cg_buf b = { 0 };
+	struct stat sb;
+	size_t i;
+	int fd, rc = 0;
+
+	for (i = 0; i < n; i++) {
+		put_escaped(&b, v[i].id);
+		cg_buf_addch(&b, '\t');
+		cg_buf_addstr(&b, v[i].key);
+		cg_buf_addch(&b, '\t');
+		put_escaped(&b, v[i].val);
+		cg_buf_addch(&b, '\n');
+	}
+	fd = open(st->path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot open %s", st->path);
+		goto out;
+	}
+	/* Someone else's file, or not what was read: write it whole. */
+	if (fstat(fd, &sb) < 0 || (size_t)sb.st_size != st->disk_bytes) {
+		close(fd);
+		cg_buf_release(&b);
+		return save(st, err);
+	}
+	if (cg_write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot write %s", st->path);
+		cg_error_hint(err, "check the disk and the kernel log");
+		/* What was written may be half a line: cut it off. */
+		if (ftruncate(fd, (off_t)st->disk_bytes) < 0 || fsync(fd) < 0)
+			st->disk_bytes = (size_t)-1;
+	} else {
+		st->disk_bytes += b.len;
+		st->tail = true;
+	}
+	close(fd);
+out:
+	cg_buf_release(&b);
+	return rc;
+}
+
+int cg_state_compact(struct cg_state *st, struct cg_error *err)
+{
+	if (!st || !st->writable || !st->tail)
+		return 0;
+	return save(st, err);
 }
 
 static int check_put(const struct cg_state_put *p, struct cg_error *err)
@@ -307,12 +376,18 @@ static int check_put(const struct cg_state_put *p, struct cg_error *err)
 	return 0;
 }
 
+/* What one put replaced, to put it back when the write fails. */
+struct undo {
+	const char *id, *key; /* borrowed from the puts */
+	char *val;            /* owned: the old value, NULL: none */
+};
+
 int cg_state_set_all(struct cg_state *st, const struct cg_state_put *v,
 		     size_t n, struct cg_error *err)
 {
-	struct cg_state_rec *old;
-	size_t i, oldn;
-	bool over = false;
+	struct undo *u;
+	size_t i;
+	bool over = false, removes = false;
 	int rc;
 
 	if (!st->writable)
@@ -323,19 +398,24 @@ int cg_state_set_all(struct cg_state *st, const struct cg_state_put *v,
 	for (i = 0; i < n; i++)
 		if (check_put(&v[i], err) < 0)
 			return CG_ERR;
-	/* Keep a copy, so that a failed write leaves memory as the disk. */
-	oldn = st->n;
-	old = cg_xcalloc(oldn + 1, sizeof(*old));
-	for (i = 0; i < oldn; i++) {
-		old[i].id = cg_xstrdup(st->v[i].id);
-		old[i].key = cg_xstrdup(st->v[i].key);
-		old[i].val = cg_xstrdup(st->v[i].val);
+	/*
+	 * Keep what each put replaces, so that a failed write leaves memory
+	 * as the disk: the cost of the puts, not of all records.
+	 */
+	u = cg_xcalloc(n + 1, sizeof(*u));
+	for (i = 0; i < n; i++) {
+		const char *old = cg_state_get(st, v[i].id, v[i].key);
+
+		u[i].id = v[i].id;
+		u[i].key = v[i].key;
+		u[i].val = old ? cg_xstrdup(old) : NULL;
 	}
 	for (i = 0; i < n; i++) {
 		bool found;
 		size_t at = find(st, v[i].id, v[i].key, &found);
 
 		if (!v[i].val) {
+			removes = true;
 			if (found)
 				drop_rec(st, at);
 			continue;
@@ -351,23 +431,32 @@ int cg_state_set_all(struct cg_state *st, const struct cg_state_put *v,
 				  "%u records",
 				  v[0].id, CG_STATE_KEYS_MAX,
 				  CG_STATE_RECORDS_MAX);
+	else if (!n)
+		rc = 0;
+	/* Appended lines are bounded: the file stays readable. */
+	else if (!removes && st->disk_bytes &&
+		 st->disk_bytes < CG_STATE_BYTES_MAX / 2)
+		rc = append(st, v, n, err);
 	else
-		rc = n ? save(st, err) : 0;
+		rc = save(st, err);
 	if (rc < 0) {
-		struct cg_state_rec *cur = st->v;
-		size_t vn = st->n;
+		/* Undo in reverse: a put given twice gets its first value. */
+		for (i = n; i-- > 0;) {
+			bool found;
+			size_t at = find(st, u[i].id, u[i].key, &found);
 
-		st->v = old;
-		st->n = st->cap = oldn;
-		old = cur;
-		oldn = vn;
+			if (u[i].val) {
+				put_rec(st, cg_xstrdup(u[i].id),
+					cg_xstrdup(u[i].key), u[i].val);
+				u[i].val = NULL;
+			} else if (found) {
+				drop_rec(st, at);
+			}
+		}
 	}
-	for (i = 0; i < oldn; i++) {
-		free(old[i].id);
-		free(old[i].key);
-		free(old[i].val);
-	}
-	free(old);
+	for (i = 0; i < n; i++)
+		free(u[i].val);
+	free(u);
 	return rc;
 }
 
