@@ -681,6 +681,13 @@ struct cg_state {
 	bool writable;          /* false for plan and `state`: set refuses */
 	struct cg_state_rec *v; /* owned: sorted by id, then key */
 	size_t n, cap;
+	/*
+	 * owned: the file as read. Records read from it point into it
+	 * (unescaped in place: one block, not three strings a record);
+	 * records set later own their strings.
+	 */
+	char *text;
+	size_t text_len;
 	size_t disk_bytes;      /* the file's size as last read or written */
 	bool tail;              /* the file has appended lines: not sorted */
 };
@@ -688,7 +695,7 @@ struct cg_state {
 /* Read STATE/records (none yet: no records). err names file:line. */
 int cg_state_load(struct cg_state *st, const char *state_dir, bool writable,
 		  struct cg_error *err);
-/* Parse text as a records file (where names it in errors). */
+/* Parse text as a records file (where names it in errors), into a zeroed st. */
 int cg_state_parse(struct cg_state *st, const char *text, size_t len,
 		   const char *where, struct cg_error *err);
 /* The records as the file holds them. */

@@ -42,6 +42,14 @@ static size_t find(const struct cg_state *st, const char *id, const char *key,
 	return lo;
 }
 
+/* Free a record's string unless it lies in the text read from the file. */
+static void free_str(const struct cg_state *st, char *p)
+{
+	if (p && st->text && p >= st->text && p < st->text + st->text_len)
+		return;
+	free(p);
+}
+
 bool cg_state_key_ok(const char *key)
 {
 	const char *p;
@@ -85,10 +93,13 @@ void cg_state_format(const struct cg_state *st, struct cg_buf *out)
 	}
 }
 
-/* Unescape s[0..len) into a new string; NULL for a bad escape. */
-static char *unescape(const char *s, size_t len)
+/*
+ * Unescape s[0..len) where it is, NUL-terminated (the result is never
+ * longer); false for a bad escape.
+ */
+static bool unescape_here(char *s, size_t len)
 {
-	char *out = cg_xmalloc(len + 1), *o = out;
+	char *o = s;
 	size_t i;
 
 	for (i = 0; i < len; i++) {
@@ -97,7 +108,7 @@ static char *unescape(const char *s, size_t len)
 			continue;
 		}
 		if (++i == len)
-			goto bad;
+			return false;
 		if (s[i] == '\\')
 			*o++ = '\\';
 		else if (s[i] == 't')
@@ -105,13 +116,10 @@ static char *unescape(const char *s, size_t len)
 		else if (s[i] == 'n')
 			*o++ = '\n';
 		else
-			goto bad;
+			return false;
 	}
 	*o = '\0';
-	return out;
-bad:
-	free(out);
-	return NULL;
+	return true;
 }
 
 static size_t keys_of(const struct cg_state *st, const char *id)
@@ -131,10 +139,10 @@ static void put_rec(struct cg_state *st, char *id, char *key, char *val)
 	size_t i = find(st, id, key, &found);
 
 	if (found) {
-		free(st->v[i].val);
+		free_str(st, st->v[i].val);
 		st->v[i].val = val;
-		free(id);
-		free(key);
+		free_str(st, id);
+		free_str(st, key);
 		return;
 	}
 	cg_grow(&st->v, &st->cap, st->n + 1, sizeof(*st->v));
@@ -147,19 +155,22 @@ static void put_rec(struct cg_state *st, char *id, char *key, char *val)
 
 static void drop_rec(struct cg_state *st, size_t i)
 {
-	free(st->v[i].id);
-	free(st->v[i].key);
-	free(st->v[i].val);
+	free_str(st, st->v[i].id);
+	free_str(st, st->v[i].key);
+	free_str(st, st->v[i].val);
 	memmove(&st->v[i], &st->v[i + 1], (st->n - i - 1) * sizeof(*st->v));
 	st->n--;
 }
 
-int cg_state_parse(struct cg_state *st, const char *text, size_t len,
-		   const char *where, struct cg_error *err)
+/* Parse text[0..len) (owned, NUL at len) into st, which keeps it. */
+static int parse_owned(struct cg_state *st, char *text, size_t len,
+		       const char *where, struct cg_error *err)
 {
-	const char *p = text, *end = text + len;
+	char *p = text, *end = text + len;
 	unsigned line = 1;
 
+	st->text = text;
+	st->text_len = len + 1;
 	if (len > CG_STATE_BYTES_MAX)
 		return cg_error_set(err, CG_ERR,
 				    "%s: larger than %u bytes: not written "
@@ -172,9 +183,8 @@ int cg_state_parse(struct cg_state *st, const char *text, size_t len,
 				    where);
 	p += strlen(MAGIC);
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *t1, *t2;
-		char *id = NULL, *key = NULL, *val = NULL;
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *t1, *t2, *id, *key, *val;
 		bool found;
 
 		line++;
@@ -191,26 +201,21 @@ int cg_state_parse(struct cg_state *st, const char *text, size_t len,
 		t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
 		if (memchr(p, '\0', (size_t)(nl - p)) || !t2)
 			goto bad;
-		id = unescape(p, (size_t)(t1 - p));
-		key = cg_xstrndup(t1 + 1, (size_t)(t2 - t1 - 1));
-		val = unescape(t2 + 1, (size_t)(nl - t2 - 1));
-		if (!id || !val || !id[0] || strlen(id) > CG_STATE_ID_MAX ||
-		    !cg_state_key_ok(key) || strlen(val) > CG_STATE_VALUE_MAX ||
-		    st->n >= CG_STATE_RECORDS_MAX) {
-			free(id);
-			free(key);
-			free(val);
+		id = p;
+		key = t1 + 1;
+		val = t2 + 1;
+		*t2 = '\0';
+		if (!unescape_here(id, (size_t)(t1 - p)) ||
+		    !unescape_here(val, (size_t)(nl - t2 - 1)) || !id[0] ||
+		    strlen(id) > CG_STATE_ID_MAX || !cg_state_key_ok(key) ||
+		    strlen(val) > CG_STATE_VALUE_MAX ||
+		    st->n >= CG_STATE_RECORDS_MAX)
 			goto bad;
-		}
 		/* An appended line replaces an earlier one, out of order. */
 		if (find(st, id, key, &found) != st->n || found)
 			st->tail = true;
-		if (!found && keys_of(st, id) >= CG_STATE_KEYS_MAX) {
-			free(id);
-			free(key);
-			free(val);
+		if (!found && keys_of(st, id) >= CG_STATE_KEYS_MAX)
 			goto bad;
-		}
 		put_rec(st, id, key, val);
 		p = nl + 1;
 	}
@@ -220,6 +225,16 @@ bad:
 			    "%s:%u: not a record (ID TAB KEY TAB VALUE, each "
 			    "within its bounds, at most %u keys per id)",
 			    where, line, CG_STATE_KEYS_MAX);
+}
+
+int cg_state_parse(struct cg_state *st, const char *text, size_t len,
+		   const char *where, struct cg_error *err)
+{
+	char *copy = cg_xmalloc(len + 1);
+
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	return parse_owned(st, copy, len, where, err);
 }
 
 int cg_state_load(struct cg_state *st, const char *state_dir, bool writable,
@@ -241,9 +256,14 @@ int cg_state_load(struct cg_state *st, const char *state_dir, bool writable,
 	rc = cg_read_fd(fd, &b, CG_STATE_BYTES_MAX, err);
 	close(fd);
 	st->disk_bytes = b.len;
-	if (rc == 0)
-		rc = cg_state_parse(st, b.data ? b.data : "", b.len, st->path,
-				    err);
+	if (rc == 0) {
+		size_t n;
+		char *text = cg_buf_detach(&b, &n);
+
+		/* Read in growing steps: give back what the text does not use. */
+		text = cg_xrealloc(text, n + 1);
+		rc = parse_owned(st, text, n, st->path, err);
+	}
 	cg_buf_release(&b);
 	if (rc == 0)
 		return 0;
@@ -548,11 +568,12 @@ void cg_state_release(struct cg_state *st)
 	if (!st)
 		return;
 	for (i = 0; i < st->n; i++) {
-		free(st->v[i].id);
-		free(st->v[i].key);
-		free(st->v[i].val);
+		free_str(st, st->v[i].id);
+		free_str(st, st->v[i].key);
+		free_str(st, st->v[i].val);
 	}
 	free(st->v);
+	free(st->text);
 	free(st->path);
 	memset(st, 0, sizeof(*st));
 }
