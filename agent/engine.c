@@ -358,7 +358,16 @@ static void ledger_adopt(struct cg_engine *e)
 
 	if (!st || !st->writable)
 		return;
-	put = cg_xcalloc(2 * e->p->n + 1, sizeof(*put));
+	/* Count first: a run that adopts nothing allocates nothing. */
+	for (i = 0; i < e->p->n; i++) {
+		const struct cg_resource *r = &e->p->res[i];
+
+		if (r->status == CG_STATUS_OK &&
+		    !cg_state_get(st, r->id, CG_LEDGER_SINCE))
+			k += 2;
+	}
+	put = cg_xcalloc(k + 1, sizeof(*put));
+	k = 0;
 	for (i = 0; i < e->p->n; i++) {
 		const struct cg_resource *r = &e->p->res[e->p->order[i]];
 
