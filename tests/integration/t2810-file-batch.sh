@@ -74,6 +74,18 @@ test_expect_success 'a failing sync changes no file and indexes no backup' '
 	test "$(find root/var/lib/congruent/backups/objects -name "tmp-*" | wc -l)" = 0
 '
 
+test_expect_success '100 new directories share their syncs too' '
+	mkpol 0 100 && test_make_root rootd &&
+	test_expect_code 2 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -c -o traced -e trace=fsync,fdatasync,syncfs,sync \
+		"$CONGRUENT" run --policy pol --root rootd >out 2>err &&
+	test "$(find rootd/srv -mindepth 1 -type d | wc -l)" = 100 &&
+	syncfs=$(awk "\$NF == \"syncfs\" { print \$4 }" traced) &&
+	fsync=$(awk "\$NF == \"fsync\" { print \$4 }" traced) &&
+	echo "syncfs ${syncfs:-0} fsync ${fsync:-0}" &&
+	test "${syncfs:-0}" -le 4 && test "${fsync:-0}" -le 12 &&
+	test_expect_code 0 cg run --policy pol --root rootd >out 2>err
+'
+
 test_expect_success 'a change is logged only after the sync that made it durable' '
 	mkpol 20 2 && test_make_root root2 &&
 	test_expect_code 2 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -o trace2 -s 200 -e trace=syncfs,write \
