@@ -309,6 +309,9 @@ static int save(struct cg_state *st, struct cg_error *err)
 			return cg_error_sys(err, CG_ERR, "cannot remove %s",
 					    st->path);
 		}
+		/* No file: the next set writes it whole, not appends. */
+		st->disk_bytes = 0;
+		st->tail = false;
 		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		rc = dfd < 0 ? cg_error_sys(err, CG_ERR, "cannot open %s", dir)
 			     : cg_fs_sync_dir(dfd, dir, err);

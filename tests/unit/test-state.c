@@ -162,6 +162,14 @@ int main(void)
 	}
 	tap_ok(st.n == 0 && access(path, F_OK) != 0,
 	       "no records left: no file");
+	tap_ok(cg_state_set(&st, "file:/c", kv1, 1, &err) == 0 &&
+		       access(path, F_OK) == 0,
+	       "a record after that writes the file anew");
+	{
+		const char *clear[] = { "refresh", NULL };
+
+		cg_state_set(&st, "file:/c", clear, 1, &err);
+	}
 	cg_state_release(&st);
 
 	tap_ok(parse("congruent-records 1\n", &err) == 0, "empty is fine");
