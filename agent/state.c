@@ -195,6 +195,8 @@ static int parse_owned(struct cg_state *st, char *text, size_t len,
 		 */
 		if (!nl) {
 			st->tail = true;
+			/* Never append after it: the next set writes whole. */
+			st->disk_bytes = (size_t)-1;
 			break;
 		}
 		t1 = memchr(p, '\t', (size_t)(nl - p));

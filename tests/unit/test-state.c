@@ -199,6 +199,30 @@ int main(void)
 	tap_ok(parse(big.data, &err) < 0, "a value over 4096 bytes");
 	cg_buf_release(&big);
 
+	/* After a crash cut an append short: the next set writes whole. */
+	{
+		const char *kv4[] = { "refresh", "reload" };
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		static const char torn[] = "congruent-records 1\n"
+					   "a:x\trefresh\treload\nb:y\tref";
+
+		tap_ok(fd >= 0 && write(fd, torn, sizeof(torn) - 1) ==
+					  (ssize_t)(sizeof(torn) - 1),
+		       "a records file cut short");
+		if (fd >= 0)
+			close(fd);
+		tap_ok(cg_state_load(&st, dir, true, &err) == 0 && st.n == 1 &&
+			       cg_state_set(&st, "c:z", kv4, 1, &err) == 0,
+		       "read, and a record set");
+		cg_state_release(&st);
+		text = slurp(path);
+		tap_is_str(text,
+			   "congruent-records 1\na:x\trefresh\treload\n"
+			   "c:z\trefresh\treload\n",
+			   "written whole: the cut line is gone, not joined");
+		free(text);
+	}
+
 	cg_state_release(&pst);
 	unlink(path);
 	rmdir(dir);
