@@ -137,6 +137,14 @@ test_expect_success 'the report of a run that changed something is fsynced, afte
 	test "$file_at" -lt "$report_at"
 '
 
+test_expect_success 'a small batch fsyncs its files at the same time, not one after the other' '
+	mkpol 3 1 x && test_make_root root5 && mkdir -p root5/srv/d1 &&
+	test_expect_code 2 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -o par.trace -e trace=fsync \
+		"$CONGRUENT" run --policy pol --root root5 >out 2>err &&
+	test "$(find root5/srv -type f | wc -l)" = 3 &&
+	test "$(grep "fsync(" par.trace | cut -d" " -f1 | sort -u | wc -l)" -ge 3
+'
+
 test_expect_success 'a small batch fsyncs each file; a failing fsync fails them all' '
 	mkpol 3 1 && test_make_root root4 && mkdir -p root4/srv/d1 &&
 	test_expect_code 4 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -o /dev/null -e trace=fsync \
