@@ -4,7 +4,7 @@
 #   make run           install build dependencies, build, plan policies/ here
 #   make check         install test dependencies, build, run every test
 #   make SANITIZE=1 check   the same with ASan + UBSan
-#   make bench         speed and memory figures
+#   make bench         speed and memory figures (BENCH_PEERS=1: CFEngine too)
 #   make fuzz          build the libFuzzer targets, run each FUZZ_SECONDS
 #   make fuzz-build    build them only (clang, into build/fuzz/)
 #   make install       PREFIX=/usr/local DESTDIR=

@@ -755,12 +755,21 @@ struct cg_state {
 	bool writable;          /* false for plan and `state`: set refuses */
 	struct cg_state_rec *v; /* owned: sorted by id, then key */
 	size_t n, cap;
+	/*
+	 * owned: the file as read. Records read from it point into it
+	 * (unescaped in place: one block, not three strings a record);
+	 * records set later own their strings.
+	 */
+	char *text;
+	size_t text_len;
+	size_t disk_bytes;      /* the file's size as last read or written */
+	bool tail;              /* the file has appended lines: not sorted */
 };
 
 /* Read STATE/records (none yet: no records). err names file:line. */
 int cg_state_load(struct cg_state *st, const char *state_dir, bool writable,
 		  struct cg_error *err);
-/* Parse text as a records file (where names it in errors). */
+/* Parse text as a records file (where names it in errors), into a zeroed st. */
 int cg_state_parse(struct cg_state *st, const char *text, size_t len,
 		   const char *where, struct cg_error *err);
 /* The records as the file holds them. */
@@ -779,9 +788,16 @@ int cg_state_set(struct cg_state *st, const char *id, const char *const *kv,
 struct cg_state_put {
 	const char *id, *key, *val; /* borrowed */
 };
-/* Set keys of several ids at once: one durable write of the file. */
+/*
+ * Set keys of several ids at once: one durable write of the file. When
+ * every put has a value, the lines are appended to the file and fsynced
+ * (no rewrite of what is there, no rename): a later line for an id and
+ * key replaces an earlier one. A removal rewrites the file whole.
+ */
 int cg_state_set_all(struct cg_state *st, const struct cg_state_put *v,
 		     size_t n, struct cg_error *err);
+/* Rewrite the file whole and sorted if lines were appended to it. */
+int cg_state_compact(struct cg_state *st, struct cg_error *err);
 bool cg_state_key_ok(const char *key);
 void cg_state_release(struct cg_state *st);
 

@@ -362,7 +362,16 @@ static void ledger_adopt(struct cg_engine *e)
 
 	if (!st || !st->writable)
 		return;
-	put = cg_xcalloc(2 * e->p->n + 1, sizeof(*put));
+	/* Count first: a run that adopts nothing allocates nothing. */
+	for (i = 0; i < e->p->n; i++) {
+		const struct cg_resource *r = &e->p->res[i];
+
+		if (r->status == CG_STATUS_OK &&
+		    !cg_state_get(st, r->id, CG_LEDGER_SINCE))
+			k += 2;
+	}
+	put = cg_xcalloc(k + 1, sizeof(*put));
+	k = 0;
 	for (i = 0; i < e->p->n; i++) {
 		const struct cg_resource *r = &e->p->res[e->p->order[i]];
 
@@ -383,6 +392,15 @@ static void ledger_adopt(struct cg_engine *e)
 				    "already congruent: %s",
 		       err.msg);
 	free(put);
+	/*
+	 * The run's claims were appended, batch by batch: leave the file
+	 * sorted and whole for the next run (readable either way).
+	 */
+	cg_error_clear(&err);
+	if (cg_state_compact(st, &err) < 0)
+		cg_log(LOG_WARNING, "STATE/records was not rewritten whole "
+				    "(it stays valid as appended): %s",
+		       err.msg);
 }
 
 static void apply_batch(struct cg_engine *e, struct cg_resource **v, size_t n)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/openat2.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -711,6 +712,58 @@ static bool syncfs_reports_errors(void)
  */
 #define SYNCFS_MIN 16
 
+struct sync_job {
+	int fd;
+	int err; /* errno of its fsync, 0 */
+};
+
+static void *sync_job_run(void *arg)
+{
+	struct sync_job *j = arg;
+
+	j->err = fsync(j->fd) < 0 ? errno : 0;
+	return NULL;
+}
+
+/*
+ * fsync n fds, up to SYNCFS_MIN at once, each in a thread of its own:
+ * the disk gets them together and the wait is about one fsync's, not n
+ * (a batch of a few files, a backup and its file). Every fsync is waited
+ * for; the first failure is the error.
+ */
+static int fsync_each(const int *fds, size_t n, struct cg_error *err)
+{
+	struct sync_job job[SYNCFS_MIN];
+	pthread_t tid[SYNCFS_MIN];
+	bool started[SYNCFS_MIN];
+	size_t at, i, k;
+	int failed = 0;
+
+	for (at = 0; at < n; at += k) {
+		k = n - at < SYNCFS_MIN ? n - at : SYNCFS_MIN;
+		for (i = 0; i < k; i++) {
+			job[i].fd = fds[at + i];
+			job[i].err = 0;
+			started[i] = i > 0 && pthread_create(&tid[i], NULL,
+							     sync_job_run,
+							     &job[i]) == 0;
+		}
+		for (i = 0; i < k; i++)
+			if (!started[i])
+				sync_job_run(&job[i]);
+		for (i = 0; i < k; i++) {
+			if (started[i])
+				pthread_join(tid[i], NULL);
+			if (job[i].err && !failed)
+				failed = job[i].err;
+		}
+	}
+	if (!failed)
+		return 0;
+	errno = failed;
+	return cg_error_sys(err, CG_ERR, "fsync failed");
+}
+
 int cg_fs_sync_many(const int *fds, size_t n, struct cg_error *err)
 {
 	dev_t *devs = cg_xcalloc(n + 1, sizeof(*devs));
@@ -718,14 +771,11 @@ int cg_fs_sync_many(const int *fds, size_t n, struct cg_error *err)
 	bool each = n < SYNCFS_MIN || !syncfs_reports_errors();
 	int rc = 0;
 
-	for (i = 0; i < n && rc == 0; i++) {
+	if (each)
+		rc = fsync_each(fds, n, err);
+	for (i = 0; i < n && rc == 0 && !each; i++) {
 		struct stat st;
 
-		if (each) {
-			if (fsync(fds[i]) < 0)
-				rc = cg_error_sys(err, CG_ERR, "fsync failed");
-			continue;
-		}
 		if (fstat(fds[i], &st) < 0) {
 			rc = cg_error_sys(err, CG_ERR, "cannot stat a file "
 							"being written");

@@ -10,6 +10,7 @@
 #include "agent.h"
 
 static bool log_open;   /* cg_log_open was called: syslog too */
+static bool syslog_up;  /* /dev/log was there when the log was opened */
 static int journal = -1; /* is stderr the journal? -1: not looked yet */
 
 /*
@@ -50,16 +51,25 @@ void cg_log_open(void)
 {
 	if (log_open)
 		return;
-	if (!stderr_is_journal())
-		openlog("congruent", LOG_PID, LOG_DAEMON);
+	struct stat st;
+
+	/*
+	 * Connect once, now (LOG_NDELAY). With no syslog socket at all,
+	 * the C library would try to connect again for every line: a
+	 * first run of 10,000 files made 10,000 failed connects. No socket
+	 * when the log is opened: syslog is left out for this run.
+	 */
+	syslog_up = stat("/dev/log", &st) == 0 && S_ISSOCK(st.st_mode);
+	if (!stderr_is_journal() && syslog_up)
+		openlog("congruent", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	log_open = true;
 }
 
 void cg_log_close(void)
 {
-	if (log_open && !stderr_is_journal())
+	if (log_open && syslog_up && !stderr_is_journal())
 		closelog();
-	log_open = false;
+	log_open = syslog_up = false;
 }
 
 static void vlog(int prio, bool to_stderr, const char *fmt, va_list ap)
@@ -73,7 +83,7 @@ static void vlog(int prio, bool to_stderr, const char *fmt, va_list ap)
 		fputc('\n', stderr);
 		va_end(aq);
 	}
-	if (log_open && !stderr_is_journal())
+	if (log_open && syslog_up && !stderr_is_journal())
 		vsyslog(prio, fmt, ap);
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -39,6 +40,14 @@ static size_t find(const struct cg_state *st, const char *id, const char *key,
 			lo = mid + 1;
 	}
 	return lo;
+}
+
+/* Free a record's string unless it lies in the text read from the file. */
+static void free_str(const struct cg_state *st, char *p)
+{
+	if (p && st->text && p >= st->text && p < st->text + st->text_len)
+		return;
+	free(p);
 }
 
 bool cg_state_key_ok(const char *key)
@@ -84,10 +93,13 @@ void cg_state_format(const struct cg_state *st, struct cg_buf *out)
 	}
 }
 
-/* Unescape s[0..len) into a new string; NULL for a bad escape. */
-static char *unescape(const char *s, size_t len)
+/*
+ * Unescape s[0..len) where it is, NUL-terminated (the result is never
+ * longer); false for a bad escape.
+ */
+static bool unescape_here(char *s, size_t len)
 {
-	char *out = cg_xmalloc(len + 1), *o = out;
+	char *o = s;
 	size_t i;
 
 	for (i = 0; i < len; i++) {
@@ -96,7 +108,7 @@ static char *unescape(const char *s, size_t len)
 			continue;
 		}
 		if (++i == len)
-			goto bad;
+			return false;
 		if (s[i] == '\\')
 			*o++ = '\\';
 		else if (s[i] == 't')
@@ -104,13 +116,10 @@ static char *unescape(const char *s, size_t len)
 		else if (s[i] == 'n')
 			*o++ = '\n';
 		else
-			goto bad;
+			return false;
 	}
 	*o = '\0';
-	return out;
-bad:
-	free(out);
-	return NULL;
+	return true;
 }
 
 static size_t keys_of(const struct cg_state *st, const char *id)
@@ -130,10 +139,10 @@ static void put_rec(struct cg_state *st, char *id, char *key, char *val)
 	size_t i = find(st, id, key, &found);
 
 	if (found) {
-		free(st->v[i].val);
+		free_str(st, st->v[i].val);
 		st->v[i].val = val;
-		free(id);
-		free(key);
+		free_str(st, id);
+		free_str(st, key);
 		return;
 	}
 	cg_grow(&st->v, &st->cap, st->n + 1, sizeof(*st->v));
@@ -146,19 +155,22 @@ static void put_rec(struct cg_state *st, char *id, char *key, char *val)
 
 static void drop_rec(struct cg_state *st, size_t i)
 {
-	free(st->v[i].id);
-	free(st->v[i].key);
-	free(st->v[i].val);
+	free_str(st, st->v[i].id);
+	free_str(st, st->v[i].key);
+	free_str(st, st->v[i].val);
 	memmove(&st->v[i], &st->v[i + 1], (st->n - i - 1) * sizeof(*st->v));
 	st->n--;
 }
 
-int cg_state_parse(struct cg_state *st, const char *text, size_t len,
-		   const char *where, struct cg_error *err)
+/* Parse text[0..len) (owned, NUL at len) into st, which keeps it. */
+static int parse_owned(struct cg_state *st, char *text, size_t len,
+		       const char *where, struct cg_error *err)
 {
-	const char *p = text, *end = text + len;
+	char *p = text, *end = text + len;
 	unsigned line = 1;
 
+	st->text = text;
+	st->text_len = len + 1;
 	if (len > CG_STATE_BYTES_MAX)
 		return cg_error_set(err, CG_ERR,
 				    "%s: larger than %u bytes: not written "
@@ -171,48 +183,65 @@ int cg_state_parse(struct cg_state *st, const char *text, size_t len,
 				    where);
 	p += strlen(MAGIC);
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *t1, *t2;
-		char *id = NULL, *key = NULL, *val = NULL;
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *t1, *t2, *id, *key, *val;
 		bool found;
 
 		line++;
-		if (!nl)
-			return cg_error_set(err, CG_ERR,
-					    "%s:%u: the last line has no "
-					    "newline (cut short?)",
-					    where, line);
+		/*
+		 * Records are appended (cg_state_set_all) before the change
+		 * they announce is made: a last line cut short by a crash
+		 * announced a change that was never made.
+		 */
+		if (!nl) {
+			st->tail = true;
+			/* Never append after it: the next set writes whole. */
+			st->disk_bytes = (size_t)-1;
+			break;
+		}
 		t1 = memchr(p, '\t', (size_t)(nl - p));
 		t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
 		if (memchr(p, '\0', (size_t)(nl - p)) || !t2)
 			goto bad;
-		id = unescape(p, (size_t)(t1 - p));
-		key = cg_xstrndup(t1 + 1, (size_t)(t2 - t1 - 1));
-		val = unescape(t2 + 1, (size_t)(nl - t2 - 1));
-		if (!id || !val || !id[0] || strlen(id) > CG_STATE_ID_MAX ||
-		    !cg_state_key_ok(key) || strlen(val) > CG_STATE_VALUE_MAX ||
-		    st->n >= CG_STATE_RECORDS_MAX) {
-			free(id);
-			free(key);
-			free(val);
+		id = p;
+		key = t1 + 1;
+		val = t2 + 1;
+		*t2 = '\0';
+		if (!unescape_here(id, (size_t)(t1 - p)) ||
+		    !unescape_here(val, (size_t)(nl - t2 - 1)) || !id[0] ||
+		    strlen(id) > CG_STATE_ID_MAX || !cg_state_key_ok(key) ||
+		    strlen(val) > CG_STATE_VALUE_MAX ||
+		    st->n >= CG_STATE_RECORDS_MAX)
 			goto bad;
-		}
-		find(st, id, key, &found);
-		if (found || keys_of(st, id) >= CG_STATE_KEYS_MAX) {
-			free(id);
-			free(key);
-			free(val);
+		/* An appended line replaces an earlier one, out of order. */
+		if (find(st, id, key, &found) != st->n || found)
+			st->tail = true;
+		if (!found && keys_of(st, id) >= CG_STATE_KEYS_MAX)
 			goto bad;
-		}
 		put_rec(st, id, key, val);
 		p = nl + 1;
+	}
+	/* The array grew by doubling; give the slack back. */
+	if (st->n && st->cap > st->n) {
+		st->v = cg_xrealloc(st->v, st->n * sizeof(*st->v));
+		st->cap = st->n;
 	}
 	return 0;
 bad:
 	return cg_error_set(err, CG_ERR,
 			    "%s:%u: not a record (ID TAB KEY TAB VALUE, each "
-			    "within its bounds, a key once per id)",
-			    where, line);
+			    "within its bounds, at most %u keys per id)",
+			    where, line, CG_STATE_KEYS_MAX);
+}
+
+int cg_state_parse(struct cg_state *st, const char *text, size_t len,
+		   const char *where, struct cg_error *err)
+{
+	char *copy = cg_xmalloc(len + 1);
+
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	return parse_owned(st, copy, len, where, err);
 }
 
 int cg_state_load(struct cg_state *st, const char *state_dir, bool writable,
@@ -233,9 +262,15 @@ int cg_state_load(struct cg_state *st, const char *state_dir, bool writable,
 	}
 	rc = cg_read_fd(fd, &b, CG_STATE_BYTES_MAX, err);
 	close(fd);
-	if (rc == 0)
-		rc = cg_state_parse(st, b.data ? b.data : "", b.len, st->path,
-				    err);
+	st->disk_bytes = b.len;
+	if (rc == 0) {
+		size_t n;
+		char *text = cg_buf_detach(&b, &n);
+
+		/* Read in growing steps: give back what the text does not use. */
+		text = cg_xrealloc(text, n + 1);
+		rc = parse_owned(st, text, n, st->path, err);
+	}
 	cg_buf_release(&b);
 	if (rc == 0)
 		return 0;
@@ -261,7 +296,7 @@ const char *cg_state_get(const struct cg_state *st, const char *id,
 }
 
 /* Write the whole file, or remove it when there is nothing to keep. */
-static int save(const struct cg_state *st, struct cg_error *err)
+static int save(struct cg_state *st, struct cg_error *err)
 {
 	struct cg_buf b = { 0 };
 	int rc;
@@ -276,6 +311,9 @@ static int save(const struct cg_state *st, struct cg_error *err)
 			return cg_error_sys(err, CG_ERR, "cannot remove %s",
 					    st->path);
 		}
+		/* No file: the next set writes it whole, not appends. */
+		st->disk_bytes = 0;
+		st->tail = false;
 		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		rc = dfd < 0 ? cg_error_sys(err, CG_ERR, "cannot open %s", dir)
 			     : cg_fs_sync_dir(dfd, dir, err);
@@ -284,10 +322,103 @@ static int save(const struct cg_state *st, struct cg_error *err)
 		free(dir);
 		return rc;
 	}
-	cg_state_format(st, &b);
-	rc = cg_write_file_atomic(st->path, b.data, b.len, 0600, err);
+	/*
+	 * Written in pieces, not formatted whole first: at 10,000 managed
+	 * resources the file is a megabyte, and a run's peak memory.
+	 */
+	{
+		struct cg_atomic a;
+		size_t i, total = 0;
+
+		if (cg_atomic_begin(&a, st->path, 0600, err) < 0)
+			return CG_ERR;
+		cg_buf_addstr(&b, MAGIC);
+		for (i = 0; i <= st->n; i++) {
+			if (i < st->n) {
+				put_escaped(&b, st->v[i].id);
+				cg_buf_addch(&b, '\t');
+				cg_buf_addstr(&b, st->v[i].key);
+				cg_buf_addch(&b, '\t');
+				put_escaped(&b, st->v[i].val);
+				cg_buf_addch(&b, '\n');
+			}
+			if (b.len < 65536 && i < st->n)
+				continue;
+			if (cg_write_all(a.fd, b.data, b.len) < 0) {
+				rc = cg_error_sys(err, CG_ERR,
+						  "cannot write %s", st->path);
+				cg_atomic_abort(&a);
+				cg_buf_release(&b);
+				return rc;
+			}
+			total += b.len;
+			cg_buf_reset(&b);
+		}
+		cg_buf_release(&b);
+		rc = cg_atomic_commit(&a, err);
+		if (rc == 0) {
+			st->disk_bytes = total;
+			st->tail = false;
+		}
+		return rc;
+	}
+}
+
+/*
+ * Append the lines of v to the file and fsync it: the cost of what is
+ * new, not of the whole file (a first run claims thousands of resources
+ * in its batches). A crash during the append leaves at most a last line
+ * cut short, which cg_state_parse ignores. Only for puts with values,
+ * to a file that is there.
+ */
+static int append(struct cg_state *st, const struct cg_state_put *v,
+		  size_t n, struct cg_error *err)
+{
+	struct cg_buf b = { 0 };
+	struct stat sb;
+	size_t i;
+	int fd, rc = 0;
+
+	for (i = 0; i < n; i++) {
+		put_escaped(&b, v[i].id);
+		cg_buf_addch(&b, '\t');
+		cg_buf_addstr(&b, v[i].key);
+		cg_buf_addch(&b, '\t');
+		put_escaped(&b, v[i].val);
+		cg_buf_addch(&b, '\n');
+	}
+	fd = open(st->path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot open %s", st->path);
+		goto out;
+	}
+	/* Someone else's file, or not what was read: write it whole. */
+	if (fstat(fd, &sb) < 0 || (size_t)sb.st_size != st->disk_bytes) {
+		close(fd);
+		cg_buf_release(&b);
+		return save(st, err);
+	}
+	if (cg_write_all(fd, b.data, b.len) < 0 || fsync(fd) < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot write %s", st->path);
+		cg_error_hint(err, "check the disk and the kernel log");
+		/* What was written may be half a line: cut it off. */
+		if (ftruncate(fd, (off_t)st->disk_bytes) < 0 || fsync(fd) < 0)
+			st->disk_bytes = (size_t)-1;
+	} else {
+		st->disk_bytes += b.len;
+		st->tail = true;
+	}
+	close(fd);
+out:
 	cg_buf_release(&b);
 	return rc;
+}
+
+int cg_state_compact(struct cg_state *st, struct cg_error *err)
+{
+	if (!st || !st->writable || !st->tail)
+		return 0;
+	return save(st, err);
 }
 
 static int check_put(const struct cg_state_put *p, struct cg_error *err)
@@ -307,12 +438,18 @@ static int check_put(const struct cg_state_put *p, struct cg_error *err)
 	return 0;
 }
 
+/* What one put replaced, to put it back when the write fails. */
+struct undo {
+	const char *id, *key; /* borrowed from the puts */
+	char *val;            /* owned: the old value, NULL: none */
+};
+
 int cg_state_set_all(struct cg_state *st, const struct cg_state_put *v,
 		     size_t n, struct cg_error *err)
 {
-	struct cg_state_rec *old;
-	size_t i, oldn;
-	bool over = false;
+	struct undo *u;
+	size_t i;
+	bool over = false, removes = false;
 	int rc;
 
 	if (!st->writable)
@@ -323,19 +460,24 @@ int cg_state_set_all(struct cg_state *st, const struct cg_state_put *v,
 	for (i = 0; i < n; i++)
 		if (check_put(&v[i], err) < 0)
 			return CG_ERR;
-	/* Keep a copy, so that a failed write leaves memory as the disk. */
-	oldn = st->n;
-	old = cg_xcalloc(oldn + 1, sizeof(*old));
-	for (i = 0; i < oldn; i++) {
-		old[i].id = cg_xstrdup(st->v[i].id);
-		old[i].key = cg_xstrdup(st->v[i].key);
-		old[i].val = cg_xstrdup(st->v[i].val);
+	/*
+	 * Keep what each put replaces, so that a failed write leaves memory
+	 * as the disk: the cost of the puts, not of all records.
+	 */
+	u = cg_xcalloc(n + 1, sizeof(*u));
+	for (i = 0; i < n; i++) {
+		const char *old = cg_state_get(st, v[i].id, v[i].key);
+
+		u[i].id = v[i].id;
+		u[i].key = v[i].key;
+		u[i].val = old ? cg_xstrdup(old) : NULL;
 	}
 	for (i = 0; i < n; i++) {
 		bool found;
 		size_t at = find(st, v[i].id, v[i].key, &found);
 
 		if (!v[i].val) {
+			removes = true;
 			if (found)
 				drop_rec(st, at);
 			continue;
@@ -351,23 +493,32 @@ int cg_state_set_all(struct cg_state *st, const struct cg_state_put *v,
 				  "%u records",
 				  v[0].id, CG_STATE_KEYS_MAX,
 				  CG_STATE_RECORDS_MAX);
+	else if (!n)
+		rc = 0;
+	/* Appended lines are bounded: the file stays readable. */
+	else if (!removes && st->disk_bytes &&
+		 st->disk_bytes < CG_STATE_BYTES_MAX / 2)
+		rc = append(st, v, n, err);
 	else
-		rc = n ? save(st, err) : 0;
+		rc = save(st, err);
 	if (rc < 0) {
-		struct cg_state_rec *cur = st->v;
-		size_t vn = st->n;
+		/* Undo in reverse: a put given twice gets its first value. */
+		for (i = n; i-- > 0;) {
+			bool found;
+			size_t at = find(st, u[i].id, u[i].key, &found);
 
-		st->v = old;
-		st->n = st->cap = oldn;
-		old = cur;
-		oldn = vn;
+			if (u[i].val) {
+				put_rec(st, cg_xstrdup(u[i].id),
+					cg_xstrdup(u[i].key), u[i].val);
+				u[i].val = NULL;
+			} else if (found) {
+				drop_rec(st, at);
+			}
+		}
 	}
-	for (i = 0; i < oldn; i++) {
-		free(old[i].id);
-		free(old[i].key);
-		free(old[i].val);
-	}
-	free(old);
+	for (i = 0; i < n; i++)
+		free(u[i].val);
+	free(u);
 	return rc;
 }
 
@@ -459,11 +610,12 @@ void cg_state_release(struct cg_state *st)
 	if (!st)
 		return;
 	for (i = 0; i < st->n; i++) {
-		free(st->v[i].id);
-		free(st->v[i].key);
-		free(st->v[i].val);
+		free_str(st, st->v[i].id);
+		free_str(st, st->v[i].key);
+		free_str(st, st->v[i].val);
 	}
 	free(st->v);
+	free(st->text);
 	free(st->path);
 	memset(st, 0, sizeof(*st));
 }

@@ -14,10 +14,21 @@
 #include "cg/store.h"
 #include "cg/util.h"
 
+/* A keep of a deferred batch: written, not synced, not in place. */
+struct pending {
+	int fd;                   /* owned: the temporary object, or -1 */
+	char tmp[64];             /* its name in objects/ */
+	char hex[CG_SHA256_HEX];
+};
+
 struct cg_store {
 	char *dir;        /* owned */
 	uint64_t max;     /* content kept up to this size; above: hash only */
 	bool swept;       /* leftovers of killed runs removed */
+	bool deferred;    /* cg_store_defer: keeps wait for settle */
+	struct pending *p; /* owned */
+	size_t np, cap;
+	struct cg_buf lines; /* the index lines of the pending keeps */
 };
 
 int cg_store_open(struct cg_store **out, const char *dir, struct cg_error *err)
@@ -126,6 +137,8 @@ void cg_store_free(struct cg_store *s)
 {
 	if (!s)
 		return;
+	cg_store_drop(s);
+	free(s->p);
 	free(s->dir);
 	free(s);
 }
@@ -204,19 +217,23 @@ static int place_object(struct cg_store *s, int objfd, const char *tmp,
 	return rc;
 }
 
-static int append_index(struct cg_store *s, char type, const struct stat *st,
-			uint64_t size, const char *hex, const char *path,
-			struct cg_error *err)
+static void index_line(struct cg_buf *line, char type, const struct stat *st,
+		       uint64_t size, const char *hex, const char *path)
 {
-	struct cg_buf line = { 0 };
+	cg_buf_addf(line, "%" PRId64 " %c %04o %u %u %" PRIu64 " %s ",
+		    (int64_t)time(NULL), type, (unsigned)(st->st_mode & 07777),
+		    (unsigned)st->st_uid, (unsigned)st->st_gid, size, hex);
+	escape_path(line, path);
+	cg_buf_addch(line, '\n');
+}
+
+/* Append lines to the index and fsync it. */
+static int write_index(struct cg_store *s, const struct cg_buf *line,
+		       struct cg_error *err)
+{
 	char *ipath;
 	int fd, rc = 0;
 
-	cg_buf_addf(&line, "%" PRId64 " %c %04o %u %u %" PRIu64 " %s ",
-		    (int64_t)time(NULL), type, (unsigned)(st->st_mode & 07777),
-		    (unsigned)st->st_uid, (unsigned)st->st_gid, size, hex);
-	escape_path(&line, path);
-	cg_buf_addch(&line, '\n');
 	ipath = cg_xasprintf("%s/index", s->dir);
 	fd = open(ipath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 		  0600);
@@ -224,11 +241,23 @@ static int append_index(struct cg_store *s, char type, const struct stat *st,
 		rc = cg_error_sys(err, CG_ERR, "cannot open %s", ipath);
 		goto out;
 	}
-	if (cg_write_all(fd, line.data, line.len) < 0 || fsync(fd) < 0)
+	if (cg_write_all(fd, line->data, line->len) < 0 || fsync(fd) < 0)
 		rc = cg_error_sys(err, CG_ERR, "cannot write %s", ipath);
 	close(fd);
 out:
 	free(ipath);
+	return rc;
+}
+
+static int append_index(struct cg_store *s, char type, const struct stat *st,
+			uint64_t size, const char *hex, const char *path,
+			struct cg_error *err)
+{
+	struct cg_buf line = { 0 };
+	int rc;
+
+	index_line(&line, type, st, size, hex, path);
+	rc = write_index(s, &line, err);
 	cg_buf_release(&line);
 	return rc;
 }
@@ -310,6 +339,23 @@ int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
 	}
 	cg_sha256_final(&h, digest);
 	cg_hex(digest, sizeof(digest), hex);
+	if (s->deferred) {
+		struct pending *pd;
+
+		cg_grow(&s->p, &s->cap, s->np + 1, sizeof(*s->p));
+		pd = &s->p[s->np++];
+		pd->fd = out;
+		snprintf(pd->tmp, sizeof(pd->tmp), "%s", tmp);
+		memcpy(pd->hex, hex, sizeof(hex));
+		out = -1; /* the batch's now */
+		index_line(&s->lines, type, &st, size, hex, path);
+		if (kept) {
+			memcpy(kept->hash, hex, sizeof(hex));
+			kept->hash_only = type == 'h';
+		}
+		rc = 0;
+		goto out_close;
+	}
 	if (out >= 0) {
 		if (fsync(out) < 0) {
 			cg_error_sys(err, CG_ERR,
@@ -339,6 +385,146 @@ out_close:
 	if (in >= 0)
 		close(in);
 	close(objfd);
+	return rc;
+}
+
+void cg_store_defer(struct cg_store *s)
+{
+	cg_store_drop(s);
+	s->deferred = true;
+}
+
+size_t cg_store_pending_fds(struct cg_store *s, int **fds)
+{
+	size_t i, n = 0;
+
+	*fds = cg_xcalloc(s->np + 1, sizeof(**fds));
+	for (i = 0; i < s->np; i++)
+		if (s->p[i].fd >= 0)
+			(*fds)[n++] = s->p[i].fd;
+	return n;
+}
+
+void cg_store_drop(struct cg_store *s)
+{
+	int objfd = -1;
+	size_t i;
+
+	for (i = 0; i < s->np; i++) {
+		if (s->p[i].fd < 0)
+			continue;
+		close(s->p[i].fd);
+		if (objfd < 0) {
+			char *objpath = cg_xasprintf("%s/objects", s->dir);
+
+			objfd = open(objpath, O_RDONLY | O_DIRECTORY |
+						      O_CLOEXEC);
+			free(objpath);
+		}
+		if (objfd >= 0)
+			unlinkat(objfd, s->p[i].tmp, 0);
+	}
+	if (objfd >= 0)
+		close(objfd);
+	s->np = 0;
+	cg_buf_release(&s->lines);
+	s->deferred = false;
+}
+
+/*
+ * The pending objects, durable already (the caller synced their fds):
+ * each renamed into objects/ab/ unless there, each directory touched
+ * synced once (objects/ too when a subdirectory was made), then the
+ * index lines appended in one write and one fsync.
+ */
+int cg_store_settle(struct cg_store *s, struct cg_error *err)
+{
+	int subfd[256], objfd = -1, rc = 0;
+	bool made = false;
+	size_t i;
+	char *objpath;
+
+	if (!s->deferred || (!s->np && !s->lines.len)) {
+		cg_store_drop(s);
+		return 0;
+	}
+	for (i = 0; i < 256; i++)
+		subfd[i] = -1;
+	objpath = cg_xasprintf("%s/objects", s->dir);
+	objfd = open(objpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(objpath);
+	if (objfd < 0) {
+		rc = cg_error_sys(err, CG_ERR, "cannot open the backup store");
+		goto out;
+	}
+	for (i = 0; i < s->np && rc == 0; i++) {
+		struct pending *pd = &s->p[i];
+		char sub[3] = { pd->hex[0], pd->hex[1], 0 };
+		unsigned k = (unsigned)strtoul(sub, NULL, 16) & 0xff;
+		struct stat st;
+
+		if (pd->fd < 0)
+			continue;
+		if (subfd[k] < 0) {
+			if (mkdirat(objfd, sub, 0700) == 0)
+				made = true;
+			else if (errno != EEXIST) {
+				rc = cg_error_sys(err, CG_ERR, "cannot create "
+							       "a backup "
+							       "directory");
+				break;
+			}
+			subfd[k] = openat(objfd, sub, O_RDONLY | O_DIRECTORY |
+							      O_NOFOLLOW |
+							      O_CLOEXEC);
+			if (subfd[k] < 0) {
+				rc = cg_error_sys(err, CG_ERR,
+						  "cannot open a backup "
+						  "directory");
+				break;
+			}
+		}
+		close(pd->fd);
+		pd->fd = -1;
+		if (fstatat(subfd[k], pd->hex + 2, &st, AT_SYMLINK_NOFOLLOW) ==
+		    0) {
+			/* Content seen before: the object is there. */
+			unlinkat(objfd, pd->tmp, 0);
+			continue;
+		}
+		if (renameat(objfd, pd->tmp, subfd[k], pd->hex + 2) < 0) {
+			rc = cg_error_sys(err, CG_ERR,
+					  "cannot store backup object");
+			unlinkat(objfd, pd->tmp, 0);
+		}
+	}
+	/*
+	 * Objects spread over up to 256 directories: many of them are one
+	 * syncfs (cg_fs_sync_many), few an fsync each.
+	 */
+	if (rc == 0) {
+		int dfd[257];
+		size_t nd = 0;
+
+		for (i = 0; i < 256; i++)
+			if (subfd[i] >= 0)
+				dfd[nd++] = subfd[i];
+		if (made)
+			dfd[nd++] = objfd;
+		if (nd && cg_fs_sync_many(dfd, nd, err) < 0) {
+			cg_error_prefix(err, "backup objects");
+			rc = CG_ERR;
+		}
+	}
+	if (rc == 0 && s->lines.len)
+		rc = write_index(s, &s->lines, err);
+out:
+	for (i = 0; i < 256; i++)
+		if (subfd[i] >= 0)
+			close(subfd[i]);
+	if (objfd >= 0)
+		close(objfd);
+	cg_store_drop(s);
 	return rc;
 }
 

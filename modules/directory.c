@@ -287,8 +287,13 @@ static int directory_compare(struct cg_ctx *ctx, struct cg_resource *r,
 	return 0;
 }
 
-static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
-		     struct cg_error *err)
+/*
+ * Everything of r's change but its syncs: *fd_out (the directory made or
+ * changed, or -1) and *dirfd_out (its parent, whose entry changed, or
+ * -1) are left open for the batch to sync (directory_apply).
+ */
+static int prepare(struct cg_ctx *ctx, struct cg_resource *r, int *fd_out,
+		   int *dirfd_out, struct cg_error *err)
 {
 	const struct want *w = r->desired;
 	const struct fsmeta *m = &w->meta;
@@ -298,6 +303,7 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 	struct stat st, st2;
 	int dirfd, fd, rc;
 
+	*fd_out = *dirfd_out = -1;
 	if (m->absent) {
 		rc = cg_root_open_parent(ctx->root, r->name, 0, &dirfd, &base,
 					 NULL, err);
@@ -310,11 +316,11 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 				cg_error_hint(err, "it is not empty: remove "
 						   "what is in it first (file: "
 						   "... state: absent)");
-		} else {
-			rc = cg_fs_sync_dir(dirfd, r->name, err);
+			close(dirfd);
+			return rc;
 		}
-		close(dirfd);
-		return rc;
+		*dirfd_out = dirfd;
+		return 0;
 	}
 	rc = fsmeta_resolve(m, ctx->root, &ids, err);
 	if (rc < 0)
@@ -344,24 +350,107 @@ static int apply_one(struct cg_ctx *ctx, struct cg_resource *r,
 				  r->name);
 		goto out;
 	}
-	if (fstat(fd, &st2) < 0) {
+	if (fstat(fd, &st2) < 0)
 		rc = cg_error_sys(err, CG_ERR, "cannot stat %s", r->name);
-	} else {
-		/* mkdir's mode went through the umask: this sets it exactly. */
+	else /* mkdir's mode went through the umask: this sets it exactly. */
 		rc = fsmeta_apply_fd(m, &ids, fd, &st2, err);
-		if (rc == 0 && fsync(fd) < 0)
-			rc = cg_error_sys(err, CG_ERR, "fsync of %s failed",
-					  r->name);
-		if (rc == 0 && w->tree && s->tree)
-			rc = tree_apply(w->tree, s->tree, ctx, r, fd, &ids,
-					err);
+	/* The tree's own writes are synced by tree_apply, in one batch. */
+	if (rc == 0 && w->tree && s->tree)
+		rc = tree_apply(w->tree, s->tree, ctx, r, fd, &ids, err);
+	if (rc < 0) {
+		close(fd);
+		goto out;
 	}
-	close(fd);
-	if (rc == 0)
-		rc = cg_fs_sync_dir(dirfd, r->name, err);
+	*fd_out = fd;
+	*dirfd_out = dirfd;
+	return 0;
 out:
 	close(dirfd);
 	return rc;
+}
+
+/* At most this many directories share their syncs (two fds each). */
+#define BATCH_MAX 64
+
+/*
+ * n directories at once: each made, changed or removed, then the syncs
+ * shared: every directory made or changed (cg_fs_sync_many: one syncfs
+ * when there are many), then each parent once. A directory is reported
+ * (by the engine, once this returns) only after both; a failing sync
+ * fails every one of the batch.
+ */
+static void apply_some(struct cg_ctx *ctx, struct cg_resource **res, size_t n)
+{
+	int *fd = cg_xcalloc(n + 1, sizeof(*fd));
+	int *dirfd = cg_xcalloc(n + 1, sizeof(*dirfd));
+	int *sync = cg_xcalloc(2 * n + 1, sizeof(*sync));
+	struct stat *seen = cg_xcalloc(n + 1, sizeof(*seen));
+	size_t i, j, nsync = 0, nseen = 0;
+	struct cg_error e;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		cg_error_clear(&e);
+		if (prepare(ctx, res[i], &fd[i], &dirfd[i], &e) < 0)
+			cg_resource_fail(res[i], &e);
+		if (fd[i] >= 0)
+			sync[nsync++] = fd[i];
+	}
+	cg_error_clear(&e);
+	if (nsync)
+		rc = cg_fs_sync_many(sync, nsync, &e);
+	nsync = 0;
+	for (i = 0; i < n && rc == 0; i++) {
+		struct stat st;
+
+		if (dirfd[i] < 0)
+			continue;
+		if (fstat(dirfd[i], &st) < 0) {
+			rc = cg_error_sys(&e, CG_ERR, "cannot stat the parent "
+						      "of %s",
+					  res[i]->name);
+			break;
+		}
+		for (j = 0; j < nseen; j++)
+			if (seen[j].st_dev == st.st_dev &&
+			    seen[j].st_ino == st.st_ino)
+				break;
+		if (j < nseen)
+			continue;
+		seen[nseen++] = st;
+		sync[nsync++] = dirfd[i];
+	}
+	if (rc == 0 && nsync)
+		rc = cg_fs_sync_many(sync, nsync, &e);
+	if (rc < 0) {
+		cg_error_prefix(&e, "changed, but not durably");
+		for (i = 0; i < n; i++)
+			if (res[i]->status != CG_STATUS_FAILED)
+				cg_resource_fail(res[i], &e);
+	}
+	for (i = 0; i < n; i++) {
+		if (fd[i] >= 0)
+			close(fd[i]);
+		if (dirfd[i] >= 0)
+			close(dirfd[i]);
+	}
+	free(seen);
+	free(sync);
+	free(dirfd);
+	free(fd);
+}
+
+static int directory_apply(struct cg_ctx *ctx, struct cg_resource **res,
+			   size_t n, struct cg_error *err)
+{
+	size_t i, k;
+
+	(void)err;
+	for (i = 0; i < n; i += k) {
+		k = n - i < BATCH_MAX ? n - i : BATCH_MAX;
+		apply_some(ctx, res + i, k);
+	}
+	return 0;
 }
 
 const struct cg_module cg_module_directory = {
@@ -370,11 +459,12 @@ const struct cg_module cg_module_directory = {
 	.parse = directory_parse,
 	.observe = directory_observe,
 	.diff = directory_diff,
-	.apply_one = apply_one,
+	.apply = directory_apply,
 	.release = directory_release,
 	.forget = directory_forget,
 	.fingerprint = directory_fingerprint,
 	.observe_window = 256,
+	.flags = CG_MODULE_BATCH_RUN,
 	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID },
 	.ncaps = 4,
 	.revert = fsmeta_revert_directory,

@@ -1147,6 +1147,7 @@ struct pending {
 		P_DONE,     /* nothing left: failed, or nothing to do */
 		P_STAGED,   /* temporary written, not synced, not renamed */
 		P_META,     /* owner/mode changed in place through fd */
+		P_REMOVE,   /* to be removed once its backup is durable */
 		P_UNLINKED, /* removed: its directory is to be synced */
 		P_RENAMED,  /* in place: its directory is to be synced */
 	} kind;
@@ -1292,7 +1293,10 @@ static int prepare(struct cg_ctx *ctx, struct pending *p, struct cg_error *err)
 				    "%s is no longer a file or symlink; not "
 				    "touching it",
 				    r->name);
-	/* Keep what is there before it goes (durably: the store syncs). */
+	/*
+	 * Keep what is there before it goes: durable with the batch's
+	 * temporaries (the store is deferred), in place before any rename.
+	 */
 	if (w->meta.absent || S_ISLNK(st.st_mode) ||
 	    has_item(&r->change, "content") || st.st_nlink > 1) {
 		struct cg_kept kept;
@@ -1310,10 +1314,7 @@ static int prepare(struct cg_ctx *ctx, struct pending *p, struct cg_error *err)
 						   "hash was kept");
 	}
 	if (w->meta.absent) {
-		if (unlinkat(p->dirfd, base, 0) < 0)
-			return cg_error_sys(err, CG_ERR, "cannot remove %s",
-					    r->name);
-		p->kind = P_UNLINKED;
+		p->kind = P_REMOVE;
 		return 0;
 	}
 	/*
@@ -1418,10 +1419,13 @@ static int sync_dirs(struct pending *p, size_t n, struct cg_error *err)
 static void apply_some(struct cg_ctx *ctx, struct cg_resource **res, size_t n)
 {
 	struct pending *p = cg_xcalloc(n, sizeof(*p));
-	int *fds = cg_xcalloc(n, sizeof(*fds));
+	int *fds, *kept = NULL;
 	struct cg_error e;
-	size_t i, nfds = 0;
+	size_t i, nfds = 0, nkept = 0;
 
+	/* Backups share the batch's syncs (cg_store_settle). */
+	if (ctx->store)
+		cg_store_defer(ctx->store);
 	for (i = 0; i < n; i++) {
 		memset(&p[i], 0, sizeof(p[i]));
 		p[i].r = res[i];
@@ -1433,6 +1437,13 @@ static void apply_some(struct cg_ctx *ctx, struct cg_resource **res, size_t n)
 			pending_release(&p[i]);
 		}
 	}
+	if (ctx->store)
+		nkept = cg_store_pending_fds(ctx->store, &kept);
+	fds = cg_xcalloc(n + nkept + 1, sizeof(*fds));
+	/* The backups first: syncfs sees the errors of every fd after it. */
+	for (i = 0; i < nkept; i++)
+		fds[nfds++] = kept[i];
+	free(kept);
 	for (i = 0; i < n; i++) {
 		if (p[i].kind == P_STAGED)
 			fds[nfds++] = p[i].st.fd;
@@ -1446,6 +1457,28 @@ static void apply_some(struct cg_ctx *ctx, struct cg_resource **res, size_t n)
 				    "be made durable");
 		fail_batch(p, n, &e);
 		goto out;
+	}
+	cg_error_clear(&e);
+	if (ctx->store && cg_store_settle(ctx->store, &e) < 0) {
+		cg_error_prefix(&e, "not changed: backup failed");
+		fail_batch(p, n, &e);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const char *base;
+
+		if (p[i].kind != P_REMOVE)
+			continue;
+		base = strrchr(p[i].r->name, '/') + 1;
+		if (unlinkat(p[i].dirfd, base, 0) < 0) {
+			cg_error_clear(&e);
+			cg_error_sys(&e, CG_ERR, "cannot remove %s",
+				     p[i].r->name);
+			cg_resource_fail(p[i].r, &e);
+			p[i].kind = P_DONE;
+			continue;
+		}
+		p[i].kind = P_UNLINKED;
 	}
 	for (i = 0; i < n; i++) {
 		if (p[i].kind != P_STAGED)
@@ -1465,6 +1498,8 @@ static void apply_some(struct cg_ctx *ctx, struct cg_resource **res, size_t n)
 		fail_batch(p, n, &e);
 	}
 out:
+	if (ctx->store)
+		cg_store_drop(ctx->store); /* settled, or given up */
 	for (i = 0; i < n; i++)
 		pending_release(&p[i]);
 	free(fds);

@@ -58,6 +58,23 @@ int cg_store_keep(struct cg_store *s, int dirfd, const char *name,
 		  const char *path, struct cg_kept *out, struct cg_error *err);
 
 /*
+ * Keeps that share their syncs with a batch of changes (the file
+ * module's): after cg_store_defer, cg_store_keep writes each object
+ * without syncing it and holds its index line. The caller makes the
+ * objects durable with its own data (cg_store_pending_fds: fds to sync
+ * with cg_fs_sync_many), then cg_store_settle puts them in place and
+ * appends their index lines, syncing each object directory touched and
+ * the index once. Nothing a kept version is of may change before settle
+ * returned 0. cg_store_drop abandons what is pending. Both end the
+ * deferral.
+ */
+void cg_store_defer(struct cg_store *s);
+/* The pending objects' fds, into *fds (caller frees); their count. */
+size_t cg_store_pending_fds(struct cg_store *s, int **fds);
+int cg_store_settle(struct cg_store *s, struct cg_error *err);
+void cg_store_drop(struct cg_store *s);
+
+/*
  * The versions kept for path (all paths when NULL), newest first. Free
  * with cg_backups_free().
  */

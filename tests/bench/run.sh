@@ -10,6 +10,14 @@
 # median of $BENCH_REPS runs (5), with the min-max; each ratio is of two
 # medians measured in this same run, next to its target (issue 18).
 # BENCH_CG=PATH measures another build of congruent.
+#
+# With CFEngine (BENCH_PEERS=1 installs cfengine3 with apt-get; otherwise
+# it is measured only when cf-agent is already there): `cf-agent -K -f
+# POLICY` on the same tree in its own root, one files: promise per
+# directory and per file (create, content, perms), its first run and its
+# no-op, in this same run, with CFEngine/congruent ratios. Its work
+# directory is a throwaway one (CFENGINE_TEST_OVERRIDE_WORKDIR), never
+# the host's /var/lib/cfengine3.
 set -eu
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 CG=${BENCH_CG:-$TOP/congruent}
@@ -80,6 +88,46 @@ gen_policy() { # N DIR
 	} >"$2/roles/bench.yaml"
 }
 
+# CFEngine's policy for the same tree as gen_policy N, under root DIR.
+gen_cf_policy() { # N ROOT FILE
+	{
+		echo 'body common control { bundlesequence => { "bench" }; }'
+		echo 'body perms bench_d { mode => "0755"; owners => { "root" }; rxdirs => "false"; }'
+		echo 'body perms bench_f { mode => "0644"; owners => { "root" }; rxdirs => "false"; }'
+		echo 'bundle agent bench {'
+		echo 'files:'
+		for d in $(seq 0 $((($1 - 1) / 100))); do
+			printf '  "%s/srv/bench/d%03d/." create => "true", perms => bench_d;\n' "$2" "$d"
+		done
+		for i in $(seq 1 "$1"); do
+			printf '  "%s/srv/bench/d%03d/f%05d.conf" create => "true", perms => bench_f,\n' \
+				"$2" $(((i - 1) / 100)) "$i"
+			printf '    content => "# generated config %05d$(const.n)key = value-%05d$(const.n)other = %s$(const.n)";\n' \
+				"$i" "$i" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		done
+		echo '}'
+	} >"$3"
+}
+
+CF=
+if [ -n "${BENCH_PEERS:-}" ] && ! command -v cf-agent >/dev/null; then
+	echo "bench: installing cfengine3 (BENCH_PEERS=1)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends cfengine3 >"$W/apt.log" 2>&1 || {
+		tail -n 5 "$W/apt.log" >&2
+		echo "bench: apt-get install cfengine3 failed; CFEngine not measured" >&2
+	}
+fi
+if command -v cf-agent >/dev/null && command -v cf-key >/dev/null; then
+	mkdir -p "$W/cfwd"
+	ln -s "$(dirname "$(command -v cf-promises)")" "$W/cfwd/bin"
+	if CFENGINE_TEST_OVERRIDE_WORKDIR=$W/cfwd cf-key >/dev/null 2>&1; then
+		CF="env CFENGINE_TEST_OVERRIDE_WORKDIR=$W/cfwd cf-agent -K -f"
+	else
+		echo "bench: cf-key failed; CFEngine not measured" >&2
+	fi
+fi
+
 mkroot() {
 	mkdir -p "$1/etc"
 	echo 'root:x:0:0::/root:/bin/sh' >"$1/etc/passwd"
@@ -125,6 +173,26 @@ for n in 100 1000 10000; do
 	read -r ts a b m <<<"$(median sh -c "exec '$STATSHA' <'$W/list'")"
 	row "$n" "stat+read+sha256 (floor)" "$ts" "$a" "$b" "$m"
 	ratio "no-op run / floor" "$tn" "$ts" 3
+
+	if [ -n "$CF" ]; then
+		cfroot=$W/cfroot-$n
+		gen_cf_policy "$n" "$cfroot" "$W/cf-$n.cf"
+		PREP="rm -rf '$cfroot'; mkdir '$cfroot'; sync"
+		read -r tcf a b m <<<"$(median $CF "$W/cf-$n.cf")"
+		PREP=:
+		row "$n" "CFEngine first run" "$tcf" "$a" "$b" "$m"
+		cmp -s "$cfroot/srv/bench/d000/f00001.conf" \
+			"$root/srv/bench/d000/f00001.conf" ||
+			echo "bench: CFEngine wrote another content than congruent" >&2
+		read -r tcn a b m <<<"$(median $CF "$W/cf-$n.cf")"
+		row "$n" "CFEngine no-op run" "$tcn" "$a" "$b" "$m"
+		# Targets (issue 18): congruent at least 5x faster converging.
+		awk -v a="$tcf" -v b="$tf" -v c="$tcn" -v d="$tn" 'BEGIN {
+			r = a / b
+			printf "%-8s %-26s %9.2fx  (target >= 5x: %s)\n", "",
+				"CFEngine/congruent, first", r, (r >= 5 ? "met" : "NOT met")
+			printf "%-8s %-26s %9.2fx\n", "", "CFEngine/congruent, no-op", c / d }'
+	fi
 
 	# One file changed behind congruent's back, repaired by each run.
 	one=$(sed -n "$(((n + 1) / 2))p" "$W/list")

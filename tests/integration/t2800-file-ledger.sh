@@ -161,9 +161,9 @@ test_expect_success 'SIGKILL between the ledger and the change: they agree, and 
 	kill -9 $(pgrep -P $tracer) && { wait $tracer || true; } &&
 	test "$(cat root/srv/big)" = older &&
 	rec | grep -x "file:/srv/big	ledger.before	file mode=0644 uid=0 gid=0 sha256=$bighash" &&
-	test -f root/var/lib/congruent/backups/objects/${bighash:0:2}/${bighash:2} &&
 	test_expect_code 2 cg run --policy pol --root root >out 2>err &&
 	cmp pol/files/big root/srv/big &&
+	test -f root/var/lib/congruent/backups/objects/${bighash:0:2}/${bighash:2} &&
 	rec | grep -x "file:/srv/big	ledger.before	file mode=0644 uid=0 gid=0 sha256=$bighash"
 '
 

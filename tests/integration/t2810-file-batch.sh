@@ -13,15 +13,15 @@ if ! strace -o /dev/null -e inject=syncfs:error=EIO true 2>/dev/null; then
 fi
 
 # N files in D directories, declared after their directories.
-mkpol() { # N D
+mkpol() { # N D [TAG]
 	rm -rf pol && mkdir -p pol/roles &&
 	printf 'classes:\n  - match: "*"\n    roles: [base]\n' >pol/site.yaml &&
 	{
 		echo "resources:"
 		for d in $(seq 1 "$2"); do echo "  - directory: /srv/d$d"; done
 		for i in $(seq 1 "$1"); do
-			printf '  - file: /srv/d%d/f%d\n    content: "file %d\\n"\n' \
-				$((i % $2 + 1)) "$i" "$i"
+			printf '  - file: /srv/d%d/f%d\n    content: "file %d%s\\n"\n' \
+				$((i % $2 + 1)) "$i" "$i" "${3:-}"
 		done
 	} >pol/roles/base.yaml
 }
@@ -37,6 +37,53 @@ test_expect_success '300 new files cost a few syncs, not one per file' '
 	echo "syncfs ${syncfs:-0} fsync ${fsync:-0}" &&
 	test "${syncfs:-0}" -ge 1 && test "${syncfs:-0}" -le 4 &&
 	test "${fsync:-0}" -le 40
+'
+
+test_expect_success '300 files overwritten: their backups share the batch syncs' '
+	mkpol 300 3 v2 &&
+	test_expect_code 2 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -c -o trace -e trace=fsync,fdatasync,syncfs,sync \
+		"$CONGRUENT" run --policy pol --root root >out 2>err &&
+	test "$(cat root/srv/d2/f1)" = "file 1v2" &&
+	syncfs=$(awk "\$NF == \"syncfs\" { print \$4 }" trace) &&
+	fsync=$(awk "\$NF == \"fsync\" { print \$4 }" trace) &&
+	echo "syncfs ${syncfs:-0} fsync ${fsync:-0}" &&
+	test "${syncfs:-0}" -le 8 && test "${fsync:-0}" -le 40 &&
+	test "$(grep -c " /srv/d" root/var/lib/congruent/backups/index)" = 300 &&
+	test "$(find root/var/lib/congruent/backups/objects -name "tmp-*" | wc -l)" = 0 &&
+	cg restore --root root /srv/d2/f1 >out 2>err &&
+	test "$(cat root/srv/d2/f1)" = "file 1"
+'
+
+test_expect_success 'a backup is in the index and its object in place before the file changes' '
+	mkpol 300 3 v3 &&
+	test_expect_code 2 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -y -o order.trace -e trace=fsync,syncfs,renameat,unlinkat \
+		"$CONGRUENT" run --policy pol --root root >out 2>err &&
+	index_at=$(grep -n "fsync(.*backups/index" order.trace | head -1 | cut -d: -f1) &&
+	file_at=$(grep -n "renameat(.*\"f[0-9]*\")" order.trace | head -1 | cut -d: -f1) &&
+	test -n "$index_at" && test -n "$file_at" &&
+	test "$index_at" -lt "$file_at"
+'
+
+test_expect_success 'a failing sync changes no file and indexes no backup' '
+	cp root/var/lib/congruent/backups/index index.before &&
+	mkpol 300 3 v4 &&
+	test_expect_code 4 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -o /dev/null -e trace=syncfs -e inject=syncfs:error=EIO \
+		"$CONGRUENT" run --policy pol --root root >out 2>err &&
+	test "$(cat root/srv/d2/f1)" = "file 1v3" &&
+	test_cmp index.before root/var/lib/congruent/backups/index &&
+	test "$(find root/var/lib/congruent/backups/objects -name "tmp-*" | wc -l)" = 0
+'
+
+test_expect_success '100 new directories share their syncs too' '
+	mkpol 0 100 && test_make_root rootd &&
+	test_expect_code 2 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -c -o traced -e trace=fsync,fdatasync,syncfs,sync \
+		"$CONGRUENT" run --policy pol --root rootd >out 2>err &&
+	test "$(find rootd/srv -mindepth 1 -type d | wc -l)" = 100 &&
+	syncfs=$(awk "\$NF == \"syncfs\" { print \$4 }" traced) &&
+	fsync=$(awk "\$NF == \"fsync\" { print \$4 }" traced) &&
+	echo "syncfs ${syncfs:-0} fsync ${fsync:-0}" &&
+	test "${syncfs:-0}" -le 4 && test "${fsync:-0}" -le 12 &&
+	test_expect_code 0 cg run --policy pol --root rootd >out 2>err
 '
 
 test_expect_success 'a change is logged only after the sync that made it durable' '
@@ -88,6 +135,14 @@ test_expect_success 'the report of a run that changed something is fsynced, afte
 	file_at=$(grep -n "renameat(.*\"f1\")" change.trace | head -1 | cut -d: -f1) &&
 	report_at=$(grep -n "fsync(.*last-run.json" change.trace | head -1 | cut -d: -f1) &&
 	test "$file_at" -lt "$report_at"
+'
+
+test_expect_success 'a small batch fsyncs its files at the same time, not one after the other' '
+	mkpol 3 1 x && test_make_root root5 && mkdir -p root5/srv/d1 &&
+	test_expect_code 2 env ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -f -o par.trace -e trace=fsync \
+		"$CONGRUENT" run --policy pol --root root5 >out 2>err &&
+	test "$(find root5/srv -type f | wc -l)" = 3 &&
+	test "$(grep "fsync(" par.trace | cut -d" " -f1 | sort -u | wc -l)" -ge 3
 '
 
 test_expect_success 'a small batch fsyncs each file; a failing fsync fails them all' '

@@ -88,6 +88,21 @@ test_expect_success 'one connection to syslog per run, however many lines' '
 	test "$(grep -c "/dev/log" conn.trace)" = 1
 '
 
+test_expect_success 'no syslog socket: not one connect per line' '
+	mkdir -p nolog/dev &&
+	for n in null zero urandom random; do : >"nolog/dev/$n"; done &&
+	test_make_root root4 &&
+	unshare -m --propagation private sh -c "
+		for n in null zero urandom random; do
+			mount --bind /dev/\$n nolog/dev/\$n || exit 97
+		done
+		mount --bind nolog/dev /dev || exit 97
+		exec ./traced run --policy pol3 --root root4" >out 2>err ||
+		test $? = 2 &&
+	test "$(grep -c "repaired file:/etc/f" err)" = 5 &&
+	test "$(grep -c "connect(" conn.trace)" = 0
+'
+
 test_expect_success 'a no-op run says nothing, anywhere' '
 	n=$(wc -l <syslog.out) &&
 	test_expect_code 0 with_log run --policy pol --root root >out 2>err &&
