@@ -20,6 +20,7 @@
 #include "cg/hash.h"
 #include "cg/json.h"
 #include "cg/jsonparse.h"
+#include "cg/compactsig.h"
 #include "cg/reportkey.h"
 
 /*
@@ -129,6 +130,7 @@ struct hist {
 	char oid[GIT_OID_HEXSZ + 1];
 	bool heartbeat;
 	bool unverified; /* --host-keys: not signed by this host's key */
+	bool compacted;  /* --host-keys: rewritten by fleet compact */
 	int rep;        /* index into host.reps, or -1: unreadable */
 };
 
@@ -751,6 +753,7 @@ static void verify_report(struct fleet *f, struct host *h, git_commit *c,
 {
 	git_odb *odb = NULL;
 	git_odb_object *obj = NULL;
+	struct cg_buf orig = { 0 };
 	struct cg_error err;
 	int rc;
 
@@ -759,10 +762,25 @@ static void verify_report(struct fleet *f, struct host *h, git_commit *c,
 	    git_odb_read(&obj, odb, git_commit_id(c)) < 0)
 		rc = cg_error_set(&err, CG_ERR, "cannot read the commit");
 	else
+		rc = cg_compact_original(git_odb_object_data(obj),
+					 git_odb_object_size(obj), &orig,
+					 &err);
+	/*
+	 * Compacted: the host signed the commit as it was before, so that
+	 * is what is checked, rebuilt from what this one records.
+	 */
+	if (rc > 0)
+		e->compacted = true;
+	if (rc > 0)
+		rc = cg_reportkey_verify_report(f->host_keys, h->name,
+						orig.data, orig.len, f->now,
+						&err);
+	else if (rc == 0)
 		rc = cg_reportkey_verify_report(f->host_keys, h->name,
 						git_odb_object_data(obj),
 						git_odb_object_size(obj),
 						f->now, &err);
+	cg_buf_release(&orig);
 	git_odb_object_free(obj);
 	git_odb_free(odb);
 	if (rc == 0)
@@ -770,8 +788,11 @@ static void verify_report(struct fleet *f, struct host *h, git_commit *c,
 	e->unverified = true;
 	if (h->nh == 0) {
 		h->unverified = true;
-		h->unverified_why = cg_xasprintf("%s: %s",
+		h->unverified_why = cg_xasprintf("%s: %s%s",
 						 cg_sshsig_strerror(rc),
+						 e->compacted ? "compacted "
+								"commit: "
+							      : "",
 						 err.msg);
 	} else {
 		h->unverified_older++;
@@ -1420,9 +1441,12 @@ static void fleet_json(const struct fleet *f, FILE *out)
 				cg_json_kstr(&j, "refused_commit",
 					     h->reps[h->h[m].rep].refused);
 			cg_json_kbool(&j, "heartbeat", h->h[m].heartbeat);
-			if (f->host_keys)
+			if (f->host_keys) {
 				cg_json_kbool(&j, "verified",
 					      !h->h[m].unverified);
+				cg_json_kbool(&j, "compacted",
+					      h->h[m].compacted);
+			}
 			cg_json_obj_end(&j);
 		}
 		cg_json_arr_end(&j);
@@ -2213,7 +2237,10 @@ static int forget_child(void *arg, char *msg, size_t size)
  * of the commits: 6 a day per host) and, with report_ttl, everything
  * older than that; every state change younger than report_ttl is kept,
  * with its tree, message, author and committer (so its time) unchanged:
- * only the parents change. The tip is always kept.
+ * only the parents change. A signed commit keeps its signature and
+ * original parents in headers of their own (cg_compact_rewrite), so
+ * fleet --host-keys can rebuild what the host signed. The tip is always
+ * kept.
  */
 struct compact {
 	git_repository *repo;   /* borrowed */
@@ -2324,9 +2351,9 @@ static int compact_host(struct compact *k, const char *refname,
 		goto out;
 	/* Oldest first: a kept commit is rewritten once one below it was. */
 	for (i = n; i-- > 0;) {
-		const git_commit *parents[1];
-		git_commit *p = NULL;
-		git_tree *tree = NULL;
+		git_odb_object *obj = NULL;
+		struct cg_buf raw = { 0 };
+		char hex[GIT_OID_HEXSZ + 1];
 		git_oid id;
 
 		if (!keep[i]) {
@@ -2338,23 +2365,23 @@ static int compact_host(struct compact *k, const char *refname,
 			have_parent = true;
 			continue;
 		}
-		rc = git_commit_lookup(&c, k->repo, &ids[i]);
+		/* On the raw object: every header stays, a signature too. */
+		git_oid_tostr(hex, sizeof(hex), &parent);
+		rc = git_odb_read(&obj, k->odb, &ids[i]);
+		if (rc == 0 &&
+		    cg_compact_rewrite(git_odb_object_data(obj),
+				       git_odb_object_size(obj),
+				       have_parent ? hex : NULL, &raw,
+				       NULL) < 0) {
+			git_error_set_str(GIT_ERROR_INVALID, "a commit that "
+					  "is not as git writes it");
+			rc = -1;
+		}
 		if (rc == 0)
-			rc = git_commit_tree(&tree, c);
-		if (rc == 0 && have_parent)
-			rc = git_commit_lookup(&p, k->repo, &parent);
-		parents[0] = p;
-		if (rc == 0)
-			rc = git_commit_create(&id, k->repo, NULL,
-					       git_commit_author(c),
-					       git_commit_committer(c),
-					       git_commit_message_encoding(c),
-					       git_commit_message(c), tree,
-					       have_parent ? 1 : 0, parents);
-		git_commit_free(p);
-		git_tree_free(tree);
-		git_commit_free(c);
-		c = NULL;
+			rc = git_odb_write(&id, k->odb, raw.data, raw.len,
+					   GIT_OBJECT_COMMIT);
+		git_odb_object_free(obj);
+		cg_buf_release(&raw);
 		if (rc < 0) {
 			rc = cg_git_error(err, "cannot rewrite the history of %s",
 					  refname);
