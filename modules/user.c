@@ -1044,8 +1044,20 @@ static int user_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
 	return 0;
 }
 
+/* The home directory useradd makes (and what it copies into it). */
+static void user_paths(struct cg_ctx *ctx, const struct cg_resource *r,
+		       void (*add)(void *arg, const char *path), void *arg)
+{
+	const struct want *w = r->desired;
+
+	(void)ctx;
+	if (!w->absent && w->create_home && w->home[0] == '/')
+		add(arg, w->home);
+}
+
 const struct cg_module cg_module_user = {
 	.type = "user",
+	.paths = user_paths,
 	.keys = user_keys,
 	.parse = user_parse,
 	.observe = user_observe,
