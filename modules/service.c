@@ -1542,10 +1542,12 @@ static void service_paths(struct cg_ctx *ctx, const struct cg_resource *r,
 			  void (*add)(void *arg, const char *path), void *arg)
 {
 	const struct svc_want *w = r->desired;
+	/* As run_init chooses the backend: sysvinit writes no drop-in. */
+	const char *init = ctx->lookup ? ctx->lookup(ctx, "init") : NULL;
 	char *p;
 
-	(void)ctx;
-	if (w->nafter + w->nbefore == 0)
+	if (w->nafter + w->nbefore == 0 || !init ||
+	    strcmp(init, svc_backend_systemd.name) != 0)
 		return;
 	p = cg_xasprintf("/etc/systemd/system/%s.service.d/"
 			 "congruent-order.conf", r->name);

@@ -2,8 +2,8 @@
 # t2870-tree-purge-other-writers: a directory with purge: true keeps what
 # other resources write below it without being named by its path (the
 # keyring and .sources file of an apt_source, ~USER/.ssh/authorized_keys,
-# a user's home, a service's start-order drop-in): the second run is a
-# no-op, and plan predicts run.
+# a user's home, the account files users and groups rewrite, a service's
+# start-order drop-in): the second run is a no-op, and plan predicts run.
 . "$(dirname "$0")/../lib/lib.sh"
 # plan's read-only sandbox needs CAP_SYS_ADMIN.
 test_require_cap CAP_SYS_ADMIN
@@ -145,6 +145,31 @@ test_expect_success 'a user home under a purged /home' '
 	plan_run home &&
 	test -d home/root/home/bob &&
 	test ! -e home/root/home/stray
+'
+
+test_expect_success 'user and group account files under a purged /etc' '
+	mkcase acct <<-\EOF &&
+	resources:
+	  - directory: /etc
+	    purge: true
+	  - file: /etc/login.defs
+	    source: files/login.defs
+	  - group: ops
+	    gid: 1700
+	  - user: carol
+	    uid: 1701
+	    create_home: false
+	EOF
+	for f in login.defs shadow gshadow; do
+		cp "$FIXTURES/predict/authkeys-merge/root/etc/$f" acct/root/etc/ ||
+		return 1
+	done &&
+	cp acct/root/etc/login.defs acct/policy/files/ &&
+	echo stray >acct/root/etc/stray.conf &&
+	plan_run acct &&
+	grep -q "^carol:" acct/root/etc/passwd &&
+	grep -q "^ops:" acct/root/etc/group &&
+	test ! -e acct/root/etc/stray.conf
 '
 
 test_done
