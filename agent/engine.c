@@ -566,6 +566,14 @@ static const struct cg_resource *declared_cb(const struct cg_ctx *ctx,
 	return i < e->p->n ? &e->p->res[i] : NULL;
 }
 
+static void declared_paths_cb(struct cg_ctx *ctx, const struct cg_resource *d,
+			      void (*add)(void *arg, const char *path),
+			      void *arg)
+{
+	if (d->mod && d->mod->paths)
+		d->mod->paths(ctx, d, add, arg);
+}
+
 struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 {
 	struct cg_engine *e = cg_xcalloc(1, sizeof(*e));
@@ -579,6 +587,7 @@ struct cg_engine *cg_engine_new(struct cg_policy *p, struct cg_ctx *ctx)
 	ctx->record_set = record_set_cb;
 	ctx->made_before = made_before_cb;
 	ctx->declared = declared_cb;
+	ctx->declared_paths = declared_paths_cb;
 	ctx->agent = e;
 	for (k = 0; cg_modules[k]; k++)
 		;
@@ -681,6 +690,7 @@ void cg_engine_free(struct cg_engine *e)
 		e->ctx->earlier = NULL;
 		e->ctx->made_before = NULL;
 		e->ctx->declared = NULL;
+		e->ctx->declared_paths = NULL;
 	}
 	free(e);
 }

@@ -883,6 +883,21 @@ static int apt_source_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
 	return 0;
 }
 
+/* The sources file and the keyrings, whatever the state. */
+static void apt_source_paths(struct cg_ctx *ctx, const struct cg_resource *r,
+			     void (*add)(void *arg, const char *path),
+			     void *arg)
+{
+	const struct want *w = r->desired;
+
+	(void)ctx;
+	add(arg, w->sources_path);
+	if (w->key_path)
+		add(arg, w->key_path);
+	if (w->key2_path)
+		add(arg, w->key2_path);
+}
+
 const struct cg_module cg_module_apt_source = {
 	.type = "apt_source",
 	.keys = apt_source_keys,
@@ -890,6 +905,7 @@ const struct cg_module cg_module_apt_source = {
 	.observe = apt_source_observe,
 	.diff = apt_source_diff,
 	.revert = apt_source_revert,
+	.paths = apt_source_paths,
 	.apply = apt_source_apply,
 	.release = apt_source_release,
 	.forget = apt_source_forget,

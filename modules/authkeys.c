@@ -1040,6 +1040,25 @@ next:
 	return 0;
 }
 
+/* HOME/.ssh and the file in it, for a user the account database has. */
+static void authkeys_paths(struct cg_ctx *ctx, const struct cg_resource *r,
+			   void (*add)(void *arg, const char *path), void *arg)
+{
+	const struct account_db *db;
+	const struct account_user *u;
+	char *dir;
+
+	if (account_db_get(ctx->root, &db, NULL) < 0 ||
+	    !(u = account_user(db, r->name)) || !(dir = ssh_dir(u->home)))
+		return;
+	add(arg, dir);
+	free(dir);
+	dir = cg_xasprintf("%s/.ssh/authorized_keys",
+			   strcmp(u->home, "/") == 0 ? "" : u->home);
+	add(arg, dir);
+	free(dir);
+}
+
 const struct cg_module cg_module_authorized_keys = {
 	.type = "authorized_keys",
 	.keys = authkeys_keys,
@@ -1047,6 +1066,7 @@ const struct cg_module cg_module_authorized_keys = {
 	.observe = authkeys_observe,
 	.diff = authkeys_diff,
 	.revert = authkeys_revert,
+	.paths = authkeys_paths,
 	.apply_one = apply_one,
 	.release = authkeys_release,
 	.forget = authkeys_forget,

@@ -288,6 +288,28 @@ static int directory_compare(struct cg_ctx *ctx, struct cg_resource *r,
 }
 
 /*
+ * The ledger's mark of a tree (source:, recurse: or purge:), durable
+ * before the tree is written: what a tree writes, changes and purges
+ * below it has no ledger entries of its own, so its revert must know
+ * not to treat it as a plain directory.
+ */
+#define REC_TREE "ledger.tree"
+
+static int mark_tree(struct cg_ctx *ctx, struct cg_resource *r, bool tree,
+		     struct cg_error *err)
+{
+	const char *kv[2] = { REC_TREE, tree ? "true" : NULL };
+	bool has;
+
+	if (!ctx->record || !ctx->record_set)
+		return 0;
+	has = ctx->record(ctx, r, REC_TREE) != NULL;
+	if (has == tree)
+		return 0;
+	return ctx->record_set(ctx, r, kv, 1, err);
+}
+
+/*
  * Everything of r's change but its syncs: *fd_out (the directory made or
  * changed, or -1) and *dirfd_out (its parent, whose entry changed, or
  * -1) are left open for the batch to sync (directory_apply).
@@ -323,6 +345,9 @@ static int prepare(struct cg_ctx *ctx, struct cg_resource *r, int *fd_out,
 		return 0;
 	}
 	rc = fsmeta_resolve(m, ctx->root, &ids, err);
+	if (rc < 0)
+		return rc;
+	rc = mark_tree(ctx, r, w->tree != NULL, err);
 	if (rc < 0)
 		return rc;
 	rc = cg_root_open_parent(ctx->root, r->name, CG_WALK_MKDIR, &dirfd,
@@ -453,6 +478,40 @@ static int directory_apply(struct cg_ctx *ctx, struct cg_resource **res,
 	return 0;
 }
 
+/*
+ * orphans: revert of a directory that was a tree: kept whole, saying
+ * why, since putting back only its own mode and owner (or forgetting it)
+ * would leave what the tree wrote below as if it were the host's own. The
+ * others are reverted as plain directories.
+ */
+static int directory_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
+			    size_t n, bool apply, struct cg_error *err)
+{
+	struct cg_revert **plain = cg_xcalloc(n ? n : 1, sizeof(*plain));
+	size_t i, k = 0;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		struct cg_revert *rv = v[i];
+
+		if (!ctx->ledger || !ctx->ledger(ctx, rv->id, REC_TREE)) {
+			plain[k++] = rv;
+			continue;
+		}
+		rv->verdict = CG_REVERT_KEEP;
+		snprintf(rv->what, sizeof(rv->what),
+			 "keep: a directory tree (source:, recurse: or "
+			 "purge:); the ledger does not hold what it wrote, "
+			 "changed and purged below entry by entry, so "
+			 "nothing of it is reverted (`congruent forget %s` "
+			 "releases it as it is)",
+			 rv->id);
+	}
+	rc = k ? fsmeta_revert_directory(ctx, plain, k, apply, err) : 0;
+	free(plain);
+	return rc;
+}
+
 const struct cg_module cg_module_directory = {
 	.type = "directory",
 	.keys = directory_keys,
@@ -467,5 +526,5 @@ const struct cg_module cg_module_directory = {
 	.flags = CG_MODULE_BATCH_RUN,
 	.caps = { CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID },
 	.ncaps = 4,
-	.revert = fsmeta_revert_directory,
+	.revert = directory_revert,
 };

@@ -366,8 +366,22 @@ static int group_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
 	return 0;
 }
 
+/* The account files groupadd and groupmod rewrite. */
+static void group_paths(struct cg_ctx *ctx, const struct cg_resource *r,
+			void (*add)(void *arg, const char *path), void *arg)
+{
+	(void)ctx;
+	(void)r;
+	add(arg, "/etc/group");
+	add(arg, "/etc/gshadow");
+	/* The backups the shadow tools leave. */
+	add(arg, "/etc/group-");
+	add(arg, "/etc/gshadow-");
+}
+
 const struct cg_module cg_module_group = {
 	.type = "group",
+	.paths = group_paths,
 	.keys = group_keys,
 	.parse = group_parse,
 	.observe = group_observe,

@@ -1534,8 +1534,30 @@ static bool service_all_caps(const struct cg_ctx *ctx)
  * different: `service NAME start` runs the daemon as our child, and it
  * keeps the bounding set we leave it, for good: service_all_caps.
  */
+/*
+ * The start-order drop-in that after:/before: write under systemd
+ * (service-systemd.c names it so).
+ */
+static void service_paths(struct cg_ctx *ctx, const struct cg_resource *r,
+			  void (*add)(void *arg, const char *path), void *arg)
+{
+	const struct svc_want *w = r->desired;
+	/* As run_init chooses the backend: sysvinit writes no drop-in. */
+	const char *init = ctx->lookup ? ctx->lookup(ctx, "init") : NULL;
+	char *p;
+
+	if (w->nafter + w->nbefore == 0 || !init ||
+	    strcmp(init, svc_backend_systemd.name) != 0)
+		return;
+	p = cg_xasprintf("/etc/systemd/system/%s.service.d/"
+			 "congruent-order.conf", r->name);
+	add(arg, p);
+	free(p);
+}
+
 const struct cg_module cg_module_service = {
 	.type = "service",
+	.paths = service_paths,
 	.keys = service_keys,
 	.parse = service_parse,
 	.observe = service_observe,

@@ -390,23 +390,49 @@ static void observe_diffs(const struct tree_want *w, struct cg_ctx *ctx,
 			  const struct cg_resource *r, struct tree_seen *s,
 			  int dirfd);
 
+struct declared_add {
+	struct tree_seen *s;
+	const char *top; /* borrowed: the tree's path */
+	size_t *cap;
+};
+
+/* Keep path, relative to the top, when it lies below the top. */
+static void add_declared(void *arg, const char *path)
+{
+	struct declared_add *a = arg;
+	size_t len = strlen(a->top);
+
+	if (strncmp(path, a->top, len) != 0 || path[len] != '/' ||
+	    path[len + 1] == '\0')
+		return;
+	cg_grow(&a->s->declared, a->cap, a->s->ndeclared + 1,
+		sizeof(*a->s->declared));
+	a->s->declared[a->s->ndeclared++] = cg_xstrdup(path + len + 1);
+}
+
 int tree_observe(const struct tree_want *w, struct cg_ctx *ctx,
 		 const struct cg_resource *r, int dirfd,
 		 struct tree_seen **out, struct cg_error *err)
 {
 	struct tree_seen *s = cg_xcalloc(1, sizeof(*s));
 	const struct cg_resource *d;
-	size_t i, len = strlen(r->name), cap = 0;
+	struct declared_add add;
+	size_t i, cap = 0;
 
 	s->top = cg_xstrdup(r->name);
-	/* What other resources manage below: purge keeps it, we skip it. */
+	/*
+	 * What other resources manage below, by their name or by the paths
+	 * their module says they write: purge keeps it, we skip it.
+	 */
+	add.s = s;
+	add.top = r->name;
+	add.cap = &cap;
 	for (i = 0; ctx->declared && (d = ctx->declared(ctx, i)); i++) {
-		if (d == r || strncmp(d->name, r->name, len) != 0 ||
-		    d->name[len] != '/')
+		if (d == r)
 			continue;
-		cg_grow(&s->declared, &cap, s->ndeclared + 1,
-			sizeof(*s->declared));
-		s->declared[s->ndeclared++] = cg_xstrdup(d->name + len + 1);
+		add_declared(&add, d->name);
+		if (ctx->declared_paths)
+			ctx->declared_paths(ctx, d, add_declared, &add);
 	}
 	if (dirfd >= 0) {
 		if (walk(&s->host, &w->src, dirfd, r->name, err) < 0) {

@@ -1044,8 +1044,31 @@ static int user_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
 	return 0;
 }
 
+/*
+ * The account files useradd and usermod rewrite, and the home directory
+ * useradd makes (with what it copies into it).
+ */
+static void user_paths(struct cg_ctx *ctx, const struct cg_resource *r,
+		       void (*add)(void *arg, const char *path), void *arg)
+{
+	/* With the backups the shadow tools leave (NAME-). */
+	static const char *const db[] = {
+		"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow",
+		"/etc/passwd-", "/etc/shadow-", "/etc/group-", "/etc/gshadow-",
+	};
+	const struct want *w = r->desired;
+	size_t i;
+
+	(void)ctx;
+	for (i = 0; i < sizeof(db) / sizeof(db[0]); i++)
+		add(arg, db[i]);
+	if (!w->absent && w->create_home && w->home[0] == '/')
+		add(arg, w->home);
+}
+
 const struct cg_module cg_module_user = {
 	.type = "user",
+	.paths = user_paths,
 	.keys = user_keys,
 	.parse = user_parse,
 	.observe = user_observe,

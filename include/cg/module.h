@@ -141,6 +141,15 @@ struct cg_ctx {
 	 */
 	const struct cg_resource *(*declared)(const struct cg_ctx *ctx,
 					      size_t i);
+	/*
+	 * The paths (absolute, as under the root) that the declared
+	 * resource d writes besides its name (its module's paths hook):
+	 * add(arg, path) for each; none without the hook. A directory's
+	 * purge: keeps them and what is below them.
+	 */
+	void (*declared_paths)(struct cg_ctx *ctx, const struct cg_resource *d,
+			       void (*add)(void *arg, const char *path),
+			       void *arg);
 	void *agent; /* private to the engine */
 	/*
 	 * Private to the agent, for a run's live output: the engine calls
@@ -405,6 +414,18 @@ struct cg_module {
 	 */
 	int (*revert)(struct cg_ctx *ctx, struct cg_revert *const *v, size_t n,
 		      bool apply, struct cg_error *err);
+
+	/*
+	 * Optional: the files and directories r writes that its name does
+	 * not name (authorized_keys: USER writes HOME/.ssh/authorized_keys),
+	 * absolute as under the root, each passed to add(arg, path). From
+	 * r->desired and what reading the host tells (the account
+	 * database), never from r->observed, which may not be there yet:
+	 * another resource asks (a directory's purge: keeps them). Changes
+	 * nothing.
+	 */
+	void (*paths)(struct cg_ctx *ctx, const struct cg_resource *r,
+		      void (*add)(void *arg, const char *path), void *arg);
 };
 
 struct cg_exec;
