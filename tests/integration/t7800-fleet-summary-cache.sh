@@ -23,6 +23,7 @@ same() {
 		rc2=0 && "$CONGRUENT" fleet --reports central.git --cache warm \
 			--format $fmt "$@" >warm.out 2>warm.err || rc2=$?
 		sed -i '/generated/d' cold.out warm.out
+		! grep -e Sanitizer -e "runtime error" cold.err warm.err || return 1
 		test "$rc1" = "$rc2" || { echo "status $rc1, warm $rc2" >&2; return 1; }
 		test_cmp cold.out warm.out || return 1
 		test_cmp cold.err warm.err || return 1
@@ -73,6 +74,18 @@ test_expect_success 'another --history: the same output as without a cache' '
 	same --history 3 &&
 	same --history 40 &&
 	same
+'
+
+test_expect_success '--host-keys: the results kept by the file'"'"'s content' '
+	ssh-keygen -q -t ed25519 -N "" -f k1 && ssh-keygen -q -t ed25519 -N "" -f k2 &&
+	echo "host-00001 namespaces=\"git\" $(cut -d" " -f1-2 k1.pub)" >keys &&
+	same --host-keys keys &&
+	same --host-keys keys &&
+	echo "host-00002 namespaces=\"git\" $(cut -d" " -f1-2 k2.pub)" >>keys &&
+	same --host-keys keys &&
+	echo "host-00003 namespaces=\"git\",valid-before=\"29990101\" $(cut -d" " -f1-2 k2.pub)" >>keys &&
+	same --host-keys keys &&
+	test "$(ls warm/*.summary | wc -l)" = 1
 '
 
 test_expect_success 'fleet forget: the host is gone from the warm output too' '
