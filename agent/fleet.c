@@ -1239,7 +1239,6 @@ static void fcache_open(struct fcache *c, const struct fleet *f,
 
 	memset(c, 0, sizeof(*c));
 	if (host_keys) {
-		struct cg_error err;
 		char *text = NULL;
 		size_t len = 0;
 		FILE *fp = fopen(host_keys, "re");
@@ -1257,7 +1256,6 @@ static void fcache_open(struct fcache *c, const struct fleet *f,
 			text = b.data;
 			len = b.len;
 		}
-		(void)err;
 		if (!text || memmem(text, len, "valid-", 6)) {
 			free(text);
 			return;
