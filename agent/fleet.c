@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,6 +167,8 @@ struct host {
 	size_t unverified_older; /* older commits in history not signed */
 };
 
+struct fcache;
+
 struct skip {
 	char *ref;      /* owned */
 	char *why;      /* owned */
@@ -190,6 +193,7 @@ struct fleet {
 	size_t unverified;    /* hosts whose last report is unverified */
 	/* parse_report keeps what changed: only a host's last report shows it */
 	bool keep_changes;
+	struct fcache *cache; /* borrowed: or NULL */
 };
 
 static void report_release(struct report *r)
@@ -799,16 +803,655 @@ static void verify_report(struct fleet *f, struct host *h, git_commit *c,
 	}
 }
 
+/* --- the summary cache ----------------------------------------------- */
+
+/*
+ * What read_host found for each host, kept on disk by the host's tip:
+ * a host whose tip did not move is read from here, with no git read at
+ * all (at 10,000 hosts most of fleet's time was libgit2 resolving delta
+ * chains of report blobs). Only what depends on the tip alone is kept;
+ * staleness (the clock) and the resources (from the reports) are
+ * computed afresh. The file: a magic line, the key it was made for,
+ * then per ref its name, tip and host, then a SHA-256 of all before.
+ * Anything wrong in it (truncated, another version or key, a bad sum,
+ * a value out of range) and it is ignored whole, or for that host.
+ */
+#define FCACHE_MAGIC "congruent fleet summary 1\n"
+#define FCACHE_MAX ((size_t)1 << 30) /* bytes: a bigger file is not kept */
+#define FCACHE_NONE 0xffffffffu     /* a NULL string */
+
+struct fcent {
+	const char *ref; /* borrowed: in fcache.map, not terminated */
+	uint32_t reflen;
+	const unsigned char *tip; /* borrowed: GIT_OID_RAWSZ bytes */
+	const unsigned char *data; /* borrowed: the host */
+	uint32_t len;
+};
+
+struct fcache {
+	char *path;       /* owned: the file, or NULL: no cache */
+	char *key;        /* owned */
+	void *map;        /* owned: the old file, mapped, or NULL */
+	size_t maplen;
+	struct fcent *ents; /* owned: sorted by ref */
+	size_t n;
+	const struct fcent **hits; /* borrowed: entries still true */
+	size_t nhits, caphits;
+	struct cg_buf out;  /* the entries read anew, as in the file */
+	uint32_t nout;
+};
+
+struct fcread {
+	const unsigned char *p, *end;
+	bool bad;
+};
+
+static void put_u32(struct cg_buf *b, uint32_t v)
+{
+	unsigned char x[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16),
+			       (unsigned char)(v >> 8), (unsigned char)v };
+
+	cg_buf_add(b, x, 4);
+}
+
+static void put_i64(struct cg_buf *b, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+
+	put_u32(b, (uint32_t)(u >> 32));
+	put_u32(b, (uint32_t)u);
+}
+
+static void put_str(struct cg_buf *b, const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+
+	put_u32(b, s ? (uint32_t)len : FCACHE_NONE);
+	if (s)
+		cg_buf_add(b, s, len);
+}
+
+static uint32_t get_u32(struct fcread *r)
+{
+	uint32_t v;
+
+	if (r->bad || r->end - r->p < 4) {
+		r->bad = true;
+		return 0;
+	}
+	v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 |
+	    (uint32_t)r->p[2] << 8 | r->p[3];
+	r->p += 4;
+	return v;
+}
+
+static int64_t get_i64(struct fcread *r)
+{
+	uint64_t hi = get_u32(r);
+
+	return (int64_t)(hi << 32 | get_u32(r));
+}
+
+static uint8_t get_u8(struct fcread *r, uint8_t max)
+{
+	uint32_t v = get_u32(r);
+
+	if (v > max)
+		r->bad = true;
+	return r->bad ? 0 : (uint8_t)v;
+}
+
+/* A string of at most max bytes, no NUL in it; NULL if absent (or bad). */
+static char *get_str(struct fcread *r, size_t max, bool may_be_null)
+{
+	uint32_t len = get_u32(r);
+	char *s;
+
+	if (r->bad)
+		return NULL;
+	if (len == FCACHE_NONE) {
+		if (!may_be_null)
+			r->bad = true;
+		return NULL;
+	}
+	if (len > max || (size_t)(r->end - r->p) < len ||
+	    memchr(r->p, '\0', len)) {
+		r->bad = true;
+		return NULL;
+	}
+	s = cg_xmalloc((size_t)len + 1);
+	memcpy(s, r->p, len);
+	s[len] = '\0';
+	r->p += len;
+	return s;
+}
+
+static void fc_put_report(struct cg_buf *b, const struct report *r)
+{
+	size_t i, k;
+
+	put_str(b, r->digest);
+	put_str(b, r->commit);
+	put_str(b, r->agent_version);
+	put_str(b, r->time);
+	put_str(b, r->fingerprint);
+	put_i64(b, r->exit_status);
+	for (i = 0; i < 5; i++)
+		put_i64(b, r->count[i]);
+	put_i64(b, r->extra);
+	put_i64(b, r->orphans);
+	put_u32(b, (uint32_t)r->n);
+	for (i = 0; i < r->n; i++) {
+		put_str(b, r->ids[i]);
+		put_u32(b, r->status[i]);
+		put_str(b, r->msgs[i]);
+		put_str(b, r->hints[i]);
+		put_u32(b, r->audit[i]);
+		put_u32(b, r->nchg[i]);
+		for (k = 0; k < r->nchg[i]; k++) {
+			put_str(b, r->chg[i][k].field);
+			put_str(b, r->chg[i][k].from);
+			put_str(b, r->chg[i][k].to);
+			put_u32(b, r->chg[i][k].secret);
+		}
+	}
+	put_u32(b, r->plan);
+	put_u32(b, r->audit_mode);
+	put_u32(b, r->state);
+	put_u32(b, r->stale_source);
+	put_u32(b, r->rollout);
+	put_str(b, r->change);
+	put_str(b, r->fetched);
+	put_str(b, r->refused);
+	put_str(b, r->refusal);
+	put_str(b, r->reason);
+	put_str(b, r->source_hint);
+}
+
+#define FC_STR 65536 /* bytes: no string fleet keeps from a report is longer */
+
+static int fc_get_report(struct fcread *in, struct report *r)
+{
+	char *s;
+	size_t i, k;
+
+	memset(r, 0, sizeof(*r));
+	s = get_str(in, 64, false);
+	if (s)
+		memcpy(r->digest, s, strlen(s) + 1);
+	free(s);
+	r->commit = get_str(in, 64, true);
+	r->agent_version = get_str(in, 64, false);
+	r->time = get_str(in, 64, false);
+	s = get_str(in, 64, false);
+	if (s && strlen(s) == 64)
+		memcpy(r->fingerprint, s, 65);
+	else
+		in->bad = true;
+	free(s);
+	r->exit_status = get_i64(in);
+	for (i = 0; i < 5; i++)
+		r->count[i] = get_i64(in);
+	r->extra = get_i64(in);
+	r->orphans = get_i64(in);
+	k = get_u32(in);
+	/* Each resource takes at least 24 bytes: a bound before allocating. */
+	if (in->bad || k > (size_t)(in->end - in->p) / 24) {
+		in->bad = true;
+		report_release(r);
+		return CG_ERR;
+	}
+	if (k) {
+		r->ids = cg_xcalloc(k, sizeof(*r->ids));
+		r->status = cg_xcalloc(k, 1);
+		r->msgs = cg_xcalloc(k, sizeof(*r->msgs));
+		r->hints = cg_xcalloc(k, sizeof(*r->hints));
+		r->chg = cg_xcalloc(k, sizeof(*r->chg));
+		r->nchg = cg_xcalloc(k, sizeof(*r->nchg));
+		r->audit = cg_xcalloc(k, sizeof(*r->audit));
+	}
+	for (i = 0; i < k && !in->bad; i++) {
+		uint32_t m, j;
+
+		r->n = i + 1;
+		r->ids[i] = get_str(in, 4096, false);
+		r->status[i] = get_u8(in, RS_UNKNOWN - 1);
+		if (r->status[i] == RS_OK)
+			in->bad = true;
+		r->msgs[i] = get_str(in, FC_STR, true);
+		r->hints[i] = get_str(in, FC_STR, true);
+		r->audit[i] = get_u8(in, 1);
+		m = get_u32(in);
+		if (in->bad || m > MAX_CHANGES) {
+			in->bad = true;
+			break;
+		}
+		if (m)
+			r->chg[i] = cg_xcalloc(m, sizeof(**r->chg));
+		r->nchg[i] = m;
+		for (j = 0; j < m; j++) {
+			r->chg[i][j].field = get_str(in, FC_STR, false);
+			r->chg[i][j].from = get_str(in, FC_STR, true);
+			r->chg[i][j].to = get_str(in, FC_STR, true);
+			r->chg[i][j].secret = get_u8(in, 1);
+		}
+	}
+	r->plan = get_u8(in, 1);
+	r->audit_mode = get_u8(in, 1);
+	r->state = (enum state)get_u8(in, ST_N - 1);
+	r->stale_source = get_u8(in, 1);
+	r->rollout = get_u8(in, 1);
+	r->change = get_str(in, 15, true);
+	r->fetched = get_str(in, FC_STR, true);
+	r->refused = get_str(in, FC_STR, true);
+	r->refusal = get_str(in, FC_STR, true);
+	r->reason = get_str(in, FC_STR, true);
+	r->source_hint = get_str(in, FC_STR, true);
+	if (in->bad) {
+		report_release(r);
+		return CG_ERR;
+	}
+	return 0;
+}
+
+/* The host as read from git, and the warnings its read gave. */
+static void fc_put_host(struct cg_buf *b, const struct host *h,
+			const struct skip *warns, size_t nwarns)
+{
+	size_t i;
+
+	put_u32(b, (uint32_t)h->nreps);
+	for (i = 0; i < h->nreps; i++)
+		fc_put_report(b, &h->reps[i]);
+	put_u32(b, (uint32_t)h->nh);
+	for (i = 0; i < h->nh; i++) {
+		put_i64(b, h->h[i].time);
+		put_str(b, h->h[i].oid);
+		put_u32(b, h->h[i].heartbeat);
+		put_u32(b, h->h[i].unverified);
+		put_u32(b, (uint32_t)(h->h[i].rep + 1));
+	}
+	put_u32(b, h->more);
+	put_u32(b, h->dropped);
+	put_u32(b, h->unverified);
+	put_str(b, h->unverified_why);
+	put_i64(b, (int64_t)h->unverified_older);
+	put_u32(b, (uint32_t)nwarns);
+	for (i = 0; i < nwarns; i++)
+		put_str(b, warns[i].why);
+}
+
+static int fc_get_host(struct fleet *f, const struct fcent *e, struct host *h)
+{
+	struct fcread in = { e->data, e->data + e->len, false };
+	uint32_t n, i, nw;
+	int64_t older;
+
+	n = get_u32(&in);
+	if (in.bad || n > e->len / 64)
+		return CG_ERR;
+	h->reps = cg_xcalloc(n ? n : 1, sizeof(*h->reps));
+	for (i = 0; i < n; i++) {
+		if (fc_get_report(&in, &h->reps[i]) < 0)
+			return CG_ERR;
+		h->nreps = i + 1;
+	}
+	n = get_u32(&in);
+	if (in.bad || n == 0 || n > f->history)
+		return CG_ERR;
+	for (i = 0; i < n && !in.bad; i++) {
+		struct hist *x = &h->h[i];
+		char *oid;
+		uint32_t rep;
+
+		x->time = get_i64(&in);
+		oid = get_str(&in, GIT_OID_HEXSZ, false);
+		if (oid && strlen(oid) == GIT_OID_HEXSZ &&
+		    is_hex(oid, GIT_OID_HEXSZ))
+			memcpy(x->oid, oid, sizeof(x->oid));
+		else
+			in.bad = true;
+		free(oid);
+		x->heartbeat = get_u8(&in, 1);
+		x->unverified = get_u8(&in, 1);
+		rep = get_u32(&in);
+		if (rep > h->nreps)
+			in.bad = true;
+		x->rep = (int)rep - 1;
+	}
+	h->nh = n;
+	if (in.bad || h->h[0].rep < 0)
+		return CG_ERR;
+	h->more = get_u8(&in, 1);
+	h->dropped = get_u32(&in);
+	h->unverified = get_u8(&in, 1);
+	h->unverified_why = get_str(&in, FC_STR, true);
+	older = get_i64(&in);
+	if (older < 0 || older > (int64_t)f->history)
+		in.bad = true;
+	h->unverified_older = (size_t)older;
+	nw = get_u32(&in);
+	if (in.bad || nw > e->len / 4)
+		return CG_ERR;
+	/* The warnings are checked whole before any is added. */
+	{
+		struct fcread w = in;
+
+		for (i = 0; i < nw && !w.bad; i++)
+			free(get_str(&w, 1200, false));
+		if (w.bad || w.p != w.end)
+			return CG_ERR;
+	}
+	for (i = 0; i < nw; i++) {
+		char *why = get_str(&in, 1200, false);
+
+		add_warn(f, h->ref, "%s", why);
+		free(why);
+	}
+	return 0;
+}
+
+static int cmp_fcent(const void *a, const void *b)
+{
+	const struct fcent *x = a, *y = b;
+	size_t n = x->reflen < y->reflen ? x->reflen : y->reflen;
+	int c = memcmp(x->ref, y->ref, n);
+
+	if (c)
+		return c;
+	return x->reflen < y->reflen ? -1 : x->reflen > y->reflen;
+}
+
+/* The old file, if it is whole and made for this key: its entries. */
+static void fcache_load(struct fcache *c)
+{
+	unsigned char sum[CG_SHA256_LEN];
+	struct fcread in;
+	struct stat st;
+	size_t mlen = strlen(FCACHE_MAGIC), i;
+	uint32_t n;
+	char *key;
+	int fd;
+
+	fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	/*
+	 * The checksum finds damage, not forgery: the file is believed
+	 * only if no one but its reader could have written it.
+	 */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 022) ||
+	    st.st_size < (off_t)(mlen + CG_SHA256_LEN) ||
+	    (uint64_t)st.st_size > FCACHE_MAX) {
+		close(fd);
+		return;
+	}
+	c->maplen = (size_t)st.st_size;
+	c->map = mmap(NULL, c->maplen, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (c->map == MAP_FAILED) {
+		c->map = NULL;
+		return;
+	}
+	in.p = c->map;
+	in.end = in.p + c->maplen - CG_SHA256_LEN;
+	in.bad = false;
+	cg_sha256_buf(c->map, c->maplen - CG_SHA256_LEN, sum);
+	if (memcmp(sum, in.end, CG_SHA256_LEN) != 0 ||
+	    memcmp(in.p, FCACHE_MAGIC, mlen) != 0)
+		goto bad;
+	in.p += mlen;
+	key = get_str(&in, 8192, false);
+	if (!key || strcmp(key, c->key) != 0) {
+		free(key);
+		goto bad;
+	}
+	free(key);
+	n = get_u32(&in);
+	if (in.bad || n > (size_t)(in.end - in.p) / 32)
+		goto bad;
+	c->ents = cg_xcalloc(n ? n : 1, sizeof(*c->ents));
+	for (i = 0; i < n; i++) {
+		struct fcent *e = &c->ents[i];
+
+		e->reflen = get_u32(&in);
+		if (in.bad || e->reflen > 4096 ||
+		    (size_t)(in.end - in.p) < (size_t)e->reflen + GIT_OID_RAWSZ)
+			goto bad;
+		e->ref = (const char *)in.p;
+		in.p += e->reflen;
+		e->tip = in.p;
+		in.p += GIT_OID_RAWSZ;
+		e->len = get_u32(&in);
+		if (in.bad || (size_t)(in.end - in.p) < e->len)
+			goto bad;
+		e->data = in.p;
+		in.p += e->len;
+	}
+	if (in.p != in.end)
+		goto bad;
+	c->n = n;
+	qsort(c->ents, c->n, sizeof(*c->ents), cmp_fcent);
+	return;
+bad:
+	free(c->ents);
+	c->ents = NULL;
+	munmap(c->map, c->maplen);
+	c->map = NULL;
+}
+
+/*
+ * The cache file for a repository and what shapes read_host's result:
+ * the prefix, --history, --max-report-kb and the --host-keys file's
+ * content. Key validity windows (valid-after, valid-before) depend on
+ * the clock: with them, signatures are checked afresh, no cache.
+ */
+static void fcache_open(struct fcache *c, const struct fleet *f,
+			const char *dir, const char *repo,
+			const char *host_keys)
+{
+	unsigned char d[CG_SHA256_LEN];
+	char hex[CG_SHA256_HEX], khex[CG_SHA256_HEX] = "-";
+	struct cg_buf k = { 0 };
+	char *real, *base;
+	const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	struct stat st;
+
+	memset(c, 0, sizeof(*c));
+	if (host_keys) {
+		char *text = NULL;
+		size_t len = 0;
+		FILE *fp = fopen(host_keys, "re");
+
+		if (fp) {
+			struct cg_buf b = { 0 };
+			char chunk[4096];
+			size_t got;
+
+			while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+				cg_buf_add(&b, chunk, got);
+			if (ferror(fp))
+				cg_buf_release(&b);
+			fclose(fp);
+			text = b.data;
+			len = b.len;
+		}
+		if (!text || memmem(text, len, "valid-", 6)) {
+			free(text);
+			return;
+		}
+		cg_sha256_buf(text, len, d);
+		cg_hex(d, CG_SHA256_LEN, khex);
+		free(text);
+	}
+	if (dir)
+		base = cg_xstrdup(dir);
+	else if (x && *x == '/')
+		base = cg_xasprintf("%s/congruent/fleet", x);
+	else if (home && *home == '/')
+		base = cg_xasprintf("%s/.cache/congruent/fleet", home);
+	else
+		return;
+	if (cg_mkdir_p(base, 0700, NULL) < 0 || stat(base, &st) < 0 ||
+	    st.st_uid != geteuid() || (st.st_mode & 022)) {
+		free(base);
+		return;
+	}
+	real = realpath(repo, NULL);
+	cg_buf_addf(&k, "%s%c%s", real ? real : repo, 0, f->prefix);
+	cg_sha256_buf(k.data, k.len, d);
+	cg_hex(d, 10, hex);
+	c->path = cg_xasprintf("%s/%s.summary", base, hex);
+	c->key = cg_xasprintf("repo=%s prefix=%s history=%u max_report=%zu "
+			      "host_keys=%s",
+			      real ? real : repo, f->prefix, f->history,
+			      f->max_report, khex);
+	free(real);
+	free(base);
+	cg_buf_release(&k);
+	fcache_load(c);
+}
+
+static const struct fcent *fcache_find(const struct fcache *c,
+				       const char *ref)
+{
+	struct fcent want = { .ref = ref, .reflen = (uint32_t)strlen(ref) };
+
+	if (!c->n)
+		return NULL;
+	return bsearch(&want, c->ents, c->n, sizeof(*c->ents), cmp_fcent);
+}
+
+static void fcache_hit(struct fcache *c, const struct fcent *e)
+{
+	cg_grow(&c->hits, &c->caphits, c->nhits + 1, sizeof(*c->hits));
+	c->hits[c->nhits++] = e;
+}
+
+static void fcache_add(struct fcache *c, const char *ref, const git_oid *tip,
+		       const struct host *h, const struct skip *warns,
+		       size_t nwarns)
+{
+	size_t at;
+	uint32_t len;
+
+	if (!c->path)
+		return;
+	put_u32(&c->out, (uint32_t)strlen(ref));
+	cg_buf_add(&c->out, ref, strlen(ref));
+	cg_buf_add(&c->out, tip->id, GIT_OID_RAWSZ);
+	at = c->out.len;
+	put_u32(&c->out, 0);
+	fc_put_host(&c->out, h, warns, nwarns);
+	len = (uint32_t)(c->out.len - at - 4);
+	c->out.data[at] = (char)(len >> 24);
+	c->out.data[at + 1] = (char)(len >> 16);
+	c->out.data[at + 2] = (char)(len >> 8);
+	c->out.data[at + 3] = (char)len;
+	c->nout++;
+}
+
+/* Written through a buffer, hashed on the way. */
+struct fcwriter {
+	int fd;
+	struct cg_sha256 sum;
+	struct cg_buf b;
+	bool failed;
+};
+
+static void fcw_add(struct fcwriter *w, const void *data, size_t len)
+{
+	cg_sha256_update(&w->sum, data, len);
+	cg_buf_add(&w->b, data, len);
+	if (w->b.len >= (1u << 16)) {
+		if (!w->failed && cg_write_all(w->fd, w->b.data, w->b.len) < 0)
+			w->failed = true;
+		w->b.len = 0;
+	}
+}
+
+/*
+ * Put the new file in place when it differs from the old (an entry read
+ * anew, or one gone), and release c. The old entries still true are
+ * copied as they are, from the mapped file.
+ */
+static void fcache_close(struct fcache *c)
+{
+	unsigned char sum[CG_SHA256_LEN];
+	size_t i, total = c->out.len;
+
+	for (i = 0; i < c->nhits; i++)
+		total += c->hits[i]->len + c->hits[i]->reflen + 8 +
+			 GIT_OID_RAWSZ;
+	if (c->path && (c->nout || c->nhits != c->n) && total < FCACHE_MAX) {
+		struct fcwriter w = { 0 };
+		struct cg_buf head = { 0 };
+		struct cg_atomic a;
+
+		cg_buf_addstr(&head, FCACHE_MAGIC);
+		put_str(&head, c->key);
+		put_u32(&head, (uint32_t)(c->nhits + c->nout));
+		/* A cache lost to a power cut is rebuilt: no fsync. */
+		if (cg_atomic_begin(&a, c->path, 0600, NULL) == 0) {
+			a.no_sync = true;
+			w.fd = a.fd;
+			cg_sha256_init(&w.sum);
+			fcw_add(&w, head.data, head.len);
+			for (i = 0; i < c->nhits; i++) {
+				const struct fcent *e = c->hits[i];
+
+				fcw_add(&w, e->ref - 4,
+					(size_t)(e->data + e->len -
+						 (const unsigned char *)e->ref) +
+						4);
+			}
+			fcw_add(&w, c->out.data, c->out.len);
+			cg_sha256_final(&w.sum, sum);
+			cg_buf_add(&w.b, sum, sizeof(sum));
+			if (!w.failed &&
+			    cg_write_all(w.fd, w.b.data, w.b.len) == 0)
+				cg_atomic_commit(&a, NULL);
+			else
+				cg_atomic_abort(&a);
+			cg_buf_release(&w.b);
+		}
+		cg_buf_release(&head);
+	}
+	cg_buf_release(&c->out);
+	if (c->map)
+		munmap(c->map, c->maplen);
+	free(c->hits);
+	free(c->ents);
+	free(c->path);
+	free(c->key);
+	memset(c, 0, sizeof(*c));
+}
+
 static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 {
 	struct host h = { 0 };
 	git_commit *c = NULL;
 	char why[1200];
-	size_t i, capreps = 0;
+	size_t i, capreps = 0, nwarns = f->nwarns;
+	const struct fcent *e0;
 
 	h.ref = cg_xstrdup(refname);
 	h.name = cg_xstrdup(refname + strlen("refs/heads/") + strlen(f->prefix));
 	h.h = cg_xcalloc(f->history, sizeof(*h.h));
+	e0 = f->cache ? fcache_find(f->cache, refname) : NULL;
+	if (e0 && memcmp(e0->tip, tip->id, GIT_OID_RAWSZ) == 0) {
+		if (fc_get_host(f, e0, &h) == 0) {
+			fcache_hit(f->cache, e0);
+			goto done;
+		}
+		/* Not as it was written: read from git. */
+		host_release(&h);
+		h.ref = cg_xstrdup(refname);
+		h.name = cg_xstrdup(refname + strlen("refs/heads/") +
+				    strlen(f->prefix));
+		h.h = cg_xcalloc(f->history, sizeof(*h.h));
+	}
 	if (lookup_bounded(f, (git_object **)&c, tip, GIT_OBJECT_COMMIT,
 			   MAX_COMMIT_BYTES, why, sizeof(why)) < 0) {
 		add_skip(f, refname, "%s", why);
@@ -885,6 +1528,10 @@ static void read_host(struct fleet *f, const char *refname, const git_oid *tip)
 	h.more = c != NULL;
 	git_commit_free(c);
 	c = NULL;
+	if (f->cache)
+		fcache_add(f->cache, refname, tip, &h, f->warns + nwarns,
+			   f->nwarns - nwarns);
+done:
 	{
 		const struct report *top = &h.reps[h.h[0].rep];
 
@@ -2823,6 +3470,7 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	struct fleet_opts o;
 	struct cg_config conf;
 	struct cg_signers *host_keys = NULL;
+	struct fcache fc;
 	struct fleet f;
 	struct cg_error err;
 	struct stat st;
@@ -2831,7 +3479,7 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	bool compact = false;
 	char shard_url[1024];
 	unsigned shards;
-	int status = 1, lockfd = -1;
+	int status = 1, lockfd = -1, rc;
 
 	/* "fleet forget HOST [options]": the options follow the host. */
 	if (argc > 1 && strcmp(argv[1], "forget") == 0) {
@@ -2955,7 +3603,12 @@ int cg_cmd_fleet_main(int argc, char **argv)
 				cg_print_error(stderr, &err, false);
 				goto out;
 			}
-			if (fleet_read(&f, &err) < 0) {
+			fcache_open(&fc, &f, o.cache, shard_url, o.host_keys);
+			f.cache = &fc;
+			rc = fleet_read(&f, &err);
+			fcache_close(&fc);
+			f.cache = NULL;
+			if (rc < 0) {
 				cg_print_error(stderr, &err, false);
 				goto out;
 			}
@@ -2989,7 +3642,12 @@ int cg_cmd_fleet_main(int argc, char **argv)
 			cg_print_error(stderr, &err, false);
 			goto out;
 		}
-		if (fleet_read(&f, &err) < 0) {
+		fcache_open(&fc, &f, o.cache, cache, o.host_keys);
+		f.cache = &fc;
+		rc = fleet_read(&f, &err);
+		fcache_close(&fc);
+		f.cache = NULL;
+		if (rc < 0) {
 			cg_print_error(stderr, &err, false);
 			goto out;
 		}
