@@ -816,7 +816,7 @@ static void verify_report(struct fleet *f, struct host *h, git_commit *c,
  * Anything wrong in it (truncated, another version or key, a bad sum,
  * a value out of range) and it is ignored whole, or for that host.
  */
-#define FCACHE_MAGIC "congruent fleet summary 1\n"
+#define FCACHE_MAGIC "congruent fleet summary 2\n"
 #define FCACHE_MAX ((size_t)1 << 30) /* bytes: a bigger file is not kept */
 #define FCACHE_NONE 0xffffffffu     /* a NULL string */
 
@@ -1069,6 +1069,7 @@ static void fc_put_host(struct cg_buf *b, const struct host *h,
 		put_str(b, h->h[i].oid);
 		put_u32(b, h->h[i].heartbeat);
 		put_u32(b, h->h[i].unverified);
+		put_u32(b, h->h[i].compacted);
 		put_u32(b, (uint32_t)(h->h[i].rep + 1));
 	}
 	put_u32(b, h->more);
@@ -1114,6 +1115,7 @@ static int fc_get_host(struct fleet *f, const struct fcent *e, struct host *h)
 		free(oid);
 		x->heartbeat = get_u8(&in, 1);
 		x->unverified = get_u8(&in, 1);
+		x->compacted = get_u8(&in, 1);
 		rep = get_u32(&in);
 		if (rep > h->nreps)
 			in.bad = true;

@@ -116,7 +116,7 @@ test_expect_success 'a corrupt, truncated or foreign cache file is ignored' '
 	same &&
 	head -c 1000 good >"$f" &&
 	same &&
-	sed "1s/summary 1/summary 9/" good >"$f" && resum "$f" &&
+	sed "1s/summary 2/summary 9/" good >"$f" && resum "$f" &&
 	same &&
 	: >"$f" &&
 	same &&

@@ -112,7 +112,12 @@ test_expect_success 'fleet --host-keys: the compacted history is verified, marke
 	jq -e "[.hosts[].history[] | .verified] | all" fleet.json &&
 	jq -e "[.hosts[].history[] | .compacted] == [true, true, true, true, true, false, true, true, true, true, true, false]" fleet.json &&
 	cg fleet --reports central.git --host-keys hostkeys >out &&
-	test_grep "0 unverified" out
+	test_grep "0 unverified" out &&
+	# From the summary cache (warm) as from git (cold): the same.
+	cg fleet --reports central.git --host-keys hostkeys --format json >warm.json &&
+	cg fleet --reports central.git --host-keys hostkeys --format json --cache "$TRASH/cold" >cold.json &&
+	jq -S "del(.generated)" fleet.json >a && jq -S "del(.generated)" warm.json >b &&
+	jq -S "del(.generated)" cold.json >c && test_cmp a b && test_cmp a c
 '
 
 test_expect_success 'compacted again (records kept, not nested): still verified' '
