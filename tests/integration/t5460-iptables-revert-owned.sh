@@ -1,0 +1,100 @@
+#!/bin/sh
+# t5460: orphans: revert of chains shared with fail2ban-like and
+# Docker-like rules, on both backends: exactly the rules congruent added
+# (its owned tags) are deleted, in one restore per table, a chain it
+# created goes once empty, a built-in chain's policy is put back; every
+# other rule stays, counters byte-identical. plan lists each rule and
+# predicts run. congruent forget drops the owned records.
+. "$(dirname "$0")/../lib/lib.sh"
+. "$TOP/tests/lib/iptables.sh"
+
+command -v jq >/dev/null || { echo "1..0 # SKIP jq is not installed"; exit 0; }
+for t in iptables-nft iptables-legacy iptables-legacy-save \
+	iptables-legacy-restore iptables-nft-save iptables-nft-restore; do
+	if ! command -v $t >/dev/null; then
+		echo "1..0 # SKIP $t is not installed"
+		exit 0
+	fi
+done
+mkdir legacy-bin nft-bin
+ln -s "$(command -v iptables-legacy)" legacy-bin/iptables
+ln -s "$(command -v iptables-nft)" nft-bin/iptables
+
+managed() {
+	ipt_policy <<-\YAML
+	  - iptables:
+	      chain: INPUT
+	      policy: DROP
+	      rules:
+	        - -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+	        - -p tcp --dport 8080 -j ACCEPT
+	        - -p tcp --dport 9000 -j ACCEPT
+	  - iptables:
+	      chain: FORWARD
+	      rules:
+	        - -s 10.9.0.0/16 -j DROP
+	  - iptables:
+	      chain: CGMINE
+	      rules:
+	        - -s 10.7.0.0/16 -j RETURN
+	YAML
+}
+
+# Every line of the ruleset congruent did not add, with counters.
+foreign() {
+	grep -v -e "dport 8080 " -e "dport 9000 " -e "-A INPUT -m conntrack" \
+		-e "10.9.0.0/16" -e "CGMINE" -e "^:INPUT" "$1"
+}
+
+for be in nft legacy; do
+	test_expect_success "$be: managed in chains shared with fail2ban and Docker" '
+		rm -rf state && ipt_netns '$be' &&
+		nsx iptables-'$be'-restore -c <"$TOP/tests/fixtures/owned/shared.rules" &&
+		nsx iptables-'$be'-save -c | sed "/^#/d" >'$be'.0 &&
+		managed &&
+		PATH="$TRASH/'$be'-bin:$PATH" test_expect_code 2 cgi run &&
+		nsx iptables-'$be'-save -c | sed "/^#/d" >'$be'.1 &&
+		test_grep ":INPUT DROP" '$be'.1 &&
+		test_grep "CGMINE" '$be'.1 &&
+		grep -c "^iptables:.*	owned	" state/records >n && test "$(cat n)" = 3
+	'
+
+	test_expect_success "$be: plan lists each rule revert deletes, changes nothing" '
+		NS=cgtest-$$-'$be' &&
+		printf "resources: []\n" >policy/roles/fw.yaml &&
+		printf "orphans: revert\nclasses:\n  - match: \"*\"\n    roles: [fw]\n" >policy/site.yaml &&
+		PATH="$TRASH/'$be'-bin:$PATH" test_expect_code 2 cgi plan --format json >plan.json &&
+		nsx iptables-'$be'-save -c | sed "/^#/d" >now && test_cmp '$be'.1 now &&
+		jq -r ".orphans[] | [.id, .revert] | @tsv" plan.json >plan.out &&
+		grep -x "iptables:ipv4/filter/INPUT	delete the rules congruent added: -D INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT; -D INPUT -p tcp -m tcp --dport 8080 -j ACCEPT; -D INPUT -p tcp -m tcp --dport 9000 -j ACCEPT; set its policy back to ACCEPT, as before congruent" plan.out &&
+		grep -x "iptables:ipv4/filter/FORWARD	delete the rules congruent added: -D FORWARD -s 10.9.0.0/16 -j DROP" plan.out &&
+		grep -x "iptables:ipv4/filter/CGMINE	delete the rules congruent added: -D CGMINE -s 10.7.0.0/16 -j RETURN; then delete the chain congruent created" plan.out
+	'
+
+	test_expect_success "$be: run does what plan said: only the rules congruent added go, counters kept" '
+		NS=cgtest-$$-'$be' &&
+		PATH="$TRASH/'$be'-bin:$PATH" test_expect_code 2 cgi run --format json >run.json &&
+		jq -r ".orphans[] | [.id, .revert] | @tsv" run.json >run.out &&
+		test_cmp plan.out run.out &&
+		nsx iptables-'$be'-save -c | sed "/^#/d" >'$be'.2 &&
+		test_grep_not CGMINE '$be'.2 &&
+		test_grep_not "dport 8080 " '$be'.2 &&
+		test_grep_not "10.9.0.0/16" '$be'.2 &&
+		foreign '$be'.0 >f0 && foreign '$be'.2 >f2 && test_cmp f0 f2 &&
+		grep "^:INPUT ACCEPT" '$be'.2 &&
+		! grep "^iptables:" state/records &&
+		PATH="$TRASH/'$be'-bin:$PATH" test_expect_code 0 cgi run
+	'
+done
+
+test_expect_success 'congruent forget drops the owned records, only of that id' '
+	NS=cgtest-$$-legacy && rm -rf state && managed &&
+	PATH="$TRASH/legacy-bin:$PATH" test_expect_code 2 cgi run &&
+	grep "^iptables:ipv4/filter/FORWARD	owned	" state/records &&
+	cg forget --state-dir state iptables:ipv4/filter/FORWARD &&
+	! grep "^iptables:ipv4/filter/FORWARD	" state/records &&
+	grep "^iptables:ipv4/filter/INPUT	owned	" state/records &&
+	grep "^iptables:ipv4/filter/CGMINE	owned	" state/records
+'
+
+test_done
