@@ -2995,6 +2995,9 @@ struct rvchain {
 	char table[64];
 	struct cg_buf lines; /* owned: -D, -X, -P lines */
 	struct cg_buf undo;  /* owned: what puts them back */
+	/* filter's INPUT that let in established sessions and the
+	 * management port: the guard checks it still does after. */
+	bool lets_in;
 };
 
 /* Add to what, keeping room; a line that does not fit ends it with "...". */
@@ -3070,6 +3073,17 @@ static void revert_decide(const struct cg_ctx *ctx,
 				: "keep: the chain is gone; congruent does not "
 				  "make it again to revert");
 		goto out;
+	}
+	if (strcmp(x->table, "filter") == 0 && strcmp(chain, "INPUT") == 0) {
+		const char **specs = cg_xcalloc(c->n + 1, sizeof(*specs));
+		char why[8];
+
+		for (i = 0; i < c->n; i++)
+			specs[i] = c->rules[i].spec;
+		x->lets_in = ipt_chain_lets_in(specs, c->n, c->policy,
+					       ctx->management_port, why,
+					       sizeof(why));
+		free(specs);
 	}
 	for (k = 0; ctx->ledger && k < OWNED_KEYS; k++)
 		tags_parse(&owned, ctx->ledger(ctx, rv->id, owned_keys[k]));
@@ -3215,6 +3229,52 @@ static void revert_fail(struct rvchain *xs, size_t n, const struct cg_error *e,
 }
 
 /*
+ * Does each INPUT that let sessions and the management port in before
+ * the revert still do? false with why naming what it takes away.
+ */
+static bool still_lets_in(const struct cg_ctx *ctx,
+			  const struct ipt_backend *be,
+			  const struct rvchain *xs, size_t n, char *why,
+			  size_t size)
+{
+	struct ipt_where where = { ctx->netns, -1, ctx->helper_timeout_ms };
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		struct ipt_ruleset rs = { 0 };
+		const struct ipt_chain *c;
+		const char **now;
+		struct cg_error e;
+		char after[400];
+		bool ok;
+
+		if (!xs[i].lets_in || !xs[i].lines.len || xs[i].rv->failed)
+			continue;
+		cg_error_clear(&e);
+		if (ipt_save(be, xs[i].family, &where, "filter", false, &rs,
+			     &e) < 0) {
+			snprintf(why, size, "cannot read INPUT back: %.200s", e.msg);
+			return false;
+		}
+		c = ipt_table_chain(ipt_ruleset_table(&rs, "filter"), "INPUT");
+		now = cg_xcalloc(c ? c->n + 1 : 1, sizeof(*now));
+		for (k = 0; c && k < c->n; k++)
+			now[k] = c->rules[k].spec;
+		ok = ipt_chain_lets_in(now, c ? c->n : 0, c ? c->policy : NULL,
+				       ctx->management_port, after,
+				       sizeof(after));
+		free(now);
+		ipt_ruleset_release(&rs);
+		if (!ok) {
+			snprintf(why, size, "%s %s",
+				 ipt_family_name(xs[i].family), after);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * Make the decided reverts: one iptables-restore --noflush per family
  * and table (all of its lines or none), guarded; a canary that fails
  * has the guard undo them all.
@@ -3226,7 +3286,7 @@ static void revert_apply(struct cg_ctx *ctx, const struct ipt_backend *be,
 	struct cg_guard g = { -1, -1, 0, false };
 	struct cg_error e;
 	size_t i, j, any = 0;
-	bool armed = false;
+	bool armed = false, canary = false, lockout = false;
 	char why[512];
 
 	for (i = 0; i < n; i++)
@@ -3279,21 +3339,32 @@ static void revert_apply(struct cg_ctx *ctx, const struct ipt_backend *be,
 	}
 	if (!armed)
 		return;
-	for (i = 0; i < ctx->ncanaries; i++)
-		if (ipt_canary_run(ctx, &ctx->canaries[i], why, sizeof(why)) <
-		    0)
-			break;
+	if (still_lets_in(ctx, be, xs, n, why, sizeof(why))) {
+		for (i = 0; i < ctx->ncanaries; i++)
+			if (ipt_canary_run(ctx, &ctx->canaries[i], why,
+					   sizeof(why)) < 0)
+				break;
+		canary = i < ctx->ncanaries;
+	} else {
+		lockout = true;
+	}
 	cg_error_clear(&e);
-	if (i < ctx->ncanaries) {
+	if (canary || lockout) {
 		bool undone = cg_guard_fire(&g, &e) == 0;
 
 		cg_error_set(&e, CG_ERR, "%s: %s",
 			     undone ? "rolled back" : "rolling back failed",
 			     why);
 		revert_fail(xs, n, &e,
-			    "the revert cuts off what the canary checks: keep "
-			    "its traffic allowed in the policy, or fix the "
-			    "canary (agent config firewall: canaries:)");
+			    canary ? "the revert cuts off what the canary "
+				     "checks: keep its traffic allowed in the "
+				     "policy, or fix the canary (agent config "
+				     "firewall: canaries:)"
+				   : "what INPUT had before congruent does not "
+				     "let established sessions or the "
+				     "management port in: keep the chain in "
+				     "the policy, or release it with congruent "
+				     "forget");
 	} else if (cg_guard_confirm(&g, &e) < 0) {
 		revert_fail(xs, n, &e,
 			    "the canaries took too long: raise firewall: "

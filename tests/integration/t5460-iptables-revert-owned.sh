@@ -87,6 +87,41 @@ for be in nft legacy; do
 	'
 done
 
+cat >agent.yaml <<'EOF'
+firewall:
+  guard_seconds: 6
+  management_port: 22
+EOF
+
+# Rules without counters (the guard puts ours back with fresh ones).
+bare() { nsx iptables-$1-save -t filter | sed -e '/^#/d' -e 's/ \[[0-9]*:[0-9]*\]$//'; }
+
+for be in nft legacy; do
+	test_expect_success "$be: a revert that locks out the management port is rolled back by the guard" '
+		rm -rf state && ipt_netns guard-'$be' &&
+		nsx iptables-'$be' -P INPUT DROP &&
+		ipt_policy <<-\YAML &&
+		  - iptables:
+		      chain: INPUT
+		      rules:
+		        - -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+		        - -p tcp --dport 22 -j ACCEPT
+		YAML
+		PATH="$TRASH/'$be'-bin:$PATH" test_expect_code 2 cgi run -c agent.yaml &&
+		bare '$be' >g.'$be'.1 &&
+		printf "resources: []\n" >policy/roles/fw.yaml &&
+		printf "orphans: revert\nclasses:\n  - match: \"*\"\n    roles: [fw]\n" >policy/site.yaml &&
+		PATH="$TRASH/'$be'-bin:$PATH" test_expect_code 2 cgi plan -c agent.yaml >plan &&
+		test_grep "revert: delete the rules congruent added: -D INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT; -D INPUT -p tcp -m tcp --dport 22 -j ACCEPT" plan &&
+		PATH="$TRASH/'$be'-bin:$PATH" test_expect_code 4 cgi run -c agent.yaml >out 2>err &&
+		test_grep "(failed)" out &&
+		test_grep "rolled back: " out &&
+		bare '$be' >g.'$be'.2 && test_cmp g.'$be'.1 g.'$be'.2 &&
+		grep "^iptables:ipv4/filter/INPUT	owned	" state/records &&
+		grep "^iptables:ipv4/filter/INPUT	ledger.since	" state/records
+	'
+done
+
 test_expect_success 'congruent forget drops the owned records, only of that id' '
 	NS=cgtest-$$-legacy && rm -rf state && managed &&
 	PATH="$TRASH/legacy-bin:$PATH" test_expect_code 2 cgi run &&
