@@ -2959,8 +2959,43 @@ static void iptables_forget(struct cg_resource *r)
 
 #define SAY(rv, ...) snprintf((rv)->what, sizeof((rv)->what), __VA_ARGS__)
 
-/* Does a rule of t other than in chain itself jump or go to chain? */
-static const char *jumper(const struct ipt_table *t, const char *chain)
+/* One orphan chain's revert: lines of its table's delta, and their undo. */
+struct rvchain {
+	struct cg_revert *rv; /* borrowed */
+	enum ipt_family family;
+	char table[64];
+	char chain[64];
+	struct tags owned;   /* owned: its owned records */
+	struct cg_buf lines; /* owned: -D, -X, -P lines */
+	struct cg_buf undo;  /* owned: what puts them back */
+	/* filter's INPUT that let in established sessions and the
+	 * management port: the guard checks it still does after. */
+	bool lets_in;
+};
+
+/* Is rule spec of chain one this revert deletes (an orphan's own)? */
+static bool reverted_rule(const struct rvchain *self,
+			  const struct rvchain *xs, size_t n,
+			  const char *chain, const char *spec)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (xs[i].family == self->family &&
+		    strcmp(xs[i].table, self->table) == 0 &&
+		    strcmp(xs[i].chain, chain) == 0 &&
+		    tags_has_rule(&xs[i].owned, spec))
+			return true;
+	return false;
+}
+
+/*
+ * Does a rule of t other than in chain itself jump or go to chain,
+ * other than one this revert deletes?
+ */
+static const char *jumper(const struct ipt_table *t, const char *chain,
+			  const struct rvchain *self,
+			  const struct rvchain *xs, size_t n)
 {
 	size_t i, j, k, nw;
 
@@ -2970,6 +3005,10 @@ static const char *jumper(const struct ipt_table *t, const char *chain)
 		for (j = 0; j < t->chains[i].n; j++) {
 			char **w = NULL;
 			bool hit = false;
+
+			if (reverted_rule(self, xs, n, t->chains[i].name,
+					  t->chains[i].rules[j].spec))
+				continue;
 
 			if (ipt_split(t->chains[i].rules[j].spec, &w, &nw) < 0)
 				return t->chains[i].name;
@@ -2987,18 +3026,6 @@ static const char *jumper(const struct ipt_table *t, const char *chain)
 	}
 	return NULL;
 }
-
-/* One orphan chain's revert: lines of its table's delta, and their undo. */
-struct rvchain {
-	struct cg_revert *rv; /* borrowed */
-	enum ipt_family family;
-	char table[64];
-	struct cg_buf lines; /* owned: -D, -X, -P lines */
-	struct cg_buf undo;  /* owned: what puts them back */
-	/* filter's INPUT that let in established sessions and the
-	 * management port: the guard checks it still does after. */
-	bool lets_in;
-};
 
 /* Add to what, keeping room; a line that does not fit ends it with "...". */
 static void what_add(struct cg_revert *rv, const char *fmt, ...)
@@ -3022,28 +3049,28 @@ static void what_add(struct cg_revert *rv, const char *fmt, ...)
  * chain gets its policy back. Rules of others are never touched.
  */
 static void revert_decide(const struct cg_ctx *ctx,
-			  const struct ipt_backend *be, struct rvchain *x)
+			  const struct ipt_backend *be, struct rvchain *x,
+			  const struct rvchain *xs, size_t n)
 {
 	struct cg_revert *rv = x->rv;
-	char fam[16], chain[64], policy[16] = "", tag[TAG_LEN + 1];
+	char policy[16] = "", tag[TAG_LEN + 1];
+	const char *chain = x->chain;
 	const struct ipt_table *t;
 	const struct ipt_chain *c;
 	struct ipt_ruleset rs = { 0 };
 	struct ipt_where where = { ctx->netns, -1, ctx->helper_timeout_ms };
-	struct tags owned = { 0 }, used = { 0 };
+	struct tags used = { 0 };
 	const char *p, *who;
-	size_t before_n = 0, i, k, ndel = 0;
-	bool created;
+	size_t before_n = 0, i, ndel = 0;
+	bool created, stays = false;
 	struct cg_error e;
 
 	cg_error_clear(&e);
-	if (sscanf(rv->name, "%15[^/]/%63[^/]/%63s", fam, x->table, chain) !=
-	    3) {
+	if (!x->chain[0]) {
 		rv->verdict = CG_REVERT_KEEP;
 		SAY(rv, "keep: not a chain's id");
 		return;
 	}
-	x->family = strcmp(fam, "ipv6") == 0 ? IPT_IPV6 : IPT_IPV4;
 	if (!rv->before || (strcmp(rv->before, "absent") != 0 &&
 			    sscanf(rv->before, "chain rules=%zu", &before_n) !=
 				    1)) {
@@ -3085,8 +3112,6 @@ static void revert_decide(const struct cg_ctx *ctx,
 					       sizeof(why));
 		free(specs);
 	}
-	for (k = 0; ctx->ledger && k < OWNED_KEYS; k++)
-		tags_parse(&owned, ctx->ledger(ctx, rv->id, owned_keys[k]));
 	/*
 	 * A tag names a rule's text, not one copy of it: the first copy
 	 * goes (the one iptables -D deletes), once per tag.
@@ -3094,7 +3119,7 @@ static void revert_decide(const struct cg_ctx *ctx,
 	SAY(rv, "%s", "");
 	for (i = 0; i < c->n; i++) {
 		rule_tag(c->rules[i].spec, tag);
-		if (!tags_has(&owned, tag) || tags_has(&used, tag))
+		if (!tags_has(&x->owned, tag) || tags_has(&used, tag))
 			continue;
 		tags_add(&used, tag);
 		cg_buf_addf(&x->lines, "-D %s %s\n", chain, c->rules[i].spec);
@@ -3106,9 +3131,10 @@ static void revert_decide(const struct cg_ctx *ctx,
 		ndel++;
 	}
 	if (created && c->n == ndel) {
-		if ((who = jumper(t, chain))) {
+		if ((who = jumper(t, chain, x, xs, n))) {
+			stays = true;
 			what_add(rv, "%skeep the chain: a rule in %.60s jumps "
-				     "to it", ndel ? "; " : "", who);
+				     "to it", ndel ? "; " : "keep: ", who);
 		} else {
 			cg_buf_addf(&x->lines, "-X %s\n", chain);
 			what_add(rv, "%sdelete the %schain congruent created",
@@ -3116,6 +3142,7 @@ static void revert_decide(const struct cg_ctx *ctx,
 			rv->removes = true;
 		}
 	} else if (created) {
+		stays = true;
 		what_add(rv, "%skeep the chain: %zu rule%s of others in it",
 			 ndel ? "; " : "keep: ", c->n - ndel,
 			 c->n - ndel == 1 ? "" : "s");
@@ -3128,8 +3155,9 @@ static void revert_decide(const struct cg_ctx *ctx,
 	}
 	if (x->lines.len) {
 		rv->verdict = CG_REVERT_CHANGE;
-	} else if (created && c->n) {
-		/* Others' rules in a chain congruent made: it stays ours. */
+	} else if (stays) {
+		/* Nothing done, and the chain congruent made is still
+		 * there: it stays in the ledger, for a later run. */
 		rv->verdict = CG_REVERT_KEEP;
 	} else {
 		rv->verdict = CG_REVERT_FORGET;
@@ -3137,22 +3165,29 @@ static void revert_decide(const struct cg_ctx *ctx,
 		    policy[0] ? ", and its policy as before" : "");
 	}
 out:
-	tags_release(&owned);
 	tags_release(&used);
 	ipt_ruleset_release(&rs);
 }
 
-/* The -X of a chain is undone by -N before the rules go back in. */
-static void undo_lines(const struct rvchain *x, struct cg_buf *out)
+/*
+ * The undo of x: with made, the -N of each chain it deletes (all of a
+ * table's before any rule goes back, a jump among them); else the rules
+ * put back where they were, and the old policy.
+ */
+static void undo_lines(const struct rvchain *x, bool made, struct cg_buf *out)
 {
-	const char *l = x->lines.data;
+	const char *l, *end;
 
-	for (; l && *l; l = strchr(l, '\n') + 1)
+	if (!made) {
+		if (x->undo.len)
+			cg_buf_addf(out, "%s", x->undo.data);
+		return;
+	}
+	for (l = x->lines.data; l && *l; l = end + 1) {
+		end = strchr(l, '\n');
 		if (strncmp(l, "-X ", 3) == 0)
-			cg_buf_addf(out, "-N %.*s\n", (int)(strchr(l, '\n') - l - 3),
-				    l + 3);
-	if (x->undo.len)
-		cg_buf_addf(out, "%s", x->undo.data);
+			cg_buf_addf(out, "-N %.*s\n", (int)(end - l - 3), l + 3);
+	}
 }
 
 /*
@@ -3166,7 +3201,7 @@ static void revert_guard_hold(struct cg_guard *g, const struct ipt_backend *be,
 	struct cg_guard_undo u[2];
 	const char *argv[2][5];
 	char *prog[2] = { NULL, NULL };
-	size_t nu = 0, i, j;
+	size_t nu = 0, i, j, k;
 	enum ipt_family f;
 	struct cg_error e;
 
@@ -3183,10 +3218,14 @@ static void revert_guard_hold(struct cg_guard *g, const struct ipt_backend *be,
 			if (!first)
 				continue;
 			cg_buf_addf(&a[f], "*%s\n", xs[i].table);
-			for (j = i; j < n; j++)
-				if (xs[j].family == f && xs[j].lines.len &&
-				    strcmp(xs[j].table, xs[i].table) == 0)
-					undo_lines(&xs[j], &a[f]);
+			for (k = 0; k < 2; k++)
+				for (j = i; j < n; j++)
+					if (xs[j].family == f &&
+					    xs[j].lines.len &&
+					    strcmp(xs[j].table, xs[i].table) ==
+						    0)
+						undo_lines(&xs[j], k == 0,
+							   &a[f]);
 			cg_buf_addf(&a[f], "COMMIT\n");
 		}
 		cg_error_clear(&e);
@@ -3225,6 +3264,18 @@ static void revert_fail(struct rvchain *xs, size_t n, const struct cg_error *e,
 		xs[i].rv->err = *e;
 		if (hint)
 			cg_error_hint(&xs[i].rv->err, "%s", hint);
+	}
+}
+
+/* The lines of b that are "-OP ...", onto out. */
+static void lines_of(struct cg_buf *out, const struct cg_buf *b, char op)
+{
+	const char *l, *end;
+
+	for (l = b->data; l && *l; l = end + 1) {
+		end = strchr(l, '\n');
+		if (l[0] == '-' && l[1] == op)
+			cg_buf_addf(out, "%.*s\n", (int)(end - l), l);
 	}
 }
 
@@ -3309,6 +3360,7 @@ static void revert_apply(struct cg_ctx *ctx, const struct ipt_backend *be,
 		struct cg_buf script = { 0 };
 		unsigned line = 0;
 		bool first = true;
+		int phase;
 
 		if (!xs[i].lines.len)
 			continue;
@@ -3319,10 +3371,15 @@ static void revert_apply(struct cg_ctx *ctx, const struct ipt_backend *be,
 		if (!first)
 			continue;
 		cg_buf_addf(&script, "*%s\n", xs[i].table);
-		for (j = i; j < n; j++)
-			if (xs[j].family == xs[i].family && xs[j].lines.len &&
-			    strcmp(xs[j].table, xs[i].table) == 0)
-				cg_buf_addf(&script, "%s", xs[j].lines.data);
+		/* Rules first, then chains (a jump goes before its target),
+		 * then policies. */
+		for (phase = 0; phase < 3; phase++)
+			for (j = i; j < n; j++)
+				if (xs[j].family == xs[i].family &&
+				    xs[j].lines.len &&
+				    strcmp(xs[j].table, xs[i].table) == 0)
+					lines_of(&script, &xs[j].lines,
+						 "DXP"[phase]);
 		cg_buf_addf(&script, "COMMIT\n");
 		cg_error_clear(&e);
 		if (ipt_restore(be, xs[i].family, &where, script.data,
@@ -3380,8 +3437,24 @@ static int iptables_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
 	size_t i;
 
 	(void)err;
+	/* First every orphan's chain and rules: a jump from a rule that
+	 * goes in the same revert does not keep a chain. */
 	for (i = 0; i < n; i++) {
+		char fam[16];
+		size_t k;
+
 		xs[i].rv = v[i];
+		if (sscanf(v[i]->name, "%15[^/]/%63[^/]/%63s", fam,
+			   xs[i].table, xs[i].chain) != 3) {
+			xs[i].chain[0] = '\0';
+			continue;
+		}
+		xs[i].family = strcmp(fam, "ipv6") == 0 ? IPT_IPV6 : IPT_IPV4;
+		for (k = 0; ctx->ledger && k < OWNED_KEYS; k++)
+			tags_parse(&xs[i].owned,
+				   ctx->ledger(ctx, v[i]->id, owned_keys[k]));
+	}
+	for (i = 0; i < n; i++) {
 		/* As observe: --root is another machine's tree. */
 		if (!ctx->root->host && !ctx->netns) {
 			v[i]->verdict = CG_REVERT_KEEP;
@@ -3396,11 +3469,12 @@ static int iptables_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
 			SAY(v[i], "cannot find the iptables tools");
 			continue;
 		}
-		revert_decide(ctx, be, &xs[i]);
+		revert_decide(ctx, be, &xs[i], xs, n);
 	}
 	if (apply && be)
 		revert_apply(ctx, be, xs, n);
 	for (i = 0; i < n; i++) {
+		tags_release(&xs[i].owned);
 		cg_buf_release(&xs[i].lines);
 		cg_buf_release(&xs[i].undo);
 	}

@@ -132,4 +132,39 @@ test_expect_success 'congruent forget drops the owned records, only of that id' 
 	grep "^iptables:ipv4/filter/CGMINE	owned	" state/records
 '
 
+test_expect_success 'a forgotten chain back in the policy: its rules are no longer taken for congruent'"'"'s' '
+	NS=cgtest-$$-legacy &&
+	ipt_policy <<-\YAML &&
+	  - iptables:
+	      chain: FORWARD
+	      rules: []
+	YAML
+	PATH="$TRASH/legacy-bin:$PATH" test_expect_code 0 cgi run &&
+	nsx iptables-legacy-save | grep -- "-A FORWARD -s 10.9.0.0/16 -j DROP"
+'
+
+test_expect_success 'a jump congruent added to a chain it created goes with the chain, in one restore' '
+	rm -rf state && ipt_netns jump &&
+	ipt_policy <<-\YAML &&
+	  - iptables:
+	      chain: CGJ
+	      rules:
+	        - -s 10.8.0.0/16 -j DROP
+	  - iptables:
+	      chain: INPUT
+	      rules:
+	        - -p tcp --dport 25 -j CGJ
+	YAML
+	nsx iptables-nft -A INPUT -s 192.0.2.9/32 -j DROP &&
+	nsx iptables-nft-save -c | sed "/^#/d" >j.0 &&
+	PATH="$TRASH/nft-bin:$PATH" test_expect_code 2 cgi run &&
+	printf "resources: []\n" >policy/roles/fw.yaml &&
+	printf "orphans: revert\nclasses:\n  - match: \"*\"\n    roles: [fw]\n" >policy/site.yaml &&
+	PATH="$TRASH/nft-bin:$PATH" test_expect_code 2 cgi plan >plan &&
+	test_grep "revert: delete the rules congruent added: -D CGJ -s 10.8.0.0/16 -j DROP; then delete the chain congruent created" plan &&
+	PATH="$TRASH/nft-bin:$PATH" test_expect_code 2 cgi run >out &&
+	nsx iptables-nft-save -c | sed "/^#/d" >j.1 && test_cmp j.0 j.1 &&
+	! grep "^iptables:" state/records
+'
+
 test_done
