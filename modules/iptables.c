@@ -3209,10 +3209,12 @@ static void revert_guard_hold(struct cg_guard *g, const struct ipt_backend *be,
 		for (i = 0; i < n; i++) {
 			bool first = true;
 
-			if (xs[i].family != f || !xs[i].lines.len)
+			if (xs[i].family != f || !xs[i].lines.len ||
+			    xs[i].rv->failed)
 				continue;
 			for (j = 0; j < i; j++)
 				if (xs[j].family == f && xs[j].lines.len &&
+				    !xs[j].rv->failed &&
 				    strcmp(xs[j].table, xs[i].table) == 0)
 					first = false;
 			if (!first)
@@ -3222,6 +3224,7 @@ static void revert_guard_hold(struct cg_guard *g, const struct ipt_backend *be,
 				for (j = i; j < n; j++)
 					if (xs[j].family == f &&
 					    xs[j].lines.len &&
+					    !xs[j].rv->failed &&
 					    strcmp(xs[j].table, xs[i].table) ==
 						    0)
 						undo_lines(&xs[j], k == 0,
@@ -3337,7 +3340,7 @@ static void revert_apply(struct cg_ctx *ctx, const struct ipt_backend *be,
 	struct cg_guard g = { -1, -1, 0, false };
 	struct cg_error e;
 	size_t i, j, any = 0;
-	bool armed = false, canary = false, lockout = false;
+	bool armed = false, canary = false, lockout = false, refused = false;
 	char why[512];
 
 	for (i = 0; i < n; i++)
@@ -3391,9 +3394,13 @@ static void revert_apply(struct cg_ctx *ctx, const struct ipt_backend *be,
 				    !xs[j].rv->failed) {
 					xs[j].rv->failed = true;
 					xs[j].rv->err = e;
+					refused = true;
 				}
 		cg_buf_release(&script);
 	}
+	/* A table whose delta did not go in has nothing to undo. */
+	if (armed && refused)
+		revert_guard_hold(&g, be, xs, n);
 	if (!armed)
 		return;
 	if (still_lets_in(ctx, be, xs, n, why, sizeof(why))) {
