@@ -167,4 +167,24 @@ test_expect_success 'a jump congruent added to a chain it created goes with the 
 	! grep "^iptables:" state/records
 '
 
+test_expect_success 'ipv6: only the rule congruent added goes' '
+	rm -rf state && ipt_netns six &&
+	nsx ip6tables-nft -A INPUT -s 2001:db8::9 -j DROP &&
+	nsx ip6tables-nft-save -c | sed "/^#/d" >s.0 &&
+	ipt_policy <<-\YAML &&
+	  - iptables:
+	      family: ipv6
+	      chain: INPUT
+	      rules:
+	        - -p tcp --dport 443 -j ACCEPT
+	YAML
+	PATH="$TRASH/nft-bin:$PATH" test_expect_code 2 cgi run &&
+	printf "resources: []\n" >policy/roles/fw.yaml &&
+	printf "orphans: revert\nclasses:\n  - match: \"*\"\n    roles: [fw]\n" >policy/site.yaml &&
+	PATH="$TRASH/nft-bin:$PATH" test_expect_code 2 cgi plan >plan &&
+	test_grep "revert: delete the rules congruent added: -D INPUT -p tcp -m tcp --dport 443 -j ACCEPT" plan &&
+	PATH="$TRASH/nft-bin:$PATH" test_expect_code 2 cgi run &&
+	nsx ip6tables-nft-save -c | sed "/^#/d" >s.1 && test_cmp s.0 s.1
+'
+
 test_done
