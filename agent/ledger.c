@@ -35,6 +35,27 @@ void cg_ledger_orphans(const struct cg_state *st, const struct cg_policy *p,
 	}
 }
 
+/* Is key of id's records part of the ledger: ledger.*, or its module's? */
+static bool is_ledger_key(const char *id, const char *key)
+{
+	const struct cg_module *m;
+	const char *colon = strchr(id, ':');
+	char type[64];
+	size_t i;
+
+	if (strncmp(key, "ledger.", 7) == 0)
+		return true;
+	if (!colon || (size_t)(colon - id) >= sizeof(type))
+		return false;
+	memcpy(type, id, (size_t)(colon - id));
+	type[colon - id] = '\0';
+	m = cg_module_find(type);
+	for (i = 0; m && m->ledger_keys && m->ledger_keys[i]; i++)
+		if (strcmp(key, m->ledger_keys[i]) == 0)
+			return true;
+	return false;
+}
+
 int cg_ledger_forget(struct cg_state *st, const char *const *ids, size_t n,
 		     struct cg_error *err)
 {
@@ -50,7 +71,7 @@ int cg_ledger_forget(struct cg_state *st, const char *const *ids, size_t n,
 	put = cg_xcalloc(st->n + 1, sizeof(*put));
 	keys = cg_xcalloc(st->n + 1, sizeof(*keys));
 	for (i = 0; i < st->n; i++) {
-		if (strncmp(st->v[i].key, "ledger.", 7) != 0 ||
+		if (!is_ledger_key(st->v[i].id, st->v[i].key) ||
 		    !cg_index_get(&want, st->v[i].id, &idx))
 			continue;
 		/* A copy: st's own strings go as it changes. */

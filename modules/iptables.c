@@ -25,8 +25,8 @@
 /* Records hold 4096 bytes a value; a tag and its blank take 17. */
 #define TAGS_PER_KEY (4096u / (TAG_LEN + 1))
 
-static const char *const owned_keys[OWNED_KEYS] = {
-	"owned", "owned.1", "owned.2", "owned.3",
+static const char *const owned_keys[OWNED_KEYS + 1] = {
+	"owned", "owned.1", "owned.2", "owned.3", NULL,
 };
 
 struct tags {
@@ -2959,8 +2959,43 @@ static void iptables_forget(struct cg_resource *r)
 
 #define SAY(rv, ...) snprintf((rv)->what, sizeof((rv)->what), __VA_ARGS__)
 
-/* Does a rule of t other than in chain itself jump or go to chain? */
-static const char *jumper(const struct ipt_table *t, const char *chain)
+/* One orphan chain's revert: lines of its table's delta, and their undo. */
+struct rvchain {
+	struct cg_revert *rv; /* borrowed */
+	enum ipt_family family;
+	char table[64];
+	char chain[64];
+	struct tags owned;   /* owned: its owned records */
+	struct cg_buf lines; /* owned: -D, -X, -P lines */
+	struct cg_buf undo;  /* owned: what puts them back */
+	/* filter's INPUT that let in established sessions and the
+	 * management port: the guard checks it still does after. */
+	bool lets_in;
+};
+
+/* Is rule spec of chain one this revert deletes (an orphan's own)? */
+static bool reverted_rule(const struct rvchain *self,
+			  const struct rvchain *xs, size_t n,
+			  const char *chain, const char *spec)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (xs[i].family == self->family &&
+		    strcmp(xs[i].table, self->table) == 0 &&
+		    strcmp(xs[i].chain, chain) == 0 &&
+		    tags_has_rule(&xs[i].owned, spec))
+			return true;
+	return false;
+}
+
+/*
+ * Does a rule of t other than in chain itself jump or go to chain,
+ * other than one this revert deletes?
+ */
+static const char *jumper(const struct ipt_table *t, const char *chain,
+			  const struct rvchain *self,
+			  const struct rvchain *xs, size_t n)
 {
 	size_t i, j, k, nw;
 
@@ -2970,6 +3005,10 @@ static const char *jumper(const struct ipt_table *t, const char *chain)
 		for (j = 0; j < t->chains[i].n; j++) {
 			char **w = NULL;
 			bool hit = false;
+
+			if (reverted_rule(self, xs, n, t->chains[i].name,
+					  t->chains[i].rules[j].spec))
+				continue;
 
 			if (ipt_split(t->chains[i].rules[j].spec, &w, &nw) < 0)
 				return t->chains[i].name;
@@ -2988,35 +3027,50 @@ static const char *jumper(const struct ipt_table *t, const char *chain)
 	return NULL;
 }
 
-/*
- * Decide (and with apply, make) the revert of one chain: a chain
- * congruent created goes once it is empty and nothing jumps to it; a
- * chain that was there gets its policy back when it holds as many rules
- * as before. Which rules congruent added is not in the ledger, so a
- * chain with more rules than before is kept, saying so.
- */
-static void revert_chain(const struct cg_ctx *ctx, const struct ipt_backend *be,
-			 struct cg_revert *rv, bool apply)
+/* Add to what, keeping room; a line that does not fit ends it with "...". */
+static void what_add(struct cg_revert *rv, const char *fmt, ...)
 {
-	char fam[16], table[64], chain[64], policy[16] = "";
+	size_t len = strlen(rv->what), room = sizeof(rv->what) - len;
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	k = vsnprintf(rv->what + len, room, fmt, ap);
+	va_end(ap);
+	if (k >= 0 && (size_t)k >= room && sizeof(rv->what) > 4)
+		memcpy(rv->what + sizeof(rv->what) - 4, "...", 4);
+}
+
+/*
+ * Decide the revert of one chain, reading only: the rules congruent
+ * added (its owned tags, matched against the chain's rules as
+ * iptables-save prints them) are deleted; a chain congruent created
+ * goes once nothing else is in it and nothing jumps to it; a built-in
+ * chain gets its policy back. Rules of others are never touched.
+ */
+static void revert_decide(const struct cg_ctx *ctx,
+			  const struct ipt_backend *be, struct rvchain *x,
+			  const struct rvchain *xs, size_t n)
+{
+	struct cg_revert *rv = x->rv;
+	char policy[16] = "", tag[TAG_LEN + 1];
+	const char *chain = x->chain;
 	const struct ipt_table *t;
 	const struct ipt_chain *c;
 	struct ipt_ruleset rs = { 0 };
 	struct ipt_where where = { ctx->netns, -1, ctx->helper_timeout_ms };
-	struct cg_buf script = { 0 };
-	enum ipt_family f;
+	struct tags used = { 0 };
 	const char *p, *who;
-	size_t before_n = 0;
-	unsigned line = 0;
+	size_t before_n = 0, i, ndel = 0;
+	bool created, stays = false;
 	struct cg_error e;
 
 	cg_error_clear(&e);
-	if (sscanf(rv->name, "%15[^/]/%63[^/]/%63s", fam, table, chain) != 3) {
+	if (!x->chain[0]) {
 		rv->verdict = CG_REVERT_KEEP;
 		SAY(rv, "keep: not a chain's id");
 		return;
 	}
-	f = strcmp(fam, "ipv6") == 0 ? IPT_IPV6 : IPT_IPV4;
 	if (!rv->before || (strcmp(rv->before, "absent") != 0 &&
 			    sscanf(rv->before, "chain rules=%zu", &before_n) !=
 				    1)) {
@@ -3026,79 +3080,387 @@ static void revert_chain(const struct cg_ctx *ctx, const struct ipt_backend *be,
 		    rv->id);
 		return;
 	}
+	created = strcmp(rv->before, "absent") == 0;
 	p = strstr(rv->before, " policy=");
 	if (p)
 		snprintf(policy, sizeof(policy), "%s", p + 8);
-	if (ipt_save(be, f, &where, table, false, &rs, &e) < 0)
-		goto fail;
-	t = ipt_ruleset_table(&rs, table);
-	c = t ? ipt_table_chain(t, chain) : NULL;
-	if (strcmp(rv->before, "absent") == 0) {
-		if (!c) {
-			rv->verdict = CG_REVERT_FORGET;
-			SAY(rv, "nothing to revert: the chain is gone, as "
-				"before congruent");
-		} else if (c->n) {
-			rv->verdict = CG_REVERT_KEEP;
-			SAY(rv, "keep: it holds %zu rule%s; which of them "
-				"congruent added is not recorded (delete them, "
-				"and the next run deletes the chain)",
-			    c->n, c->n == 1 ? "" : "s");
-		} else if ((who = jumper(t, chain))) {
-			rv->verdict = CG_REVERT_KEEP;
-			SAY(rv, "keep: a rule in %.60s jumps to it", who);
-		} else {
-			rv->verdict = CG_REVERT_CHANGE;
-			rv->removes = true;
-			SAY(rv, "delete the empty chain congruent created");
-			cg_buf_addf(&script, "*%s\n-X %s\nCOMMIT\n", table,
-				    chain);
-		}
-	} else if (!c) {
-		rv->verdict = CG_REVERT_KEEP;
-		SAY(rv, "keep: the chain is gone; congruent does not make it "
-			"again to revert");
-	} else if (c->n != before_n) {
-		rv->verdict = CG_REVERT_KEEP;
-		SAY(rv, "keep: it holds %zu rules, %zu before congruent; which "
-			"of them congruent added is not recorded, so nothing is "
-			"changed; release it with congruent forget %s",
-		    c->n, before_n, rv->id);
-	} else if (policy[0] && c->policy && strcmp(c->policy, policy) != 0) {
+	if (ipt_save(be, x->family, &where, x->table, false, &rs, &e) < 0) {
 		rv->verdict = CG_REVERT_CHANGE;
-		SAY(rv, "set its policy back to %s, as before congruent",
-		    policy);
-		cg_buf_addf(&script, "*%s\n-P %s %s\nCOMMIT\n", table, chain,
-			    policy);
+		rv->failed = true;
+		rv->err = e;
+		SAY(rv, "cannot read the chain");
+		return;
+	}
+	t = ipt_ruleset_table(&rs, x->table);
+	c = t ? ipt_table_chain(t, chain) : NULL;
+	if (!c) {
+		rv->verdict = created ? CG_REVERT_FORGET : CG_REVERT_KEEP;
+		SAY(rv, created ? "nothing to revert: the chain is gone, as "
+				  "before congruent"
+				: "keep: the chain is gone; congruent does not "
+				  "make it again to revert");
+		goto out;
+	}
+	if (strcmp(x->table, "filter") == 0 && strcmp(chain, "INPUT") == 0) {
+		const char **specs = cg_xcalloc(c->n + 1, sizeof(*specs));
+		char why[8];
+
+		for (i = 0; i < c->n; i++)
+			specs[i] = c->rules[i].spec;
+		x->lets_in = ipt_chain_lets_in(specs, c->n, c->policy,
+					       ctx->management_port, why,
+					       sizeof(why));
+		free(specs);
+	}
+	/*
+	 * A tag names a rule's text, not one copy of it: the first copy
+	 * goes (the one iptables -D deletes), once per tag.
+	 */
+	SAY(rv, "%s", "");
+	for (i = 0; i < c->n; i++) {
+		rule_tag(c->rules[i].spec, tag);
+		if (!tags_has(&x->owned, tag) || tags_has(&used, tag))
+			continue;
+		tags_add(&used, tag);
+		cg_buf_addf(&x->lines, "-D %s %s\n", chain, c->rules[i].spec);
+		cg_buf_addf(&x->undo, "-I %s %zu %s\n", chain, i + 1,
+			    c->rules[i].spec);
+		what_add(rv, "%s-D %s %s", ndel ? "; " : "delete the rules "
+						"congruent added: ",
+			 chain, c->rules[i].spec);
+		ndel++;
+	}
+	if (created && c->n == ndel) {
+		if ((who = jumper(t, chain, x, xs, n))) {
+			stays = true;
+			what_add(rv, "%skeep the chain: a rule in %.60s jumps "
+				     "to it", ndel ? "; " : "keep: ", who);
+		} else {
+			cg_buf_addf(&x->lines, "-X %s\n", chain);
+			what_add(rv, "%sdelete the %schain congruent created",
+				 ndel ? "; then " : "", ndel ? "" : "empty ");
+			rv->removes = true;
+		}
+	} else if (created) {
+		stays = true;
+		what_add(rv, "%skeep the chain: %zu rule%s of others in it",
+			 ndel ? "; " : "keep: ", c->n - ndel,
+			 c->n - ndel == 1 ? "" : "s");
+	}
+	if (policy[0] && c->policy && strcmp(c->policy, policy) != 0) {
+		cg_buf_addf(&x->lines, "-P %s %s\n", chain, policy);
+		cg_buf_addf(&x->undo, "-P %s %s\n", chain, c->policy);
+		what_add(rv, "%sset its policy back to %s, as before congruent",
+			 rv->what[0] ? "; " : "", policy);
+	}
+	if (x->lines.len) {
+		rv->verdict = CG_REVERT_CHANGE;
+	} else if (stays) {
+		/* Nothing done, and the chain congruent made is still
+		 * there: it stays in the ledger, for a later run. */
+		rv->verdict = CG_REVERT_KEEP;
 	} else {
 		rv->verdict = CG_REVERT_FORGET;
-		SAY(rv, "nothing to revert: as many rules as before congruent%s",
-		    policy[0] ? ", and its policy" : "");
+		SAY(rv, "nothing to revert: no rule of congruent's in it%s",
+		    policy[0] ? ", and its policy as before" : "");
 	}
-	/* One iptables-restore --noflush: all of it or nothing. */
-	if (apply && script.len &&
-	    ipt_restore(be, f, &where, script.data, script.len, &line, &e) < 0)
-		goto fail;
-	goto out;
-fail:
-	if (rv->verdict == CG_REVERT_KEEP) {
-		rv->verdict = CG_REVERT_CHANGE;
-		SAY(rv, "cannot read or change the chain");
-	}
-	rv->failed = true;
-	rv->err = e;
 out:
-	cg_buf_release(&script);
+	tags_release(&used);
 	ipt_ruleset_release(&rs);
+}
+
+/*
+ * The undo of x: with made, the -N of each chain it deletes (all of a
+ * table's before any rule goes back, a jump among them); else the rules
+ * put back where they were, and the old policy.
+ */
+static void undo_lines(const struct rvchain *x, bool made, struct cg_buf *out)
+{
+	const char *l, *end;
+
+	if (!made) {
+		if (x->undo.len)
+			cg_buf_addf(out, "%s", x->undo.data);
+		return;
+	}
+	for (l = x->lines.data; l && *l; l = end + 1) {
+		end = strchr(l, '\n');
+		if (strncmp(l, "-X ", 3) == 0)
+			cg_buf_addf(out, "-N %.*s\n", (int)(end - l - 3), l + 3);
+	}
+}
+
+/*
+ * The guard holds the undo of every table's delta (one restore per
+ * family), armed before the first change like any firewall change.
+ */
+static void revert_guard_hold(struct cg_guard *g, const struct ipt_backend *be,
+			      const struct rvchain *xs, size_t n)
+{
+	struct cg_buf a[2] = { { 0 } };
+	struct cg_guard_undo u[2];
+	const char *argv[2][5];
+	char *prog[2] = { NULL, NULL };
+	size_t nu = 0, i, j, k;
+	enum ipt_family f;
+	struct cg_error e;
+
+	for (f = IPT_IPV4; f <= IPT_IPV6; f++) {
+		for (i = 0; i < n; i++) {
+			bool first = true;
+
+			if (xs[i].family != f || !xs[i].lines.len ||
+			    xs[i].rv->failed)
+				continue;
+			for (j = 0; j < i; j++)
+				if (xs[j].family == f && xs[j].lines.len &&
+				    !xs[j].rv->failed &&
+				    strcmp(xs[j].table, xs[i].table) == 0)
+					first = false;
+			if (!first)
+				continue;
+			cg_buf_addf(&a[f], "*%s\n", xs[i].table);
+			for (k = 0; k < 2; k++)
+				for (j = i; j < n; j++)
+					if (xs[j].family == f &&
+					    xs[j].lines.len &&
+					    !xs[j].rv->failed &&
+					    strcmp(xs[j].table, xs[i].table) ==
+						    0)
+						undo_lines(&xs[j], k == 0,
+							   &a[f]);
+			cg_buf_addf(&a[f], "COMMIT\n");
+		}
+		cg_error_clear(&e);
+		if (!a[f].len ||
+		    ipt_tool(be, f, "restore", false, &prog[f], &e) < 0)
+			continue;
+		argv[f][0] = prog[f];
+		argv[f][1] = "--noflush";
+		argv[f][2] = "-w";
+		argv[f][3] = "10";
+		argv[f][4] = NULL;
+		memset(&u[nu], 0, sizeof(u[nu]));
+		u[nu].argv = argv[f];
+		u[nu].in[0] = a[f].data;
+		u[nu].in_len[0] = a[f].len;
+		u[nu].nin = 1;
+		nu++;
+	}
+	cg_error_clear(&e);
+	(void)cg_guard_hold(g, u, nu, &e);
+	for (f = IPT_IPV4; f <= IPT_IPV6; f++) {
+		cg_buf_release(&a[f]);
+		free(prog[f]);
+	}
+}
+
+static void revert_fail(struct rvchain *xs, size_t n, const struct cg_error *e,
+			const char *hint)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!xs[i].lines.len || xs[i].rv->failed)
+			continue;
+		xs[i].rv->failed = true;
+		xs[i].rv->err = *e;
+		if (hint)
+			cg_error_hint(&xs[i].rv->err, "%s", hint);
+	}
+}
+
+/* The lines of b that are "-OP ...", onto out. */
+static void lines_of(struct cg_buf *out, const struct cg_buf *b, char op)
+{
+	const char *l, *end;
+
+	for (l = b->data; l && *l; l = end + 1) {
+		end = strchr(l, '\n');
+		if (l[0] == '-' && l[1] == op)
+			cg_buf_addf(out, "%.*s\n", (int)(end - l), l);
+	}
+}
+
+/*
+ * Does each INPUT that let sessions and the management port in before
+ * the revert still do? false with why naming what it takes away.
+ */
+static bool still_lets_in(const struct cg_ctx *ctx,
+			  const struct ipt_backend *be,
+			  const struct rvchain *xs, size_t n, char *why,
+			  size_t size)
+{
+	struct ipt_where where = { ctx->netns, -1, ctx->helper_timeout_ms };
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		struct ipt_ruleset rs = { 0 };
+		const struct ipt_chain *c;
+		const char **now;
+		struct cg_error e;
+		char after[400];
+		bool ok;
+
+		if (!xs[i].lets_in || !xs[i].lines.len || xs[i].rv->failed)
+			continue;
+		cg_error_clear(&e);
+		if (ipt_save(be, xs[i].family, &where, "filter", false, &rs,
+			     &e) < 0) {
+			snprintf(why, size, "cannot read INPUT back: %.200s", e.msg);
+			return false;
+		}
+		c = ipt_table_chain(ipt_ruleset_table(&rs, "filter"), "INPUT");
+		now = cg_xcalloc(c ? c->n + 1 : 1, sizeof(*now));
+		for (k = 0; c && k < c->n; k++)
+			now[k] = c->rules[k].spec;
+		ok = ipt_chain_lets_in(now, c ? c->n : 0, c ? c->policy : NULL,
+				       ctx->management_port, after,
+				       sizeof(after));
+		free(now);
+		ipt_ruleset_release(&rs);
+		if (!ok) {
+			snprintf(why, size, "%s %s",
+				 ipt_family_name(xs[i].family), after);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Make the decided reverts: one iptables-restore --noflush per family
+ * and table (all of its lines or none), guarded; a canary that fails
+ * has the guard undo them all.
+ */
+static void revert_apply(struct cg_ctx *ctx, const struct ipt_backend *be,
+			 struct rvchain *xs, size_t n)
+{
+	struct ipt_where where = { ctx->netns, -1, ctx->helper_timeout_ms };
+	struct cg_guard g = { -1, -1, 0, false };
+	struct cg_error e;
+	size_t i, j, any = 0;
+	bool armed = false, canary = false, lockout = false, refused = false;
+	char why[512];
+
+	for (i = 0; i < n; i++)
+		any += xs[i].lines.len > 0;
+	if (!any)
+		return;
+	cg_error_clear(&e);
+	if (ctx->guard_seconds) {
+		if (cg_guard_arm(ctx, ctx->guard_seconds, &g, &e) < 0) {
+			revert_fail(xs, n, &e,
+				    "set firewall: guard_seconds: 0 in the "
+				    "agent config to change the firewall "
+				    "unguarded");
+			return;
+		}
+		armed = true;
+		revert_guard_hold(&g, be, xs, n);
+	}
+	for (i = 0; i < n; i++) {
+		struct cg_buf script = { 0 };
+		unsigned line = 0;
+		bool first = true;
+		int phase;
+
+		if (!xs[i].lines.len)
+			continue;
+		for (j = 0; j < i; j++)
+			if (xs[j].family == xs[i].family && xs[j].lines.len &&
+			    strcmp(xs[j].table, xs[i].table) == 0)
+				first = false;
+		if (!first)
+			continue;
+		cg_buf_addf(&script, "*%s\n", xs[i].table);
+		/* Rules first, then chains (a jump goes before its target),
+		 * then policies. */
+		for (phase = 0; phase < 3; phase++)
+			for (j = i; j < n; j++)
+				if (xs[j].family == xs[i].family &&
+				    xs[j].lines.len &&
+				    strcmp(xs[j].table, xs[i].table) == 0)
+					lines_of(&script, &xs[j].lines,
+						 "DXP"[phase]);
+		cg_buf_addf(&script, "COMMIT\n");
+		cg_error_clear(&e);
+		if (ipt_restore(be, xs[i].family, &where, script.data,
+				script.len, &line, &e) < 0)
+			for (j = i; j < n; j++)
+				if (xs[j].family == xs[i].family &&
+				    xs[j].lines.len &&
+				    strcmp(xs[j].table, xs[i].table) == 0 &&
+				    !xs[j].rv->failed) {
+					xs[j].rv->failed = true;
+					xs[j].rv->err = e;
+					refused = true;
+				}
+		cg_buf_release(&script);
+	}
+	/* A table whose delta did not go in has nothing to undo. */
+	if (armed && refused)
+		revert_guard_hold(&g, be, xs, n);
+	if (!armed)
+		return;
+	if (still_lets_in(ctx, be, xs, n, why, sizeof(why))) {
+		for (i = 0; i < ctx->ncanaries; i++)
+			if (ipt_canary_run(ctx, &ctx->canaries[i], why,
+					   sizeof(why)) < 0)
+				break;
+		canary = i < ctx->ncanaries;
+	} else {
+		lockout = true;
+	}
+	cg_error_clear(&e);
+	if (canary || lockout) {
+		bool undone = cg_guard_fire(&g, &e) == 0;
+
+		cg_error_set(&e, CG_ERR, "%s: %s",
+			     undone ? "rolled back" : "rolling back failed",
+			     why);
+		revert_fail(xs, n, &e,
+			    canary ? "the revert cuts off what the canary "
+				     "checks: keep its traffic allowed in the "
+				     "policy, or fix the canary (agent config "
+				     "firewall: canaries:)"
+				   : "what INPUT had before congruent does not "
+				     "let established sessions or the "
+				     "management port in: keep the chain in "
+				     "the policy, or release it with congruent "
+				     "forget");
+	} else if (cg_guard_confirm(&g, &e) < 0) {
+		revert_fail(xs, n, &e,
+			    "the canaries took too long: raise firewall: "
+			    "guard_seconds: in the agent config");
+	}
 }
 
 static int iptables_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
 			   size_t n, bool apply, struct cg_error *err)
 {
-	const struct ipt_backend *be;
+	const struct ipt_backend *be = NULL;
+	struct rvchain *xs = cg_xcalloc(n + 1, sizeof(*xs));
 	size_t i;
 
 	(void)err;
+	/* First every orphan's chain and rules: a jump from a rule that
+	 * goes in the same revert does not keep a chain. */
+	for (i = 0; i < n; i++) {
+		char fam[16];
+		size_t k;
+
+		xs[i].rv = v[i];
+		if (sscanf(v[i]->name, "%15[^/]/%63[^/]/%63s", fam,
+			   xs[i].table, xs[i].chain) != 3) {
+			xs[i].chain[0] = '\0';
+			continue;
+		}
+		xs[i].family = strcmp(fam, "ipv6") == 0 ? IPT_IPV6 : IPT_IPV4;
+		for (k = 0; ctx->ledger && k < OWNED_KEYS; k++)
+			tags_parse(&xs[i].owned,
+				   ctx->ledger(ctx, v[i]->id, owned_keys[k]));
+	}
 	for (i = 0; i < n; i++) {
 		/* As observe: --root is another machine's tree. */
 		if (!ctx->root->host && !ctx->netns) {
@@ -3107,14 +3469,23 @@ static int iptables_revert(struct cg_ctx *ctx, struct cg_revert *const *v,
 				  "for --root (pass --netns NAME)");
 			continue;
 		}
-		if (ipt_backend_detect(&be, &v[i]->err) < 0) {
+		if (!be && ipt_backend_detect(&be, &v[i]->err) < 0) {
+			be = NULL;
 			v[i]->verdict = CG_REVERT_CHANGE;
 			v[i]->failed = true;
 			SAY(v[i], "cannot find the iptables tools");
 			continue;
 		}
-		revert_chain(ctx, be, v[i], apply);
+		revert_decide(ctx, be, &xs[i], xs, n);
 	}
+	if (apply && be)
+		revert_apply(ctx, be, xs, n);
+	for (i = 0; i < n; i++) {
+		tags_release(&xs[i].owned);
+		cg_buf_release(&xs[i].lines);
+		cg_buf_release(&xs[i].undo);
+	}
+	free(xs);
 	return 0;
 }
 
@@ -3130,6 +3501,7 @@ const struct cg_module cg_module_iptables = {
 	.fingerprint = iptables_fingerprint,
 	.forget = iptables_forget,
 	.revert = iptables_revert,
+	.ledger_keys = owned_keys,
 	.flags = CG_MODULE_BATCH | CG_MODULE_VERIFIES,
 	/* NET_ADMIN: change tables; NET_RAW: the legacy tools' socket;
 	 * SYS_ADMIN: enter --netns and make the scratch namespace. */

@@ -376,6 +376,15 @@ struct cg_module {
 
 	unsigned flags; /* CG_MODULE_* */
 	/*
+	 * Optional, NULL-terminated: record keys of this module's that say
+	 * what congruent owns of a resource, like the ledger.* keys (the
+	 * iptables rules congruent added: owned, owned.1, ...). Forgetting
+	 * the resource (congruent forget, orphans: forget, a revert done)
+	 * drops them with the ledger, so that it coming back later does not
+	 * take what is there for congruent's.
+	 */
+	const char *const *ledger_keys;
+	/*
 	 * The capabilities observe() and apply() need, and the helper
 	 * programs they run (which get them as ambient capabilities): `run`
 	 * keeps only the union over the modules that have resources in the

@@ -1,9 +1,8 @@
 #!/bin/sh
 # t2849-iptables-revert: orphans: revert of firewall chains in a network
 # namespace: a built-in chain's policy put back, an empty chain congruent
-# created deleted; a chain holding rules congruent may have added is
-# kept, saying so (which rules it added is not in the ledger). plan
-# predicts run and changes nothing.
+# created deleted; of a chain's rules only those congruent added (its
+# owned records) are deleted. plan predicts run and changes nothing.
 . "$(dirname "$0")/../lib/lib.sh"
 . "$TOP/tests/lib/iptables.sh"
 
@@ -47,20 +46,21 @@ test_expect_success 'orphans: revert: plan says it, changes nothing; run puts th
 	! grep "^iptables:" state/records
 '
 
-test_expect_success 'a chain with rules: kept, saying why, and the firewall left as it is' '
-	site "" && ipt_policy <<-\YAML &&
+test_expect_success 'a chain with rules: only the one congruent added goes' '
+	site "" && nsx iptables -A INPUT -p tcp --dport 23 -j ACCEPT &&
+	rules >fw.before && ipt_policy <<-\YAML &&
 	  - iptables:
 	      chain: INPUT
 	      rules:
+	        - -p tcp --dport 23 -j ACCEPT
 	        - -p tcp --dport 22 -j ACCEPT
 	YAML
 	test_expect_code 2 cgi run >out &&
 	printf "resources: []\n" >policy/roles/fw.yaml && site "orphans: revert\n" &&
-	rules >fw.managed &&
-	test_expect_code 0 cgi run >out &&
-	test_grep "revert: keep: it holds 1 rules, 0 before congruent; which of them congruent added is not recorded" out &&
-	rules >fw.now && test_cmp fw.managed fw.now &&
-	grep "^iptables:ipv4/filter/INPUT	ledger.since" state/records
+	test_expect_code 2 cgi run >out &&
+	test_grep "revert: delete the rules congruent added: -D INPUT -p tcp -m tcp --dport 22 -j ACCEPT (done)" out &&
+	rules >fw.now && test_cmp fw.before fw.now &&
+	! grep "^iptables:ipv4/filter/INPUT	" state/records
 '
 
 test_done
