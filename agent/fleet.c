@@ -3467,12 +3467,27 @@ static int cache_lock(const char *repo, struct cg_error *err)
 	return fd;
 }
 
+/* fleet_read of the repository at repo, through its summary cache. */
+static int fleet_read_cached(struct fleet *f, const char *cache_dir,
+			     const char *repo, const char *host_keys,
+			     struct cg_error *err)
+{
+	struct fcache fc;
+	int rc;
+
+	fcache_open(&fc, f, cache_dir, repo, host_keys);
+	f->cache = &fc;
+	rc = fleet_read(f, err);
+	fcache_close(&fc);
+	f->cache = NULL;
+	return rc;
+}
+
 int cg_cmd_fleet_main(int argc, char **argv)
 {
 	struct fleet_opts o;
 	struct cg_config conf;
 	struct cg_signers *host_keys = NULL;
-	struct fcache fc;
 	struct fleet f;
 	struct cg_error err;
 	struct stat st;
@@ -3481,7 +3496,7 @@ int cg_cmd_fleet_main(int argc, char **argv)
 	bool compact = false;
 	char shard_url[1024];
 	unsigned shards;
-	int status = 1, lockfd = -1, rc;
+	int status = 1, lockfd = -1;
 
 	/* "fleet forget HOST [options]": the options follow the host. */
 	if (argc > 1 && strcmp(argv[1], "forget") == 0) {
@@ -3605,12 +3620,8 @@ int cg_cmd_fleet_main(int argc, char **argv)
 				cg_print_error(stderr, &err, false);
 				goto out;
 			}
-			fcache_open(&fc, &f, o.cache, shard_url, o.host_keys);
-			f.cache = &fc;
-			rc = fleet_read(&f, &err);
-			fcache_close(&fc);
-			f.cache = NULL;
-			if (rc < 0) {
+			if (fleet_read_cached(&f, o.cache, shard_url,
+					      o.host_keys, &err) < 0) {
 				cg_print_error(stderr, &err, false);
 				goto out;
 			}
@@ -3644,12 +3655,8 @@ int cg_cmd_fleet_main(int argc, char **argv)
 			cg_print_error(stderr, &err, false);
 			goto out;
 		}
-		fcache_open(&fc, &f, o.cache, cache, o.host_keys);
-		f.cache = &fc;
-		rc = fleet_read(&f, &err);
-		fcache_close(&fc);
-		f.cache = NULL;
-		if (rc < 0) {
+		if (fleet_read_cached(&f, o.cache, cache, o.host_keys,
+				      &err) < 0) {
 			cg_print_error(stderr, &err, false);
 			goto out;
 		}

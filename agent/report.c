@@ -322,6 +322,22 @@ static int write_dropped(const char *state_dir, unsigned v,
 	return rc;
 }
 
+/* The report as JSON, without display-only diffs, into b. */
+static int report_json(const struct cg_policy *p,
+		       const struct cg_run_info *info,
+		       const struct cg_counts *counts, struct cg_buf *b,
+		       struct cg_error *err)
+{
+	FILE *f = open_memstream(&b->data, &b->len);
+
+	if (!f)
+		return cg_error_sys(err, CG_ERR, "cannot make the report");
+	cg_output_json(p, info, counts, false, true, f);
+	fclose(f);
+	b->cap = b->len + 1;
+	return 0;
+}
+
 int cg_report_queue(const struct cg_config *c, const char *state_dir,
 		    const struct cg_policy *p, const struct cg_run_info *info,
 		    const struct cg_counts *counts, struct cg_report_status *st,
@@ -334,7 +350,6 @@ int cg_report_queue(const struct cg_config *c, const char *state_dir,
 	struct cg_buf b = { 0 };
 	int64_t last_time = 0, now = info->started;
 	unsigned long seq;
-	FILE *f;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -347,15 +362,9 @@ int cg_report_queue(const struct cg_config *c, const char *state_dir,
 	    now >= last_time && now - last_time < (int64_t)c->reports_heartbeat)
 		goto done; /* nothing new, and the last one is recent enough */
 
-	/* The report as JSON, without display-only diffs. */
-	f = open_memstream(&b.data, &b.len);
-	if (!f) {
-		rc = cg_error_sys(err, CG_ERR, "cannot make the report");
+	rc = report_json(p, info, counts, &b, err);
+	if (rc < 0)
 		goto out;
-	}
-	cg_output_json(p, info, counts, false, true, f);
-	fclose(f);
-	b.cap = b.len + 1;
 
 	/* Make room, oldest first; the count goes with the next commit. */
 	while (q.n && (q.n + 1 > c->reports_queue_max ||
@@ -1069,7 +1078,6 @@ int cg_report_push_now(const struct cg_config *c, const char *state_dir,
 	struct qent e = { 0 };
 	struct queue q = { 0 };
 	unsigned files = 0, commits = 0;
-	FILE *f;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -1107,14 +1115,9 @@ int cg_report_push_now(const struct cg_config *c, const char *state_dir,
 				   "on its first push, or set reports.signing_key");
 		goto out;
 	}
-	f = open_memstream(&b.data, &b.len);
-	if (!f) {
-		rc = cg_error_sys(err, CG_ERR, "cannot make the report");
+	rc = report_json(p, info, counts, &b, err);
+	if (rc < 0)
 		goto out;
-	}
-	cg_output_json(p, info, counts, false, true, f);
-	fclose(f);
-	b.cap = b.len + 1;
 	/*
 	 * libgit2 commits and pushes from a repository on disk (see
 	 * doc/design-notes.md): a scratch one, outside STATE, gone after.
