@@ -23,6 +23,10 @@ if ! ip netns add "cgtest-$$-probe" 2>/dev/null; then
 	exit 0
 fi
 ip netns delete "cgtest-$$-probe"
+# At exit, every namespace of this test, also those made inside a test
+# body (a subshell, whose test_cleanup_add the script never sees).
+test_cleanup_add "ip netns list | awk '{ print \$1 }' | grep '^cgtest-$$-' |
+	while read -r _n; do ip netns delete \"\$_n\"; done"
 
 # Make namespace cgtest-PID-$1 and make it the current one ($NS).
 ipt_netns() {
