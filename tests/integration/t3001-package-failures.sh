@@ -123,7 +123,7 @@ hold_lock() {
 	fcntl($f, F_SETLK, $l) or die "lock: $!";
 	$| = 1;
 	print "locked\n";
-	sleep 60;
+	sleep 3600; # until release_lock: a slow plan must not outlast it
 	EOF
 	testbed_copy_in $h holdlock.pl /run/holdlock.pl &&
 	testbed_sh $h 'perl /run/holdlock.pl >/run/holder.out 2>&1 </dev/null &
