@@ -2457,6 +2457,25 @@ static int cmp_host_state(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/* The refs skipped, or the hosts' warnings: a titled list, when any. */
+static void html_skips(FILE *out, const char *title, const char *id,
+		       const struct skip *v, size_t n)
+{
+	size_t i;
+
+	if (!n)
+		return;
+	fprintf(out, "<h2>%s</h2>\n<ul id=\"%s\">", title, id);
+	for (i = 0; i < n; i++) {
+		fprintf(out, "<li><code>");
+		esc(out, v[i].ref);
+		fprintf(out, "</code>: ");
+		esc(out, v[i].why);
+		fprintf(out, "</li>\n");
+	}
+	fprintf(out, "</ul>\n");
+}
+
 static void fleet_html(const struct fleet *f, FILE *out)
 {
 	const struct host **order;
@@ -2547,28 +2566,8 @@ static void fleet_html(const struct fleet *f, FILE *out)
 	}
 	groups_free(g, ng);
 	fprintf(out, "</table>\n");
-	if (f->nskips) {
-		fprintf(out, "<h2>Skipped refs</h2>\n<ul id=\"skipped\">");
-		for (i = 0; i < f->nskips; i++) {
-			fprintf(out, "<li><code>");
-			esc(out, f->skips[i].ref);
-			fprintf(out, "</code>: ");
-			esc(out, f->skips[i].why);
-			fprintf(out, "</li>\n");
-		}
-		fprintf(out, "</ul>\n");
-	}
-	if (f->nwarns) {
-		fprintf(out, "<h2>Warnings</h2>\n<ul id=\"warnings\">");
-		for (i = 0; i < f->nwarns; i++) {
-			fprintf(out, "<li><code>");
-			esc(out, f->warns[i].ref);
-			fprintf(out, "</code>: ");
-			esc(out, f->warns[i].why);
-			fprintf(out, "</li>\n");
-		}
-		fprintf(out, "</ul>\n");
-	}
+	html_skips(out, "Skipped refs", "skipped", f->skips, f->nskips);
+	html_skips(out, "Warnings", "warnings", f->warns, f->nwarns);
 	fprintf(out, "</body></html>\n");
 }
 

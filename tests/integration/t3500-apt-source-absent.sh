@@ -5,20 +5,13 @@
 # it and changes nothing.
 . "$(dirname "$0")/../lib/lib.sh"
 . "$TOP/tests/lib/package.sh"
-
-if ! command -v gpg >/dev/null || ! command -v dpkg-scanpackages >/dev/null; then
-	echo "1..0 # SKIP needs gpg and dpkg-scanpackages (dpkg-dev) to build a signed repository"
-	exit 0
-fi
+. "$TOP/tests/lib/aptrepo.sh"
 
 h=pkg-aptabs
 if ! pkg_boot $h; then
 	echo "Bail out! cannot boot a testbed host"
 	exit 1
 fi
-
-export GNUPGHOME=$TRASH/gnupg
-mkdir -m 700 "$GNUPGHOME"
 
 outcomes() {
 	jq -r '.resources[] | [.id,
